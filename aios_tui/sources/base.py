@@ -1,0 +1,110 @@
+"""The source interface: what every backend gives, and the capabilities that decide which actions exist.
+
+A source turns one backend (Kubernetes, AWS, Prometheus, NVML, SSH hosts, the embedded fleet) into domain
+objects. ``fetch()`` returns everything it knows in one :class:`SourceData`; the poller calls it on the
+source's interval with a timeout and merges the results. Actions are small capability protocols
+(after k9s's ``Scalable``/``Restartable``/``NodeMaintainer``): ``ops`` asks ``isinstance(src, Scalable)``
+and an action exists only where a source can carry it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from aios_tui.domain import Endpoint, Gpu, Job, Node, NodePool, Pod
+
+
+@dataclass(frozen=True, slots=True)
+class SourceData:
+    """Everything one source knew at one fetch."""
+
+    nodes: tuple[Node, ...] = ()
+    gpus: tuple[Gpu, ...] = ()
+    pods: tuple[Pod, ...] = ()
+    jobs: tuple[Job, ...] = ()
+    endpoints: tuple[Endpoint, ...] = ()
+    pools: tuple[NodePool, ...] = ()
+    context: str = ""
+    """What the source is connected to (cluster, account, host), for the header."""
+
+
+class SourceError(Exception):
+    """A backend answered with an error worth showing as it is (no secrets in the message)."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """One backend. ``name`` is unique in a session (``sim``, ``k8s:prod``); ``kind`` names the backend."""
+
+    name: str
+    kind: str
+    interval: float
+    """Seconds between the end of one fetch and the start of the next."""
+    timeout: float
+    """A fetch that takes longer is abandoned and counts as a failure."""
+
+    async def fetch(self) -> SourceData: ...
+
+    async def close(self) -> None: ...
+
+
+# --- capabilities ---------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Scalable(Protocol):
+    """Can set an endpoint's replica count."""
+
+    async def scale_endpoint(self, namespace: str, name: str, replicas: int) -> None: ...
+
+
+@runtime_checkable
+class Restartable(Protocol):
+    """Can roll an endpoint's pods (a rolling restart, or a new image)."""
+
+    async def redeploy_endpoint(self, namespace: str, name: str, image: str | None = None) -> None: ...
+
+
+@runtime_checkable
+class NodeMaintainer(Protocol):
+    """Can cordon, uncordon and evict pods from nodes."""
+
+    async def set_cordon(self, node: str, cordoned: bool) -> None: ...
+
+    async def evict_pod(self, namespace: str, name: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchSpec:
+    """A training job to start: ``workers`` × ``gpus_per_worker`` GPUs, optionally pinned to nodes."""
+
+    namespace: str
+    name: str
+    image: str
+    workers: int
+    gpus_per_worker: int
+    gpu_model: str = ""
+    zone: str = ""
+    priority: int = 0
+    placement: tuple[str, ...] = ()
+    """Node per rank as planned; empty to let the backend's scheduler decide."""
+
+
+@runtime_checkable
+class JobLauncher(Protocol):
+    """Can start training jobs."""
+
+    async def launch_job(self, spec: LaunchSpec) -> None: ...
+
+
+@runtime_checkable
+class HistoryProvider(Protocol):
+    """Can give past readings for a sparkline: ``points`` values ending now, ``step`` seconds apart.
+
+    ``kind`` is ``gpu``, ``node`` or ``endpoint``; ``key`` the object's key; ``metric`` a field name
+    (``util``, ``mem_used``, ``temp``, ``power``, ``qps``, ``p99_ms`` …). NaN where there was no reading.
+    """
+
+    def history(self, kind: str, key: str, metric: str, points: int, step: float) -> Sequence[float]: ...
