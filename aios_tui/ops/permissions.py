@@ -1,0 +1,82 @@
+"""Who may do what: roles, the action → minimum-role table, and the read-only switch.
+
+Enforced by :class:`~aios_tui.ops.actions.Ops` on every execute, not only by the UI hiding keys.
+"""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = ["MIN_ROLE", "MUTATING", "Actor", "PermissionDenied", "Role", "denial"]
+
+
+class Role(enum.StrEnum):
+    """What a user may do, each role including the ones before it."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def allows(self, minimum: Role) -> bool:
+        return self.rank >= minimum.rank
+
+
+_RANKS: Mapping[Role, int] = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+
+#: The least role that may run each action. Every action listed here changes the fleet; an action that is
+#: not listed is refused.
+MIN_ROLE: Mapping[str, Role] = MappingProxyType(
+    {
+        "scale": Role.OPERATOR,
+        "redeploy": Role.OPERATOR,
+        "cordon": Role.OPERATOR,
+        "uncordon": Role.OPERATOR,
+        "drain": Role.OPERATOR,
+        "launch": Role.OPERATOR,
+    }
+)
+
+#: Actions that change something: all refused in read-only mode.
+MUTATING = frozenset(MIN_ROLE)
+
+
+class PermissionDenied(Exception):
+    """The action is not allowed for this session; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The person acting, as written to the audit log."""
+
+    user: str
+    role: Role = Role.OPERATOR
+
+    @classmethod
+    def current(cls, role: Role = Role.OPERATOR) -> Actor:
+        """The logged-in user (``uid1000`` where the system has no name for them)."""
+        try:
+            user = getpass.getuser()
+        except OSError:  # no USER/LOGNAME and no passwd entry, as in some containers
+            user = f"uid{os.getuid()}"
+        return cls(user=user, role=role)
+
+
+def denial(action: str, role: Role, *, read_only: bool) -> str | None:
+    """Why ``role`` may not run ``action`` in this session, or None when it may."""
+    minimum = MIN_ROLE.get(action)
+    if minimum is None:
+        return f"unknown action {action!r}"
+    if read_only:
+        return f"read-only mode: {action} is not allowed"
+    if not role.allows(minimum):
+        return f"role {role} may not {action}"
+    return None

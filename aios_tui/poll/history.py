@@ -1,0 +1,148 @@
+"""A cheap in-memory history of readings, for sources that cannot give their own (no ``HistoryProvider``).
+
+One :class:`RingHistory` per source keeps its last ``points`` fetches. Each fetch is stored column-wise: one
+``array('f')`` per metric holding that metric for every object, plus a key → index map that all ticks share
+until the set of keys changes. Recording 40,000 GPUs × 4 metrics is therefore four list builds and four
+array conversions (a few ms), and reading one key's series walks at most ``points`` ticks.
+
+Node series are not recorded: a node's reading is derived, when asked, from its GPUs' readings of the same
+fetch (mean utilisation and temperature, total memory used and power).
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any
+
+from aios_tui.sources.base import SourceData
+
+__all__ = ["ENDPOINT_METRICS", "GPU_METRICS", "NODE_METRICS", "RingHistory"]
+
+#: Metrics recorded per GPU (field names of :class:`~aios_tui.domain.Gpu`).
+GPU_METRICS: tuple[str, ...] = ("util", "mem_used", "temp", "power")
+#: Metrics recorded per endpoint (field names of :class:`~aios_tui.domain.Endpoint`).
+ENDPOINT_METRICS: tuple[str, ...] = ("qps", "p99_ms", "replicas_ready", "error_rate")
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+#: Node metrics and how they are derived from the node's GPUs at one fetch.
+NODE_METRICS: Mapping[str, Callable[[Sequence[float]], float]] = {
+    "util": _mean,
+    "temp": max,
+    "mem_used": sum,
+    "power": sum,
+}
+
+_NAN = math.nan
+
+
+def _floats(values: list[Any]) -> array[float]:
+    """The readings as ``array('f')``: NA converts through its ``__float__`` to NaN."""
+    return array("f", values)
+
+
+@dataclass(slots=True)
+class _Tick:
+    index: Mapping[str, int]
+    columns: Mapping[str, array[float]]
+
+
+class _Series:
+    """The last ``points`` fetches of one kind of object (GPUs or endpoints) of one source."""
+
+    __slots__ = ("_getters", "_key", "_keys", "index", "node_gpus", "ticks", "with_nodes")
+
+    def __init__(self, key: Callable[[Any], str], metrics: Iterable[str], points: int, *, with_nodes: bool):
+        self._key = key
+        self._getters = {m: attrgetter(m) for m in metrics}
+        self._keys: list[str] = []
+        self.index: Mapping[str, int] = {}
+        self.with_nodes = with_nodes
+        self.node_gpus: Mapping[str, tuple[str, ...]] = {}
+        """Node name → keys of its GPUs, as of the latest key set (GPUs only)."""
+        self.ticks: deque[_Tick] = deque(maxlen=points)
+
+    def record(self, objs: Sequence[Any]) -> None:
+        keys = list(map(self._key, objs))
+        if keys != self._keys:
+            self._keys = keys
+            self.index = {k: i for i, k in enumerate(keys)}
+            if self.with_nodes:
+                by_node: dict[str, list[str]] = {}
+                for obj, k in zip(objs, keys, strict=True):
+                    by_node.setdefault(obj.node, []).append(k)
+                self.node_gpus = {n: tuple(ks) for n, ks in by_node.items()}
+        columns = {m: _floats(list(map(get, objs))) for m, get in self._getters.items()}
+        self.ticks.append(_Tick(self.index, columns))
+
+    def series(self, key: str, metric: str, points: int) -> list[float]:
+        out: list[float] = []
+        for tick in list(self.ticks)[-points:]:
+            i = tick.index.get(key)
+            col = tick.columns.get(metric)
+            out.append(_NAN if i is None or col is None else col[i])
+        return out
+
+    def aggregate(
+        self, keys: Sequence[str], metric: str, how: Callable[[Sequence[float]], float], points: int
+    ) -> list[float]:
+        out: list[float] = []
+        for tick in list(self.ticks)[-points:]:
+            col = tick.columns.get(metric)
+            vals: list[float] = []
+            if col is not None:
+                for k in keys:
+                    i = tick.index.get(k)
+                    if i is not None and not math.isnan(v := col[i]):
+                        vals.append(v)
+            out.append(how(vals) if vals else _NAN)
+        return out
+
+
+class RingHistory:
+    """The last ``points`` readings of one source's GPUs, nodes (derived) and endpoints."""
+
+    __slots__ = ("_endpoints", "_gpus")
+
+    def __init__(self, points: int) -> None:
+        if points < 1:
+            raise ValueError(f"history needs at least one point, got {points}")
+        self._gpus = _Series(attrgetter("uuid"), GPU_METRICS, points, with_nodes=True)
+        self._endpoints = _Series(attrgetter("key"), ENDPOINT_METRICS, points, with_nodes=False)
+
+    def record(self, data: SourceData) -> None:
+        """Add one fetch's readings."""
+        self._gpus.record(data.gpus)
+        self._endpoints.record(data.endpoints)
+
+    def has(self, kind: str, key: str) -> bool:
+        """True when the latest fetch had this object (a node counts when it has GPUs)."""
+        if kind == "gpu":
+            return key in self._gpus.index
+        if kind == "node":
+            return key in self._gpus.node_gpus
+        if kind == "endpoint":
+            return key in self._endpoints.index
+        return False
+
+    def series(self, kind: str, key: str, metric: str, points: int) -> list[float]:
+        """Up to ``points`` readings, oldest first, one per recorded fetch; NaN where there was none.
+
+        Shorter than ``points`` until that many fetches were recorded; empty for an unknown kind or metric.
+        """
+        if kind == "gpu" and metric in GPU_METRICS:
+            return self._gpus.series(key, metric, points)
+        if kind == "endpoint" and metric in ENDPOINT_METRICS:
+            return self._endpoints.series(key, metric, points)
+        if kind == "node" and (how := NODE_METRICS.get(metric)) is not None:
+            gpus = self._gpus.node_gpus.get(key, ())
+            return self._gpus.aggregate(gpus, metric, how, points)
+        return []

@@ -1,0 +1,352 @@
+"""Polls every source on its own interval and merges what they say into one :class:`FleetSnapshot`.
+
+Each source gets one loop: fetch (abandoned after ``source.timeout``) → record → sleep ``source.interval``,
+or a back-off that doubles after each failure up to ``max_backoff``. The next fetch is scheduled only after
+the last one finished, and a per-source lock keeps :meth:`Poller.refresh` from overlapping a loop's fetch,
+so a slow backend never has two requests in flight. A source that fails keeps its last good data in the
+snapshot, marked stale with the error; nothing a source raises stops the loop or reaches the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import operator
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any
+
+from aios_tui.domain import FleetSnapshot, SourceHealth, SourceState
+from aios_tui.poll.history import RingHistory
+from aios_tui.sources.base import HistoryProvider, Source, SourceData
+
+__all__ = ["Poller", "backoff_delay", "describe_error"]
+
+log = logging.getLogger("aios_tui.poll")
+
+_MAX_ERROR_CHARS = 200
+_SECRET = re.compile(
+    r"(?i)(?P<label>\b(?:authorization|token|password|passwd|secret|api[_-]?key|access[_-]?key"
+    r"|x-amz-security-token)\s*[=:]\s*)(?:(?:bearer|basic)\s+)?[^\s,;&]+"
+    r"|(?P<scheme>\b(?:bearer|basic)\s+)[^\s,;&]+"
+)
+
+
+def _mask(match: re.Match[str]) -> str:
+    return (match.group("label") or match.group("scheme")) + "***"
+
+
+def describe_error(exc: BaseException, timeout: float | None = None) -> str:
+    """A short, single-line message for the header: ``ConnectionRefusedError: …`` or ``timed out after 5s``.
+
+    Credentials that look like ``token=…``, ``password: …`` or ``Bearer …`` are masked; the result is cut
+    to about 200 characters.
+    """
+    if isinstance(exc, TimeoutError) and timeout is not None:
+        return f"timed out after {timeout:g}s"
+    text = " ".join(str(exc).split())
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    message = _SECRET.sub(_mask, message)
+    if len(message) > _MAX_ERROR_CHARS:
+        message = message[: _MAX_ERROR_CHARS - 1] + "…"
+    return message
+
+
+def backoff_delay(interval: float, failures: int, max_backoff: float) -> float:
+    """Seconds to wait after ``failures`` consecutive failures: 2×, 4×, 8× … ``interval``, capped.
+
+    No failures means the plain ``interval``. The cap never goes below ``interval`` itself.
+    """
+    if failures <= 0:
+        return interval
+    return min(max(max_backoff, interval), interval * 2.0 ** min(failures, 62))
+
+
+@dataclass(eq=False)
+class _Polled:
+    """What the poller knows about one source."""
+
+    source: Source
+    health: SourceHealth
+    history: RingHistory | None
+    """None when the source gives its own history."""
+    data: SourceData | None = None
+    """Last good fetch."""
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    keys: dict[str, tuple[tuple[Any, ...], frozenset[str]]] = field(default_factory=dict)
+    """Cache of key sets per kind, valid while ``keys[kind][0]`` is the tuple they came from."""
+
+
+_KIND_FIELDS = ("nodes", "gpus", "pods", "jobs", "endpoints", "pools")
+#: Identity of an object across sources: its ``key`` (strings cache their hash, tuples would not).
+_KEY_OF: Mapping[str, Callable[[Any], str]] = {
+    "nodes": attrgetter("name"),
+    "gpus": attrgetter("uuid"),
+    "pods": attrgetter("key"),
+    "jobs": attrgetter("key"),
+    "endpoints": attrgetter("key"),
+    "pools": attrgetter("name"),
+}
+_HISTORY_KIND = {"gpu": "gpus", "node": "nodes", "endpoint": "endpoints"}
+
+
+class Poller:
+    """Runs the sources and keeps the latest merged :class:`FleetSnapshot`.
+
+    Use :meth:`start`/:meth:`stop` in the app (one task per source) and iterate :meth:`updates`; a headless
+    command calls :meth:`refresh` once instead. ``clock`` stamps snapshots and ``last_ok`` (inject a fake
+    one in tests); latencies and sleeps use the event loop's monotonic clock.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        *,
+        clock: Callable[[], float] = time.time,
+        max_backoff: float = 60.0,
+        history_points: int = 120,
+    ) -> None:
+        names = [s.name for s in sources]
+        if len(set(names)) != len(names):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+        self._clock = clock
+        self._max_backoff = max_backoff
+        self._history_points = history_points
+        self._polled = [
+            _Polled(
+                source=s,
+                health=SourceHealth(name=s.name, kind=s.kind),
+                history=None if isinstance(s, HistoryProvider) else RingHistory(history_points),
+            )
+            for s in sources
+        ]
+        self._by_name = {p.source.name: p for p in self._polled}
+        self.sources: Mapping[str, Source] = MappingProxyType({p.source.name: p.source for p in self._polled})
+        self._snapshot = FleetSnapshot(timestamp=clock(), sources=tuple(p.health for p in self._polled))
+        self._version = 0
+        self._changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._merged: dict[str, tuple[tuple[tuple[Any, ...], ...], tuple[Any, ...]]] = {}
+        """Per kind: the source tuples of the last multi-source merge, and its result."""
+        self._closed = False
+
+    # --- reading -------------------------------------------------------------------------------------
+
+    @property
+    def snapshot(self) -> FleetSnapshot:
+        """The latest merged snapshot (before any fetch: empty, every source STARTING)."""
+        return self._snapshot
+
+    async def updates(self) -> AsyncIterator[FleetSnapshot]:
+        """Each new merged snapshot, as it comes; ends after :meth:`stop`.
+
+        A consumer slower than the sources skips to the latest snapshot: nothing queues up.
+        """
+        seen = self._version
+        while not self._closed:
+            if self._version == seen:
+                await self._changed.wait()
+                continue
+            seen = self._version
+            yield self._snapshot
+
+    def history(self, kind: str, key: str, metric: str, points: int | None = None) -> list[float]:
+        """Past readings of one object for a sparkline, oldest first; NaN where there was no reading.
+
+        ``kind`` is ``gpu``, ``node`` or ``endpoint``. The first source (in config order) that reported the
+        object answers: through its own :class:`HistoryProvider` (``step`` = its interval), or from the
+        poller's ring buffer of its good fetches, one value per fetch (fewer than ``points`` until that many
+        were recorded; failed fetches add nothing). Empty when no source knows the object or the metric.
+        """
+        n = points or self._history_points
+        field_name = _HISTORY_KIND.get(kind)
+        if field_name is None:
+            return []
+        for p in self._polled:
+            if p.data is None:
+                continue
+            if p.history is None:
+                if key not in self._keys(p, field_name):
+                    continue
+                src = p.source
+                assert isinstance(src, HistoryProvider)
+                try:
+                    return list(src.history(kind, key, metric, n, src.interval))
+                except Exception as exc:
+                    log.warning(
+                        "source %s: history(%s, %s, %s) failed: %s",
+                        src.name,
+                        kind,
+                        key,
+                        metric,
+                        describe_error(exc),
+                    )
+                    return []
+            if p.history.has(kind, key):
+                return p.history.series(kind, key, metric, n)
+        return []
+
+    # --- running -------------------------------------------------------------------------------------
+
+    async def refresh(self) -> FleetSnapshot:
+        """Fetch every source once, concurrently (each with its timeout), merge, and return the snapshot."""
+        await asyncio.gather(*(self._fetch(p) for p in self._polled))
+        self._publish()
+        return self._snapshot
+
+    def start(self) -> None:
+        """Start one polling task per source on the running event loop."""
+        if self._tasks:
+            raise RuntimeError("the poller is already running")
+        if self._closed:
+            raise RuntimeError("the poller was stopped; make a new one")
+        self._tasks = [asyncio.create_task(self._loop(p), name=f"poll:{p.source.name}") for p in self._polled]
+
+    async def stop(self) -> None:
+        """Cancel the polling tasks, wait for them, close every source and end :meth:`updates`."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await asyncio.gather(*(self._close(p.source) for p in self._polled))
+        self._closed = True
+        self._changed.set()
+
+    def poke(self, source: str | None = None) -> None:
+        """Fetch that source (or all) now instead of at the end of its sleep, e.g. right after an action.
+
+        A poke during a fetch makes the loop fetch again as soon as that one ends. Unknown names are ignored.
+        """
+        targets = self._polled if source is None else [p for p in (self._by_name.get(source),) if p]
+        for p in targets:
+            p.wake.set()
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    async def _loop(self, p: _Polled) -> None:
+        while True:
+            p.wake.clear()
+            ok = await self._fetch(p)
+            self._publish()
+            delay = backoff_delay(p.source.interval, 0 if ok else p.health.failures, self._max_backoff)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await p.wake.wait()
+
+    async def _fetch(self, p: _Polled) -> bool:
+        """One fetch of one source; records the outcome in ``p`` and never raises (except cancellation)."""
+        src = p.source
+        async with p.lock:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            try:
+                async with asyncio.timeout(src.timeout):
+                    data = await src.fetch()
+            except Exception as exc:
+                message = describe_error(exc, src.timeout)
+                failures = p.health.failures + 1
+                if failures == 1:
+                    log.warning(
+                        "source %s: %s", src.name, message, exc_info=not isinstance(exc, TimeoutError)
+                    )
+                else:
+                    log.debug("source %s: failure %d: %s", src.name, failures, message)
+                state = SourceState.STALE if p.data is not None else SourceState.ERROR
+                p.health = SourceHealth(
+                    name=src.name,
+                    kind=src.kind,
+                    state=state,
+                    last_ok=p.health.last_ok,
+                    error=message,
+                    latency_ms=p.health.latency_ms,
+                    failures=failures,
+                )
+                return False
+            latency_ms = (loop.time() - started) * 1000.0
+            if p.health.failures:
+                log.info("source %s: back after %d failures", src.name, p.health.failures)
+            p.data = data
+            p.health = SourceHealth(
+                name=src.name,
+                kind=src.kind,
+                state=SourceState.OK,
+                last_ok=self._clock(),
+                latency_ms=latency_ms,
+            )
+            if p.history is not None:
+                p.history.record(data)
+            return True
+
+    def _publish(self) -> None:
+        self._snapshot = self._merge()
+        self._version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _merge(self) -> FleetSnapshot:
+        present = [p for p in self._polled if p.data is not None]
+        merged: dict[str, tuple[Any, ...]] = {}
+        for kind in _KIND_FIELDS:
+            parts = [(p, objs) for p in present if (objs := getattr(p.data, kind))]
+            if not parts:
+                merged[kind] = ()
+            elif len(parts) == 1:
+                merged[kind] = parts[0][1]
+            else:
+                merged[kind] = self._concat(kind, parts)
+        contexts = [p.data.context for p in present if p.data is not None and p.data.context]
+        return FleetSnapshot(
+            timestamp=self._clock(),
+            sources=tuple(p.health for p in self._polled),
+            context=", ".join(dict.fromkeys(contexts)),
+            **merged,
+        )
+
+    def _concat(self, kind: str, parts: list[tuple[_Polled, tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """Concatenate several sources' objects; where keys repeat, the earlier source's object wins.
+
+        The result is reused while no part changed. Otherwise each source's key set (computed once per
+        fetch, then cached) is tested against the earlier ones; without overlap, which is the normal case,
+        the merge is a tuple concatenation with no per-object work.
+        """
+        tuples = tuple(objs for _, objs in parts)
+        cached = self._merged.get(kind)
+        if cached is not None and len(cached[0]) == len(tuples) and all(map(operator.is_, cached[0], tuples)):
+            return cached[1]
+        key_sets = [self._keys(p, kind) for p, _ in parts]
+        if all(b.isdisjoint(a) for i, b in enumerate(key_sets) for a in key_sets[:i]):
+            out: tuple[Any, ...] = sum(tuples, ())
+        else:
+            key_of = _KEY_OF[kind]
+            seen: set[str] = set()
+            kept: list[Any] = []
+            for keys, objs in zip(key_sets, tuples, strict=True):
+                kept.extend(objs if seen.isdisjoint(keys) else (o for o in objs if key_of(o) not in seen))
+                seen |= keys
+            out = tuple(kept)
+        self._merged[kind] = (tuples, out)
+        return out
+
+    def _keys(self, p: _Polled, kind: str) -> frozenset[str]:
+        objs: tuple[Any, ...] = getattr(p.data, kind) if p.data is not None else ()
+        cached = p.keys.get(kind)
+        if cached is not None and cached[0] is objs:
+            return cached[1]
+        keys = frozenset(map(_KEY_OF[kind], objs))
+        p.keys[kind] = (objs, keys)
+        return keys
+
+    @staticmethod
+    async def _close(src: Source) -> None:
+        try:
+            async with asyncio.timeout(max(src.timeout, 1.0)):
+                await src.close()
+        except Exception as exc:
+            log.warning("source %s: close failed: %s", src.name, describe_error(exc, max(src.timeout, 1.0)))

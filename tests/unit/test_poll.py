@@ -1,0 +1,392 @@
+"""The poller against small fake sources: merge, timeouts, errors, back-off, coalescing, poke, history."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from aios_tui.domain import NA, Endpoint, Gpu, Metric, Node, SourceState
+from aios_tui.poll import Poller, backoff_delay, describe_error
+from aios_tui.sources.base import HistoryProvider, Source, SourceData
+
+
+class FakeSource:
+    """A Source whose answers the test controls; counts calls and concurrent fetches."""
+
+    def __init__(
+        self,
+        name: str,
+        data: SourceData | None = None,
+        *,
+        interval: float = 0.01,
+        timeout: float = 1.0,
+        kind: str = "fake",
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.interval = interval
+        self.timeout = timeout
+        self.data = data or SourceData()
+        self.fail: Exception | None = None
+        self.delay = 0.0
+        self.hang = False
+        self.calls = 0
+        self.call_times: list[float] = []
+        self.active = 0
+        self.max_active = 0
+        self.closed = False
+
+    async def fetch(self) -> SourceData:
+        self.calls += 1
+        self.call_times.append(asyncio.get_running_loop().time())
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.hang:
+                await asyncio.Event().wait()
+            if self.fail is not None:
+                raise self.fail
+            return self.data
+        finally:
+            self.active -= 1
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeHistorySource(FakeSource):
+    """A source that keeps its own history (like Prometheus)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.asked: list[tuple[str, str, str, int, float]] = []
+
+    def history(self, kind: str, key: str, metric: str, points: int, step: float) -> Sequence[float]:
+        self.asked.append((kind, key, metric, points, step))
+        return [float(i) for i in range(points)]
+
+
+def node(name: str, source: str, pool: str = "pool") -> Node:
+    return Node(name=name, source=source, pool=pool, zone="z1", instance_type="p5.48xlarge", gpu_model="H100")
+
+
+def gpu(node_name: str, index: int, util: Metric = NA, **kw: Metric) -> Gpu:
+    return Gpu(node=node_name, index=index, uuid=f"GPU-{node_name}-{index}", model="H100", util=util, **kw)  # type: ignore[arg-type]
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(predicate: Callable[[], bool], within: float = 3.0) -> None:
+    """Wait until ``predicate()`` holds, failing the test after ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - polling what the poller's tasks change is the point
+            await asyncio.sleep(0.002)
+
+
+def test_fake_sources_satisfy_the_protocols() -> None:
+    assert isinstance(FakeSource("a"), Source)
+    assert not isinstance(FakeSource("a"), HistoryProvider)
+    assert isinstance(FakeHistorySource("b"), HistoryProvider)
+
+
+def test_snapshot_before_any_fetch_is_empty_and_sources_are_starting() -> None:
+    poller = Poller([FakeSource("a"), FakeSource("b")], clock=FakeClock(5.0))
+    snap = poller.snapshot
+    assert snap.timestamp == 5.0
+    assert snap.nodes == () and snap.gpus == () and snap.endpoints == ()
+    assert [(s.name, s.state) for s in snap.sources] == [
+        ("a", SourceState.STARTING),
+        ("b", SourceState.STARTING),
+    ]
+    assert list(poller.sources) == ["a", "b"]
+
+
+def test_duplicate_source_names_are_rejected() -> None:
+    with pytest.raises(ValueError, match="repeated: a"):
+        Poller([FakeSource("a"), FakeSource("a")])
+
+
+async def test_refresh_merges_two_sources_first_source_wins_on_the_same_key() -> None:
+    a = FakeSource(
+        "a",
+        SourceData(
+            nodes=(node("n1", "a"), node("n2", "a", pool="from-a")),
+            gpus=(gpu("n1", 0, 50.0),),
+            context="cluster-a",
+        ),
+    )
+    b = FakeSource(
+        "b",
+        SourceData(
+            nodes=(node("n2", "b", pool="from-b"), node("n3", "b")),
+            gpus=(gpu("n3", 0, 10.0),),
+            endpoints=(Endpoint(namespace="ml", name="llm", source="b"),),
+            context="cluster-b",
+        ),
+    )
+    clock = FakeClock(42.0)
+    poller = Poller([a, b], clock=clock)
+    snap = await poller.refresh()
+
+    assert snap is poller.snapshot
+    assert [n.name for n in snap.nodes] == ["n1", "n2", "n3"]
+    assert snap.node_by_name["n2"].pool == "from-a"
+    assert [g.uuid for g in snap.gpus] == ["GPU-n1-0", "GPU-n3-0"]
+    assert [e.key for e in snap.endpoints] == ["ml/llm"]
+    assert snap.context == "cluster-a, cluster-b"
+    assert snap.timestamp == 42.0
+    assert [(s.name, s.state, s.last_ok, s.failures) for s in snap.sources] == [
+        ("a", SourceState.OK, 42.0, 0),
+        ("b", SourceState.OK, 42.0, 0),
+    ]
+    assert all(s.latency_ms >= 0 for s in snap.sources)
+
+    # New data from b changes the merge; unchanged a still wins on n2.
+    b.data = SourceData(nodes=(node("n2", "b", pool="from-b"), node("n4", "b")))
+    snap = await poller.refresh()
+    assert [n.name for n in snap.nodes] == ["n1", "n2", "n4"]
+    assert snap.node_by_name["n2"].pool == "from-a"
+    assert snap.context == "cluster-a"
+
+
+async def test_single_source_merge_reuses_its_tuples() -> None:
+    data = SourceData(nodes=(node("n1", "a"),), gpus=(gpu("n1", 0), gpu("n1", 1)))
+    poller = Poller([FakeSource("a", data)])
+    snap = await poller.refresh()
+    assert snap.nodes is data.nodes
+    assert snap.gpus is data.gpus
+
+
+async def test_a_hanging_source_goes_stale_keeps_its_data_and_the_others_keep_updating() -> None:
+    good = FakeSource("good", SourceData(nodes=(node("g1", "good"),)), interval=0.005)
+    slow = FakeSource("slow", SourceData(nodes=(node("s1", "slow"),)), interval=0.005, timeout=0.05)
+    poller = Poller([good, slow], max_backoff=0.05)
+    await poller.refresh()
+    slow.hang = True
+    poller.start()
+    try:
+        await until(lambda: poller.snapshot.source("slow").state is SourceState.STALE)  # type: ignore[union-attr]
+        health = poller.snapshot.source("slow")
+        assert health is not None
+        assert health.error == "timed out after 0.05s"
+        assert health.failures >= 1
+        assert health.last_ok > 0
+        calls = good.calls
+        await until(lambda: good.calls > calls + 3)
+        snap = poller.snapshot
+        assert {n.name for n in snap.nodes} == {"g1", "s1"}
+        assert snap.source("good").state is SourceState.OK  # type: ignore[union-attr]
+    finally:
+        await poller.stop()
+    assert good.closed and slow.closed
+
+
+async def test_a_raising_source_is_error_before_any_success_and_stale_after(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    src = FakeSource("k8s", SourceData(nodes=(node("n1", "k8s"),)))
+    src.fail = ConnectionRefusedError("connect to 10.0.0.1:6443 refused")
+    poller = Poller([src])
+    with caplog.at_level(logging.WARNING, logger="aios_tui.poll"):
+        snap = await poller.refresh()
+    health = snap.source("k8s")
+    assert health is not None
+    assert health.state is SourceState.ERROR
+    assert health.error == "ConnectionRefusedError: connect to 10.0.0.1:6443 refused"
+    assert health.failures == 1
+    assert snap.nodes == ()
+    assert any(r.name == "aios_tui.poll" and "refused" in r.getMessage() for r in caplog.records)
+
+    src.fail = None
+    snap = await poller.refresh()
+    assert snap.source("k8s").state is SourceState.OK  # type: ignore[union-attr]
+    assert snap.source("k8s").failures == 0  # type: ignore[union-attr]
+    assert snap.source("k8s").error == ""  # type: ignore[union-attr]
+
+    src.fail = RuntimeError("boom")
+    await poller.refresh()
+    snap = await poller.refresh()
+    health = snap.source("k8s")
+    assert health is not None
+    assert health.state is SourceState.STALE
+    assert health.failures == 2
+    assert health.error == "RuntimeError: boom"
+    assert [n.name for n in snap.nodes] == ["n1"]
+
+
+def test_backoff_doubles_from_the_interval_up_to_the_cap() -> None:
+    assert backoff_delay(2.0, 0, 60.0) == 2.0
+    assert [backoff_delay(2.0, n, 60.0) for n in range(1, 7)] == [4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+    assert backoff_delay(2.0, 10_000, 60.0) == 60.0
+    # A cap below the interval never makes a failing source poll faster than a healthy one.
+    assert backoff_delay(10.0, 3, 5.0) == 10.0
+
+
+async def test_the_loop_backs_off_after_failures_and_survives_them() -> None:
+    src = FakeSource("flaky", interval=0.01)
+    src.fail = OSError("no route to host")
+    poller = Poller([src], max_backoff=0.08)
+    poller.start()
+    try:
+        await until(lambda: src.calls >= 5)
+    finally:
+        await poller.stop()
+    gaps = [b - a for a, b in zip(src.call_times, src.call_times[1:], strict=False)]
+    # Without back-off every gap would be ~0.01 s; with it they are 0.02, 0.04, 0.08, 0.08 (capped).
+    for gap, expected in zip(gaps, [0.02, 0.04, 0.08, 0.08], strict=False):
+        assert gap >= expected * 0.9, gaps
+    assert poller.snapshot.source("flaky").failures >= 4  # type: ignore[union-attr]
+
+
+def test_error_messages_are_short_single_line_and_hide_credentials() -> None:
+    exc = ValueError(
+        "401 from https://api:6443\nAuthorization: Bearer eyJhbGciOi.secret token=abc123 " + "x" * 500
+    )
+    message = describe_error(exc)
+    assert message.startswith("ValueError: 401 from https://api:6443 Authorization")
+    assert "\n" not in message
+    assert "eyJhbGciOi" not in message and "abc123" not in message
+    assert len(message) <= 200
+    assert describe_error(TimeoutError(), 5.0) == "timed out after 5s"
+
+
+async def test_fetches_of_one_source_never_overlap() -> None:
+    src = FakeSource("slow", interval=0.001)
+    src.delay = 0.03
+    poller = Poller([src])
+    poller.start()
+    try:
+        # refresh() from a headless command while the loop runs must wait its turn too.
+        await asyncio.gather(poller.refresh(), poller.refresh())
+        poller.poke()
+        await until(lambda: src.calls >= 6)
+    finally:
+        await poller.stop()
+    assert src.max_active == 1
+
+
+async def test_updates_coalesce_to_the_latest_snapshot_and_end_on_stop() -> None:
+    src = FakeSource("a")
+    clock = FakeClock(0.0)
+    poller = Poller([src], clock=clock)
+    updates = poller.updates()
+    first = asyncio.ensure_future(anext(updates))
+    await asyncio.sleep(0)
+    clock.now = 1.0
+    await poller.refresh()
+    assert (await first).timestamp == 1.0
+
+    # Three snapshots while nobody reads: the reader then gets only the newest, and nothing else queued.
+    for t in (2.0, 3.0, 4.0):
+        clock.now = t
+        await poller.refresh()
+    latest = await anext(updates)
+    assert latest.timestamp == 4.0
+    assert latest is poller.snapshot
+    pending = asyncio.ensure_future(anext(updates))
+    await asyncio.sleep(0.02)
+    assert not pending.done()
+
+    await poller.stop()
+    with pytest.raises(StopAsyncIteration):
+        await pending
+
+
+async def test_poke_wakes_a_sleeping_loop() -> None:
+    a = FakeSource("a", interval=60.0)
+    b = FakeSource("b", interval=60.0)
+    poller = Poller([a, b])
+    poller.start()
+    try:
+        await until(lambda: a.calls == 1 and b.calls == 1)
+        await asyncio.sleep(0.02)
+        assert (a.calls, b.calls) == (1, 1)
+        poller.poke("a")
+        await until(lambda: a.calls == 2)
+        await asyncio.sleep(0.02)
+        assert b.calls == 1
+        poller.poke()
+        await until(lambda: a.calls == 3 and b.calls == 2)
+        poller.poke("no-such-source")
+    finally:
+        await poller.stop()
+
+
+async def test_a_poke_during_a_fetch_fetches_again_right_after() -> None:
+    src = FakeSource("a", interval=60.0)
+    src.delay = 0.05
+    poller = Poller([src])
+    poller.start()
+    try:
+        await until(lambda: src.active == 1)
+        poller.poke("a")  # the change happened after this fetch started: it must not wait 60 s
+        await until(lambda: src.calls == 2)
+    finally:
+        await poller.stop()
+
+
+async def test_history_from_the_ring_buffer() -> None:
+    src = FakeSource("a")
+    poller = Poller([src], history_points=3)
+
+    def fleet(u0: Metric, u1: Metric, qps: Metric) -> SourceData:
+        return SourceData(
+            nodes=(node("n1", "a"),),
+            gpus=(gpu("n1", 0, u0, power=300.0), gpu("n1", 1, u1, power=100.0)),
+            endpoints=(Endpoint(namespace="ml", name="llm", source="a", qps=qps),),
+        )
+
+    for data in (fleet(10.0, 30.0, 1.0), fleet(20.0, NA, 2.0), fleet(NA, NA, NA), fleet(40.0, 60.0, 4.0)):
+        src.data = data
+        await poller.refresh()
+
+    # history_points=3: the oldest of the four fetches is gone.
+    assert _nan_eq(poller.history("gpu", "GPU-n1-0", "util"), [20.0, math.nan, 40.0])
+    assert _nan_eq(poller.history("gpu", "GPU-n1-0", "util", points=2), [math.nan, 40.0])
+    assert _nan_eq(poller.history("node", "n1", "util"), [20.0, math.nan, 50.0])
+    assert _nan_eq(poller.history("node", "n1", "power"), [400.0, 400.0, 400.0])
+    assert _nan_eq(poller.history("endpoint", "ml/llm", "qps"), [2.0, math.nan, 4.0])
+    assert poller.history("gpu", "GPU-none", "util") == []
+    assert poller.history("gpu", "GPU-n1-0", "no_such_metric") == []
+    assert poller.history("rack", "r1", "util") == []
+
+    # A GPU that appears later has NaN for the fetches before it.
+    src.data = SourceData(gpus=(gpu("n1", 0, 1.0), gpu("n1", 2, 2.0)))
+    await poller.refresh()
+    assert _nan_eq(poller.history("gpu", "GPU-n1-2", "util"), [math.nan, math.nan, 2.0])
+
+
+async def test_history_is_delegated_to_a_history_provider() -> None:
+    prom = FakeHistorySource(
+        "prom", SourceData(gpus=(gpu("n1", 0, 50.0),), nodes=(node("n1", "prom"),)), interval=15.0
+    )
+    other = FakeSource("other", SourceData(gpus=(gpu("n9", 0, 5.0),)))
+    poller = Poller([prom, other], history_points=4)
+    assert poller.history("gpu", "GPU-n1-0", "util") == []  # nothing fetched yet
+    await poller.refresh()
+
+    assert poller.history("gpu", "GPU-n1-0", "util") == [0.0, 1.0, 2.0, 3.0]
+    assert poller.history("node", "n1", "util", points=2) == [0.0, 1.0]
+    assert prom.asked == [("gpu", "GPU-n1-0", "util", 4, 15.0), ("node", "n1", "util", 2, 15.0)]
+    # An object the provider did not report comes from the other source's ring buffer.
+    assert poller.history("gpu", "GPU-n9-0", "util") == [5.0]
+    assert len(prom.asked) == 2
+
+
+def _nan_eq(got: Sequence[float], want: Sequence[float]) -> bool:
+    return len(got) == len(want) and all(
+        (math.isnan(g) and math.isnan(w)) or math.isclose(g, w, rel_tol=1e-6)
+        for g, w in zip(got, want, strict=True)
+    )
