@@ -1,0 +1,621 @@
+"""Typed settings, layered: defaults → TOML file → environment → command-line flags.
+
+Every setting is a field of a frozen dataclass with a docstring (the model is posting's ``config.py``).
+The file is ``$XDG_CONFIG_HOME/aios-tui/config.toml`` unless ``--config`` or ``AIOS_TUI_CONFIG`` names
+another; with no file the defaults run the embedded fleet. Top-level settings can be set in the environment
+as ``AIOS_TUI_<NAME>`` (``AIOS_TUI_READ_ONLY=1``). Anything wrong raises :class:`ConfigError`, whose message
+names the file (or variable, or flag), the key, what was expected and what was found.
+
+This module imports nothing from the rest of the package, and neither textual nor rich.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import json
+import math
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = [
+    "CONFIG_ENV",
+    "ENV_PREFIX",
+    "PANES",
+    "ROLES",
+    "AwsSettings",
+    "ConfigError",
+    "KubernetesSettings",
+    "NvmlSettings",
+    "Override",
+    "PrometheusSettings",
+    "Settings",
+    "SimSettings",
+    "SshHostSettings",
+    "default_config_path",
+    "default_log_path",
+    "env_overrides",
+    "load_settings",
+    "real_sources_enabled",
+    "setting_keys",
+    "sim_only",
+]
+
+ENV_PREFIX: Final = "AIOS_TUI_"
+CONFIG_ENV: Final = "AIOS_TUI_CONFIG"
+#: Roles, weakest first (``ops.Role`` has the same values).
+ROLES: Final = ("viewer", "operator", "admin")
+PANES: Final = ("nodes", "gpus", "jobs", "endpoints")
+MAX_SIM_NODES: Final = 5000
+
+
+def _opt(
+    default: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: Sequence[str] | None = None,
+) -> Any:
+    """A field with its default and the constraints the loader checks."""
+    return field(
+        default=default, metadata={"lo": lo, "hi": hi, "choices": tuple(choices) if choices else None}
+    )
+
+
+# --- sections ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """``[sim]``: the embedded, simulated fleet."""
+
+    enabled: bool = False
+    """Run the simulated fleet next to the real sources. It runs anyway when no real source is enabled."""
+    seed: int = _opt(0, lo=0, hi=2**32 - 1)
+    """Random seed: the same seed gives the same fleet and the same evolution."""
+    nodes: int = _opt(200, lo=1, hi=MAX_SIM_NODES)
+    """Number of simulated nodes (8 GPUs each, most of them)."""
+    interval: float = _opt(2.0, lo=0.1, hi=3600)
+    """Seconds between two polls of the simulated fleet."""
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesSettings:
+    """``[kubernetes]``: nodes, pods, training Jobs and serving Deployments from one or more clusters."""
+
+    enabled: bool = False
+    """Poll Kubernetes."""
+    kubeconfig: Path | None = None
+    """Kubeconfig file; unset (or "") means ``$KUBECONFIG``, then ``~/.kube/config``, then in-cluster."""
+    contexts: tuple[str, ...] = _opt(())
+    """Kubeconfig contexts to watch, each as its own source; empty means the current context."""
+    namespaces: tuple[str, ...] = _opt(())
+    """Namespaces to list pods, Jobs and Deployments in; empty means all namespaces."""
+    gpu_resource_names: tuple[str, ...] = _opt(("nvidia.com/gpu",))
+    """Extended resource names that count as GPUs."""
+    job_label_selector: str = ""
+    """Label selector for the Jobs shown as training jobs ("" means every Job that requests GPUs)."""
+    endpoint_label_selector: str = ""
+    """Label selector for the Deployments shown as endpoints ("" means every one that requests GPUs)."""
+    read_only: bool = False
+    """Never change anything in these clusters, whatever the role."""
+    interval: float = _opt(5.0, lo=0.5, hi=3600)
+    """Seconds between two polls."""
+    timeout: float = _opt(10.0, lo=0.5, hi=600)
+    """Seconds before one API call is abandoned (the client's own default is to wait forever)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    """``[aws]``: EC2 GPU instances, Auto Scaling groups and EKS node groups as node pools, with prices."""
+
+    enabled: bool = False
+    """Poll AWS."""
+    regions: tuple[str, ...] = _opt(("us-east-1",))
+    """Regions to list instances and node groups in."""
+    profile: str = ""
+    """Profile from ``~/.aws/config``; "" means the default credential chain."""
+    endpoint_url: str = ""
+    """Endpoint to send API calls to instead of AWS (a local moto server, for instance)."""
+    read_only: bool = False
+    """Never change desired capacities, whatever the role."""
+    interval: float = _opt(60.0, lo=5, hi=3600)
+    """Seconds between two polls."""
+    timeout: float = _opt(10.0, lo=0.5, hi=600)
+    """Seconds before one API call is abandoned."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrometheusSettings:
+    """``[prometheus]``: DCGM GPU metrics and endpoint traffic, and the history behind the sparklines."""
+
+    enabled: bool = False
+    """Poll Prometheus."""
+    url: str = "http://localhost:9090"
+    """Base URL of the Prometheus server."""
+    timeout: float = _opt(5.0, lo=0.5, hi=600)
+    """Seconds before one query is abandoned."""
+    interval: float = _opt(15.0, lo=1, hi=3600)
+    """Seconds between two polls."""
+    verify_tls: bool = True
+    """Check the server's TLS certificate."""
+    bearer_token_env: str = ""
+    """Name of an environment variable that holds a bearer token (the token itself never goes in a file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NvmlSettings:
+    """``[nvml]``: the GPUs of the machine the console runs on, through NVML."""
+
+    enabled: bool = False
+    """Read local GPUs through NVML."""
+    interval: float = _opt(2.0, lo=0.5, hi=3600)
+    """Seconds between two readings."""
+    timeout: float = _opt(5.0, lo=0.5, hi=600)
+    """Seconds before one reading is abandoned."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SshHostSettings:
+    """``[[ssh_hosts]]``: one bare-metal GPU host read over SSH with ``nvidia-smi``."""
+
+    name: str = ""
+    """Name shown in the console; "" means the host."""
+    host: str
+    """Host name or address (required)."""
+    port: int = _opt(22, lo=1, hi=65535)
+    """SSH port."""
+    user: str = ""
+    """Login name; "" means the current user."""
+    known_hosts: Path | None = None
+    """known_hosts file to verify the host key against (never skipped); unset means ``~/.ssh/known_hosts``."""
+    identity_file: Path | None = None
+    """Private key to log in with; unset means the SSH agent and the default keys."""
+    nvidia_smi: str = "nvidia-smi"
+    """Command that runs nvidia-smi on the host."""
+    interval: float = _opt(10.0, lo=1, hi=3600)
+    """Seconds between two polls."""
+    timeout: float = _opt(10.0, lo=0.5, hi=600)
+    """Seconds before one poll (connect and command) is abandoned."""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.host
+
+
+# --- the whole --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the console reads at start."""
+
+    read_only: bool = False
+    """Show no action keys and refuse every action, whatever the role."""
+    role: str = _opt("operator", choices=ROLES)
+    """What the user may do: ``viewer`` looks, ``operator`` scales and restarts, ``admin`` also drains."""
+    user: str = ""
+    """Name recorded in the audit log; "" means the login name."""
+    refresh_interval: float = _opt(1.0, lo=0.1, hi=60)
+    """Seconds between two redraws of the panes from the latest snapshot."""
+    theme: str = "textual-dark"
+    """Textual theme name."""
+    ascii: bool = False
+    """Draw with ASCII only, for terminals without braille or block glyphs."""
+    default_pane: str = _opt("nodes", choices=PANES)
+    """Pane shown at start."""
+    audit_path: Path | None = None
+    """Audit log file; unset means ``$XDG_STATE_HOME/aios-tui/audit.jsonl``."""
+    sim: SimSettings = field(default_factory=SimSettings)
+    """The embedded fleet."""
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    """Kubernetes clusters."""
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    """AWS accounts."""
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
+    """Prometheus metrics."""
+    nvml: NvmlSettings = field(default_factory=NvmlSettings)
+    """Local GPUs."""
+    ssh_hosts: tuple[SshHostSettings, ...] = ()
+    """Bare-metal GPU hosts."""
+    config_file: Path | None = field(default=None, compare=False, metadata={"internal": True})
+    """The file these settings were read from (None: none); set by the loader, not a setting."""
+
+
+# --- errors -----------------------------------------------------------------------------------------------
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Final = _Missing()
+
+
+class ConfigError(Exception):
+    """A setting is wrong. ``str()`` names where (file, variable or flag), the key, and what was expected.
+
+    ``config.toml: [sim] nodes: expected an integer from 1 to 5000, got "lots"``
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        key: str,
+        expected: str = "",
+        got: object = _MISSING,
+        *,
+        detail: str = "",
+    ) -> None:
+        self.path = os.fspath(path) if path is not None else None
+        self.key = key
+        self.expected = expected
+        self.got = got
+        self.detail = detail
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = ": ".join(p for p in (self.path, self.key) if p)
+        if self.detail:
+            body = self.detail
+        elif self.got is _MISSING:
+            body = f"expected {self.expected}"
+        else:
+            body = f"expected {self.expected}, got {_show(self.got)}"
+        return f"{where}: {body}" if where else body
+
+
+def _show(value: object) -> str:
+    """A value the way it was written in TOML (or typed in the shell)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
+
+
+# --- paths ------------------------------------------------------------------------------------------------
+
+
+def _xdg(var: str, fallback: str, env: Mapping[str, str]) -> Path:
+    value = env.get(var, "")
+    # The XDG spec says relative paths in these variables are invalid and must be ignored.
+    if value and Path(value).is_absolute():
+        return Path(value)
+    return Path.home() / fallback
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/aios-tui/config.toml`` (``~/.config/aios-tui/config.toml`` without it)."""
+    return _xdg("XDG_CONFIG_HOME", ".config", os.environ if env is None else env) / "aios-tui" / "config.toml"
+
+
+def default_log_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/aios-tui/aios-tui.log`` (``~/.local/state/…`` without it)."""
+    state = _xdg("XDG_STATE_HOME", ".local/state", os.environ if env is None else env)
+    return state / "aios-tui" / "aios-tui.log"
+
+
+# --- schema -----------------------------------------------------------------------------------------------
+
+
+def _fields(cls: type) -> Iterator[tuple[dataclasses.Field[Any], Any]]:
+    """The settings of a section with their resolved types (the loader's own fields left out)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("internal"):
+            yield f, hints[f.name]
+
+
+def _section_of(tp: Any) -> type | None:
+    """The dataclass of a ``[section]`` field or of an ``[[array]]`` field's elements, else None."""
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return tp
+    if typing.get_origin(tp) is tuple:
+        (elem, _) = typing.get_args(tp)
+        if dataclasses.is_dataclass(elem) and isinstance(elem, type):
+            return elem
+    return None
+
+
+def setting_keys(cls: type = Settings) -> set[str]:
+    """Every dotted key a config file may hold (``sim.nodes``, ``ssh_hosts.port``)."""
+    out: set[str] = set()
+    for f, tp in _fields(cls):
+        sub = _section_of(tp)
+        if sub is None:
+            out.add(f.name)
+        else:
+            out.update(f"{f.name}.{k}" for k in setting_keys(sub))
+    return out
+
+
+def _is_optional_path(tp: Any) -> bool:
+    return isinstance(tp, types.UnionType) and set(typing.get_args(tp)) == {Path, type(None)}
+
+
+def _number_range(kind: str, lo: float | None, hi: float | None) -> str:
+    def n(x: float) -> str:
+        return f"{x:g}" if isinstance(x, float) else str(x)
+
+    if lo is not None and hi is not None:
+        return f"{kind} from {n(lo)} to {n(hi)}"
+    if lo is not None:
+        return f"{kind} of at least {n(lo)}"
+    return kind
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """How to read one scalar setting."""
+
+    tp: Any
+    lo: float | None
+    hi: float | None
+    choices: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, f: dataclasses.Field[Any], tp: Any) -> _Spec:
+        return cls(tp, f.metadata.get("lo"), f.metadata.get("hi"), f.metadata.get("choices"))
+
+    @property
+    def expected(self) -> str:
+        tp = self.tp
+        if tp is bool:
+            return "true or false"
+        if tp is int:
+            return _number_range("an integer", self.lo, self.hi)
+        if tp is float:
+            return _number_range("a number", self.lo, self.hi)
+        if tp is str:
+            if self.choices:
+                return "one of " + ", ".join(json.dumps(c) for c in self.choices)
+            return "a string"
+        if _is_optional_path(tp):
+            return "a path (a string)"
+        if typing.get_origin(tp) is tuple:
+            return "a list of strings"
+        raise TypeError(f"no reader for settings of type {tp!r}")  # pragma: no cover - a programming error
+
+    def check(self, value: object) -> Any:
+        """The value as the setting's type; ValueError when it is not one."""
+        tp = self.tp
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+        elif tp is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return self._in_range(value)
+        elif tp is float:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return self._in_range(float(value))
+        elif tp is str:
+            if isinstance(value, str) and (not self.choices or value in self.choices):
+                return value
+        elif _is_optional_path(tp):
+            if isinstance(value, str):
+                return Path(value).expanduser() if value else None
+        elif (
+            typing.get_origin(tp) is tuple
+            and isinstance(value, list | tuple)
+            and all(isinstance(v, str) for v in value)
+        ):
+            return tuple(value)
+        raise ValueError
+
+    def parse(self, text: str) -> Any:
+        """A value typed in the environment or on the command line, as the setting's type."""
+        tp = self.tp
+        value: object = text
+        if tp is bool:
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                value = True
+            elif low in ("0", "false", "no", "off"):
+                value = False
+        elif tp is int:
+            with contextlib.suppress(ValueError):
+                value = int(text.strip())
+        elif tp is float:
+            with contextlib.suppress(ValueError):
+                value = float(text.strip())
+        elif typing.get_origin(tp) is tuple:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+        return self.check(value)
+
+    def _in_range(self, value: float) -> float:
+        if (
+            not math.isfinite(value)
+            or (self.lo is not None and value < self.lo)
+            or (self.hi is not None and value > self.hi)
+        ):
+            raise ValueError
+        return value
+
+
+# --- loading ----------------------------------------------------------------------------------------------
+
+
+def _where(section: str, key: str) -> str:
+    return f"{section} {key}" if section else key
+
+
+def _suggest(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _build(cls: type, data: Mapping[str, Any], path: str, section: str) -> Any:
+    """An instance of the settings dataclass ``cls`` from one TOML table, checked key by key."""
+    specs = dict(_fields(cls))
+    names = {f.name: tp for f, tp in specs.items()}
+    for key in data:
+        if key not in names:
+            hint = _suggest(key, list(names))
+            if isinstance(data[key], Mapping) and not section:
+                raise ConfigError(path, f"[{key}]", detail=f"unknown section{hint}")
+            raise ConfigError(path, _where(section, key), detail=f"unknown setting{hint}")
+    kwargs: dict[str, Any] = {}
+    for f, tp in specs.items():
+        key = _where(section, f.name)
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(path, key, detail="required setting is missing")
+            continue
+        value = data[f.name]
+        sub = _section_of(tp)
+        if sub is not None and typing.get_origin(tp) is tuple:
+            if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+                raise ConfigError(path, key, f"an array of tables ([[{f.name}]])", value)
+            kwargs[f.name] = tuple(
+                _build(sub, v, path, f"[[{f.name}]] #{i}") for i, v in enumerate(value, start=1)
+            )
+        elif sub is not None:
+            if not isinstance(value, Mapping):
+                raise ConfigError(path, key, f"a table ([{f.name}])", value)
+            kwargs[f.name] = _build(sub, value, path, f"[{f.name}]")
+        else:
+            spec = _Spec.of(f, tp)
+            try:
+                kwargs[f.name] = spec.check(value)
+            except ValueError:
+                raise ConfigError(path, key, spec.expected, value) from None
+    return cls(**kwargs)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(path, "", detail=f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(path, "", detail=f"cannot read the file: {e.strerror or e}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        # Python 3.11's error carries the position only in its message: "Invalid value (at line 3, column 8)".
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column (\d+)\)$", msg)
+        if m:
+            reason = msg[: m.start()].strip()
+            raise ConfigError(path, f"line {m[1]}, column {m[2]}", detail=f"invalid TOML: {reason}") from None
+        raise ConfigError(path, "", detail=f"invalid TOML: {msg}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """One setting given as text outside the file: ``Override("sim.nodes", "5000", "--sim-nodes")``."""
+
+    key: str
+    """Dotted key of the setting (a section's key, such as ``sim.nodes``, or a top-level one)."""
+    value: str | bool
+    """The text as typed (or a bool for a switch such as ``--read-only``)."""
+    origin: str
+    """Where it came from, for error messages: a flag or an environment variable."""
+
+
+def _apply(settings: Settings, override: Override) -> Settings:
+    section, _, name = override.key.rpartition(".")
+    owner: Any = getattr(settings, section) if section else settings
+    specs = {f.name: (f, tp) for f, tp in _fields(type(owner))}
+    if name not in specs or _section_of(specs[name][1]) is not None:
+        raise KeyError(override.key)  # a programming error in the caller, not a user's mistake
+    spec = _Spec.of(*specs[name])
+    try:
+        value = spec.check(override.value) if isinstance(override.value, bool) else spec.parse(override.value)
+    except ValueError:
+        raise ConfigError(None, override.origin, spec.expected, override.value) from None
+    if not section:
+        return dataclasses.replace(settings, **{name: value})
+    return dataclasses.replace(settings, **{section: dataclasses.replace(owner, **{name: value})})
+
+
+def env_overrides(env: Mapping[str, str]) -> list[Override]:
+    """``AIOS_TUI_<NAME>`` for each top-level scalar setting (``AIOS_TUI_READ_ONLY=1``)."""
+    out = []
+    for f, tp in _fields(Settings):
+        var = ENV_PREFIX + f.name.upper()
+        if _section_of(tp) is None and var in env:
+            out.append(Override(f.name, env[var], var))
+    return out
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Sequence[Override] = (),
+) -> Settings:
+    """Defaults, then the file, then ``AIOS_TUI_*`` variables, then ``overrides`` (the flags).
+
+    ``path`` is the file given on the command line; without it ``$AIOS_TUI_CONFIG``, then the default path.
+    A file that was named (by flag or variable) must exist; the default one may be missing.
+    """
+    env = os.environ if env is None else env
+    named_by = "--config" if path is not None else CONFIG_ENV if env.get(CONFIG_ENV) else ""
+    file = Path(path) if path is not None else Path(env[CONFIG_ENV]) if named_by else default_config_path(env)
+    file = file.expanduser()
+    settings: Settings
+    if file.is_file():
+        settings = dataclasses.replace(
+            _build(Settings, _read_toml(file), os.fspath(file), ""), config_file=file
+        )
+        seen: set[str] = set()
+        for i, host in enumerate(settings.ssh_hosts, start=1):
+            if host.label in seen:
+                raise ConfigError(file, f"[[ssh_hosts]] #{i} name", "a name no other host has", host.label)
+            seen.add(host.label)
+    elif named_by or file.exists():
+        what = "not a file" if file.exists() else "no such file"
+        raise ConfigError(file, "", detail=f"{what} (given by {named_by})" if named_by else what)
+    else:
+        settings = Settings()
+    for override in (*env_overrides(env), *overrides):
+        settings = _apply(settings, override)
+    return settings
+
+
+def real_sources_enabled(settings: Settings) -> list[tuple[str, str]]:
+    """``(where, what)`` for each real source the settings enable.
+
+    For example ``("[kubernetes] enabled = true", "Kubernetes")`` or
+    ``("[[ssh_hosts]] #1 (gpu-01)", "SSH hosts")``.
+    """
+    out = [
+        (f"[{name}] enabled = true", label)
+        for name, label in (
+            ("kubernetes", "Kubernetes"),
+            ("aws", "AWS"),
+            ("prometheus", "Prometheus"),
+            ("nvml", "NVML"),
+        )
+        if getattr(settings, name).enabled
+    ]
+    out.extend((f"[[ssh_hosts]] #{i} ({h.label})", "SSH hosts") for i, h in enumerate(settings.ssh_hosts, 1))
+    return out
+
+
+def sim_only(settings: Settings) -> Settings:
+    """The settings with every real source off and the embedded fleet on (``--sim``)."""
+    return dataclasses.replace(
+        settings,
+        sim=dataclasses.replace(settings.sim, enabled=True),
+        kubernetes=dataclasses.replace(settings.kubernetes, enabled=False),
+        aws=dataclasses.replace(settings.aws, enabled=False),
+        prometheus=dataclasses.replace(settings.prometheus, enabled=False),
+        nvml=dataclasses.replace(settings.nvml, enabled=False),
+        ssh_hosts=(),
+    )

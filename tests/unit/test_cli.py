@@ -1,0 +1,331 @@
+"""The command line: flags anywhere, snapshot text and JSON, errors as exit status 2 with a clear message."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aios_tui import cli
+from aios_tui.config import Settings
+from aios_tui.domain import (
+    NA,
+    Condition,
+    Endpoint,
+    FleetSnapshot,
+    Gpu,
+    Health,
+    Hpa,
+    Job,
+    JobState,
+    NaType,
+    Node,
+    Pod,
+    SourceHealth,
+    SourceState,
+    Taint,
+    Throttle,
+)
+
+FIVE_LISTS = ("nodes", "gpus", "jobs", "endpoints", "sources")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's config or writes to their state directory."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    for var in [v for v in os.environ if v.startswith("AIOS_TUI_")]:
+        monkeypatch.delenv(var)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def shape(doc: Mapping[str, Any]) -> list[tuple[str, str, str, int]]:
+    """What a seed decides and time does not change: each node's name, pool, zone and GPU count."""
+    return [(n["name"], n["pool"], n["zone"], n["gpus_total"]) for n in doc["nodes"]]
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out == f"aios-tui {version('aios-tui')}\n"
+    assert out == "aios-tui 0.1.0\n"
+    assert run(capsys, "snapshot", "--version")[:2] == (0, out)
+
+
+def test_snapshot_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = snapshot_json(capsys, "--sim-nodes", "12", "snapshot", "--json")
+    for key in FIVE_LISTS:
+        assert isinstance(doc[key], list), key
+    assert {"pods", "totals", "timestamp", "context"} <= doc.keys()
+    assert isinstance(doc["pods"], int)
+    assert len(doc["nodes"]) == 12
+    names = {n["name"] for n in doc["nodes"]}
+    assert len(names) == 12
+    assert {g["node"] for g in doc["gpus"]} <= names
+    assert len(doc["gpus"]) == sum(n["gpus_total"] for n in doc["nodes"])
+    t = doc["totals"]
+    assert (t["nodes"], t["gpus"], t["endpoints"]) == (12, len(doc["gpus"]), len(doc["endpoints"]))
+    assert t["gpus_used"] == sum(1 for g in doc["gpus"] if g["pod"])
+    assert t["jobs_queued"] == sum(1 for j in doc["jobs"] if j["state"] == "Queued")
+    assert [s["name"] for s in doc["sources"]] == ["sim"]
+    assert doc["sources"][0]["state"] == "ok"
+    gpu = doc["gpus"][0]
+    assert {f.name for f in dataclasses.fields(Gpu)} == gpu.keys()
+    assert {f.name for f in dataclasses.fields(Node)} == doc["nodes"][0].keys()
+    assert isinstance(doc["nodes"][0]["labels"], dict)
+    assert isinstance(doc["nodes"][0]["health"], int)
+
+
+def test_snapshot_is_deterministic_for_a_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    a = snapshot_json(capsys, "snapshot", "--json", "--sim-nodes", "20", "--seed", "3")
+    b = snapshot_json(capsys, "snapshot", "--json", "--sim-nodes", "20", "--seed", "3")
+    c = snapshot_json(capsys, "snapshot", "--json", "--sim-nodes", "20", "--seed", "4")
+    assert shape(a) == shape(b)
+    assert [g["uuid"] for g in a["gpus"]] == [g["uuid"] for g in b["gpus"]]
+    assert shape(a) != shape(c) or [g["uuid"] for g in a["gpus"]] != [g["uuid"] for g in c["gpus"]]
+
+
+def test_global_flags_before_or_after_the_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot_json(capsys, "--sim-nodes", "9", "--seed", "5", "snapshot", "--json")
+    after = snapshot_json(capsys, "snapshot", "--sim-nodes", "9", "--json", "--seed", "5")
+    mixed = snapshot_json(capsys, "--seed", "5", "snapshot", "--sim-nodes", "9", "--json")
+    assert len(before["nodes"]) == 9
+    assert shape(before) == shape(after) == shape(mixed)
+
+
+def test_flags_after_the_subcommand_win(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = snapshot_json(capsys, "--sim-nodes", "4", "snapshot", "--sim-nodes", "6", "--json")
+    assert len(doc["nodes"]) == 6
+
+
+def test_snapshot_text(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = snapshot_json(capsys, "snapshot", "--json", "--sim-nodes", "30", "--seed", "2")
+    code, out, err = run(capsys, "snapshot", "--sim-nodes", "30", "--seed", "2")
+    assert (code, err) == (0, "")
+    t = doc["totals"]
+    assert out.startswith("aios-tui snapshot ")
+    assert f"{t['nodes_ready']}/{t['nodes']} ready" in out
+    assert f"{t['gpus']} total, {t['gpus_used']} used" in out
+    assert "sim ok" in out
+    for title in ("Nodes with problems", "Queued and failed jobs", "Endpoints"):
+        assert f"\n{title} (" in out
+    assert f"\nEndpoints ({len(doc['endpoints'])})\n" in out
+    assert "\x1b[" not in out  # no colour codes when not a terminal
+
+
+def test_config_file_and_read_only_reach_the_console(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Settings] = []
+
+    def fake_console(settings: Settings) -> int:
+        seen.append(settings)
+        return 0
+
+    monkeypatch.setattr(cli, "run_console", fake_console)
+    path = tmp_path / "c.toml"
+    path.write_text("role = 'viewer'\n[sim]\nnodes = 5\n")
+    assert run(capsys, "--config", str(path), "--read-only", "--seed", "9") == (0, "", "")
+    (s,) = seen
+    assert (s.role, s.read_only, s.sim.nodes, s.sim.seed, s.config_file) == ("viewer", True, 5, 9, path)
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+
+def test_unknown_flag_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "snapshot", "--bogus")
+    assert code == 2
+    assert out == ""
+    assert "unrecognized arguments: --bogus" in err
+
+
+def test_bad_flag_value_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "snapshot", "--sim-nodes", "lots")
+    assert (code, out) == (2, "")
+    assert err == 'aios-tui: --sim-nodes: expected an integer from 1 to 5000, got "lots"\n'
+
+
+def test_bad_config_names_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[sim]\nnodes = 'lots'\n")
+    code, out, err = run(capsys, "--config", str(path), "snapshot")
+    assert (code, out) == (2, "")
+    assert err == f'aios-tui: {path}: [sim] nodes: expected an integer from 1 to 5000, got "lots"\n'
+
+
+def test_bad_default_config_is_an_error_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "config" / "aios-tui"
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text("[sim]\nnoeds = 3\n")
+    code, _, err = run(capsys, "snapshot")
+    assert code == 2
+    assert '[sim] noeds: unknown setting; did you mean "nodes"?' in err
+
+
+def test_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "snapshot", "--config", str(tmp_path / "nope.toml"))
+    assert code == 2
+    assert "nope.toml: no such file (given by --config)" in err
+    # The default path missing is not an error: the embedded fleet runs.
+    assert run(capsys, "snapshot", "--sim-nodes", "3")[0] == 0
+
+
+def test_enabled_real_source_is_refused_unless_sim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[kubernetes]\nenabled = true\n")
+    code, out, err = run(capsys, "--config", str(path), "snapshot", "--sim-nodes", "3")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"aios-tui: {path}: [kubernetes] enabled = true: the Kubernetes source is not available in this "
+        "version yet; use --sim or disable it\n"
+    )
+    doc = snapshot_json(capsys, "--config", str(path), "snapshot", "--sim", "--sim-nodes", "3", "--json")
+    assert len(doc["nodes"]) == 3
+
+
+def test_ssh_hosts_are_refused_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[[ssh_hosts]]\nhost = 'gpu-7'\n")
+    code, _, err = run(capsys, "--config", str(path), "snapshot")
+    assert code == 2
+    assert "[[ssh_hosts]] #1 (gpu-7): the SSH hosts source is not available" in err
+
+
+def test_ctrl_c_exits_130_quietly(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted(*_: object) -> FleetSnapshot:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_fetch_once", interrupted)
+    assert run(capsys, "snapshot", "--sim-nodes", "3") == (130, "", "")
+
+
+def test_logs_go_to_the_state_file_not_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "snapshot", "--sim-nodes", "3")
+    assert (code, err) == (0, "")
+    log = (tmp_path / "state" / "aios-tui" / "aios-tui.log").read_text()
+    assert "aios-tui 0.1.0: snapshot" in log
+
+
+# --- JSON conversion ----------------------------------------------------------------------------------------
+
+
+def _reference(value: Any) -> Any:
+    """The slow, obvious conversion the fast one must agree with."""
+    if value is NA or isinstance(value, NaType):
+        return None
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _reference(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _reference(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_reference(v) for v in value]
+    return value
+
+
+def test_json_conversion_matches_the_reference() -> None:
+    node = Node(
+        name="n1",
+        source="sim",
+        pool="p",
+        zone="z",
+        instance_type="p5",
+        gpus_total=8,
+        conditions=(Condition("Ready", "True"),),
+        taints=(Taint("gpu", "bad"),),
+        labels={"topology.kubernetes.io/zone": "z"},
+        health=Health.WARN,
+    )
+    gpu = Gpu(node="n1", index=0, uuid="GPU-1", model="H100", util=55.5, throttle=Throttle.HW_THERMAL)
+    snap = FleetSnapshot(
+        timestamp=12.5,
+        nodes=(node,),
+        gpus=(gpu,),
+        pods=(Pod("ml", "p0"),),
+        jobs=(Job("ml", "j", "sim", 2, 8, state=JobState.QUEUED),),
+        endpoints=(Endpoint("ml", "e", "sim", hpa=Hpa("h", 1, 4, "qps", 10.0)),),
+        sources=(SourceHealth("sim", "sim", SourceState.OK, last_ok=12.0),),
+        context="sim",
+    )
+    doc = cli.snapshot_to_json(snap)
+    for key in ("nodes", "gpus", "jobs", "endpoints", "sources"):
+        assert doc[key] == _reference(getattr(snap, key)), key
+    assert doc["totals"] == _reference(snap.totals)
+    assert (doc["pods"], doc["timestamp"], doc["context"]) == (1, 12.5, "sim")
+    assert doc["gpus"][0]["temp"] is None
+    assert doc["gpus"][0]["throttle"] == int(Throttle.HW_THERMAL)
+    assert doc["nodes"][0]["taints"] == [{"key": "gpu", "value": "bad", "effect": "NoSchedule"}]
+    assert doc["jobs"][0]["state"] == "Queued"
+    assert doc["endpoints"][0]["hpa"]["current"] is None
+    assert doc["endpoints"][0]["qps"] is None
+    json.dumps(doc, allow_nan=False)  # strict JSON: no NaN anywhere
+
+
+def test_json_has_no_nan() -> None:
+    gpu = Gpu(node="n", index=0, uuid="u", model="m", util=float("nan"), power=float("inf"))
+    doc = cli.snapshot_to_json(FleetSnapshot(timestamp=0.0, gpus=(gpu,)))
+    assert (doc["gpus"][0]["util"], doc["gpus"][0]["power"]) == (None, None)
+    json.dumps(doc, allow_nan=False)
+
+
+# --- as a real process -----------------------------------------------------------------------------------
+
+
+def test_runs_as_a_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIOS_TUI_")}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "c"), "XDG_STATE_HOME": str(tmp_path / "s")}
+    cmd = [sys.executable, "-m", "aios_tui.cli"]
+    done = subprocess.run(
+        [*cmd, "--sim-nodes", "40", "snapshot", "--json"],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["nodes"]) == 40
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sim]\nseed = -1\n")
+    done = subprocess.run(
+        [*cmd, "snapshot", "--config", str(bad)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == f"aios-tui: {bad}: [sim] seed: expected an integer from 0 to 4294967295, got -1\n"
