@@ -456,12 +456,12 @@ class FleetSnapshot:
         for g in self.gpus:
             gpus += 1
             u = g.util
-            if u is not NA:
-                util_sum += u  # type: ignore[operator]
+            if isinstance(u, float | int):
+                util_sum += u
                 util_n += 1
             if g.pod:
                 used += 1
-                if u is not NA and u < IDLE_UTIL_PCT:  # type: ignore[operator]
+                if isinstance(u, float | int) and u < IDLE_UTIL_PCT:
                     idle += 1
                     idle_cost += price_per_gpu.get(g.node, 0.0)
             if g.ecc_uncorrected or g.xid or g.throttle & 0x68:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Final, TypeAlias
 
-__all__ = ["NA", "Metric", "NaType", "is_na", "fmt", "fmt_pct", "fmt_mib", "fmt_money", "fmt_age", "num"]
+__all__ = ["NA", "Metric", "NaType", "fmt", "fmt_age", "fmt_mib", "fmt_money", "fmt_pct", "is_na", "num"]
 
 
 class NaType:

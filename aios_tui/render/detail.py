@@ -1,0 +1,314 @@
+"""Detail views: everything known about one node, GPU, job or endpoint, with history sparklines.
+
+Pure: the object, the snapshot and a history look-up in, a rich renderable out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from aios_tui.domain import (
+    Endpoint,
+    FleetSnapshot,
+    Gpu,
+    Job,
+    JobState,
+    Node,
+    fmt,
+    fmt_age,
+    fmt_mib,
+    fmt_money,
+    is_na,
+)
+from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, WARN_STYLE, bar, heat_cells, sparkline
+from aios_tui.render.table import health_cell, node_stats, pct_cell, temp_cell
+
+History = Callable[[str, str, str], Sequence[float]]
+"""(kind, key, metric) → values, oldest first; NaN where there was no reading."""
+
+
+def _fields(rows: Sequence[tuple[str, Text | str]]) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column()
+    for label, value in rows:
+        t.add_row(label, value)
+    return t
+
+
+def _sparks(
+    rows: Sequence[tuple[str, Sequence[float], Callable[[float], str]]], width: int, ascii: bool
+) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", no_wrap=True, width=12)
+    t.add_column(no_wrap=True)
+    t.add_column(no_wrap=True, justify="right")
+    for label, values, fmt_last in rows:
+        finite = [v for v in values if not math.isnan(v)]
+        last = fmt_last(finite[-1]) if finite else "N/A"
+        span = f"  min {fmt_last(min(finite))} max {fmt_last(max(finite))}" if finite else ""
+        t.add_row(label, Text(sparkline(values, width, ascii=ascii), "cyan"), last + span)
+    return t
+
+
+def _title(text: str, sub: str = "") -> Text:
+    return Text.assemble((text, "bold underline"), ("  " + sub if sub else "", DIM_STYLE))
+
+
+def node_detail(
+    n: Node, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
+) -> RenderableType:
+    stats = node_stats(snap, n.name)
+    gpus = snap.gpus_by_node.get(n.name, ())
+    conditions = (
+        ", ".join(f"{c.type}={c.status}" + (f" ({c.reason})" if c.reason else "") for c in n.conditions)
+        or "none reported"
+    )
+    fields = _fields(
+        [
+            ("Status", Text(n.status, FAIL_STYLE if not n.ready else WARN_STYLE if n.cordoned else "green")),
+            ("Health", health_cell(n.health)),
+            ("Pool / zone", f"{n.pool} / {n.zone}" + (f" / rack {n.rack}" if n.rack else "")),
+            ("Instance", f"{n.instance_type}  {n.provider_id}".strip()),
+            (
+                "GPUs",
+                f"{n.gpus_requested} of {n.gpus_allocatable} allocatable requested "
+                f"({n.gpus_total} × {n.gpu_model or 'none'})",
+            ),
+            ("Price", fmt_money(n.price_per_hour)),
+            ("Conditions", conditions),
+            ("Taints", ", ".join(str(t) for t in n.taints) or "none"),
+            ("Cluster", n.cluster or n.source),
+        ]
+    )
+    spark_w = max(10, min(60, width - 40))
+    sparks = _sparks([("Mean util", history("node", n.name, "util"), lambda v: f"{v:.0f}%")], spark_w, ascii)
+    gt = Table(box=None, padding=(0, 1), header_style="bold", expand=False)
+    for col, just in (
+        ("#", "right"),
+        ("UTIL", "left"),
+        ("MEM", "right"),
+        ("TEMP", "right"),
+        ("POWER", "right"),
+        ("POD", "left"),
+        ("HEALTH", "left"),
+    ):
+        gt.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    for g in gpus:
+        util = (
+            Text("N/A", DIM_STYLE)
+            if is_na(g.util)
+            else Text.assemble(bar(float(g.util), 10, ascii=ascii), f" {float(g.util):3.0f}%")
+        )
+        gt.add_row(
+            str(g.index),
+            util,
+            f"{fmt_mib(g.mem_used)}/{fmt_mib(g.mem_total)}",
+            temp_cell(g.temp),
+            f"{fmt(g.power)}/{fmt(g.power_limit)}W",
+            g.pod or Text("free", DIM_STYLE),
+            health_cell(g.health, g.problems),
+        )
+    pods = snap.pods_by_node.get(n.name, ())
+    pod_list = Text(
+        ", ".join(p.key for p in pods[:12]) + (f" … +{len(pods) - 12}" if len(pods) > 12 else ""), DIM_STYLE
+    )
+    return Group(
+        _title(
+            f"Node {n.name}", f"util {fmt(stats.util)}%  max {fmt(stats.temp_max)}°C  {fmt(stats.power)}W"
+        ),
+        Text(""),
+        fields,
+        Text(""),
+        sparks,
+        Text(""),
+        Text.assemble(("GPUs ", "bold"), heat_cells(gpus, ascii=ascii)),
+        gt,
+        Text(""),
+        Text(f"Pods ({len(pods)})", "bold"),
+        pod_list,
+    )
+
+
+def gpu_detail(
+    g: Gpu, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
+) -> RenderableType:
+    fields = _fields(
+        [
+            ("Node / index", f"{g.node} / {g.index}"),
+            ("UUID", g.uuid),
+            ("Model", g.model),
+            ("Health", health_cell(g.health, g.problems)),
+            ("Utilisation", pct_cell(g.util)),
+            ("Memory", f"{fmt_mib(g.mem_used)} of {fmt_mib(g.mem_total)} ({fmt(g.mem_pct)}%)"),
+            ("Temperature", temp_cell(g.temp)),
+            ("Power", f"{fmt(g.power)} W of {fmt(g.power_limit)} W limit"),
+            ("SM clock", f"{fmt(g.sm_clock)} of {fmt(g.sm_clock_max)} MHz"),
+            ("Throttling", Text(g.throttle.describe(), WARN_STYLE if g.throttle.is_thermal else "")),
+            (
+                "XID / ECC",
+                Text(
+                    f"last XID {g.xid or 'none'}, {g.ecc_uncorrected} uncorrectable, "
+                    f"{g.ecc_corrected} corrected",
+                    FAIL_STYLE if g.health == 2 else "",
+                ),
+            ),
+            ("Pod", g.pod or Text("free", DIM_STYLE)),
+        ]
+    )
+    spark_w = max(10, min(60, width - 40))
+    sparks = _sparks(
+        [
+            ("Util", history("gpu", g.uuid, "util"), lambda v: f"{v:.0f}%"),
+            ("Memory", history("gpu", g.uuid, "mem_used"), fmt_mib),
+            ("Temp", history("gpu", g.uuid, "temp"), lambda v: f"{v:.0f}°C"),
+            ("Power", history("gpu", g.uuid, "power"), lambda v: f"{v:.0f}W"),
+        ],
+        spark_w,
+        ascii,
+    )
+    return Group(_title(f"GPU {g.node}/{g.index}", g.model), Text(""), fields, Text(""), sparks)
+
+
+def job_detail(
+    j: Job, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
+) -> RenderableType:
+    state_style = {JobState.FAILED: FAIL_STYLE, JobState.QUEUED: WARN_STYLE}.get(j.state, "green")
+    rows: list[tuple[str, Text | str]] = [
+        (
+            "State",
+            Text(
+                j.state.value + (f" (#{j.queue_position} in queue)" if j.queue_position else ""), state_style
+            ),
+        ),
+        (
+            "Gang",
+            f"{j.workers} workers × {j.gpus_per_worker} {j.gpu_model or 'any'} GPUs = {j.gpus} GPUs, "
+            "all or nothing",
+        ),
+        ("Priority / queue", f"{j.priority} / {j.queue or 'default'}"),
+        ("Image", j.image or "N/A"),
+        ("User", j.user or "N/A"),
+        ("Submitted", fmt_age(now - j.submitted_at) + " ago" if j.submitted_at else "N/A"),
+        ("Running for", fmt_age(now - j.started_at) if j.started_at and not j.finished_at else "-"),
+        ("Progress", "N/A" if is_na(j.progress) else f"{float(j.progress) * 100:.1f}%"),
+    ]
+    if j.pending_reason:
+        rows.append(
+            (
+                "Why" if j.state is JobState.QUEUED else "Reason",
+                Text(j.pending_reason, WARN_STYLE if j.state is JobState.QUEUED else FAIL_STYLE),
+            )
+        )
+    ranks = Table(box=None, padding=(0, 1), header_style="bold")
+    for col in ("RANK", "POD", "NODE", "GPU UTIL"):
+        ranks.add_column(col, no_wrap=True)
+    pods = sorted(snap.pods_by_owner.get(j.key, ()), key=lambda p: p.rank)
+    for p in pods:
+        gpus = [g for g in snap.gpus_by_node.get(p.node, ()) if g.pod == p.key]
+        ranks.add_row(
+            str(p.rank), p.name, p.node or Text(p.phase.value, WARN_STYLE), heat_cells(gpus, ascii=ascii)
+        )
+    return Group(
+        _title(f"Job {j.key}", j.state.value),
+        Text(""),
+        _fields(rows),
+        Text(""),
+        Text(f"Ranks ({len(pods)})", "bold"),
+        ranks,
+    )
+
+
+def endpoint_detail(
+    e: Endpoint, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
+) -> RenderableType:
+    hpa = (
+        "none"
+        if e.hpa is None
+        else (
+            f"{e.hpa.name}: min {e.hpa.min_replicas}, max {e.hpa.max_replicas}, target {e.hpa.metric} "
+            f"{e.hpa.target:g}, now {fmt(e.hpa.current, '.1f')}"
+        )
+    )
+    fields = _fields(
+        [
+            ("Model / server", f"{e.model} on {e.server}"),
+            ("Image", e.image or "N/A"),
+            (
+                "Replicas",
+                Text(
+                    f"{e.replicas_ready} ready of {e.replicas_desired} desired",
+                    WARN_STYLE if e.replicas_ready < e.replicas_desired else "",
+                ),
+            ),
+            ("GPUs", f"{e.gpus_per_replica} × {e.gpu_model} per replica, {e.gpus} in all"),
+            ("Autoscaler", hpa),
+        ]
+    )
+    spark_w = max(10, min(60, width - 40))
+    sparks = _sparks(
+        [
+            ("QPS", history("endpoint", e.key, "qps"), lambda v: f"{v:.1f}"),
+            ("p50", history("endpoint", e.key, "p50_ms"), lambda v: f"{v:.0f}ms"),
+            ("p99", history("endpoint", e.key, "p99_ms"), lambda v: f"{v:.0f}ms"),
+            ("Errors", history("endpoint", e.key, "error_rate"), lambda v: f"{v * 100:.2f}%"),
+            ("Ready", history("endpoint", e.key, "replicas_ready"), lambda v: f"{v:.0f}"),
+        ],
+        spark_w,
+        ascii,
+    )
+    pods = snap.pods_by_owner.get(e.key, ())
+    reps = Table(box=None, padding=(0, 1), header_style="bold")
+    for col in ("POD", "PHASE", "READY", "NODE"):
+        reps.add_column(col, no_wrap=True)
+    for p in pods:
+        reps.add_row(p.name, p.phase.value, "yes" if p.ready else Text("no", WARN_STYLE), p.node or "-")
+    return Group(
+        _title(f"Endpoint {e.key}", e.model),
+        Text(""),
+        fields,
+        Text(""),
+        sparks,
+        Text(""),
+        Text(f"Replicas ({len(pods)})", "bold"),
+        reps,
+    )
+
+
+def find(kind: str, key: str, snap: FleetSnapshot) -> Node | Gpu | Job | Endpoint | None:
+    if kind in ("node", "nodes"):
+        return snap.node_by_name.get(key)
+    if kind in ("gpu", "gpus"):
+        return snap.gpu_by_uuid.get(key)
+    if kind in ("job", "jobs"):
+        return snap.job_by_key.get(key)
+    if kind in ("endpoint", "endpoints"):
+        return snap.endpoint_by_key.get(key)
+    return None
+
+
+def detail(
+    kind: str,
+    key: str,
+    snap: FleetSnapshot,
+    now: float,
+    history: History,
+    *,
+    width: int = 100,
+    ascii: bool = False,
+) -> RenderableType:
+    obj = find(kind, key, snap)
+    if isinstance(obj, Node):
+        return node_detail(obj, snap, now, history, width, ascii)
+    if isinstance(obj, Gpu):
+        return gpu_detail(obj, snap, now, history, width, ascii)
+    if isinstance(obj, Job):
+        return job_detail(obj, snap, now, history, width, ascii)
+    if isinstance(obj, Endpoint):
+        return endpoint_detail(obj, snap, now, history, width, ascii)
+    return Text(f"{kind} {key} is no longer in the fleet.", WARN_STYLE)

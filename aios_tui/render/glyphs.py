@@ -1,0 +1,103 @@
+"""Small text pictures: heat cells, bars and sparklines, each with an ASCII fallback."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from rich.text import Text
+
+from aios_tui.domain import Gpu, Health, is_na
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+ASCII_BLOCKS = "_.-=+*#@"
+
+OK_STYLE = "green"
+WARN_STYLE = "yellow"
+FAIL_STYLE = "bold red"
+DIM_STYLE = "dim"
+
+
+def util_style(pct: float) -> str:
+    """Green for busy GPUs, yellow for lukewarm, dim for idle: on a GPU fleet, idle is the waste."""
+    if pct >= 60:
+        return OK_STYLE
+    if pct >= 20:
+        return WARN_STYLE
+    return "bright_black"
+
+
+def temp_style(celsius: float) -> str:
+    if celsius >= 85:
+        return FAIL_STYLE
+    if celsius >= 75:
+        return WARN_STYLE
+    return ""
+
+
+HEALTH_STYLE = {Health.OK: OK_STYLE, Health.WARN: WARN_STYLE, Health.FAIL: FAIL_STYLE}
+
+
+def heat_cells(gpus: Iterable[Gpu], *, ascii: bool = False) -> Text:
+    """One character per GPU: its utilisation as a block when allocated, ``·`` when free, ``✗`` when failed,
+    ``?`` when there is no reading."""
+    blocks = ASCII_BLOCKS if ascii else BLOCKS
+    out = Text()
+    for g in gpus:
+        health = g.health
+        if health is Health.FAIL:
+            out.append("X" if ascii else "✗", FAIL_STYLE)
+        elif is_na(g.util):
+            out.append("?", DIM_STYLE)
+        elif not g.pod:
+            out.append("." if ascii else "·", DIM_STYLE)
+        else:
+            u = float(g.util)
+            ch = blocks[min(len(blocks) - 1, int(u / 100 * len(blocks)))]
+            out.append(ch, WARN_STYLE if health is Health.WARN else util_style(u))
+    return out
+
+
+def bar(pct: float, width: int, *, ascii: bool = False, style: str | None = None) -> Text:
+    """A horizontal bar of ``width`` cells filled to ``pct`` percent, with eighth-cell resolution."""
+    if is_na(pct):
+        return Text("N/A".ljust(width), DIM_STYLE)
+    pct = max(0.0, min(100.0, float(pct)))
+    style = style or util_style(pct)
+    if ascii:
+        filled = round(pct / 100 * width)
+        return Text.assemble(("#" * filled, style), ("." * (width - filled), DIM_STYLE))
+    eighths = round(pct / 100 * width * 8)
+    full, part = divmod(eighths, 8)
+    s = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    return Text.assemble((s, style), (" " * (width - len(s)), ""))
+
+
+def sparkline(
+    values: Iterable[float],
+    width: int,
+    *,
+    ascii: bool = False,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> str:
+    """The last ``width`` values as a one-line chart; NaN shows as a blank. Scale is [lo, hi], by default
+    the data's own range."""
+    vals = list(values)[-width:]
+    finite = [v for v in vals if not math.isnan(v)]
+    if not finite:
+        return " " * width
+    lo = min(finite) if lo is None else lo
+    hi = max(finite) if hi is None else hi
+    span = hi - lo
+    blocks = ASCII_BLOCKS if ascii else BLOCKS
+    top = len(blocks) - 1
+    chars = []
+    for v in vals:
+        if math.isnan(v):
+            chars.append(" ")
+        elif span <= 0:
+            chars.append(blocks[top // 2])
+        else:
+            chars.append(blocks[max(0, min(top, round((v - lo) / span * top)))])
+    return "".join(chars).rjust(width)

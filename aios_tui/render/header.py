@@ -1,0 +1,86 @@
+"""The two header lines: where you are and how the fleet is doing. Pure: snapshot in, rich Text out."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+
+from aios_tui.domain import FleetSnapshot, SourceState, fmt_age, fmt_money, is_na
+from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
+
+_STATE_STYLE = {
+    SourceState.OK: OK_STYLE,
+    SourceState.STALE: WARN_STYLE,
+    SourceState.ERROR: FAIL_STYLE,
+    SourceState.STARTING: DIM_STYLE,
+}
+
+
+def sources_text(snapshot: FleetSnapshot, now: float, *, ascii: bool = False) -> Text:
+    out = Text()
+    dot = "*" if ascii else "●"
+    for i, s in enumerate(snapshot.sources):
+        if i:
+            out.append("  ")
+        out.append(dot + " ", _STATE_STYLE[s.state])
+        if s.state is SourceState.OK:
+            out.append(s.name)
+        elif s.state is SourceState.STALE:
+            out.append(f"{s.name} stale {fmt_age(s.age(now))}", WARN_STYLE)
+        elif s.state is SourceState.ERROR:
+            out.append(f"{s.name} error", FAIL_STYLE)
+        else:
+            out.append(f"{s.name} …" if not ascii else f"{s.name} ...", DIM_STYLE)
+    return out
+
+
+def header_lines(
+    snapshot: FleetSnapshot, now: float, width: int, *, read_only: bool = False, ascii: bool = False
+) -> tuple[Text, Text]:
+    """Line 1: app, context, sources, clock, mode. Line 2: fleet totals, shortened to fit ``width``."""
+    t = snapshot.totals
+    sep = " | " if ascii else " │ "
+    clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
+    line1 = Text.assemble(("aios-tui", "bold"), " ", (snapshot.context or "no context", "bold cyan"), sep)
+    line1.append_text(sources_text(snapshot, now, ascii=ascii))
+    right = Text.assemble(("READ-ONLY ", "bold reverse yellow") if read_only else "", (clock, DIM_STYLE))
+    pad = width - line1.cell_len - right.cell_len
+    if pad >= 1:
+        line1.append(" " * pad)
+        line1.append_text(right)
+    elif read_only:
+        line1 = Text.assemble(("READ-ONLY ", "bold reverse yellow"), line1)
+    line1.truncate(width, overflow="ellipsis")
+
+    util = "N/A" if is_na(t.avg_util) else f"{float(t.avg_util):.0f}%"
+    idle = Text.assemble((f"{t.gpus_idle_allocated} idle", WARN_STYLE if t.gpus_idle_allocated else ""))
+    if not is_na(t.idle_cost_per_hour) and t.gpus_idle_allocated:
+        idle.append(f" {fmt_money(t.idle_cost_per_hour)}", WARN_STYLE)
+    nodes_style = WARN_STYLE if t.nodes_ready < t.nodes else ""
+    unhealthy = Text(f"{t.unhealthy_gpus} unhealthy", FAIL_STYLE) if t.unhealthy_gpus else Text("")
+    full = [
+        Text.assemble("Nodes ", (f"{t.nodes_ready}/{t.nodes}", nodes_style)),
+        Text.assemble(
+            "GPUs ",
+            (f"{t.gpus_used:,}", "bold"),
+            f"/{t.gpus:,} used · " if not ascii else f"/{t.gpus:,} used, ",
+            (f"{t.gpus_free:,} free", OK_STYLE),
+            " · " if not ascii else ", ",
+            idle,
+        ),
+        Text.assemble("util ", (util, "bold")),
+        Text.assemble((fmt_money(t.cost_per_hour), "bold")),
+        Text.assemble(
+            f"Jobs {t.jobs_running} run, ", (f"{t.jobs_queued} queued", WARN_STYLE if t.jobs_queued else "")
+        ),
+        Text(f"Endpoints {t.endpoints}"),
+        unhealthy,
+    ]
+    parts = [p for p in full if p.plain]
+    line2 = Text(sep).join(parts)
+    while line2.cell_len > width and len(parts) > 3:
+        parts.pop(-2 if parts[-1] is unhealthy else -1)  # keep the alarm, drop the least urgent figure
+        line2 = Text(sep).join(parts)
+    line2.truncate(width, overflow="ellipsis")
+    return line1, line2

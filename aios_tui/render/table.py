@@ -1,0 +1,671 @@
+"""Declared columns and the one registry of resource kinds (nodes, GPUs, jobs, endpoints).
+
+A row is a pure function of a domain object and a :class:`RowCtx`; nothing here does I/O or knows about
+Textual. The UI's table asks this module for the rows of a snapshot, filters and sorts them here, and
+renders only the rows on screen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rich.text import Text
+
+from aios_tui.domain import (
+    NA,
+    Endpoint,
+    FleetSnapshot,
+    Gpu,
+    Health,
+    Job,
+    JobState,
+    Metric,
+    Node,
+    fmt,
+    fmt_age,
+    fmt_mib,
+    fmt_money,
+    is_na,
+)
+from aios_tui.render.glyphs import (
+    DIM_STYLE,
+    FAIL_STYLE,
+    HEALTH_STYLE,
+    OK_STYLE,
+    WARN_STYLE,
+    bar,
+    heat_cells,
+    temp_style,
+    util_style,
+)
+
+Cell = Text | str
+
+
+@dataclass(frozen=True, slots=True)
+class RowCtx:
+    """What a cell may look at besides its own object."""
+
+    snapshot: FleetSnapshot
+    now: float
+    ascii: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    """Width in cells; for a flex column, its minimum."""
+    cell: Callable[[Any, RowCtx], Cell]
+    sort: Callable[[Any, RowCtx], Any] | None = None
+    justify: Literal["left", "right"] = "left"
+    flex: bool = False
+    """Takes the width left over by the other columns."""
+    priority: int = 1
+    """1 is always shown; higher numbers are dropped first when the terminal is narrow."""
+    hotkey: str = ""
+    """Capital letter that sorts by this column (k9s habit: shift+letter)."""
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    name: str
+    title: str
+    aliases: tuple[str, ...]
+    rows: Callable[[FleetSnapshot], Sequence[Any]]
+    key: Callable[[Any], str]
+    columns: tuple[Column, ...]
+    search_text: Callable[[Any], str]
+    detail: str
+    """Kind name used for history look-ups: node, gpu, job, endpoint."""
+    actions: tuple[str, ...] = ()
+    default_sort: str = ""
+    column_by_key: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_by_key", {c.key: c for c in self.columns})
+
+    def sort_column_for(self, hotkey: str) -> Column | None:
+        return next((c for c in self.columns if c.hotkey == hotkey and c.sort is not None), None)
+
+
+# --- layout and rendering ---------------------------------------------------------------------------------
+
+
+def layout(columns: Sequence[Column], width: int) -> list[tuple[Column, int]]:
+    """Choose the columns that fit in ``width`` (dropping the highest ``priority`` first) and their widths;
+    spare width goes to flex columns. One space separates columns."""
+    chosen = list(columns)
+    while len(chosen) > 1 and sum(c.width for c in chosen) + len(chosen) - 1 > width:
+        worst = max(range(len(chosen)), key=lambda i: (chosen[i].priority, i))
+        if chosen[worst].priority <= 1:
+            break
+        del chosen[worst]
+    spare = max(0, width - (sum(c.width for c in chosen) + len(chosen) - 1))
+    flex = [c for c in chosen if c.flex] or chosen[-1:]
+    share, extra = divmod(spare, len(flex)) if flex else (0, 0)
+    out = []
+    for c in chosen:
+        w = c.width
+        if c in flex:
+            w += share + (1 if extra > 0 else 0)
+            extra -= 1
+        out.append((c, w))
+    return out
+
+
+def _fit(cell: Cell, width: int, justify: str) -> Text:
+    text = cell if isinstance(cell, Text) else Text(cell)
+    if text.cell_len > width:
+        text = text.copy()
+        text.truncate(width, overflow="ellipsis")
+    pad = width - text.cell_len
+    if pad > 0:
+        text = Text.assemble(" " * pad, text) if justify == "right" else Text.assemble(text, " " * pad)
+    return text
+
+
+def render_row(cols: Sequence[tuple[Column, int]], obj: Any, ctx: RowCtx) -> Text:
+    parts: list[Text] = []
+    for col, width in cols:
+        try:
+            cell = col.cell(obj, ctx)
+        except Exception:  # a renderer bug must not take the console down
+            cell = Text("?", FAIL_STYLE)
+        parts.append(_fit(cell, width, col.justify))
+    return Text(" ").join(parts)
+
+
+def render_header(
+    cols: Sequence[tuple[Column, int]], sort_key: str, reverse: bool, *, ascii: bool = False
+) -> Text:
+    parts = []
+    for col, width in cols:
+        title = col.title
+        if col.key == sort_key:
+            title += ("v" if reverse else "^") if ascii else ("↓" if reverse else "↑")
+        parts.append(_fit(title, width, col.justify))
+    return Text(" ").join(parts)
+
+
+# --- filtering and sorting (on the snapshot, outside the widget) ------------------------------------------
+
+
+def matches(search_text: str, terms: Sequence[str]) -> bool:
+    """All terms must appear (case-insensitive); a term starting with ``!`` must not."""
+    for term in terms:
+        if term.startswith("!"):
+            if term[1:] and term[1:] in search_text:
+                return False
+        elif term not in search_text:
+            return False
+    return True
+
+
+def select_rows(
+    kind: ResourceKind,
+    snapshot: FleetSnapshot,
+    ctx: RowCtx,
+    *,
+    filter_text: str = "",
+    sort_key: str = "",
+    reverse: bool = False,
+) -> Sequence[Any]:
+    rows: Sequence[Any] = kind.rows(snapshot)
+    terms = filter_text.lower().split()
+    if terms:
+        rows = [r for r in rows if matches(kind.search_text(r), terms)]
+    col = kind.column_by_key.get(sort_key or kind.default_sort)
+    if col is not None and col.sort is not None:
+        sort = col.sort
+        rows = sorted(rows, key=lambda r: _sortable(sort(r, ctx)), reverse=reverse)
+    elif reverse:
+        rows = list(reversed(rows))
+    return rows
+
+
+def _sortable(value: Any) -> Any:
+    """NA and NaN sort last, whatever the direction of numbers around them."""
+    if value is NA or (isinstance(value, float) and math.isnan(value)):
+        return (1, 0)
+    return (0, value)
+
+
+# --- helpers shared by the kinds --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    util: Metric
+    temp_max: Metric
+    power: Metric
+    mem_pct: Metric
+
+
+def node_stats(snapshot: FleetSnapshot, node: str) -> NodeStats:
+    utils: list[float] = []
+    temps: list[float] = []
+    power = 0.0
+    have_power = False
+    used = total = 0.0
+    for g in snapshot.gpus_by_node.get(node, ()):
+        if not is_na(g.util):
+            utils.append(float(g.util))
+        if not is_na(g.temp):
+            temps.append(float(g.temp))
+        if not is_na(g.power):
+            power += float(g.power)
+            have_power = True
+        if not is_na(g.mem_used) and not is_na(g.mem_total):
+            used += float(g.mem_used)
+            total += float(g.mem_total)
+    return NodeStats(
+        util=sum(utils) / len(utils) if utils else NA,
+        temp_max=max(temps) if temps else NA,
+        power=power if have_power else NA,
+        mem_pct=100 * used / total if total else NA,
+    )
+
+
+def pct_cell(value: Metric) -> Text:
+    if is_na(value):
+        return Text("N/A", DIM_STYLE)
+    return Text(f"{float(value):.0f}%", util_style(float(value)))
+
+
+def temp_cell(value: Metric) -> Text:
+    if is_na(value):
+        return Text("N/A", DIM_STYLE)
+    return Text(f"{float(value):.0f}°C", temp_style(float(value)))
+
+
+def health_cell(health: Health, problems: Sequence[str] = ()) -> Text:
+    label = "; ".join(problems) if problems else health.label
+    return Text(label, HEALTH_STYLE[health])
+
+
+def short_model(model: str) -> str:
+    """``NVIDIA H100 80GB HBM3`` → ``H100``: what fits a column and still tells GPUs apart."""
+    words = model.removeprefix("NVIDIA ").split()
+    return words[0] if words else "-"
+
+
+def _num(v: Metric) -> float:
+    return math.nan if is_na(v) else float(v)
+
+
+# --- nodes ------------------------------------------------------------------------------------------------
+
+
+def _node_status(n: Node, _: RowCtx) -> Text:
+    if not n.ready:
+        return Text("NotReady", FAIL_STYLE)
+    if n.cordoned:
+        return Text("Cordoned", WARN_STYLE)
+    return Text("Ready", OK_STYLE)
+
+
+def _node_alloc(n: Node, _: RowCtx) -> Text:
+    if not n.gpus_total:
+        return Text("-", DIM_STYLE)
+    style = OK_STYLE if n.gpus_free == 0 else ""
+    return Text(f"{n.gpus_requested}/{n.gpus_allocatable}", style)
+
+
+def _node_health(n: Node, ctx: RowCtx) -> Text:
+    problems: list[str] = []
+    for c in n.conditions:
+        if (c.type == "Ready" and c.status != "True") or (c.type != "Ready" and c.status == "True"):
+            problems.append(c.reason or c.type)
+    for g in ctx.snapshot.gpus_by_node.get(n.name, ()):
+        problems.extend(f"gpu{g.index} {p}" for p in g.problems)
+    return health_cell(n.health, problems)
+
+
+def _node_search(n: Node) -> str:
+    state = "notready" if not n.ready else "cordoned" if n.cordoned else "ready"
+    fields = (n.name, n.pool, n.zone, n.instance_type, n.gpu_model, state, n.health.label, n.rack)
+    return " ".join(fields).lower()
+
+
+NODES = ResourceKind(
+    name="nodes",
+    title="Nodes",
+    aliases=("no", "node", "n"),
+    rows=lambda s: s.nodes,
+    key=lambda n: n.name,
+    detail="node",
+    search_text=_node_search,
+    actions=(),
+    columns=(
+        Column("name", "NAME", 14, lambda n, c: n.name, lambda n, c: n.name, flex=True, hotkey="N"),
+        Column("status", "STATUS", 8, _node_status, lambda n, c: (n.ready, not n.cordoned), hotkey="S"),
+        Column("pool", "POOL", 8, lambda n, c: n.pool, lambda n, c: n.pool, priority=3),
+        Column("zone", "ZONE", 10, lambda n, c: n.zone, lambda n, c: n.zone, priority=4, hotkey="Z"),
+        Column("model", "GPU", 5, lambda n, c: n.gpu_model or "-", lambda n, c: n.gpu_model, priority=2),
+        Column("alloc", "ALLOC", 5, _node_alloc, lambda n, c: n.gpus_requested, justify="right", hotkey="A"),
+        Column(
+            "gpus", "GPUS", 8, lambda n, c: heat_cells(c.snapshot.gpus_by_node.get(n.name, ()), ascii=c.ascii)
+        ),
+        Column(
+            "util",
+            "UTIL",
+            4,
+            lambda n, c: pct_cell(node_stats(c.snapshot, n.name).util),
+            lambda n, c: _num(node_stats(c.snapshot, n.name).util),
+            justify="right",
+            hotkey="U",
+        ),
+        Column(
+            "temp",
+            "TEMP",
+            5,
+            lambda n, c: temp_cell(node_stats(c.snapshot, n.name).temp_max),
+            lambda n, c: _num(node_stats(c.snapshot, n.name).temp_max),
+            justify="right",
+            priority=2,
+            hotkey="T",
+        ),
+        Column(
+            "power",
+            "POWER",
+            6,
+            lambda n, c: fmt(node_stats(c.snapshot, n.name).power, ".0f", "W"),
+            lambda n, c: _num(node_stats(c.snapshot, n.name).power),
+            justify="right",
+            priority=3,
+            hotkey="P",
+        ),
+        Column(
+            "cost",
+            "$/H",
+            7,
+            lambda n, c: fmt(n.price_per_hour, ".2f"),
+            lambda n, c: _num(n.price_per_hour),
+            justify="right",
+            priority=3,
+            hotkey="C",
+        ),
+        Column("health", "HEALTH", 10, _node_health, lambda n, c: -n.health, priority=2, hotkey="H", flex=True),
+    ),
+)
+
+
+# --- GPUs -------------------------------------------------------------------------------------------------
+
+
+def _gpu_mem(g: Gpu, _: RowCtx) -> str:
+    if is_na(g.mem_used):
+        return "N/A"
+    return f"{fmt_mib(g.mem_used)}/{fmt_mib(g.mem_total)}"
+
+
+def _gpu_util(g: Gpu, ctx: RowCtx) -> Text:
+    if is_na(g.util):
+        return Text("N/A", DIM_STYLE)
+    return Text.assemble(bar(float(g.util), 5, ascii=ctx.ascii), f"{float(g.util):4.0f}%")
+
+
+def _gpu_power(g: Gpu, _: RowCtx) -> Text:
+    if is_na(g.power):
+        return Text("N/A", DIM_STYLE)
+    near_cap = not is_na(g.power_limit) and float(g.power) >= 0.95 * float(g.power_limit)
+    return Text(f"{float(g.power):.0f}W", WARN_STYLE if near_cap else "")
+
+
+def _gpu_pod(g: Gpu, _: RowCtx) -> Text:
+    return Text(g.pod, "") if g.pod else Text("free", DIM_STYLE)
+
+
+def _gpu_search(g: Gpu) -> str:
+    return f"{g.node} gpu{g.index} {g.uuid} {g.model} {g.pod or 'free'} {g.health.label}".lower()
+
+
+GPUS = ResourceKind(
+    name="gpus",
+    title="GPUs",
+    aliases=("gpu", "g"),
+    rows=lambda s: s.gpus,
+    key=lambda g: g.uuid,
+    detail="gpu",
+    search_text=_gpu_search,
+    columns=(
+        Column(
+            "node", "NODE", 18, lambda g, c: g.node, lambda g, c: (g.node, g.index), flex=True, hotkey="N"
+        ),
+        Column("index", "#", 2, lambda g, c: str(g.index), lambda g, c: g.index, justify="right"),
+        Column("model", "MODEL", 5, lambda g, c: short_model(g.model), lambda g, c: g.model, priority=3),
+        Column("util", "UTIL", 10, _gpu_util, lambda g, c: _num(g.util), hotkey="U"),
+        Column("mem", "MEM", 11, _gpu_mem, lambda g, c: _num(g.mem_pct), justify="right", hotkey="M"),
+        Column(
+            "temp",
+            "TEMP",
+            5,
+            lambda g, c: temp_cell(g.temp),
+            lambda g, c: _num(g.temp),
+            justify="right",
+            hotkey="T",
+        ),
+        Column(
+            "power",
+            "POWER",
+            5,
+            _gpu_power,
+            lambda g, c: _num(g.power),
+            justify="right",
+            priority=2,
+            hotkey="P",
+        ),
+        Column(
+            "clock",
+            "SM MHZ",
+            6,
+            lambda g, c: fmt(g.sm_clock),
+            lambda g, c: _num(g.sm_clock),
+            justify="right",
+            priority=4,
+        ),
+        Column("pod", "POD", 16, _gpu_pod, lambda g, c: g.pod, priority=3, flex=True),
+        Column(
+            "health",
+            "HEALTH",
+            8,
+            lambda g, c: health_cell(g.health, g.problems),
+            lambda g, c: -g.health,
+            priority=2,
+            hotkey="H",
+        ),
+    ),
+)
+
+
+# --- jobs -------------------------------------------------------------------------------------------------
+
+JOB_STATE_STYLE = {
+    JobState.QUEUED: WARN_STYLE,
+    JobState.STARTING: "cyan",
+    JobState.RUNNING: OK_STYLE,
+    JobState.SUCCEEDED: DIM_STYLE,
+    JobState.FAILED: FAIL_STYLE,
+}
+
+
+def _job_state(j: Job, _: RowCtx) -> Text:
+    label = j.state.value
+    if j.state is JobState.QUEUED and j.queue_position:
+        label = f"Queued #{j.queue_position}"
+    return Text(label, JOB_STATE_STYLE[j.state])
+
+
+def _job_age(j: Job, ctx: RowCtx) -> str:
+    return fmt_age(ctx.now - j.submitted_at) if j.submitted_at else "N/A"
+
+
+def _job_where(j: Job, _: RowCtx) -> Text:
+    if j.state in (JobState.QUEUED, JobState.FAILED) and j.pending_reason:
+        return Text(j.pending_reason, WARN_STYLE if j.state is JobState.QUEUED else FAIL_STYLE)
+    nodes = [n for n in j.placement if n]
+    if not nodes:
+        return Text("-", DIM_STYLE)
+    distinct = list(dict.fromkeys(nodes))
+    return Text(distinct[0] + (f" +{len(distinct) - 1}" if len(distinct) > 1 else ""))
+
+
+def _job_progress(j: Job, _: RowCtx) -> str:
+    return "N/A" if is_na(j.progress) else f"{float(j.progress) * 100:.0f}%"
+
+
+def _job_search(j: Job) -> str:
+    return f"{j.key} {j.state.value} {j.gpu_model} {j.queue} {j.user} {j.pending_reason}".lower()
+
+
+JOBS = ResourceKind(
+    name="jobs",
+    title="Jobs",
+    aliases=("job", "j", "training"),
+    rows=lambda s: s.jobs,
+    key=lambda j: j.key,
+    detail="job",
+    search_text=_job_search,
+    default_sort="state",
+    columns=(
+        Column("name", "NAME", 20, lambda j, c: j.key, lambda j, c: j.key, hotkey="N", flex=True),
+        Column(
+            "state",
+            "STATE",
+            10,
+            _job_state,
+            lambda j, c: (list(JobState).index(j.state), j.queue_position, -j.priority),
+            hotkey="S",
+        ),
+        Column(
+            "gang",
+            "GANG",
+            7,
+            lambda j, c: (
+                f"{j.workers}×{j.gpus_per_worker}" if not c.ascii else f"{j.workers}x{j.gpus_per_worker}"
+            ),
+            lambda j, c: j.gpus,
+            justify="right",
+            hotkey="W",
+        ),
+        Column("model", "GPU", 5, lambda j, c: j.gpu_model or "any", lambda j, c: j.gpu_model, priority=3),
+        Column(
+            "prio",
+            "PRI",
+            4,
+            lambda j, c: str(j.priority),
+            lambda j, c: j.priority,
+            justify="right",
+            priority=3,
+            hotkey="P",
+        ),
+        Column(
+            "progress", "DONE", 4, _job_progress, lambda j, c: _num(j.progress), justify="right", priority=2
+        ),
+        Column(
+            "age", "AGE", 6, _job_age, lambda j, c: -j.submitted_at, justify="right", priority=2, hotkey="A"
+        ),
+        Column("where", "WHERE / WHY", 18, _job_where, flex=True),
+    ),
+)
+
+
+# --- endpoints --------------------------------------------------------------------------------------------
+
+
+def _ep_ready(e: Endpoint, _: RowCtx) -> Text:
+    style = OK_STYLE if e.replicas_ready >= e.replicas_desired else WARN_STYLE
+    if e.replicas_desired and not e.replicas_ready:
+        style = FAIL_STYLE
+    return Text(f"{e.replicas_ready}/{e.replicas_desired}", style)
+
+
+def _ep_latency(value: Metric, slo_ms: float) -> Text:
+    if is_na(value):
+        return Text("N/A", DIM_STYLE)
+    v = float(value)
+    text = f"{v:.0f}ms" if v < 10_000 else f"{v / 1000:.0f}s"
+    return Text(text, FAIL_STYLE if v > 2 * slo_ms else WARN_STYLE if v > slo_ms else "")
+
+
+def _ep_errors(e: Endpoint, _: RowCtx) -> Text:
+    if is_na(e.error_rate):
+        return Text("N/A", DIM_STYLE)
+    pct = float(e.error_rate) * 100
+    return Text(
+        f"{pct:.1f}%" if pct < 10 else f"{pct:.0f}%",
+        FAIL_STYLE if pct >= 1 else WARN_STYLE if pct >= 0.1 else "",
+    )
+
+
+def _ep_hpa(e: Endpoint, _: RowCtx) -> Text:
+    if e.hpa is None:
+        return Text("-", DIM_STYLE)
+    return Text(f"{e.hpa.min_replicas}-{e.hpa.max_replicas}")
+
+
+def _ep_search(e: Endpoint) -> str:
+    return f"{e.key} {e.model} {e.server} {e.gpu_model}".lower()
+
+
+ENDPOINTS = ResourceKind(
+    name="endpoints",
+    title="Endpoints",
+    aliases=("endpoint", "ep", "e", "svc", "serving"),
+    rows=lambda s: s.endpoints,
+    key=lambda e: e.key,
+    detail="endpoint",
+    search_text=_ep_search,
+    actions=("scale",),
+    columns=(
+        Column("name", "NAME", 18, lambda e, c: e.key, lambda e, c: e.key, flex=True, hotkey="N"),
+        Column("model", "MODEL", 12, lambda e, c: e.model, lambda e, c: e.model, priority=3),
+        Column(
+            "ready",
+            "READY",
+            5,
+            _ep_ready,
+            lambda e, c: e.replicas_ready - e.replicas_desired,
+            justify="right",
+            hotkey="R",
+        ),
+        Column(
+            "gpus",
+            "GPU",
+            6,
+            lambda e, c: (
+                f"{e.gpus_per_replica}×{e.gpu_model}"
+                if not c.ascii
+                else f"{e.gpus_per_replica}x{e.gpu_model}"
+            ),
+            lambda e, c: e.gpus,
+            priority=2,
+        ),
+        Column(
+            "qps",
+            "QPS",
+            6,
+            lambda e, c: fmt(e.qps, ".0f" if _num(e.qps) >= 10 else ".1f"),
+            lambda e, c: _num(e.qps),
+            justify="right",
+            hotkey="Q",
+        ),
+        Column(
+            "p50",
+            "P50",
+            6,
+            lambda e, c: _ep_latency(e.p50_ms, 200),
+            lambda e, c: _num(e.p50_ms),
+            justify="right",
+            priority=3,
+        ),
+        Column(
+            "p99",
+            "P99",
+            6,
+            lambda e, c: _ep_latency(e.p99_ms, 1000),
+            lambda e, c: _num(e.p99_ms),
+            justify="right",
+            hotkey="L",
+        ),
+        Column("errors", "ERR", 5, _ep_errors, lambda e, c: _num(e.error_rate), justify="right", hotkey="E"),
+        Column("hpa", "HPA", 5, _ep_hpa, lambda e, c: e.hpa is not None, priority=3),
+    ),
+)
+
+KINDS: dict[str, ResourceKind] = {k.name: k for k in (NODES, GPUS, JOBS, ENDPOINTS)}
+
+
+def kind_for(name: str) -> ResourceKind | None:
+    """Look a kind up by name or alias (``:no``, ``:gpu``, ``:ep`` …)."""
+    name = name.strip().lower()
+    for kind in KINDS.values():
+        if name == kind.name or name in kind.aliases:
+            return kind
+    return None
+
+
+__all__ = [
+    "ENDPOINTS",
+    "GPUS",
+    "JOBS",
+    "KINDS",
+    "NODES",
+    "Column",
+    "NodeStats",
+    "ResourceKind",
+    "RowCtx",
+    "fmt_money",
+    "kind_for",
+    "layout",
+    "matches",
+    "node_stats",
+    "render_header",
+    "render_row",
+    "select_rows",
+]

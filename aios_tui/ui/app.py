@@ -1,0 +1,222 @@
+"""The Textual application: holds the live snapshot, routes requests to ``ops`` and shows the results.
+
+The app never computes a placement or calls an SDK: it shows snapshots from the poller and plans from
+``ops``, and asks ``ops`` to act.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from aios_tui.config import Settings
+from aios_tui.domain import FleetSnapshot
+from aios_tui.ops import Ops, Plan
+from aios_tui.poll import Poller
+from aios_tui.render.table import KINDS, kind_for
+from aios_tui.ui.messages import FleetUpdated
+from aios_tui.ui.screens.detail import DetailScreen
+from aios_tui.ui.screens.help import HelpScreen
+from aios_tui.ui.screens.main import MainScreen
+from aios_tui.ui.screens.plan import Confirmed, PlanScreen
+
+
+def parse_replicas(text: str, current: int) -> int:
+    """``5`` sets five replicas; ``+2`` and ``-1`` are relative to the current count."""
+    text = text.strip()
+    if not text:
+        raise ValueError("type a number of replicas (or +N / -N)")
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"replicas must be a whole number, got {text!r}") from None
+    return current + value if text[0] in "+-" else value
+
+
+class AiosApp(App[None]):
+    TITLE = "aios-tui"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    fleet: reactive[FleetSnapshot | None] = reactive(None, always_update=True, init=False)
+
+    def __init__(
+        self,
+        poller: Poller,
+        ops: Ops,
+        settings: Settings | None = None,
+        *,
+        live: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.poller = poller
+        self.ops = ops
+        self.settings = settings or Settings()
+        self.live = live
+        self.clock = clock
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return MainScreen(read_only=self.ops.read_only, ascii=self.settings.ascii,
+                          default_pane=self.settings.default_pane)
+
+    @property
+    def main(self) -> MainScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, MainScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        self.run_worker(self._follow(), name="poll", group="poll", exclusive=True, exit_on_error=False)
+
+    async def _follow(self) -> None:
+        if not self.live:
+            self.post_message(FleetUpdated(await self.poller.refresh()))
+            return
+        self.poller.start()
+        try:
+            async for snapshot in self.poller.updates():
+                self.post_message(FleetUpdated(snapshot))
+        finally:
+            await self.poller.stop()
+
+    def on_fleet_updated(self, message: FleetUpdated) -> None:
+        self.fleet = message.snapshot
+
+    def watch_fleet(self, snapshot: FleetSnapshot | None) -> None:
+        if snapshot is None:
+            return
+        now = self.clock()
+        with self.batch_update():
+            self.main.update_snapshot(snapshot, now)
+            if isinstance(self.screen, DetailScreen):
+                self.screen.update_snapshot(snapshot, now)
+
+    async def action_refresh(self) -> None:
+        if self.live:
+            self.poller.poke()
+        else:
+            self.fleet = await self.poller.refresh()
+
+    # --- navigation -------------------------------------------------------------------------------------
+
+    def open_detail(self, kind: str, key: str) -> None:
+        if self.fleet is None:
+            return
+        self.push_screen(DetailScreen(kind, key, self.fleet, self.clock(), self._history, ascii=self.settings.ascii))
+
+    def _history(self, kind: str, key: str, metric: str) -> Sequence[float]:
+        return self.poller.history(kind, key, metric)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(read_only=self.ops.read_only))
+
+    def run_command(self, line: str) -> None:
+        """``:`` command mode."""
+        words = line.strip().lstrip(":").split()
+        if not words:
+            return
+        cmd, args = words[0].lower(), words[1:]
+        kind = kind_for(cmd)
+        if kind is not None:
+            if isinstance(self.screen, DetailScreen):
+                self.pop_screen()
+            self.main.show_pane(kind.name)
+            if args:
+                self.main.set_filter(" ".join(args))
+        elif cmd in ("q", "q!", "quit", "exit"):
+            self.exit()
+        elif cmd in ("help", "h", "?"):
+            self.action_help()
+        elif cmd in ("refresh", "r"):
+            self.run_worker(self.action_refresh())
+        elif cmd == "filter":
+            self.main.set_filter(" ".join(args))
+        elif cmd == "sort" and args:
+            table = self.main.table()
+            col = next((c for c in table.kind.columns if args[0].lower() in (c.key, c.title.lower())), None)
+            if col is None or col.sort is None:
+                names = ", ".join(c.key for c in table.kind.columns if c.sort)
+                self.notify(f"{table.kind.title} cannot sort by {args[0]!r}; try {names}", severity="warning")
+            else:
+                table.sort_by(col.key)
+        elif cmd == "theme" and args:
+            if args[0] in self.available_themes:
+                self.theme = args[0]
+            else:
+                self.notify(f"no theme {args[0]!r}; try {', '.join(sorted(self.available_themes))}",
+                            severity="warning")
+        elif cmd == "scale" and args:
+            self.start_scale(args[0], args[1] if len(args) > 1 else None)
+        elif cmd in ("ctx", "context"):
+            self.notify(f"context: {self.fleet.context if self.fleet else '…'}")
+        else:
+            self.notify(f"unknown command {cmd!r}: try :nodes :gpus :jobs :endpoints :sort :theme :scale :q",
+                        severity="warning")
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for i, kind in enumerate(KINDS.values(), start=1):
+            yield SystemCommand(f"Show {kind.title}", f"Switch to the {kind.title} pane (key {i})",
+                                lambda name=kind.name: self.run_command(name))
+        yield SystemCommand("Refresh now", "Fetch every source now (ctrl+r)", lambda: self.run_command("refresh"))
+        yield SystemCommand("Keys and commands", "Show the help screen (?)", self.action_help)
+        if self.can_act("scale") and self.fleet is not None:
+            for ep in self.fleet.endpoints[:200]:
+                yield SystemCommand(f"Scale {ep.key}", f"{ep.replicas_ready}/{ep.replicas_desired} ready",
+                                    lambda key=ep.key: self.start_scale(key))
+
+    # --- actions ----------------------------------------------------------------------------------------
+
+    def can_act(self, action: str) -> bool:
+        return self.ops.check(action) is None
+
+    def start_scale(self, endpoint_key: str, replicas: str | None = None) -> None:
+        reason = self.ops.check("scale", endpoint_key)
+        if reason is not None:
+            self.notify(reason, title="Scale not allowed", severity="error")
+            return
+        endpoint = self.fleet.endpoint_by_key.get(endpoint_key) if self.fleet else None
+        if endpoint is None:
+            self.notify(f"no endpoint {endpoint_key!r}", severity="error")
+            return
+        current = endpoint.replicas_desired
+        hpa = f"; HPA {endpoint.hpa.min_replicas}–{endpoint.hpa.max_replicas}" if endpoint.hpa else ""
+
+        def plan(text: str) -> Plan:
+            return self.ops.plan_scale(endpoint_key, parse_replicas(text, current))
+
+        screen = PlanScreen(f"Scale {endpoint_key}", plan,
+                            param_label=f"Replicas (now {current}{hpa}); +N / -N for relative",
+                            initial=replicas or str(current))
+        self.push_screen(screen, self._confirmed)
+
+    def _confirmed(self, confirmed: Confirmed | None) -> None:
+        if confirmed is not None:
+            self.run_worker(self._execute(confirmed), group="actions", exit_on_error=False)
+
+    async def _execute(self, confirmed: Confirmed) -> None:
+        plan = confirmed.plan
+        self.notify(f"{plan.title}…", timeout=3)
+        try:
+            result = await self.ops.execute(plan, confirmation=confirmed.confirmation)
+        except Exception as exc:  # refusals and failures are reported, never crash the console
+            self.notify(str(exc) or type(exc).__name__, title=f"{plan.action} failed", severity="error", timeout=10)
+            return
+        self.notify(result.message, title=plan.title, severity="information" if result.ok else "error",
+                    timeout=6 if result.ok else 12)
+        if not self.live:
+            self.fleet = await self.poller.refresh()

@@ -1,0 +1,77 @@
+"""``?``: every key and command, including the sort letters of each pane."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from aios_tui.render.table import KINDS
+
+GENERAL = [
+    ("1 2 3 4", "Nodes, GPUs, Jobs, Endpoints"),
+    ("tab / shift+tab", "next / previous pane"),
+    ("↑ ↓ j k, pgup pgdn, g G", "move"),
+    ("enter", "details with history"),
+    ("/", "filter the pane (words must all match, !word excludes; esc clears)"),
+    (":", "command mode (:nodes :gpus :jobs :endpoints :sort COL :theme NAME :q)"),
+    ("shift+letter", "sort by that column; again to reverse (letters below)"),
+    ("z", "zoom the pane (wide layout)"),
+    ("ctrl+r", "refresh now"),
+    ("ctrl+p", "command palette"),
+    ("?", "this help"),
+    ("q", "quit"),
+]
+
+ACTIONS = [("s", "scale the endpoint under the cursor (plan, confirm, audit)")]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; max-width: 96; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
+    }
+    """
+
+    def __init__(self, *, read_only: bool) -> None:
+        super().__init__()
+        self._read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(self._content())
+
+    def _content(self) -> Group:
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style="bold cyan", no_wrap=True)
+        keys.add_column()
+        for k, what in GENERAL:
+            keys.add_row(k, what)
+        acts = Table.grid(padding=(0, 2))
+        acts.add_column(style="bold cyan", no_wrap=True)
+        acts.add_column()
+        if self._read_only:
+            acts.add_row("", "read-only mode: no actions")
+        for k, what in ACTIONS if not self._read_only else []:
+            acts.add_row(k, what)
+        sorts = Table.grid(padding=(0, 2))
+        sorts.add_column(style="bold", no_wrap=True)
+        sorts.add_column()
+        for kind in KINDS.values():
+            letters = "  ".join(f"{c.hotkey} {c.title.lower()}" for c in kind.columns if c.hotkey)
+            sorts.add_row(kind.title, letters)
+        return Group(
+            Text("aios-tui keys", "bold underline"), keys, Text(""),
+            Text("Actions", "bold underline"), acts, Text(""),
+            Text("Sort letters (shift+letter)", "bold underline"), sorts,
+        )

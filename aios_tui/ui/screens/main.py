@@ -1,0 +1,230 @@
+"""The main screen: header, four panes (a grid when the terminal is large, tabs when it is not), the
+filter/command prompt and the footer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.events import Resize
+from textual.screen import Screen
+from textual.suggester import SuggestFromList
+from textual.widgets import Footer, Input, Static
+
+from aios_tui.domain import FleetSnapshot
+from aios_tui.render.table import KINDS, kind_for
+from aios_tui.ui.widgets.fleet_table import FleetTable
+from aios_tui.ui.widgets.header import FleetHeader
+from aios_tui.ui.widgets.pane import PaneBar, PaneBox
+
+if TYPE_CHECKING:
+    from aios_tui.ui.app import AiosApp
+
+MIN_WIDTH, MIN_HEIGHT = 80, 24
+"""Below this the console says so instead of drawing garbage."""
+GRID_WIDTH, GRID_HEIGHT = 120, 36
+"""From this size up the four panes share the screen; below it they are tabs."""
+
+SORT_LETTERS = "ACEHLMNPQRSTUWZ"
+
+COMMANDS = [
+    "nodes", "gpus", "jobs", "endpoints", "sort ", "theme ", "filter ", "scale ", "help", "refresh", "quit",
+]
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "show_pane('nodes')", "Nodes", show=False),
+        Binding("2", "show_pane('gpus')", "GPUs", show=False),
+        Binding("3", "show_pane('jobs')", "Jobs", show=False),
+        Binding("4", "show_pane('endpoints')", "Endpoints", show=False),
+        Binding("tab", "cycle(1)", "Next pane", show=False),
+        Binding("shift+tab", "cycle(-1)", "Previous pane", show=False),
+        Binding("slash", "prompt('filter')", "Filter"),
+        Binding("colon", "prompt('command')", "Command"),
+        Binding("s", "scale", "Scale"),
+        Binding("z", "zoom", "Zoom", show=False),
+        Binding("escape", "escape", "Clear", show=False),
+        *[Binding(letter, f"sort('{letter}')", f"Sort {letter}", show=False) for letter in SORT_LETTERS],
+    ]
+
+    DEFAULT_CSS = """
+    MainScreen #panes { layout: grid; grid-size: 2 2; grid-gutter: 0; height: 1fr; }
+    MainScreen.-tabs #panes, MainScreen.-zoom #panes { layout: vertical; }
+    MainScreen.-tabs PaneBox, MainScreen.-zoom PaneBox { display: none; }
+    MainScreen.-tabs PaneBox.-active, MainScreen.-zoom PaneBox.-active { display: block; }
+    MainScreen.-tabs PaneBox { border: none; }
+    MainScreen.-tabs PaneBar, MainScreen.-zoom PaneBar { display: block; }
+    MainScreen #prompt { dock: bottom; display: none; border: none; height: 1; padding: 0 1; margin-bottom: 1; }
+    MainScreen.-prompt #prompt { display: block; }
+    MainScreen #too-small { display: none; width: 100%; height: 100%; content-align: center middle;
+                            text-align: center; padding: 1 2; }
+    MainScreen.-too-small > * { display: none; }
+    MainScreen.-too-small > #too-small { display: block; }
+    """
+
+    def __init__(self, *, read_only: bool, ascii: bool, default_pane: str = "nodes") -> None:
+        super().__init__()
+        self.read_only = read_only
+        self.ascii = ascii
+        self.panes = [PaneBox(kind, ascii=ascii) for kind in KINDS.values()]
+        first = kind_for(default_pane)
+        self.active = first.name if first else "nodes"
+        self.prompt_mode: Literal["filter", "command"] = "filter"
+
+    @property
+    def aios(self) -> AiosApp:
+        from aios_tui.ui.app import AiosApp
+
+        assert isinstance(self.app, AiosApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield FleetHeader(read_only=self.read_only, ascii=self.ascii, id="header")
+        yield PaneBar(id="pane-bar")
+        with Container(id="panes"):
+            yield from self.panes
+        yield Input(id="prompt", suggester=SuggestFromList(COMMANDS, case_sensitive=False))
+        yield Footer()
+        yield Static(id="too-small")
+
+    def on_mount(self) -> None:
+        self._apply_size(self.app.size.width, self.app.size.height)
+        self.show_pane(self.active)
+
+    # --- data -------------------------------------------------------------------------------------------
+
+    @property
+    def tables(self) -> list[FleetTable]:
+        return [p.table for p in self.panes]
+
+    def table(self, name: str | None = None) -> FleetTable:
+        name = name or self.active
+        return next(p.table for p in self.panes if p.kind.name == name)
+
+    def update_snapshot(self, snapshot: FleetSnapshot, now: float) -> None:
+        self.query_one(FleetHeader).show(snapshot, now)
+        for table in self.tables:
+            table.update_snapshot(snapshot, now)
+        self._titles()
+
+    def _titles(self) -> None:
+        for i, pane in enumerate(self.panes, start=1):
+            pane.update_title(i)
+        self.query_one(PaneBar).draw(self.tables, self.active, ascii=self.ascii)
+
+    # --- layout -----------------------------------------------------------------------------------------
+
+    def on_resize(self, event: Resize) -> None:
+        self._apply_size(event.size.width, event.size.height)
+
+    def _apply_size(self, width: int, height: int) -> None:
+        too_small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.set_class(too_small, "-too-small")
+        self.set_class(width < GRID_WIDTH or height < GRID_HEIGHT, "-tabs")
+        if too_small:
+            self.query_one("#too-small", Static).update(
+                f"aios-tui needs a terminal of at least {MIN_WIDTH}×{MIN_HEIGHT}.\n"
+                f"This one is {width}×{height}.\n\nEnlarge the window (or use a smaller font); q quits."
+            )
+
+    def show_pane(self, name: str) -> None:
+        self.active = name
+        for pane in self.panes:
+            pane.set_class(pane.kind.name == name, "-active")
+        table = self.table()
+        if not self.has_class("-prompt"):
+            table.focus()
+        self._titles()
+        self.refresh_bindings()
+
+    def action_show_pane(self, name: str) -> None:
+        self.show_pane(name)
+
+    def action_cycle(self, step: int) -> None:
+        names = [p.kind.name for p in self.panes]
+        self.show_pane(names[(names.index(self.active) + step) % len(names)])
+
+    def action_zoom(self) -> None:
+        self.toggle_class("-zoom")
+
+    @on(FleetTable.Selected)
+    def _open_detail(self, event: FleetTable.Selected) -> None:
+        self.aios.open_detail(KINDS[event.kind].detail, event.key)
+
+    def on_descendant_focus(self) -> None:
+        focused = self.focused
+        if isinstance(focused, FleetTable) and focused.kind.name != self.active:
+            self.active = focused.kind.name
+            for pane in self.panes:
+                pane.set_class(pane.kind.name == self.active, "-active")
+            self._titles()
+            self.refresh_bindings()
+
+    # --- sort, filter, commands -------------------------------------------------------------------------
+
+    def action_sort(self, letter: str) -> None:
+        table = self.table()
+        col = table.kind.sort_column_for(letter)
+        if col is None:
+            self.notify(f"{table.kind.title} has no column on {letter}", severity="warning", timeout=2)
+            return
+        table.sort_by(col.key)
+
+    def action_prompt(self, mode: Literal["filter", "command"]) -> None:
+        self.prompt_mode = mode
+        prompt = self.query_one("#prompt", Input)
+        prompt.value = self.table().filter_text if mode == "filter" else ""
+        prompt.placeholder = (
+            f"filter {self.table().kind.title.lower()}: words must all match, !word excludes"
+            if mode == "filter" else ":nodes :gpus :jobs :endpoints :sort COL :theme NAME :scale NS/NAME N :q"
+        )
+        prompt.border_title = None
+        self.add_class("-prompt")
+        prompt.focus()
+
+    @on(Input.Changed, "#prompt")
+    def _prompt_changed(self, event: Input.Changed) -> None:
+        if self.prompt_mode == "filter" and self.has_class("-prompt"):
+            self.table().set_filter(event.value.strip())
+            self._titles()
+
+    @on(Input.Submitted, "#prompt")
+    def _prompt_submitted(self, event: Input.Submitted) -> None:
+        self._close_prompt()
+        if self.prompt_mode == "command":
+            self.aios.run_command(event.value)
+
+    def _close_prompt(self) -> None:
+        self.remove_class("-prompt")
+        self.table().focus()
+
+    def action_escape(self) -> None:
+        if self.has_class("-prompt"):
+            if self.prompt_mode == "filter":
+                self.table().set_filter("")
+            self._close_prompt()
+        elif self.table().filter_text:
+            self.table().set_filter("")
+        elif self.has_class("-zoom"):
+            self.remove_class("-zoom")
+        self._titles()
+
+    def set_filter(self, text: str) -> None:
+        self.table().set_filter(text)
+        self._titles()
+
+    # --- actions ----------------------------------------------------------------------------------------
+
+    def action_scale(self) -> None:
+        obj = self.table().cursor_object
+        if self.active == "endpoints" and obj is not None:
+            self.aios.start_scale(obj.key)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "scale":
+            return self.active == "endpoints" and self.aios.can_act("scale")
+        return True

@@ -1,0 +1,56 @@
+"""A pane: one FleetTable in a titled box, and the one-line tab bar used when panes become tabs."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from aios_tui.render.table import KINDS, ResourceKind
+from aios_tui.ui.widgets.fleet_table import FleetTable
+
+
+class PaneBox(Vertical):
+    DEFAULT_CSS = """
+    PaneBox { border: round $primary-muted; border-title-color: $text; height: 1fr; }
+    PaneBox:focus-within { border: round $accent; border-title-style: bold; }
+    """
+
+    def __init__(self, kind: ResourceKind, *, ascii: bool) -> None:
+        super().__init__(id=f"pane-{kind.name}")
+        self.kind = kind
+        self.table = FleetTable(kind, ascii=ascii, id=f"table-{kind.name}")
+
+    def compose(self) -> ComposeResult:
+        yield self.table
+
+    def update_title(self, number: int) -> None:
+        self.border_title = pane_label(number, self.table)
+
+
+def pane_label(number: int, table: FleetTable) -> str:
+    label = f"{number} {table.kind.title} {table.row_count:,}"
+    if table.filter_text:
+        label += f" /{table.filter_text}"
+    return label
+
+
+class PaneBar(Static):
+    """``1 Nodes 200 │ 2 GPUs 1,600 │ …`` with the active pane highlighted."""
+
+    DEFAULT_CSS = """
+    PaneBar { height: 1; background: $panel; padding: 0 1; display: none; }
+    """
+
+    def draw(self, tables: list[FleetTable], active: str, *, ascii: bool) -> None:
+        out = Text()
+        for i, table in enumerate(tables, start=1):
+            if i > 1:
+                out.append(" | " if ascii else " │ ", "dim")
+            is_active = table.kind.name == active
+            out.append(f" {pane_label(i, table)} ", "bold reverse" if is_active else "")
+        self.update(out)
+
+
+__all__ = ["KINDS", "PaneBar", "PaneBox", "pane_label"]

@@ -1,0 +1,198 @@
+"""Drive the console with Pilot and check what the screen shows."""
+
+from __future__ import annotations
+
+from aios_tui.domain import JobState
+from aios_tui.ops import Role
+from aios_tui.ui.app import AiosApp, parse_replicas
+from aios_tui.ui.screens.detail import DetailScreen
+from aios_tui.ui.screens.main import MainScreen
+from aios_tui.ui.screens.plan import PlanScreen
+from tests.ui.conftest import MakeApp, screen_text
+
+
+async def _settle(app: AiosApp, pilot: object) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+async def test_opens_on_the_fleet_with_header_and_four_panes(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await _settle(app, pilot)
+        text = screen_text(app)
+        snap = app.fleet
+        assert snap is not None
+        assert "aios-tui" in text and "● sim" in text
+        assert f"Nodes {snap.totals.nodes_ready}/{snap.totals.nodes}" in text
+        for title in ("1 Nodes 40", "2 GPUs", "3 Jobs", "4 Endpoints"):
+            assert title in text
+        assert snap.nodes[0].name in text and snap.endpoints[0].key[:15] in text
+        queued = next(j for j in snap.jobs if j.state is JobState.QUEUED)
+        assert "Queued #1" in text and queued.key[:12] in text
+
+
+async def test_filter_narrows_the_pane_and_escape_clears(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        snap = app.fleet
+        assert snap is not None
+        cordoned = next(n for n in snap.nodes if n.cordoned)
+        await pilot.press("slash", *"cordoned", "enter")
+        table = app.main.table("nodes")
+        assert table.row_count == 1
+        text = screen_text(app)
+        assert cordoned.name in text and "/cordoned" in text
+        assert [n.name for n in table.rows] == [cordoned.name]
+        await pilot.press("escape")
+        assert table.row_count == len(snap.nodes)
+
+
+async def test_enter_opens_detail_with_sparklines_and_escape_returns(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        first = app.main.table("nodes").cursor_object
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        text = screen_text(app)
+        second = app.fleet.nodes[1]  # type: ignore[union-attr]
+        assert f"Node {second.name}" in text and "Mean util" in text and second.instance_type in text
+        assert any(ch in text for ch in "▁▂▃▄▅▆▇█")
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        assert app.main.table("nodes").cursor_key == second.name != first.name  # type: ignore[union-attr]
+
+
+async def test_cursor_stays_on_its_row_across_updates(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("2")
+        table = app.main.table("gpus")
+        await pilot.press("U")  # sort by utilisation: rows move between ticks
+        for _ in range(5):
+            await pilot.press("down")
+        key = table.cursor_key
+        app.fake_clock.advance(30)  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        await _settle(app, pilot)
+        assert table.cursor_key == key
+        assert table.kind.key(table.cursor_object) == key
+
+
+async def test_command_mode_switches_panes(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("colon", *"jobs", "enter")
+        await pilot.pause()
+        assert app.main.active == "jobs"
+        assert "STATE" in screen_text(app) and "WHERE / WHY" in screen_text(app)
+        await pilot.press("colon", *"ep", "enter")
+        assert app.main.active == "endpoints"
+        await pilot.press("colon", *"bogus", "enter")
+        await pilot.pause()
+        assert app.main.active == "endpoints"
+
+
+async def test_scale_plan_confirm_and_see_new_replicas(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        snap = app.fleet
+        assert snap is not None
+        target = next(e for e in snap.endpoints if e.hpa is None and "prod" not in e.namespace)
+        new = target.replicas_desired + 1
+        await pilot.press("4")
+        assert app.main.table().select_key(target.key)
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, PlanScreen)
+        await pilot.press("end", "ctrl+u", *str(new))  # replace the prefilled count
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"{target.replicas_desired} → {new}" in text and "$" in text
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, MainScreen)
+        after = app.fleet.endpoint_by_key[target.key]  # type: ignore[union-attr]
+        assert after.replicas_desired == new and after.replicas_ready < new
+        app.fake_clock.advance(120)  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        await _settle(app, pilot)
+        assert f"{new}/{new}" in app.main.table().row_text(app.main.table().cursor_row)
+        entries = app.ops.audit.read()
+        assert entries[-1].action == "scale" and entries[-1].outcome == "ok"
+        assert entries[-1].target == target.key and entries[-1].user == "tester"
+
+
+async def test_scale_in_production_needs_the_typed_name(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        target = next(e for e in app.fleet.endpoints if "prod" in e.namespace)  # type: ignore[union-attr]
+        await pilot.press("4")
+        app.main.table().select_key(target.key)
+        await pilot.press("s", "end", "ctrl+u", *str(target.replicas_desired + 1), "enter")
+        await pilot.pause()
+        assert "type" in screen_text(app).lower() and target.name in screen_text(app)
+        await pilot.press(*"wrong", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PlanScreen) and "does not match" in screen_text(app)
+        await pilot.press("end", "ctrl+u", *target.name, "enter")
+        await _settle(app, pilot)
+        assert app.fleet.endpoint_by_key[target.key].replicas_desired == target.replicas_desired + 1  # type: ignore[union-attr]
+
+
+async def test_read_only_hides_and_refuses_scale(make_app: MakeApp) -> None:
+    app = make_app(read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "READ-ONLY" in text and "Scale" not in text.splitlines()[-1]
+        before = app.fleet.endpoints[0]  # type: ignore[union-attr]
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert app.ops.check("scale") is not None
+
+
+async def test_viewer_role_gets_no_scale_key(make_app: MakeApp) -> None:
+    app = make_app(role=Role.VIEWER)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("4", "s")
+        await pilot.pause()
+        assert not isinstance(app.screen, PlanScreen)
+        assert "s Scale" not in screen_text(app)
+
+
+async def test_small_terminal_gets_a_message_and_80x24_gets_tabs(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(70, 20)) as pilot:
+        await _settle(app, pilot)
+        text = screen_text(app)
+        assert "at least 80×24" in text and "70×20" in text
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "at least" not in text
+        assert "1 Nodes 40" in text and "2 GPUs" in text and "NAME" in text
+
+
+def test_parse_replicas() -> None:
+    assert parse_replicas("5", 3) == 5
+    assert parse_replicas("+2", 3) == 5
+    assert parse_replicas("-1", 3) == 2
+    for bad in ("", "x", "1.5"):
+        try:
+            parse_replicas(bad, 3)
+        except ValueError as exc:
+            assert str(exc)
+        else:
+            raise AssertionError(bad)
