@@ -1,0 +1,945 @@
+"""The embedded simulated fleet: the default source, a whole GPU fleet that lives in time and obeys actions.
+
+Pools of 8-GPU H100, H200 and A100 nodes, 4- and 8-GPU L4 nodes and CPU nodes across three zones; training
+gangs that run, queue for capacity, finish and free their GPUs; serving endpoints whose traffic follows the
+day and whose latency climbs when replicas run short; a handful of faults an on-call engineer would find.
+
+Determinism: the state is a function of the seed, the size, the clock readings and the actions applied.
+The layout comes from ``random.Random(seed)``; readings come from integer hashes of (seed, entity, time
+bucket). Time moves in events (a pod becomes ready, a job finishes, the HPA evaluates, a job is submitted)
+processed in time order, so a fake clock drives everything in tests.
+
+Cost: objects that did not change are reused between fetches; GPU telemetry is refreshed on a rotating
+slice (a staggered DCGM scrape) plus every GPU an action touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import math
+import random
+import re
+import threading
+import time
+import zlib
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from typing import ParamSpec
+
+from aios_tui.domain import (
+    NA,
+    Condition,
+    Endpoint,
+    Gpu,
+    Health,
+    Hpa,
+    Job,
+    JobState,
+    Metric,
+    Node,
+    Pod,
+    Taint,
+    Throttle,
+)
+from aios_tui.sources._sim_fleet import (
+    HPA_METRIC,
+    JOB_READY_DELAY,
+    MAX_NODES,
+    REPLICA_READY_DELAY,
+    ZONES,
+    Fleet,
+    SimEndpoint,
+    SimJob,
+    SimNode,
+    build_fleet,
+    create_job_pod,
+    create_replica_pod,
+    demand,
+    draw_workers,
+    hpa_desired,
+    job_duration,
+    mark_running,
+    new_job,
+)
+from aios_tui.sources._sim_signals import (
+    GPU_SPECS,
+    gpu_physics,
+    mix,
+    serving_stats,
+    suffix,
+    template_hash,
+    unit,
+)
+from aios_tui.sources.base import LaunchSpec, SourceData, SourceError
+
+__all__ = ["SimSource"]
+
+_P = ParamSpec("_P")
+
+MAX_CATCHUP = 3600.0
+"""A clock jump longer than this is compressed: older events are applied as if they happened then."""
+HPA_PERIOD = 30.0
+HPA_WINDOW = 300.0
+"""Scale-down stabilisation window, as the HPA's default."""
+FINISHED_KEPT = 32
+MAX_REPLICAS = 1000
+_SLICE_MIN, _SLICE_MAX, _SLICE_SHARE = 512, 4096, 10
+"""GPUs refreshed per fetch: a tenth of the fleet, at least 512 and at most 4096."""
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+_READY, _FINISH, _SUBMIT, _HPA = range(4)
+
+_COND_READY = (Condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),)
+_COND_NOT_READY = (
+    Condition(
+        "Ready",
+        "False",
+        "KubeletNotReady",
+        "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+        "message:Network plugin returns error: cni plugin not initialized",
+    ),
+)
+_TAINTS_CORDONED = (Taint("node.kubernetes.io/unschedulable", "", "NoSchedule"),)
+_TAINTS_NOT_READY = (
+    Taint("node.kubernetes.io/not-ready", "", "NoSchedule"),
+    Taint("node.kubernetes.io/not-ready", "", "NoExecute"),
+)
+_GPU_METRICS = {"util": 0, "mem_used": 1, "temp": 2, "power": 3, "sm_clock": 4}
+_ENDPOINT_METRICS = ("qps", "p50_ms", "p99_ms", "error_rate", "replicas_ready")
+
+_Values = tuple[float, float, float, float, float, Throttle]
+
+
+def _metric(x: float) -> Metric:
+    return NA if math.isnan(x) else x
+
+
+def first_fit_gang(
+    by_zone: dict[tuple[str, str], list[SimNode]],
+    model: str,
+    workers: int,
+    per_worker: int,
+    zones: Sequence[str] = (),
+) -> tuple[list[SimNode], str]:
+    """Place a gang first-fit inside one zone: the node of each rank, or ``[]`` and why it does not fit.
+
+    All ranks or none; a node takes as many ranks as its free GPUs allow. Kept small and separate so the
+    topology-aware placement in ``alloc`` can replace it.
+    """
+    best_zone, best = "", -1
+    for zone in zones or ZONES:
+        slots: list[SimNode] = []
+        for node in by_zone.get((model, zone), ()):
+            if node.schedulable and node.free >= per_worker:
+                slots.extend([node] * (node.free // per_worker))
+                if len(slots) >= workers:
+                    return slots[:workers], ""
+        if by_zone.get((model, zone)) and len(slots) > best:
+            best_zone, best = zone, len(slots)
+    if best < 0:
+        where = f" in {', '.join(zones)}" if zones else ""
+        return [], f"no {model} nodes{where}"
+    per_node = by_zone[(model, best_zone)][0].itype.gpus
+    if per_worker == per_node:
+        have = f"{best} node{'' if best == 1 else 's'} with {per_worker} free"
+    else:
+        have = f"room for {best} of {workers} workers"
+    return [], f"needs {workers}×{per_worker} {model} in one zone; the best zone ({best_zone}) has {have}"
+
+
+class SimSource:
+    """A simulated GPU fleet of ``nodes`` nodes; the same ``seed`` and clock readings give the same fleet.
+
+    ``start`` is the simulated time at which the fleet is laid out (default: the clock at construction);
+    each fetch advances it to ``clock()``.
+    """
+
+    kind = "sim"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        nodes: int = 200,
+        name: str = "sim",
+        interval: float = 2.0,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        start: float | None = None,
+    ) -> None:
+        if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES:
+            raise ValueError(f"nodes must be a whole number from 1 to {MAX_NODES}, got {nodes!r}")
+        if not interval > 0 or not timeout > 0:
+            raise ValueError(f"interval and timeout must be positive, got {interval!r} and {timeout!r}")
+        self.name = name
+        self.interval = interval
+        self.timeout = timeout
+        self._seed = seed
+        self._size = nodes
+        self._clock = clock
+        self._start = float(clock() if start is None else start)
+        self._t = self._start
+        self._lock = threading.Lock()
+        self._fleet: Fleet | None = None
+        self._events: list[tuple[float, int, int, str]] = []
+        self._event_seq = 0
+        self._cap_dirty = False
+        self._finished: deque[tuple[str, SimJob]] = deque()
+        self._gpu_objs: list[Gpu] = []
+        self._uuid_pos: dict[str, int] = {}
+        self._cursor = 0
+        self._nodes_tuple: tuple[Node, ...] = ()
+        self._pods_tuple: tuple[Pod, ...] = ()
+        self._rho: dict[str, float] = {}
+        self._rho_t = math.nan
+
+    # --- the Source protocol ----------------------------------------------------------------------------
+
+    async def fetch(self) -> SourceData:
+        return await asyncio.to_thread(self.fetch_now)
+
+    def fetch_now(self) -> SourceData:
+        """Advance the fleet to ``clock()`` and return all of it."""
+        with self._lock:
+            fleet = self._ensure()
+            self._advance(self._clock())
+            t = self._t
+            endpoints = self._build_endpoints(fleet, t)
+            jobs = self._build_jobs(fleet, t)
+            gpus = self._refresh_gpus(fleet, t)
+            nodes = self._build_nodes(fleet)
+            if fleet.pods_dirty:
+                self._pods_tuple = tuple(fleet.pods.values())
+                fleet.pods_dirty = False
+            return SourceData(
+                nodes=nodes,
+                gpus=gpus,
+                pods=self._pods_tuple,
+                jobs=jobs,
+                endpoints=endpoints,
+                pools=fleet.pools,
+                context=f"{self.name} (simulated, seed {self._seed}, {self._size} nodes)",
+            )
+
+    async def close(self) -> None:
+        """Nothing to release: the fleet lives in memory."""
+
+    # --- actions ------------------------------------------------------------------------------------------
+
+    async def scale_endpoint(self, namespace: str, name: str, replicas: int) -> None:
+        await self._act(self._scale, namespace, name, replicas)
+
+    async def redeploy_endpoint(self, namespace: str, name: str, image: str | None = None) -> None:
+        await self._act(self._redeploy, namespace, name, image)
+
+    async def set_cordon(self, node: str, cordoned: bool) -> None:
+        await self._act(self._cordon, node, cordoned)
+
+    async def evict_pod(self, namespace: str, name: str) -> None:
+        await self._act(self._evict, namespace, name)
+
+    async def launch_job(self, spec: LaunchSpec) -> None:
+        await self._act(self._launch, spec)
+
+    async def _act(self, fn: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
+        await asyncio.to_thread(self._locked, functools.partial(fn, *args, **kwargs))
+
+    def _locked(self, action: Callable[[], None]) -> None:
+        """Run an action at the current time, then let the scheduler react to what it changed."""
+        with self._lock:
+            self._ensure()
+            self._advance(self._clock())
+            action()
+            if self._cap_dirty:
+                self._schedule(self._t)
+
+    def _scale(self, namespace: str, name: str, replicas: int) -> None:
+        if isinstance(replicas, bool) or not isinstance(replicas, int):
+            raise ValueError(f"replicas must be a whole number, got {replicas!r}")
+        if not 0 <= replicas <= MAX_REPLICAS:
+            raise ValueError(f"replicas must be between 0 and {MAX_REPLICAS}, got {replicas}")
+        ep = self._endpoint(namespace, name)
+        ep.desired = replicas
+        self._reconcile(ep, self._t)
+
+    def _redeploy(self, namespace: str, name: str, image: str | None) -> None:
+        ep = self._endpoint(namespace, name)
+        if image is not None:
+            if not image.strip():
+                raise ValueError("image must not be empty")
+            ep.image = image
+        ep.revision += 1
+        ep.template = template_hash(mix(ep.salt + ep.revision))
+        self._reconcile(ep, self._t)
+
+    def _cordon(self, name: str, cordoned: bool) -> None:
+        node = self._node(name)
+        if node.cordoned != cordoned:
+            node.cordoned = cordoned
+            node.obj = None
+            self._cap_dirty = True
+
+    def _evict(self, namespace: str, name: str) -> None:
+        fleet, t = self._f, self._t
+        key = f"{namespace}/{name}"
+        pod = fleet.pods.get(key)
+        if pod is None:
+            raise SourceError(f"pod {key} not found")
+        work = fleet.work.get(key)
+        if isinstance(work, SimEndpoint):
+            work.pods.pop(key, None)
+            fleet.remove_pod(key)
+            self._cap_dirty = True
+            self._reconcile(work, t)
+        elif isinstance(work, SimJob):
+            rank = fleet.rank_of[key]
+            fleet.remove_pod(key)
+            self._cap_dirty = True
+            work.placement[rank] = ""
+            create_job_pod(fleet, work, rank)
+            if work.state is JobState.RUNNING:
+                work.state = JobState.STARTING
+            self._touch_job(work)
+        else:
+            fleet.remove_pod(key)
+            if pod.owner_kind:
+                self._recreate_plain(pod, t)
+
+    def _launch(self, spec: LaunchSpec) -> None:
+        fleet, t = self._f, self._t
+        for what, value in (("namespace", spec.namespace), ("name", spec.name)):
+            if not _NAME.fullmatch(value):
+                raise ValueError(f"job {what} {value!r} is not a valid Kubernetes name")
+        if spec.workers < 1 or spec.gpus_per_worker < 1:
+            raise ValueError(
+                "a job needs at least 1 worker and 1 GPU per worker, "
+                f"got {spec.workers}×{spec.gpus_per_worker}"
+            )
+        if spec.placement and len(spec.placement) != spec.workers:
+            raise ValueError(f"placement names {len(spec.placement)} nodes for {spec.workers} workers")
+        if spec.zone and spec.zone not in ZONES:
+            raise ValueError(f"unknown zone {spec.zone!r}; the fleet has {', '.join(ZONES)}")
+        pinned = [self._node(n) for n in spec.placement]
+        model = self._resolve_model(spec.gpu_model, pinned)
+        per_node = max(n.itype.gpus for n in fleet.by_model[model])
+        if spec.gpus_per_worker > per_node:
+            raise ValueError(
+                f"{model} nodes have {per_node} GPUs; a worker cannot ask for {spec.gpus_per_worker}"
+            )
+        for node in pinned:
+            if node.model != model:
+                raise ValueError(f"node {node.name} has {node.model or 'no'} GPUs, the job asks for {model}")
+            if spec.zone and node.zone != spec.zone:
+                raise ValueError(f"node {node.name} is in {node.zone}, the job asks for {spec.zone}")
+        key = f"{spec.namespace}/{spec.name}"
+        if key in fleet.jobs:
+            raise SourceError(f"job {key} already exists")
+        fleet.job_seq += 1
+        rng = random.Random(mix(fleet.salt ^ fleet.job_seq))
+        job = SimJob(
+            seq=fleet.job_seq,
+            namespace=spec.namespace,
+            name=spec.name,
+            workers=spec.workers,
+            per_worker=spec.gpus_per_worker,
+            gpu_model=model,
+            submitted_at=t,
+            duration=rng.uniform(3600.0, 6 * 3600.0),
+            salt=mix(fleet.salt ^ (fleet.job_seq * 0x51ED27)),
+            priority=spec.priority,
+            queue=f"{spec.namespace}-{model.lower()}",
+            image=spec.image,
+            pinned=tuple(spec.placement),
+            zones=(spec.zone,) if spec.zone else (),
+            util_base=rng.uniform(89.0, 96.0),
+            intensity=rng.uniform(0.86, 1.06),
+            mem_frac=rng.uniform(0.6, 0.95),
+            pods=[""] * spec.workers,
+        )
+        fleet.jobs[key] = job
+        self._cap_dirty = True
+
+    # --- history ------------------------------------------------------------------------------------------
+
+    def history(self, kind: str, key: str, metric: str, points: int, step: float) -> Sequence[float]:
+        """Past readings ending at the last fetch, from the same functions as the live ones.
+
+        Past actions are not replayed: a GPU's history assumes it always ran what it runs now.
+        An unknown key gives NaNs (no readings); an unknown kind or metric raises ValueError.
+        """
+        if not step > 0:
+            raise ValueError(f"step must be positive, got {step!r}")
+        with self._lock:
+            fleet = self._ensure()
+            end = self._t
+            times = [end - (points - 1 - i) * step for i in range(max(0, points))]
+            if kind == "gpu":
+                if metric not in _GPU_METRICS:
+                    raise ValueError(f"unknown GPU metric {metric!r}; known: {', '.join(_GPU_METRICS)}")
+                pos = self._uuid_pos.get(key)
+                i = _GPU_METRICS[metric]
+                out = []
+                for t in times:
+                    values = None if pos is None else self._gpu_values(fleet, pos, t)
+                    out.append(math.nan if values is None else float(values[i]))
+                return out
+            if kind == "node":
+                if metric != "util":
+                    raise ValueError(f"unknown node metric {metric!r}; known: util")
+                node = fleet.node_by_name.get(key)
+                return [self._node_util(fleet, node, t) for t in times]
+            if kind == "endpoint":
+                if metric not in _ENDPOINT_METRICS:
+                    raise ValueError(
+                        f"unknown endpoint metric {metric!r}; known: {', '.join(_ENDPOINT_METRICS)}"
+                    )
+                ep = fleet.endpoints.get(key)
+                if ep is None:
+                    return [math.nan] * len(times)
+                ready = self._ready(fleet, ep)
+                j = _ENDPOINT_METRICS.index(metric)
+                return [self._endpoint_values(fleet, ep, ready, t)[j] for t in times]
+            raise ValueError(f"unknown history kind {kind!r}; known: gpu, node, endpoint")
+
+    # --- model time ---------------------------------------------------------------------------------------
+
+    @property
+    def _f(self) -> Fleet:
+        assert self._fleet is not None
+        return self._fleet
+
+    def _ensure(self) -> Fleet:
+        if self._fleet is not None:
+            return self._fleet
+        fleet = self._fleet = build_fleet(self.name, self._seed, self._size, self._start)
+        for key, job in fleet.jobs.items():
+            if job.state is JobState.RUNNING and math.isfinite(job.duration):
+                self._push(job.started_at + job.duration, _FINISH, key)
+            elif job.state is JobState.SUCCEEDED:
+                self._finished.append((key, job))
+        if any(ep.hpa for ep in fleet.endpoints.values()):
+            self._push(self._start + HPA_PERIOD, _HPA, "")
+        self._schedule(self._start)
+        self._uuid_pos = {g.uuid: i for i, g in enumerate(fleet.gpus)}
+        self._gpu_objs = [self._read_gpu(fleet, i, self._start) for i in range(len(fleet.gpus))]
+        fleet.dirty_gpus.clear()
+        return fleet
+
+    def _push(self, when: float, kind: int, key: str) -> None:
+        self._event_seq += 1
+        heapq.heappush(self._events, (when, self._event_seq, kind, key))
+
+    def _advance(self, now: float) -> None:
+        """Apply every event up to ``now`` in time order; a clock that goes back leaves the fleet as it is."""
+        if now <= self._t:
+            return
+        floor = now - MAX_CATCHUP
+        events = self._events
+        while events and events[0][0] <= now:
+            when, _, kind, key = heapq.heappop(events)
+            self._t = max(when, floor, self._t)
+            self._handle(kind, key, self._t)
+            if self._cap_dirty:
+                self._schedule(self._t)
+        self._t = now
+        if self._cap_dirty:
+            self._schedule(now)
+
+    def _handle(self, kind: int, key: str, t: float) -> None:
+        fleet = self._f
+        if kind == _READY:
+            self._pod_ready(key, t)
+        elif kind == _FINISH:
+            job = fleet.jobs.get(key)
+            if job is None or job.state not in (JobState.RUNNING, JobState.STARTING):
+                return
+            if job.state is JobState.STARTING:  # a rank is being replaced: finish once it runs again
+                self._push(t + 60.0, _FINISH, key)
+                return
+            self._finish(job, t)
+        elif kind == _SUBMIT:
+            rng = random.Random(mix(fleet.salt ^ (0x5B << 48) ^ fleet.job_seq))
+            workers, duration, priority = draw_workers(rng), job_duration(rng), rng.choice((0, 0, 0, 100))
+            job = new_job(
+                fleet, rng, model=key, workers=workers, submitted_at=t, duration=duration, priority=priority
+            )
+            job.pods = [""] * job.workers
+            self._cap_dirty = True
+        elif kind == _HPA:
+            self._hpa_tick(t)
+            self._push(t + HPA_PERIOD, _HPA, "")
+
+    def _pod_ready(self, key: str, t: float) -> None:
+        fleet = self._f
+        pod = fleet.pods.get(key)
+        if pod is None or pod.ready or not pod.node:
+            return
+        mark_running(fleet, key)
+        work = fleet.work.get(key)
+        if isinstance(work, SimJob):
+            if work.state is JobState.STARTING and all(k and fleet.pods[k].ready for k in work.pods):
+                work.state = JobState.RUNNING
+                self._touch_job(work)
+        elif isinstance(work, SimEndpoint):
+            fleet.dirty_gpus.update(self._positions(key))
+            self._reconcile(work, t)
+
+    def _finish(self, job: SimJob, t: float) -> None:
+        fleet = self._f
+        job.state = JobState.SUCCEEDED
+        job.finished_at = t
+        for key in job.pods:
+            if key:
+                fleet.remove_pod(key)
+        job.pods = []
+        self._cap_dirty = True
+        rng = random.Random(mix(job.salt))
+        self._push(t + rng.uniform(120.0, 900.0), _SUBMIT, job.gpu_model)
+        self._finished.append((job.key, job))
+        while len(self._finished) > FINISHED_KEPT:
+            old_key, old = self._finished.popleft()
+            if fleet.jobs.get(old_key) is old:
+                del fleet.jobs[old_key]
+
+    def _hpa_tick(self, t: float) -> None:
+        fleet = self._f
+        for ep in fleet.endpoints.values():
+            if ep.hpa is None:
+                continue
+            ready = self._ready(fleet, ep)
+            if not ready:
+                continue
+            want = hpa_desired(ep, demand(ep, t, fleet.salt) / ready, ep.desired)
+            recs = ep.hpa_recs
+            recs.append((t, want))
+            while recs[0][0] < t - HPA_WINDOW:
+                recs.pop(0)
+            new = want if want > ep.desired else max(r for _, r in recs)
+            if new != ep.desired:
+                ep.desired = new
+                self._reconcile(ep, t)
+
+    # --- scheduling ---------------------------------------------------------------------------------------
+
+    def _schedule(self, t: float) -> None:
+        """Place waiting pods, then start queued jobs that fit, in priority then submission order."""
+        fleet = self._f
+        self._cap_dirty = False
+        no_room: set[tuple[str, int, str]] = set()  # requests already found not to fit in this pass
+        for key in list(fleet.unplaced):
+            work = fleet.work[key]
+            if isinstance(work, SimEndpoint):
+                need = (work.kind.gpu_model, work.kind.gpus, "")
+            else:
+                need = (work.gpu_model, work.per_worker, work.zone)
+            if need in no_room:
+                continue
+            node = fleet.first_fit(need[0], need[1], (need[2],) if need[2] else ())
+            if node is None:
+                no_room.add(need)
+            elif isinstance(work, SimEndpoint):
+                self._bind(key, node, need[1], t, REPLICA_READY_DELAY)
+            else:
+                self._bind(key, node, need[1], t, JOB_READY_DELAY)
+                work.placement[fleet.rank_of[key]] = node.name
+        for job in self._queue(fleet):
+            nodes, job.reason = self._place(fleet, job)
+            if nodes:
+                self._start_job(job, nodes, t)
+
+    @staticmethod
+    def _queue(fleet: Fleet) -> list[SimJob]:
+        queued = [j for j in fleet.jobs.values() if j.state is JobState.QUEUED]
+        queued.sort(key=lambda j: (-j.priority, j.submitted_at, j.seq))
+        return queued
+
+    @staticmethod
+    def _place(fleet: Fleet, job: SimJob) -> tuple[list[SimNode], str]:
+        if not job.pinned:
+            return first_fit_gang(fleet.by_zone, job.gpu_model, job.workers, job.per_worker, job.zones)
+        for name, ranks in Counter(job.pinned).items():
+            node = fleet.node_by_name[name]
+            need = ranks * job.per_worker
+            if not node.ready:
+                return [], f"planned node {name} is NotReady"
+            if node.cordoned:
+                return [], f"planned node {name} is cordoned"
+            if not node.schedulable:
+                return [], f"planned node {name} has a failed GPU"
+            if node.free < need:
+                return [], f"planned node {name} has {node.free} of the {need} GPUs it needs free"
+        return [fleet.node_by_name[n] for n in job.pinned], ""
+
+    def _start_job(self, job: SimJob, nodes: Sequence[SimNode], t: float) -> None:
+        fleet = self._f
+        job.state = JobState.STARTING
+        job.started_at = t
+        job.zone = nodes[0].zone
+        job.placement = [n.name for n in nodes]
+        job.pods = [""] * job.workers
+        for rank, node in enumerate(nodes):
+            key = create_job_pod(fleet, job, rank)
+            self._bind(key, node, job.per_worker, t, JOB_READY_DELAY)
+        self._push(t + job.duration, _FINISH, job.key)
+
+    def _bind(self, key: str, node: SimNode, gpus: int, t: float, delay: tuple[float, float]) -> None:
+        self._f.bind(key, node, gpus)
+        lo, hi = delay
+        self._push(t + lo + (hi - lo) * unit(self._f.salt, zlib.crc32(key.encode())), _READY, key)
+
+    def _reconcile(self, ep: SimEndpoint, t: float) -> None:
+        """The Deployment controller: match the replica count, then roll one old pod at a time."""
+        fleet = self._f
+        keys = list(ep.pods)
+        excess = len(keys) - ep.desired
+        if excess > 0:
+            age = {k: i for i, k in enumerate(keys)}
+
+            def victim_order(k: str) -> tuple[bool, bool, bool, int]:
+                pod = fleet.pods[k]
+                return (k not in fleet.unplaced, pod.ready, ep.pods[k] == ep.template, -age[k])
+
+            for k in sorted(keys, key=victim_order)[:excess]:
+                self._drop_replica(ep, k)
+        for _ in range(ep.desired - len(ep.pods)):
+            self._new_replica(ep, t)
+        old = [k for k, h in ep.pods.items() if h != ep.template]
+        if old and all(fleet.pods[k].ready for k, h in ep.pods.items() if h == ep.template):
+            self._drop_replica(ep, min(old, key=lambda k: fleet.pods[k].ready))
+            self._new_replica(ep, t)
+
+    def _new_replica(self, ep: SimEndpoint, t: float) -> None:
+        key = create_replica_pod(self._f, ep)
+        node = self._f.first_fit(ep.kind.gpu_model, ep.kind.gpus)
+        if node is not None:
+            self._bind(key, node, ep.kind.gpus, t, REPLICA_READY_DELAY)
+
+    def _drop_replica(self, ep: SimEndpoint, key: str) -> None:
+        del ep.pods[key]
+        self._f.remove_pod(key)
+        self._cap_dirty = True
+
+    def _recreate_plain(self, pod: Pod, t: float) -> None:
+        """A DaemonSet pod comes back on its node; another controller's pod on the next node of its kind."""
+        fleet = self._f
+        node = fleet.node_by_name[pod.node]
+        if pod.owner_kind != "DaemonSet":
+            peers = [n for n in fleet.nodes if n.itype is node.itype and n.schedulable and n is not node]
+            later = [n for n in peers if n.idx > node.idx]
+            node = (later or peers or [node])[0]
+        name = f"{pod.name.rsplit('-', 1)[0]}-{suffix(fleet.next_uid())}"
+        fresh = Pod(
+            namespace=pod.namespace,
+            name=name,
+            node=node.name,
+            owner_kind=pod.owner_kind,
+            owner=pod.owner,
+            empty_dir=pod.empty_dir,
+            source=pod.source,
+        )
+        fleet.put_pod(fresh)
+        self._push(t + 3.0 + 5.0 * unit(fleet.salt, fleet.uid), _READY, fresh.key)
+
+    # --- lookups ------------------------------------------------------------------------------------------
+
+    def _endpoint(self, namespace: str, name: str) -> SimEndpoint:
+        ep = self._f.endpoints.get(f"{namespace}/{name}")
+        if ep is None:
+            raise SourceError(f"endpoint {namespace}/{name} not found")
+        return ep
+
+    def _node(self, name: str) -> SimNode:
+        node = self._f.node_by_name.get(name)
+        if node is None:
+            raise SourceError(f"node {name} not found")
+        return node
+
+    def _resolve_model(self, asked: str, pinned: Sequence[SimNode]) -> str:
+        models = self._f.by_model
+        if not asked:
+            if not pinned:
+                return max(models, key=lambda m: len(models[m]))
+            if not pinned[0].model:
+                raise ValueError(f"node {pinned[0].name} has no GPUs")
+            return pinned[0].model
+        wanted = asked.upper().replace("-", " ")
+        for model, spec in GPU_SPECS.items():
+            if model in models and wanted in (model, spec.name.upper().replace("-", " ")):
+                return model
+        raise ValueError(f"no {asked!r} GPUs in this fleet; it has {', '.join(models)}")
+
+    def _positions(self, key: str) -> list[int]:
+        held = self._f.bound.get(key)
+        return [] if held is None else [held[0].gpu0 + i for i in held[1]]
+
+    def _touch_job(self, job: SimJob) -> None:
+        """Refresh the job's GPUs in the next fetch (their load changed)."""
+        for key in job.pods:
+            if key:
+                self._f.dirty_gpus.update(self._positions(key))
+
+    @staticmethod
+    def _ready(fleet: Fleet, ep: SimEndpoint) -> int:
+        pods = fleet.pods
+        return sum(1 for k in ep.pods if pods[k].ready)
+
+    # --- readings -----------------------------------------------------------------------------------------
+
+    def _rho_at(self, fleet: Fleet, ep: SimEndpoint, t: float) -> float:
+        if t == self._rho_t and ep.key in self._rho:
+            return self._rho[ep.key]
+        ready = self._ready(fleet, ep)
+        return demand(ep, t, fleet.salt) / (ready * ep.kind.capacity) if ready else math.inf
+
+    def _gpu_values(self, fleet: Fleet, pos: int, t: float) -> _Values | None:
+        """Utilisation, memory used, temperature, power, SM clock and throttle reasons; None when unknown."""
+        g = fleet.gpus[pos]
+        node = g.node
+        spec = node.spec
+        assert spec is not None
+        if not node.ready or g.index == node.xid_gpu:
+            return None
+        u = unit(g.salt, int(t // 2.0))
+        owner = node.owners[g.index]
+        util, mem, intensity = 0.0, spec.mem_idle, 0.9
+        if owner:
+            work = fleet.work.get(owner)
+            if isinstance(work, SimJob):
+                if work.stuck:
+                    util, mem = 3.0 * u, spec.mem_total * work.mem_frac
+                elif work.state is JobState.RUNNING:
+                    step = unit(work.salt, int(t // 2.0))  # synchronous steps: the gang moves together
+                    util = min(99.0, max(85.0, work.util_base + 8.0 * (step - 0.5) + 2.0 * (u - 0.5)))
+                    mem = spec.mem_total * work.mem_frac * (0.995 + 0.01 * u)
+                    intensity = work.intensity
+                elif fleet.pods[owner].ready:  # waiting at the rendezvous for a missing rank
+                    util, mem = 2.0 * u, spec.mem_idle + 1800.0
+            elif isinstance(work, SimEndpoint) and fleet.pods[owner].ready:
+                rho = min(self._rho_at(fleet, work, t), 1.0)
+                util = max(0.0, min(100.0, 97.0 * rho + 2.0 * (u - 0.5)))
+                mem = spec.mem_total * work.kind.mem_frac * (0.998 + 0.004 * u)
+                intensity = 0.8
+        util = float(round(util))
+        power, temp, clock, reasons = gpu_physics(
+            spec, util, intensity, node.inlet, g.index == node.hot_gpu, u
+        )
+        return util, float(round(mem)), temp, power, clock, reasons
+
+    def _read_gpu(self, fleet: Fleet, pos: int, t: float) -> Gpu:
+        g = fleet.gpus[pos]
+        node = g.node
+        spec = node.spec
+        assert spec is not None
+        owner = node.owners[g.index]
+        values = self._gpu_values(fleet, pos, t)
+        ecc = g.salt % 11 if g.salt % 7 == 0 else 0
+        if values is None:  # no reading: the node is down or the GPU fell off the bus
+            return Gpu(
+                node=node.name,
+                index=g.index,
+                uuid=g.uuid,
+                model=spec.name,
+                mem_total=spec.mem_total,
+                power_limit=spec.power_limit,
+                sm_clock_max=spec.sm_clock_max,
+                xid=79 if g.index == node.xid_gpu else 0,
+                ecc_corrected=ecc,
+                pod=owner,
+            )
+        util, mem, temp, power, clock, reasons = values
+        return Gpu(
+            node=node.name,
+            index=g.index,
+            uuid=g.uuid,
+            model=spec.name,
+            util=util,
+            mem_used=mem,
+            mem_total=spec.mem_total,
+            temp=temp,
+            power=power,
+            power_limit=spec.power_limit,
+            sm_clock=clock,
+            sm_clock_max=spec.sm_clock_max,
+            ecc_corrected=ecc,
+            throttle=reasons,
+            pod=owner,
+        )
+
+    def _refresh_gpus(self, fleet: Fleet, t: float) -> tuple[Gpu, ...]:
+        """Re-read the GPUs actions touched and the next slice of the rotation (a staggered scrape)."""
+        n = len(fleet.gpus)
+        if not n:
+            return ()
+        k = min(n, max(_SLICE_MIN, min(_SLICE_MAX, -(-n // _SLICE_SHARE))))
+        positions = fleet.dirty_gpus
+        first = self._cursor
+        positions.update(range(first, min(n, first + k)))
+        if first + k > n:
+            positions.update(range(first + k - n))
+        self._cursor = (first + k) % n
+        objs, gpus = self._gpu_objs, fleet.gpus
+        for pos in positions:
+            objs[pos] = self._read_gpu(fleet, pos, t)
+            g = gpus[pos]
+            if g.index == g.node.hot_gpu:
+                g.node.obj = None  # its health follows the GPU's temperature
+        positions.clear()
+        return tuple(objs)
+
+    def _build_nodes(self, fleet: Fleet) -> tuple[Node, ...]:
+        changed = False
+        for node in fleet.nodes:
+            if node.obj is None:
+                node.obj = self._node_obj(node)
+                changed = True
+        if changed or not self._nodes_tuple:
+            self._nodes_tuple = tuple(n.obj for n in fleet.nodes if n.obj is not None)
+        return self._nodes_tuple
+
+    def _node_obj(self, node: SimNode) -> Node:
+        gpus = self._gpu_objs[node.gpu0 : node.gpu0 + len(node.owners)]
+        health = max((g.health for g in gpus), default=Health.OK)
+        conditions: tuple[Condition, ...] = _COND_READY
+        taints: tuple[Taint, ...] = ()
+        if not node.ready:
+            health, conditions, taints = Health.FAIL, _COND_NOT_READY, _TAINTS_NOT_READY
+        elif node.xid_gpu >= 0:
+            bad = gpus[node.xid_gpu]
+            conditions = (
+                *_COND_READY,
+                Condition(
+                    "GPUHealthy", "False", "XID79", f"GPU {bad.index} ({bad.uuid}) has fallen off the bus"
+                ),
+            )
+        if node.cordoned:
+            taints = (*taints, *_TAINTS_CORDONED)
+        it = node.itype
+        return Node(
+            name=node.name,
+            source=self.name,
+            pool=node.pool,
+            zone=node.zone,
+            instance_type=it.name,
+            gpu_model=it.gpu_model,
+            gpus_total=it.gpus,
+            gpus_allocatable=node.allocatable,
+            gpus_requested=node.used,
+            ready=node.ready,
+            cordoned=node.cordoned,
+            conditions=conditions,
+            taints=taints,
+            labels=node.labels,
+            rack=node.rack,
+            provider_id=node.provider_id,
+            price_per_hour=it.price_per_hour,
+            health=health,
+            cluster=self.name,
+        )
+
+    def _endpoint_values(self, fleet: Fleet, ep: SimEndpoint, ready: int, t: float) -> tuple[float, ...]:
+        """qps, p50, p99, error rate, ready replicas and ρ for ``ep`` at ``t`` (NaN latency: none ready)."""
+        d = demand(ep, t, fleet.salt)
+        k = ep.kind
+        rho, p50, p99, err = serving_stats(d, ready, k.capacity, k.p50, k.p99, unit(ep.salt, int(t // 5.0)))
+        return d, p50, p99, err, float(ready), rho
+
+    def _build_endpoints(self, fleet: Fleet, t: float) -> tuple[Endpoint, ...]:
+        out = []
+        self._rho = {}
+        self._rho_t = t
+        for ep in fleet.endpoints.values():
+            ready = self._ready(fleet, ep)
+            qps, p50, p99, err, _, rho = self._endpoint_values(fleet, ep, ready, t)
+            self._rho[ep.key] = rho
+            hpa = None
+            if ep.hpa is not None:
+                lo, hi, target = ep.hpa
+                hpa = Hpa(ep.name, lo, hi, HPA_METRIC, target, qps / ready if ready else NA)
+            k = ep.kind
+            out.append(
+                Endpoint(
+                    namespace=ep.namespace,
+                    name=ep.name,
+                    source=self.name,
+                    model=k.model,
+                    server=k.server,
+                    image=ep.image,
+                    replicas_desired=ep.desired,
+                    replicas_ready=ready,
+                    gpus_per_replica=k.gpus,
+                    gpu_model=k.gpu_model,
+                    qps=qps,
+                    p50_ms=_metric(p50),
+                    p99_ms=_metric(p99),
+                    error_rate=err,
+                    hpa=hpa,
+                    cluster=self.name,
+                )
+            )
+        return tuple(out)
+
+    def _build_jobs(self, fleet: Fleet, t: float) -> tuple[Job, ...]:
+        position = {j.key: i + 1 for i, j in enumerate(self._queue(fleet))}
+        out = []
+        for job in fleet.jobs.values():
+            state = job.state
+            progress: Metric
+            reason = job.reason
+            if state is JobState.QUEUED:
+                progress = NA
+            elif state is JobState.SUCCEEDED:
+                progress = 1.0
+            elif state is JobState.FAILED:
+                progress = job.final_progress
+            elif job.stuck:
+                progress = job.stuck_progress
+            else:
+                progress = min(0.999, max(0.0, (t - job.started_at) / job.duration))
+                reason = self._starting_reason(fleet, job) if state is JobState.STARTING else ""
+            out.append(
+                Job(
+                    namespace=job.namespace,
+                    name=job.name,
+                    source=self.name,
+                    workers=job.workers,
+                    gpus_per_worker=job.per_worker,
+                    gpu_model=job.gpu_model,
+                    state=state,
+                    priority=job.priority,
+                    queue=job.queue,
+                    queue_position=position.get(job.key, 0),
+                    placement=() if state is JobState.QUEUED else tuple(job.placement),
+                    pending_reason=reason,
+                    image=job.image,
+                    user=job.user,
+                    submitted_at=job.submitted_at,
+                    started_at=job.started_at,
+                    finished_at=job.finished_at,
+                    progress=progress,
+                    zone=job.zone,
+                    cluster=self.name,
+                )
+            )
+        return tuple(out)
+
+    @staticmethod
+    def _starting_reason(fleet: Fleet, job: SimJob) -> str:
+        for rank, key in enumerate(job.pods):
+            if key in fleet.unplaced:
+                return (
+                    f"rank {rank} is Pending: no schedulable {job.gpu_model} node in {job.zone} "
+                    f"has {job.per_worker} GPUs free"
+                )
+        return ""
+
+    def _node_util(self, fleet: Fleet, node: SimNode | None, t: float) -> float:
+        if node is None or not node.owners:
+            return math.nan
+        utils = []
+        for i in range(len(node.owners)):
+            values = self._gpu_values(fleet, node.gpu0 + i, t)
+            if values is not None:
+                utils.append(values[0])
+        return sum(utils) / len(utils) if utils else math.nan
