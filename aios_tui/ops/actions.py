@@ -203,11 +203,8 @@ class Ops:
             ("Replicas", f"{a.current} → {a.new}"),
         ]
         if a.gpus_per_replica > 0 and a.gpus_delta > 0:
-            placed = (
-                f"fits: {a.free_slots} free slots"
-                if a.fits
-                else f"{a.shortfall} of {a.added} new replicas stay Pending: {a.free_slots} free slots"
-            )
+            slots = f"{a.free_slots} free slot{'' if a.free_slots == 1 else 's'}"
+            placed = f"fits: {slots}" if a.fits else f"{a.shortfall} of {a.added} stay Pending: {slots}"
             lines.append(("GPUs", f"+{a.gpus_delta} × {shape} ({placed})"))
         elif a.gpus_delta < 0:
             lines.append(("GPUs", f"−{-a.gpus_delta} × {shape} freed"))

@@ -25,8 +25,18 @@ from aios_tui.domain import (
     fmt_money,
     is_na,
 )
-from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, WARN_STYLE, bar, heat_cells, sparkline
-from aios_tui.render.table import health_cell, node_stats, pct_cell, temp_cell
+from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, WARN_STYLE, heat_cells, sparkline
+from aios_tui.render.table import (
+    GPUS,
+    RowCtx,
+    health_cell,
+    layout,
+    node_stats,
+    pct_cell,
+    render_header,
+    render_row,
+    temp_cell,
+)
 
 History = Callable[[str, str, str], Sequence[float]]
 """(kind, key, metric) → values, oldest first; NaN where there was no reading."""
@@ -57,7 +67,7 @@ def _sparks(
 
 
 def _title(text: str, sub: str = "") -> Text:
-    return Text.assemble((text, "bold underline"), ("  " + sub if sub else "", DIM_STYLE))
+    return Text.assemble((text, "bold underline"), (" — " + sub if sub else "", DIM_STYLE))
 
 
 def node_detail(
@@ -88,32 +98,12 @@ def node_detail(
     )
     spark_w = max(10, min(60, width - 40))
     sparks = _sparks([("Mean util", history("node", n.name, "util"), lambda v: f"{v:.0f}%")], spark_w, ascii)
-    gt = Table(box=None, padding=(0, 1), header_style="bold", expand=False)
-    for col, just in (
-        ("#", "right"),
-        ("UTIL", "left"),
-        ("MEM", "right"),
-        ("TEMP", "right"),
-        ("POWER", "right"),
-        ("POD", "left"),
-        ("HEALTH", "left"),
-    ):
-        gt.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
-    for g in gpus:
-        util = (
-            Text("N/A", DIM_STYLE)
-            if is_na(g.util)
-            else Text.assemble(bar(float(g.util), 10, ascii=ascii), f" {float(g.util):3.0f}%")
-        )
-        gt.add_row(
-            str(g.index),
-            util,
-            f"{fmt_mib(g.mem_used)}/{fmt_mib(g.mem_total)}",
-            temp_cell(g.temp),
-            f"{fmt(g.power)}/{fmt(g.power_limit)}W",
-            g.pod or Text("free", DIM_STYLE),
-            health_cell(g.health, g.problems),
-        )
+    # The GPU rows are the GPUs pane's own columns, without the node they all share.
+    cols = layout([c for c in GPUS.columns if c.key not in ("node", "model")], max(40, width - 2))
+    ctx = RowCtx(snap, now, ascii)
+    header = render_header(cols, "", False, ascii=ascii)
+    header.stylize("bold")
+    gt = Group(header, *(render_row(cols, g, ctx) for g in gpus))
     pods = snap.pods_by_node.get(n.name, ())
     pod_list = Text(
         ", ".join(p.key for p in pods[:12]) + (f" … +{len(pods) - 12}" if len(pods) > 12 else ""), DIM_STYLE

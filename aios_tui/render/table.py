@@ -350,7 +350,9 @@ NODES = ResourceKind(
             priority=3,
             hotkey="C",
         ),
-        Column("health", "HEALTH", 10, _node_health, lambda n, c: -n.health, priority=2, hotkey="H", flex=True),
+        Column(
+            "health", "HEALTH", 10, _node_health, lambda n, c: -n.health, priority=2, hotkey="H", flex=True
+        ),
     ),
 )
 

@@ -70,8 +70,9 @@ class AiosApp(App[None]):
     # --- lifecycle --------------------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        return MainScreen(read_only=self.ops.read_only, ascii=self.settings.ascii,
-                          default_pane=self.settings.default_pane)
+        return MainScreen(
+            read_only=self.ops.read_only, ascii=self.settings.ascii, default_pane=self.settings.default_pane
+        )
 
     @property
     def main(self) -> MainScreen:
@@ -116,7 +117,9 @@ class AiosApp(App[None]):
     def open_detail(self, kind: str, key: str) -> None:
         if self.fleet is None:
             return
-        self.push_screen(DetailScreen(kind, key, self.fleet, self.clock(), self._history, ascii=self.settings.ascii))
+        self.push_screen(
+            DetailScreen(kind, key, self.fleet, self.clock(), self._history, ascii=self.settings.ascii)
+        )
 
     def _history(self, kind: str, key: str, metric: str) -> Sequence[float]:
         return self.poller.history(kind, key, metric)
@@ -157,27 +160,39 @@ class AiosApp(App[None]):
             if args[0] in self.available_themes:
                 self.theme = args[0]
             else:
-                self.notify(f"no theme {args[0]!r}; try {', '.join(sorted(self.available_themes))}",
-                            severity="warning")
+                self.notify(
+                    f"no theme {args[0]!r}; try {', '.join(sorted(self.available_themes))}",
+                    severity="warning",
+                )
         elif cmd == "scale" and args:
             self.start_scale(args[0], args[1] if len(args) > 1 else None)
         elif cmd in ("ctx", "context"):
             self.notify(f"context: {self.fleet.context if self.fleet else '…'}")
         else:
-            self.notify(f"unknown command {cmd!r}: try :nodes :gpus :jobs :endpoints :sort :theme :scale :q",
-                        severity="warning")
+            self.notify(
+                f"unknown command {cmd!r}: try :nodes :gpus :jobs :endpoints :sort :theme :scale :q",
+                severity="warning",
+            )
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for i, kind in enumerate(KINDS.values(), start=1):
-            yield SystemCommand(f"Show {kind.title}", f"Switch to the {kind.title} pane (key {i})",
-                                lambda name=kind.name: self.run_command(name))
-        yield SystemCommand("Refresh now", "Fetch every source now (ctrl+r)", lambda: self.run_command("refresh"))
+            yield SystemCommand(
+                f"Show {kind.title}",
+                f"Switch to the {kind.title} pane (key {i})",
+                lambda name=kind.name: self.run_command(name),
+            )
+        yield SystemCommand(
+            "Refresh now", "Fetch every source now (ctrl+r)", lambda: self.run_command("refresh")
+        )
         yield SystemCommand("Keys and commands", "Show the help screen (?)", self.action_help)
         if self.can_act("scale") and self.fleet is not None:
             for ep in self.fleet.endpoints[:200]:
-                yield SystemCommand(f"Scale {ep.key}", f"{ep.replicas_ready}/{ep.replicas_desired} ready",
-                                    lambda key=ep.key: self.start_scale(key))
+                yield SystemCommand(
+                    f"Scale {ep.key}",
+                    f"{ep.replicas_ready}/{ep.replicas_desired} ready",
+                    lambda key=ep.key: self.start_scale(key),
+                )
 
     # --- actions ----------------------------------------------------------------------------------------
 
@@ -199,9 +214,12 @@ class AiosApp(App[None]):
         def plan(text: str) -> Plan:
             return self.ops.plan_scale(endpoint_key, parse_replicas(text, current))
 
-        screen = PlanScreen(f"Scale {endpoint_key}", plan,
-                            param_label=f"Replicas (now {current}{hpa}); +N / -N for relative",
-                            initial=replicas or str(current))
+        screen = PlanScreen(
+            f"Scale {endpoint_key}",
+            plan,
+            param_label=f"Replicas (now {current}{hpa}; +N/-N relative):",
+            initial=replicas or str(current),
+        )
         self.push_screen(screen, self._confirmed)
 
     def _confirmed(self, confirmed: Confirmed | None) -> None:
@@ -214,9 +232,15 @@ class AiosApp(App[None]):
         try:
             result = await self.ops.execute(plan, confirmation=confirmed.confirmation)
         except Exception as exc:  # refusals and failures are reported, never crash the console
-            self.notify(str(exc) or type(exc).__name__, title=f"{plan.action} failed", severity="error", timeout=10)
+            self.notify(
+                str(exc) or type(exc).__name__, title=f"{plan.action} failed", severity="error", timeout=10
+            )
             return
-        self.notify(result.message, title=plan.title, severity="information" if result.ok else "error",
-                    timeout=6 if result.ok else 12)
+        self.notify(
+            result.message,
+            title=plan.title,
+            severity="information" if result.ok else "error",
+            timeout=6 if result.ok else 12,
+        )
         if not self.live:
             self.fleet = await self.poller.refresh()

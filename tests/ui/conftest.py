@@ -37,13 +37,25 @@ MakeApp = Callable[..., AiosApp]
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> MakeApp:
-    def make(*, nodes: int = 40, seed: int = 7, read_only: bool = False, role: Role = Role.OPERATOR,
-             clock: FakeClock | None = None) -> AiosApp:
+    def make(
+        *,
+        nodes: int = 40,
+        seed: int = 7,
+        read_only: bool = False,
+        role: Role = Role.OPERATOR,
+        clock: FakeClock | None = None,
+    ) -> AiosApp:
         clock = clock or FakeClock()
         sim = SimSource(seed=seed, nodes=nodes, clock=clock, start=START)
         poller = Poller([sim], clock=clock)
-        ops = Ops({sim.name: sim}, lambda: poller.snapshot, AuditLog(tmp_path / "audit.jsonl"),
-                  actor=Actor("tester", role), read_only=read_only, after_action=poller.poke)
+        ops = Ops(
+            {sim.name: sim},
+            lambda: poller.snapshot,
+            AuditLog(tmp_path / "audit.jsonl"),
+            actor=Actor("tester", role),
+            read_only=read_only,
+            after_action=poller.poke,
+        )
         app = AiosApp(poller, ops, Settings(), live=False, clock=clock)
         app.fake_clock = clock  # type: ignore[attr-defined]
         return app

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from aios_tui.domain import JobState
-from aios_tui.ops import Role
+from aios_tui.ops import PermissionDenied, Role
 from aios_tui.ui.app import AiosApp, parse_replicas
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.main import MainScreen
@@ -159,7 +161,15 @@ async def test_read_only_hides_and_refuses_scale(make_app: MakeApp) -> None:
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
-        assert app.ops.check("scale") is not None
+        # Hiding the key is not the protection: the backend refuses too.
+        plan = app.ops.plan_scale(before.key, before.replicas_desired + 1)
+        assert not plan.ok and "read-only" in plan.blockers[0]
+        with pytest.raises(PermissionDenied):
+            await app.ops.execute(plan, confirmation=before.name)
+        await pilot.press("ctrl+r")
+        await _settle(app, pilot)
+        assert app.fleet.endpoint_by_key[before.key].replicas_desired == before.replicas_desired  # type: ignore[union-attr]
+        assert app.ops.audit.read()[-1].outcome == "refused"
 
 
 async def test_viewer_role_gets_no_scale_key(make_app: MakeApp) -> None:

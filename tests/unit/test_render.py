@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import math
 
-from aios_tui.domain import NA, Endpoint, FleetSnapshot, Gpu, Hpa, Job, JobState, Node, SourceHealth, SourceState
+from aios_tui.domain import (
+    NA,
+    Endpoint,
+    FleetSnapshot,
+    Gpu,
+    Hpa,
+    Job,
+    JobState,
+    Node,
+    SourceHealth,
+    SourceState,
+)
 from aios_tui.render.glyphs import bar, heat_cells, sparkline
 from aios_tui.render.header import header_lines
 from aios_tui.render.table import (
@@ -25,23 +36,65 @@ from aios_tui.render.table import (
 def _snapshot() -> FleetSnapshot:
     nodes = (
         Node("gpu-a-001", "t", "h100-a", "us-east-1a", "p5.48xlarge", "H100", 8, 8, 8, price_per_hour=98.32),
-        Node("gpu-a-002", "t", "h100-a", "us-east-1a", "p5.48xlarge", "H100", 8, 8, 0, cordoned=True,
-             price_per_hour=98.32),
+        Node(
+            "gpu-a-002",
+            "t",
+            "h100-a",
+            "us-east-1a",
+            "p5.48xlarge",
+            "H100",
+            8,
+            8,
+            0,
+            cordoned=True,
+            price_per_hour=98.32,
+        ),
         Node("cpu-001", "t", "cpu", "us-east-1b", "m7i.8xlarge", price_per_hour=1.61),
     )
     gpus = tuple(
-        Gpu("gpu-a-001", i, f"GPU-a1-{i}", "H100", util=95.0 if i else 1.0, mem_used=60000, mem_total=81559,
-            temp=70 + i, power=600, power_limit=700, pod="ml/train-0")
+        Gpu(
+            "gpu-a-001",
+            i,
+            f"GPU-a1-{i}",
+            "H100",
+            util=95.0 if i else 1.0,
+            mem_used=60000,
+            mem_total=81559,
+            temp=70 + i,
+            power=600,
+            power_limit=700,
+            pod="ml/train-0",
+        )
         for i in range(8)
     ) + tuple(Gpu("gpu-a-002", i, f"GPU-a2-{i}", "H100", util=0.0, temp=35) for i in range(8))
     jobs = (
         Job("ml", "train", "t", 1, 8, "H100", JobState.RUNNING, placement=("gpu-a-001",)),
-        Job("ml", "big", "t", 16, 8, "H100", JobState.QUEUED, queue_position=1,
-            pending_reason="needs 16×8 H100 in one zone"),
+        Job(
+            "ml",
+            "big",
+            "t",
+            16,
+            8,
+            "H100",
+            JobState.QUEUED,
+            queue_position=1,
+            pending_reason="needs 16×8 H100 in one zone",
+        ),
     )
     eps = (
-        Endpoint("prod", "llm", "t", model="llama-3-70b", replicas_desired=3, replicas_ready=2, qps=120.0,
-                 p50_ms=80.0, p99_ms=2500.0, error_rate=0.02, hpa=Hpa("llm", 2, 8, "qps", 50.0, 60.0)),
+        Endpoint(
+            "prod",
+            "llm",
+            "t",
+            model="llama-3-70b",
+            replicas_desired=3,
+            replicas_ready=2,
+            qps=120.0,
+            p50_ms=80.0,
+            p99_ms=2500.0,
+            error_rate=0.02,
+            hpa=Hpa("llm", 2, 8, "qps", 50.0, 60.0),
+        ),
         Endpoint("prod", "embed", "t", model="bge", replicas_desired=1, replicas_ready=1, qps=NA),
     )
     health = (SourceHealth("sim", "sim", SourceState.OK, last_ok=100.0),)
@@ -114,8 +167,12 @@ def test_glyphs() -> None:
     assert bar(NA, 4).plain == "N/A "  # type: ignore[arg-type]
     assert sparkline([0, 50, 100], 3) == "▁▅█"
     assert sparkline([math.nan, 1.0], 4) == "   ▄"
-    gpus = [Gpu("n", 0, "u0", "H100", util=99, pod="p"), Gpu("n", 1, "u1", "H100", util=0),
-            Gpu("n", 2, "u2", "H100", xid=79, pod="p"), Gpu("n", 3, "u3", "H100")]
+    gpus = [
+        Gpu("n", 0, "u0", "H100", util=99, pod="p"),
+        Gpu("n", 1, "u1", "H100", util=0),
+        Gpu("n", 2, "u2", "H100", xid=79, pod="p"),
+        Gpu("n", 3, "u3", "H100"),
+    ]
     assert heat_cells(gpus).plain == "█·✗?"
     assert heat_cells(gpus, ascii=True).plain == "@.X?"
 

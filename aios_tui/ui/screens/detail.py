@@ -28,8 +28,16 @@ class DetailScreen(Screen[None]):
     DetailScreen #detail-body { width: 1fr; }
     """
 
-    def __init__(self, kind: str, key: str, snapshot: FleetSnapshot, now: float, history: HistoryFn, *,
-                 ascii: bool = False) -> None:
+    def __init__(
+        self,
+        kind: str,
+        key: str,
+        snapshot: FleetSnapshot,
+        now: float,
+        history: HistoryFn,
+        *,
+        ascii: bool = False,
+    ) -> None:
         super().__init__()
         self.kind = kind
         self.key = key
@@ -54,8 +62,15 @@ class DetailScreen(Screen[None]):
         self._draw()
 
     def _draw(self) -> None:
-        body = detail(self.kind, self.key, self._snapshot, self._now, self._history,
-                      width=self.size.width or 100, ascii=self._ascii)
+        body = detail(
+            self.kind,
+            self.key,
+            self._snapshot,
+            self._now,
+            self._history,
+            width=self.size.width or 100,
+            ascii=self._ascii,
+        )
         self.query_one("#detail-body", Static).update(body)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -71,7 +71,12 @@ class HelpScreen(ModalScreen[None]):
             letters = "  ".join(f"{c.hotkey} {c.title.lower()}" for c in kind.columns if c.hotkey)
             sorts.add_row(kind.title, letters)
         return Group(
-            Text("aios-tui keys", "bold underline"), keys, Text(""),
-            Text("Actions", "bold underline"), acts, Text(""),
-            Text("Sort letters (shift+letter)", "bold underline"), sorts,
+            Text("aios-tui keys", "bold underline"),
+            keys,
+            Text(""),
+            Text("Actions", "bold underline"),
+            acts,
+            Text(""),
+            Text("Sort letters (shift+letter)", "bold underline"),
+            sorts,
         )

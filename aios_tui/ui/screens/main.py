@@ -31,7 +31,17 @@ GRID_WIDTH, GRID_HEIGHT = 120, 36
 SORT_LETTERS = "ACEHLMNPQRSTUWZ"
 
 COMMANDS = [
-    "nodes", "gpus", "jobs", "endpoints", "sort ", "theme ", "filter ", "scale ", "help", "refresh", "quit",
+    "nodes",
+    "gpus",
+    "jobs",
+    "endpoints",
+    "sort ",
+    "theme ",
+    "filter ",
+    "scale ",
+    "help",
+    "refresh",
+    "quit",
 ]
 
 
@@ -58,7 +68,9 @@ class MainScreen(Screen[None]):
     MainScreen.-tabs PaneBox.-active, MainScreen.-zoom PaneBox.-active { display: block; }
     MainScreen.-tabs PaneBox { border: none; }
     MainScreen.-tabs PaneBar, MainScreen.-zoom PaneBar { display: block; }
-    MainScreen #prompt { dock: bottom; display: none; border: none; height: 1; padding: 0 1; margin-bottom: 1; }
+    MainScreen #prompt {
+        dock: bottom; display: none; border: none; height: 1; padding: 0 1; margin-bottom: 1;
+    }
     MainScreen.-prompt #prompt { display: block; }
     MainScreen #too-small { display: none; width: 100%; height: 100%; content-align: center middle;
                             text-align: center; padding: 1 2; }
@@ -87,7 +99,7 @@ class MainScreen(Screen[None]):
         yield PaneBar(id="pane-bar")
         with Container(id="panes"):
             yield from self.panes
-        yield Input(id="prompt", suggester=SuggestFromList(COMMANDS, case_sensitive=False))
+        yield Input(id="prompt", suggester=SuggestFromList(COMMANDS, case_sensitive=False), compact=True)
         yield Footer()
         yield Static(id="too-small")
 
@@ -180,7 +192,8 @@ class MainScreen(Screen[None]):
         prompt.value = self.table().filter_text if mode == "filter" else ""
         prompt.placeholder = (
             f"filter {self.table().kind.title.lower()}: words must all match, !word excludes"
-            if mode == "filter" else ":nodes :gpus :jobs :endpoints :sort COL :theme NAME :scale NS/NAME N :q"
+            if mode == "filter"
+            else ":nodes :gpus :jobs :endpoints :sort COL :theme NAME :scale NS/NAME N :q"
         )
         prompt.border_title = None
         self.add_class("-prompt")

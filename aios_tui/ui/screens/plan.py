@@ -17,7 +17,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -36,17 +36,22 @@ class PlanScreen(ModalScreen[Confirmed | None]):
     DEFAULT_CSS = """
     PlanScreen { align: center middle; }
     PlanScreen > Vertical {
-        width: 90%; max-width: 100; height: auto; max-height: 90%;
-        border: thick $accent; background: $surface; padding: 0 1;
+        width: 94%; max-width: 100; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
     }
-    PlanScreen #plan-body { height: auto; margin: 1 0 0 0; }
-    PlanScreen Input { margin: 0; }
+    PlanScreen .row { height: 1; }
+    PlanScreen .row Label { width: auto; padding: 0 1 0 0; }
+    PlanScreen Input { width: 1fr; }
+    PlanScreen #plan-scroll { height: auto; max-height: 1fr; margin: 1 0 0 0; }
+    PlanScreen #plan-body { height: auto; }
     PlanScreen .hint { color: $text-muted; }
-    PlanScreen #confirm-row { display: none; height: auto; }
+    PlanScreen #confirm-row { display: none; height: auto; margin-top: 1; }
     PlanScreen.-confirm #confirm-row { display: block; }
     """
 
-    def __init__(self, title: str, make_plan: Callable[[str], Plan], *, param_label: str, initial: str = "") -> None:
+    def __init__(
+        self, title: str, make_plan: Callable[[str], Plan], *, param_label: str, initial: str = ""
+    ) -> None:
         super().__init__()
         self._title = title
         self._make_plan = make_plan
@@ -58,12 +63,14 @@ class PlanScreen(ModalScreen[Confirmed | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self._title, "bold"))
-            yield Label(self._param_label, classes="hint")
-            yield Input(self._initial, id="param", select_on_focus=True)
-            yield Static(id="plan-body")
+            with Horizontal(classes="row"):
+                yield Label(self._param_label, classes="hint")
+                yield Input(self._initial, id="param", select_on_focus=True, compact=True)
+            with VerticalScroll(id="plan-scroll"):
+                yield Static(id="plan-body")
             with Vertical(id="confirm-row"):
                 yield Label("", id="confirm-label")
-                yield Input(id="confirm", placeholder="type the name to confirm")
+                yield Input(id="confirm", placeholder="type the name to confirm", compact=True)
             yield Label("enter: confirm   esc: cancel", classes="hint", id="keys")
 
     def on_mount(self) -> None:
@@ -113,7 +120,11 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         if plan.confirm_phrase:
             self.add_class("-confirm")
             self.query_one("#confirm-label", Label).update(
-                Text.assemble("This needs a typed confirmation: type ", (plan.confirm_phrase, "bold"), " and press enter")
+                Text.assemble(
+                    "This needs a typed confirmation: type ",
+                    (plan.confirm_phrase, "bold"),
+                    " and press enter",
+                )
             )
             confirm = self.query_one("#confirm", Input)
             confirm.value = ""
@@ -129,7 +140,9 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         if event.value.strip() != plan.confirm_phrase:
             self.app.bell()
             self.query_one("#confirm-label", Label).update(
-                Text.assemble(("That does not match. ", "bold red"), "Type ", (plan.confirm_phrase or "", "bold"))
+                Text.assemble(
+                    ("That does not match. ", "bold red"), "Type ", (plan.confirm_phrase or "", "bold")
+                )
             )
             return
         self.dismiss(Confirmed(plan, event.value.strip()))

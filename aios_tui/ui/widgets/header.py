@@ -32,5 +32,7 @@ class FleetHeader(Static):
         if self._snapshot is None:
             return
         width = max(20, self.content_region.width or self.size.width)
-        line1, line2 = header_lines(self._snapshot, self._now, width, read_only=self.read_only, ascii=self.ascii)
+        line1, line2 = header_lines(
+            self._snapshot, self._now, width, read_only=self.read_only, ascii=self.ascii
+        )
         self.update(Group(line1, line2))
