@@ -301,6 +301,9 @@ class Endpoint:
     p99_ms: Metric = NA
     error_rate: Metric = NA
     """Fraction of requests that failed, 0..1."""
+    p99_slo_ms: Metric = NA
+    """The endpoint's p99 latency objective, when known: what "slow" means differs by 1000× between an
+    embedding model and a 70B chat model."""
     hpa: Hpa | None = None
     cluster: str = ""
 

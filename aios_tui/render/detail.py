@@ -238,6 +238,7 @@ def endpoint_detail(
             ),
             ("GPUs", f"{e.gpus_per_replica} × {e.gpu_model} per replica, {e.gpus} in all"),
             ("Autoscaler", hpa),
+            ("p99 objective", fmt(e.p99_slo_ms, ".0f", " ms")),
         ]
     )
     spark_w = max(10, min(60, width - 40))

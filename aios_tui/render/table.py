@@ -439,6 +439,7 @@ GPUS = ResourceKind(
             lambda g, c: health_cell(g.health, g.problems),
             lambda g, c: -g.health,
             priority=2,
+            flex=True,
             hotkey="H",
         ),
     ),
@@ -547,12 +548,16 @@ def _ep_ready(e: Endpoint, _: RowCtx) -> Text:
     return Text(f"{e.replicas_ready}/{e.replicas_desired}", style)
 
 
-def _ep_latency(value: Metric, slo_ms: float) -> Text:
+def _ep_latency(value: Metric, slo_ms: Metric) -> Text:
+    """Latency, red past the endpoint's objective and yellow within 30% of it; plain when none is known."""
     if is_na(value):
         return Text("N/A", DIM_STYLE)
     v = float(value)
     text = f"{v:.0f}ms" if v < 10_000 else f"{v / 1000:.0f}s"
-    return Text(text, FAIL_STYLE if v > 2 * slo_ms else WARN_STYLE if v > slo_ms else "")
+    if is_na(slo_ms):
+        return Text(text)
+    slo = float(slo_ms)
+    return Text(text, FAIL_STYLE if v > slo else WARN_STYLE if v > 0.7 * slo else "")
 
 
 def _ep_errors(e: Endpoint, _: RowCtx) -> Text:
@@ -621,7 +626,7 @@ ENDPOINTS = ResourceKind(
             "p50",
             "P50",
             6,
-            lambda e, c: _ep_latency(e.p50_ms, 200),
+            lambda e, c: _ep_latency(e.p50_ms, NA),
             lambda e, c: _num(e.p50_ms),
             justify="right",
             priority=3,
@@ -630,7 +635,7 @@ ENDPOINTS = ResourceKind(
             "p99",
             "P99",
             6,
-            lambda e, c: _ep_latency(e.p99_ms, 1000),
+            lambda e, c: _ep_latency(e.p99_ms, e.p99_slo_ms),
             lambda e, c: _num(e.p99_ms),
             justify="right",
             hotkey="L",

@@ -164,8 +164,9 @@ def serving_stats(
 ) -> tuple[float, float, float, float]:
     """Load ρ, p50 and p99 latency (ms) and error rate for ``demand`` requests/s over ``ready`` replicas.
 
-    ``capacity`` is what one replica serves at ρ = 1. Latency follows a queue, base / (1 − ρ), with a
-    heavier tail for p99 and capped; past ρ = 1 the excess requests are shed as errors.
+    ``capacity`` is what one replica serves at ρ = 1. Latency follows a queue that batches: flat while
+    load is light, then base / (1 − ρ³) (continuous batching hides queueing until the replica saturates),
+    with a heavier tail for p99, capped; past ρ = 1 the excess requests are shed as errors.
     Returns NaN latencies when no replica is ready (every request fails).
     """
     if ready <= 0:
@@ -173,8 +174,9 @@ def serving_stats(
     rho = demand / (ready * capacity)
     x = min(rho, _RHO_CAP)
     wobble = 0.95 + 0.1 * u
-    p50 = min(base_p50 / (1.0 - x), base_p50 * _LATENCY_CAP) * wobble
-    p99 = min(base_p99 / (1.0 - x) ** 1.5, base_p99 * _LATENCY_CAP) * wobble
+    queue = 1.0 - x**3
+    p50 = min(base_p50 / queue, base_p50 * _LATENCY_CAP) * wobble
+    p99 = min(base_p99 / queue**1.5, base_p99 * _LATENCY_CAP) * wobble
     error = 0.0002 + 0.0004 * u
     if rho > 0.9:
         error += 0.01 * (rho - 0.9)

@@ -873,6 +873,7 @@ class SimSource:
                     qps=qps,
                     p50_ms=_metric(p50),
                     p99_ms=_metric(p99),
+                    p99_slo_ms=2.0 * k.p99,
                     error_rate=err,
                     hpa=hpa,
                     cluster=self.name,

@@ -92,6 +92,7 @@ def _snapshot() -> FleetSnapshot:
             qps=120.0,
             p50_ms=80.0,
             p99_ms=2500.0,
+            p99_slo_ms=1000.0,
             error_rate=0.02,
             hpa=Hpa("llm", 2, 8, "qps", 50.0, 60.0),
         ),

@@ -1,0 +1,54 @@
+"""A console on the embedded fleet with a clock that only moves when told to.
+
+Tests, the screenshot script and the benchmarks build the app here, so that the same seed and clock draw the
+same screen everywhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aios_tui.config import Settings
+from aios_tui.ops import Actor, AuditLog, Ops, Role
+from aios_tui.poll import Poller
+from aios_tui.sources.sim import SimSource
+from aios_tui.ui.app import AiosApp
+
+START = 1_795_000_000.0
+"""2026-11-17 10:13:20 UTC: mid-morning, traffic climbing."""
+
+
+class FakeClock:
+    def __init__(self, t: float = START) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def sim_app(
+    audit_path: Path,
+    *,
+    nodes: int = 40,
+    seed: int = 7,
+    read_only: bool = False,
+    role: Role = Role.OPERATOR,
+    clock: FakeClock | None = None,
+    settings: Settings | None = None,
+) -> tuple[AiosApp, FakeClock]:
+    """An app on a ``nodes``-node embedded fleet, not polling on its own (``ctrl+r`` or ``refresh()``)."""
+    clock = clock or FakeClock()
+    sim = SimSource(seed=seed, nodes=nodes, clock=clock, start=START)
+    poller = Poller([sim], clock=clock)
+    ops = Ops(
+        {sim.name: sim},
+        lambda: poller.snapshot,
+        AuditLog(audit_path),
+        actor=Actor("tester", role),
+        read_only=read_only,
+        after_action=poller.poke,
+    )
+    return AiosApp(poller, ops, settings or Settings(), live=False, clock=clock), clock

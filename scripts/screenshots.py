@@ -1,0 +1,86 @@
+"""Render the README's screenshots from the real app (fixed seed, frozen clock) into screenshots/.
+
+    .venv/bin/python scripts/screenshots.py
+
+Each picture is the console driven by key presses through Textual's Pilot, saved as SVG: nothing is drawn
+by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aios_tui.ui.harness import sim_app
+
+OUT = Path(__file__).resolve().parent.parent / "screenshots"
+
+Steps = Callable[[Any], Awaitable[None]]
+
+
+async def _nothing(pilot: Any) -> None:
+    return None
+
+
+async def _endpoint_detail(pilot: Any) -> None:
+    await pilot.press("4")
+    table = pilot.app.main.table()
+    table.select_key(next(e.key for e in pilot.app.fleet.endpoints if e.hpa is not None))
+    await pilot.press("enter")
+
+
+async def _scale_plan(pilot: Any) -> None:
+    await pilot.press("4")
+    table = pilot.app.main.table()
+    table.select_key(next(e.key for e in pilot.app.fleet.endpoints if e.hpa is None))
+    await pilot.press("s", "end", "ctrl+u", "+2")
+
+
+async def _hot_node(pilot: Any) -> None:
+    hot = next(g for g in pilot.app.fleet.gpus if g.throttle.is_thermal)
+    pilot.app.main.table("nodes").select_key(hot.node)
+    await pilot.press("enter")
+
+
+async def _filter_jobs(pilot: Any) -> None:
+    await pilot.press("3", "slash", *"queued", "enter")
+
+
+SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
+    ("main-160x50", (160, 50), 200, _nothing),
+    ("main-80x24", (80, 24), 200, _nothing),
+    ("endpoint-detail-120x40", (120, 40), 200, _endpoint_detail),
+    ("node-detail-hot-gpu-120x40", (120, 40), 200, _hot_node),
+    ("scale-plan-120x40", (120, 40), 200, _scale_plan),
+    ("jobs-filtered-80x24", (80, 24), 200, _filter_jobs),
+]
+
+
+async def shoot(name: str, size: tuple[int, int], nodes: int, steps: Steps, audit: Path) -> Path:
+    app, _ = sim_app(audit, nodes=nodes, seed=7)
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await steps(pilot)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        path = app.save_screenshot(f"{name}.svg", str(OUT))
+    return Path(path)
+
+
+async def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, size, nodes, steps in SHOTS:
+            path = await shoot(name, size, nodes, steps, Path(tmp) / "audit.jsonl")
+            print(path.relative_to(OUT.parent))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
