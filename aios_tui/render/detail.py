@@ -204,13 +204,16 @@ def job_detail(
         ranks.add_row(
             str(p.rank), p.name, p.node or Text(p.phase.value, WARN_STYLE), heat_cells(gpus, ascii=ascii)
         )
+    placed: Table | Text = ranks
+    if not pods and j.state is JobState.QUEUED:
+        placed = Text(f"Not placed: all {j.workers} ranks wait until the whole gang fits.", DIM_STYLE)
     return Group(
         _title(f"Job {j.key}", j.state.value),
         Text(""),
         _fields(rows),
         Text(""),
         Text(f"Ranks ({len(pods)})", "bold"),
-        ranks,
+        placed,
     )
 
 

@@ -590,8 +590,8 @@ ENDPOINTS = ResourceKind(
     search_text=_ep_search,
     actions=("scale",),
     columns=(
-        Column("name", "NAME", 18, lambda e, c: e.key, lambda e, c: e.key, flex=True, hotkey="N"),
-        Column("model", "MODEL", 12, lambda e, c: e.model, lambda e, c: e.model, priority=3),
+        Column("name", "NAME", 24, lambda e, c: e.key, lambda e, c: e.key, flex=True, hotkey="N"),
+        Column("model", "MODEL", 12, lambda e, c: e.model, lambda e, c: e.model, priority=4),
         Column(
             "ready",
             "READY",

@@ -63,6 +63,7 @@ async def test_enter_opens_detail_with_sparklines_and_escape_returns(make_app: M
         second = app.fleet.nodes[1]  # type: ignore[union-attr]
         assert f"Node {second.name}" in text and "Mean util" in text and second.instance_type in text
         assert any(ch in text for ch in "▁▂▃▄▅▆▇█")
+        assert "Scale" not in text.splitlines()[-1]  # only endpoints scale
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
         assert app.main.table("nodes").cursor_key == second.name != first.name  # type: ignore[union-attr]

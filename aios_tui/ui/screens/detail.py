@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,13 +14,16 @@ from textual.widgets import Footer, Static
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.detail import detail
 
+if TYPE_CHECKING:
+    from aios_tui.ui.app import AiosApp
+
 HistoryFn = Callable[[str, str, str], Sequence[float]]
 
 
 class DetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,backspace", "app.pop_screen", "Back"),
-        Binding("s", "app.scale_selected", "Scale"),
+        Binding("s", "scale", "Scale"),
     ]
 
     DEFAULT_CSS = """
@@ -73,7 +76,17 @@ class DetailScreen(Screen[None]):
         )
         self.query_one("#detail-body", Static).update(body)
 
+    def action_scale(self) -> None:
+        self.aios.start_scale(self.key)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "app.scale_selected":
-            return self.kind == "endpoint" and self.app.check_action("scale_selected", ()) is True
+        if action == "scale":
+            return self.kind == "endpoint" and self.aios.can_act("scale")
         return True
+
+    @property
+    def aios(self) -> AiosApp:
+        from aios_tui.ui.app import AiosApp
+
+        assert isinstance(self.app, AiosApp)
+        return self.app
