@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 
 from aios_tui.alloc.scaling import assess_scale, describe_cost
 from aios_tui.domain import Endpoint, FleetSnapshot
+from aios_tui.domain.errors import describe_error
 from aios_tui.ops.audit import AuditEntry, AuditError, AuditLog
 from aios_tui.ops.permissions import Actor, PermissionDenied, denial
 from aios_tui.sources.base import JobLauncher, NodeMaintainer, Restartable, Scalable, Source
@@ -61,24 +61,10 @@ _TARGET_KIND: Mapping[str, str] = {
 #: An action that does not answer within this many seconds is reported as failed (it may still apply).
 ACTION_TIMEOUT_S = 60.0
 
-_MAX_MESSAGE_CHARS = 300
-_SECRET = re.compile(
-    r"(?i)(?P<label>\b(?:authorization|token|password|passwd|secret|api[_-]?key|access[_-]?key"
-    r"|x-amz-security-token)\s*[=:]\s*)(?:(?:bearer|basic)\s+)?[^\s,;&]+"
-    r"|(?P<scheme>\b(?:bearer|basic)\s+)[^\s,;&]+"
-)
-
-
-def _mask(match: re.Match[str]) -> str:
-    return (match.group("label") or match.group("scheme")) + "***"
-
 
 def _describe(exc: BaseException) -> str:
     """``ApiException: 409 Conflict``: one line, credentials masked, cut to a few hundred characters."""
-    text = " ".join(str(exc).split())
-    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    message = _SECRET.sub(_mask, message)
-    return message if len(message) <= _MAX_MESSAGE_CHARS else message[: _MAX_MESSAGE_CHARS - 1] + "…"
+    return describe_error(exc, limit=300)
 
 
 class ActionRefused(Exception):

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import operator
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from aios_tui.domain import FleetSnapshot, SourceHealth, SourceState
+from aios_tui.domain import FleetSnapshot, SourceHealth, SourceState, errors
 from aios_tui.poll.history import RingHistory
 from aios_tui.sources.base import HistoryProvider, Source, SourceData
 
@@ -29,32 +28,11 @@ __all__ = ["Poller", "backoff_delay", "describe_error"]
 
 log = logging.getLogger("aios_tui.poll")
 
-_MAX_ERROR_CHARS = 200
-_SECRET = re.compile(
-    r"(?i)(?P<label>\b(?:authorization|token|password|passwd|secret|api[_-]?key|access[_-]?key"
-    r"|x-amz-security-token)\s*[=:]\s*)(?:(?:bearer|basic)\s+)?[^\s,;&]+"
-    r"|(?P<scheme>\b(?:bearer|basic)\s+)[^\s,;&]+"
-)
-
-
-def _mask(match: re.Match[str]) -> str:
-    return (match.group("label") or match.group("scheme")) + "***"
-
 
 def describe_error(exc: BaseException, timeout: float | None = None) -> str:
-    """A short, single-line message for the header: ``ConnectionRefusedError: …`` or ``timed out after 5s``.
-
-    Credentials that look like ``token=…``, ``password: …`` or ``Bearer …`` are masked; the result is cut
-    to about 200 characters.
-    """
-    if isinstance(exc, TimeoutError) and timeout is not None:
-        return f"timed out after {timeout:g}s"
-    text = " ".join(str(exc).split())
-    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    message = _SECRET.sub(_mask, message)
-    if len(message) > _MAX_ERROR_CHARS:
-        message = message[: _MAX_ERROR_CHARS - 1] + "…"
-    return message
+    """A short, single-line message for the header: ``ConnectionRefusedError: …`` or ``timed out after 5s``,
+    credentials masked."""
+    return errors.describe_error(exc, limit=200, timeout=timeout)
 
 
 def backoff_delay(interval: float, failures: int, max_backoff: float) -> float:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from aios_tui.alloc import scaling
 from aios_tui.alloc.prices import INSTANCE_TYPES, InstanceType
 from aios_tui.domain import JobState, Node, NodePool, Pod, PodPhase
 from aios_tui.sources._sim_signals import GPU_SPECS, GpuSpec, daily, mix, smooth, suffix, template_hash
@@ -465,12 +466,10 @@ def mark_running(fleet: Fleet, key: str) -> None:
 
 
 def hpa_desired(ep: SimEndpoint, per_pod: float, current: int) -> int:
-    """The HPA formula: ceil(current × metric / target), unchanged within a 0.1 tolerance, clamped."""
+    """What the endpoint's HPA sets, by the same formula the scale plan quotes."""
     assert ep.hpa is not None
     lo, hi, target = ep.hpa
-    ratio = per_pod / target
-    want = current if abs(ratio - 1.0) <= 0.1 else math.ceil(current * ratio)
-    return max(lo, min(hi, want))
+    return scaling.hpa_desired(current, per_pod, target, min_replicas=lo, max_replicas=hi)
 
 
 def demand(ep: SimEndpoint, t: float, fleet_salt: int) -> float:
