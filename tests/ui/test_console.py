@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from aios_tui.domain import JobState
-from aios_tui.ops import PermissionDenied, Role
+from aios_tui.ops import Actor, AuditLog, Ops, PermissionDenied, Role
+from aios_tui.poll import Poller
+from aios_tui.sources.base import SourceData
+from aios_tui.sources.sim import SimSource
 from aios_tui.ui.app import AiosApp, parse_replicas
+from aios_tui.ui.harness import START, FakeClock
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import PlanScreen
@@ -207,3 +213,45 @@ def test_parse_replicas() -> None:
             assert str(exc)
         else:
             raise AssertionError(bad)
+
+
+class _FlakySource:
+    """A second backend that answers once, then fails like an unreachable server."""
+
+    kind = "test"
+    interval = 1.0
+    timeout = 1.0
+
+    def __init__(self) -> None:
+        self.name = "dcgm"
+        self.calls = 0
+
+    async def fetch(self) -> SourceData:
+        self.calls += 1
+        if self.calls > 1:
+            raise ConnectionRefusedError("connect to 127.0.0.1:9400 failed, token=s3cr3t")
+        return SourceData(context="lab")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_failing_source_shows_stale_and_the_console_keeps_running(tmp_path: Path) -> None:
+    clock = FakeClock()
+    sim = SimSource(seed=7, nodes=40, clock=clock, start=START)
+    flaky = _FlakySource()
+    poller = Poller([sim, flaky], clock=clock)
+    ops = Ops({sim.name: sim}, lambda: poller.snapshot, AuditLog(tmp_path / "audit.jsonl"), actor=Actor("t"))
+    app = AiosApp(poller, ops, live=False, clock=clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        assert "● dcgm" in screen_text(app) and "stale" not in screen_text(app)
+        clock.advance(45)
+        await pilot.press("ctrl+r")
+        await _settle(app, pilot)
+        text = screen_text(app)
+        assert "dcgm stale 45s" in text
+        assert "s3cr3t" not in str(app.fleet.sources) and "s3cr3t" not in text  # type: ignore[union-attr]
+        assert app.fleet.nodes and app.main.table("nodes").row_count == 40  # type: ignore[union-attr]
+        await pilot.press("2")
+        assert app.main.active == "gpus"
