@@ -3,6 +3,7 @@ real console process under a pseudo-terminal."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import platform
@@ -17,24 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aios_tui.config import Settings
-from aios_tui.ops import Actor, AuditLog, Ops, Role
 from aios_tui.poll import Poller
-from aios_tui.sources.sim import SimSource
 from aios_tui.ui.app import AiosApp
+from aios_tui.ui.harness import START, FakeClock, sim_app
 
-START = 1_795_000_000.0
-"""2026-11-17 10:13:20 UTC, the same simulated morning as the UI tests."""
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, t: float = START) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+__all__ = ["START", "FakeClock", "build_app"]
 
 
 def median_p90(samples: Sequence[float]) -> tuple[float, float]:
@@ -49,28 +37,21 @@ def ms(seconds: float) -> str:
 
 
 def build_app(nodes: int, seed: int, clock: FakeClock, audit_dir: Path) -> tuple[AiosApp, Poller]:
-    """The console on an embedded fleet, as ``tests/ui/conftest.py`` builds it: not live, fake clock."""
-    sim = SimSource(seed=seed, nodes=nodes, clock=clock, start=START)
-    poller = Poller([sim], clock=clock)
-    ops = Ops(
-        {sim.name: sim},
-        lambda: poller.snapshot,
-        AuditLog(audit_dir / "audit.jsonl"),
-        actor=Actor("bench", Role.OPERATOR),
-        after_action=poller.poke,
-    )
-    return AiosApp(poller, ops, Settings(), live=False, clock=clock), poller
+    """The console on an embedded fleet, as the UI tests build it: not live, fake clock."""
+    app, _ = sim_app(audit_dir / "audit.jsonl", nodes=nodes, seed=seed, clock=clock)
+    return app, app.poller
 
 
 def machine() -> str:
     """``2 × AMD EPYC …, Linux 6.x, Python 3.11.7``."""
     model = platform.processor() or "unknown CPU"
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
+    with Path("/proc/cpuinfo").open(encoding="utf-8") as f:
         for line in f:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return f"{os.cpu_count()} × {model}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} × {model}, {system}, Python {platform.python_version()}"
 
 
 # --- a real console process ------------------------------------------------------------------------------
@@ -98,13 +79,13 @@ class ConsoleRun:
 
 
 def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+    with Path(f"/proc/{pid}/stat").open(encoding="ascii") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+    with Path(f"/proc/{pid}/status").open(encoding="ascii") as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
@@ -205,10 +186,8 @@ def run_console(
 def _stop(proc: subprocess.Popen[bytes], master: int) -> None:
     """Ask the console to quit (``q``); terminate it, then kill it, if it does not."""
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(OSError):
             os.write(master, b"q")
-        except OSError:
-            pass
         deadline = time.perf_counter() + 3.0
         while proc.poll() is None and time.perf_counter() < deadline:
             ready, _, _ = select.select([master], [], [], 0.05)

@@ -387,6 +387,8 @@ class FleetTotals:
 
 
 IDLE_UTIL_PCT = 5.0
+_THERMAL_BITS = int(Throttle.HW_SLOWDOWN | Throttle.SW_THERMAL | Throttle.HW_THERMAL)
+"""Throttle.is_thermal as a plain int: ``&`` on an IntFlag builds a new object, 40,000 times a tick."""
 
 
 @dataclass(frozen=True)
@@ -467,7 +469,7 @@ class FleetSnapshot:
                 if isinstance(u, float | int) and u < IDLE_UTIL_PCT:
                     idle += 1
                     idle_cost += price_per_gpu.get(g.node, 0.0)
-            if g.ecc_uncorrected or g.xid or g.throttle & 0x68:
+            if g.ecc_uncorrected or g.xid or int(g.throttle) & _THERMAL_BITS:
                 unhealthy += 1
         cost = 0.0
         priced = False
