@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal
 
 from rich.text import Text
@@ -69,6 +70,8 @@ class Column:
     """1 is always shown; higher numbers are dropped first when the terminal is narrow."""
     hotkey: str = ""
     """Capital letter that sorts by this column (k9s habit: shift+letter)."""
+    descending: bool = False
+    """First sort biggest first (utilisation, temperature, latency: the worst is what you look for)."""
 
 
 @dataclass(frozen=True)
@@ -182,17 +185,16 @@ def select_rows(
     col = kind.column_by_key.get(sort_key or kind.default_sort)
     if col is not None and col.sort is not None:
         sort = col.sort
-        rows = sorted(rows, key=lambda r: _sortable(sort(r, ctx)), reverse=reverse)
-    elif reverse:
-        rows = list(reversed(rows))
-    return rows
+        keyed = [(sort(r, ctx), r) for r in rows]
+        known = [kr for kr in keyed if not _missing(kr[0])]
+        known.sort(key=itemgetter(0), reverse=reverse)
+        # Rows without a reading go last whichever way the column is sorted.
+        return [r for _, r in known] + [r for k, r in keyed if _missing(k)]
+    return list(reversed(rows)) if reverse else rows
 
 
-def _sortable(value: Any) -> Any:
-    """NA and NaN sort last, whatever the direction of numbers around them."""
-    if value is NA or (isinstance(value, float) and math.isnan(value)):
-        return (1, 0)
-    return (0, value)
+def _missing(value: Any) -> bool:
+    return value is NA or (isinstance(value, float) and math.isnan(value))
 
 
 # --- helpers shared by the kinds --------------------------------------------------------------------------
@@ -289,7 +291,8 @@ def _node_health(n: Node, ctx: RowCtx) -> Text:
 def _node_search(n: Node) -> str:
     state = "notready" if not n.ready else "cordoned" if n.cordoned else "ready"
     fields = (n.name, n.pool, n.zone, n.instance_type, n.gpu_model, state, n.health.label, n.rack)
-    return " ".join(fields).lower()
+    reasons = (c.reason for c in n.conditions if c.reason)
+    return " ".join((*fields, *reasons, *(str(t) for t in n.taints))).lower()
 
 
 NODES = ResourceKind(
@@ -307,7 +310,16 @@ NODES = ResourceKind(
         Column("pool", "POOL", 8, lambda n, c: n.pool, lambda n, c: n.pool, priority=3),
         Column("zone", "ZONE", 10, lambda n, c: n.zone, lambda n, c: n.zone, priority=4, hotkey="Z"),
         Column("model", "GPU", 5, lambda n, c: n.gpu_model or "-", lambda n, c: n.gpu_model, priority=2),
-        Column("alloc", "ALLOC", 5, _node_alloc, lambda n, c: n.gpus_requested, justify="right", hotkey="A"),
+        Column(
+            "alloc",
+            "ALLOC",
+            5,
+            _node_alloc,
+            lambda n, c: n.gpus_requested,
+            justify="right",
+            descending=True,
+            hotkey="A",
+        ),
         Column(
             "gpus", "GPUS", 8, lambda n, c: heat_cells(c.snapshot.gpus_by_node.get(n.name, ()), ascii=c.ascii)
         ),
@@ -318,6 +330,7 @@ NODES = ResourceKind(
             lambda n, c: pct_cell(node_stats(c.snapshot, n.name).util),
             lambda n, c: _num(node_stats(c.snapshot, n.name).util),
             justify="right",
+            descending=True,
             hotkey="U",
         ),
         Column(
@@ -328,6 +341,7 @@ NODES = ResourceKind(
             lambda n, c: _num(node_stats(c.snapshot, n.name).temp_max),
             justify="right",
             priority=2,
+            descending=True,
             hotkey="T",
         ),
         Column(
@@ -338,6 +352,7 @@ NODES = ResourceKind(
             lambda n, c: _num(node_stats(c.snapshot, n.name).power),
             justify="right",
             priority=3,
+            descending=True,
             hotkey="P",
         ),
         Column(
@@ -348,6 +363,7 @@ NODES = ResourceKind(
             lambda n, c: _num(n.price_per_hour),
             justify="right",
             priority=3,
+            descending=True,
             hotkey="C",
         ),
         Column(
@@ -384,7 +400,8 @@ def _gpu_pod(g: Gpu, _: RowCtx) -> Text:
 
 
 def _gpu_search(g: Gpu) -> str:
-    return f"{g.node} gpu{g.index} {g.uuid} {g.model} {g.pod or 'free'} {g.health.label}".lower()
+    problems = " ".join(g.problems)
+    return f"{g.node} gpu{g.index} {g.uuid} {g.model} {g.pod or 'free'} {g.health.label} {problems}".lower()
 
 
 GPUS = ResourceKind(
@@ -401,8 +418,17 @@ GPUS = ResourceKind(
         ),
         Column("index", "#", 2, lambda g, c: str(g.index), lambda g, c: g.index, justify="right"),
         Column("model", "MODEL", 5, lambda g, c: short_model(g.model), lambda g, c: g.model, priority=3),
-        Column("util", "UTIL", 10, _gpu_util, lambda g, c: _num(g.util), hotkey="U"),
-        Column("mem", "MEM", 11, _gpu_mem, lambda g, c: _num(g.mem_pct), justify="right", hotkey="M"),
+        Column("util", "UTIL", 10, _gpu_util, lambda g, c: _num(g.util), descending=True, hotkey="U"),
+        Column(
+            "mem",
+            "MEM",
+            11,
+            _gpu_mem,
+            lambda g, c: _num(g.mem_pct),
+            justify="right",
+            descending=True,
+            hotkey="M",
+        ),
         Column(
             "temp",
             "TEMP",
@@ -410,6 +436,7 @@ GPUS = ResourceKind(
             lambda g, c: temp_cell(g.temp),
             lambda g, c: _num(g.temp),
             justify="right",
+            descending=True,
             hotkey="T",
         ),
         Column(
@@ -420,6 +447,7 @@ GPUS = ResourceKind(
             lambda g, c: _num(g.power),
             justify="right",
             priority=2,
+            descending=True,
             hotkey="P",
         ),
         Column(
@@ -514,6 +542,7 @@ JOBS = ResourceKind(
             ),
             lambda j, c: j.gpus,
             justify="right",
+            descending=True,
             hotkey="W",
         ),
         Column("model", "GPU", 5, lambda j, c: j.gpu_model or "any", lambda j, c: j.gpu_model, priority=3),
@@ -525,6 +554,7 @@ JOBS = ResourceKind(
             lambda j, c: j.priority,
             justify="right",
             priority=3,
+            descending=True,
             hotkey="P",
         ),
         Column(
@@ -620,6 +650,7 @@ ENDPOINTS = ResourceKind(
             lambda e, c: fmt(e.qps, ".0f" if _num(e.qps) >= 10 else ".1f"),
             lambda e, c: _num(e.qps),
             justify="right",
+            descending=True,
             hotkey="Q",
         ),
         Column(
@@ -638,9 +669,19 @@ ENDPOINTS = ResourceKind(
             lambda e, c: _ep_latency(e.p99_ms, e.p99_slo_ms),
             lambda e, c: _num(e.p99_ms),
             justify="right",
+            descending=True,
             hotkey="L",
         ),
-        Column("errors", "ERR", 5, _ep_errors, lambda e, c: _num(e.error_rate), justify="right", hotkey="E"),
+        Column(
+            "errors",
+            "ERR",
+            5,
+            _ep_errors,
+            lambda e, c: _num(e.error_rate),
+            justify="right",
+            descending=True,
+            hotkey="E",
+        ),
         Column("hpa", "HPA", 5, _ep_hpa, lambda e, c: e.hpa is not None, priority=3),
     ),
 )

@@ -652,7 +652,9 @@ class _Layout:
         weights = [k.weight for k in SERVING_KINDS]
         while len(plans) < wanted + 40 and len(plans) < 4 * wanted:
             kind = rng.choices(SERVING_KINDS, weights)[0]
-            style = "hpa" if kind.gpus <= 4 and rng.random() < 0.4 else ""
+            roll = rng.random()
+            # Some autoscale; a few were over-provisioned and serve almost nothing (allocated-but-idle GPUs).
+            style = "hpa" if kind.gpus <= 4 and roll < 0.4 else "idle" if roll > 0.95 else ""
             plans.append((kind, rng.choice(_APPS), rng.choice(_EP_NAMESPACES), style))
         made = 0
         for kind, app, ns, style in plans:
@@ -747,17 +749,18 @@ class _Layout:
             mark_running(fleet, key)
 
     def incidents(self, running: list[SimJob]) -> None:
-        """A hung job, a job about to finish, a hot GPU and a cordoned node, each on a different job."""
+        """Hung jobs (one in 40, at least one) holding idle GPUs, a job about to finish, a hot GPU and a
+        cordoned node, each on a different job."""
         rng, fleet = self.rng, self.fleet
         pool = list(running)
         rng.shuffle(pool)
         if len(pool) >= 3:
             small = [j for j in pool if j.workers <= 2] or pool
-            stuck = small[0]
-            pool.remove(stuck)
-            stuck.stuck = True
-            stuck.stuck_progress = min(0.95, (self.start - stuck.started_at) / stuck.duration)
-            stuck.duration = math.inf
+            for stuck in small[: max(1, len(pool) // 40)]:
+                pool.remove(stuck)
+                stuck.stuck = True
+                stuck.stuck_progress = min(0.95, (self.start - stuck.started_at) / stuck.duration)
+                stuck.duration = math.inf
         if len(pool) >= 2:
             soon = pool.pop()
             soon.duration = self.start - soon.started_at + rng.uniform(240.0, 900.0)

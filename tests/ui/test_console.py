@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aios_tui.domain import JobState
+from aios_tui.domain import NA, JobState
 from aios_tui.ops import Actor, AuditLog, Ops, PermissionDenied, Role
 from aios_tui.poll import Poller
 from aios_tui.sources.base import SourceData
@@ -255,3 +255,23 @@ async def test_failing_source_shows_stale_and_the_console_keeps_running(tmp_path
         assert app.fleet.nodes and app.main.table("nodes").row_count == 40  # type: ignore[union-attr]
         await pilot.press("2")
         assert app.main.active == "gpus"
+
+
+async def test_sort_puts_the_hottest_gpu_first_and_filter_finds_faults(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        snap = app.fleet
+        assert snap is not None
+        hottest = max((g for g in snap.gpus if g.temp is not NA), key=lambda g: float(g.temp))
+        await pilot.press("2", "T")
+        table = app.main.table("gpus")
+        assert table.rows[0].uuid == hottest.uuid and "TEMP↓" in screen_text(app)
+        await pilot.press("T")  # again: coolest first
+        assert table.rows[0].uuid != hottest.uuid
+        await pilot.press("slash", *"xid 79", "enter")
+        faulty = [g for g in snap.gpus if g.xid == 79]
+        assert faulty and [g.uuid for g in table.rows] == [g.uuid for g in faulty]
+        await pilot.press("z")  # zoom: the pane gets the whole width, HEALTH included
+        await pilot.pause()
+        assert "XID 79" in screen_text(app)

@@ -127,11 +127,12 @@ class FleetTable(ScrollView, can_focus=True):
             self._rebuild()
 
     def sort_by(self, key: str) -> None:
-        """Sort by a column; asking for the current one flips the direction."""
+        """Sort by a column (metrics biggest first); asking for the current one flips the direction."""
         if key == self.sort_key:
             self.reverse = not self.reverse
         else:
-            self.sort_key, self.reverse = key, False
+            column = self.kind.column_by_key.get(key)
+            self.sort_key, self.reverse = key, bool(column and column.descending)
         self._rebuild()
 
     def _rebuild(self) -> None:
