@@ -524,7 +524,7 @@ JOBS = ResourceKind(
     search_text=_job_search,
     default_sort="state",
     columns=(
-        Column("name", "NAME", 20, lambda j, c: j.key, lambda j, c: j.key, hotkey="N", flex=True),
+        Column("name", "NAME", 24, lambda j, c: j.key, lambda j, c: j.key, hotkey="N", flex=True),
         Column(
             "state",
             "STATE",

@@ -23,6 +23,7 @@ from aios_tui.ops import Ops, Plan
 from aios_tui.poll import Poller
 from aios_tui.render.table import KINDS, kind_for
 from aios_tui.ui.messages import FleetUpdated
+from aios_tui.ui.screens.actions import ActionLogScreen
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.help import HelpScreen
 from aios_tui.ui.screens.main import MainScreen
@@ -45,6 +46,7 @@ class AiosApp(App[None]):
     TITLE = "aios-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help"),
+        Binding("a", "action_log", "Actions"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -135,6 +137,14 @@ class AiosApp(App[None]):
     def _history(self, kind: str, key: str, metric: str) -> Sequence[float]:
         return self.poller.history(kind, key, metric)
 
+    def _reload_action_log(self) -> None:
+        if isinstance(self.screen, ActionLogScreen):
+            self.screen.reload()
+
+    def action_action_log(self) -> None:
+        if not isinstance(self.screen, ActionLogScreen):
+            self.push_screen(ActionLogScreen(self.ops.audit))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(read_only=self.ops.read_only))
 
@@ -155,6 +165,8 @@ class AiosApp(App[None]):
             self.exit()
         elif cmd in ("help", "h", "?"):
             self.action_help()
+        elif cmd in ("audit", "log", "actions"):
+            self.action_action_log()
         elif cmd in ("refresh", "r"):
             self.run_worker(self.action_refresh())
         elif cmd == "filter":
@@ -197,6 +209,9 @@ class AiosApp(App[None]):
             "Refresh now", "Fetch every source now (ctrl+r)", lambda: self.run_command("refresh")
         )
         yield SystemCommand("Keys and commands", "Show the help screen (?)", self.action_help)
+        yield SystemCommand(
+            "Action log", "What was done, by whom, with what outcome (a)", self.action_action_log
+        )
         if self.can_act("scale") and self.fleet is not None:
             for ep in self.fleet.endpoints[:200]:
                 yield SystemCommand(
@@ -246,6 +261,7 @@ class AiosApp(App[None]):
             self.notify(
                 str(exc) or type(exc).__name__, title=f"{plan.action} failed", severity="error", timeout=10
             )
+            self._reload_action_log()
             return
         self.notify(
             result.message,
@@ -253,5 +269,6 @@ class AiosApp(App[None]):
             severity="information" if result.ok else "error",
             timeout=6 if result.ok else 12,
         )
+        self._reload_action_log()
         if not self.live:
             self.fleet = await self.poller.refresh()

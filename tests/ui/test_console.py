@@ -136,6 +136,10 @@ async def test_scale_plan_confirm_and_see_new_replicas(make_app: MakeApp) -> Non
         entries = app.ops.audit.read()
         assert entries[-1].action == "scale" and entries[-1].outcome == "ok"
         assert entries[-1].target == target.key and entries[-1].user == "tester"
+        await pilot.press("a")  # the action log shows it too
+        await pilot.pause()
+        log = screen_text(app)
+        assert "Action log" in log and f"{target.replicas_desired} to {new} replicas" in log and " ok " in log
 
 
 async def test_scale_in_production_needs_the_typed_name(make_app: MakeApp) -> None:

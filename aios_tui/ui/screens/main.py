@@ -31,6 +31,7 @@ GRID_WIDTH, GRID_HEIGHT = 120, 36
 SORT_LETTERS = "ACEHLMNPQRSTUWZ"
 
 COMMANDS = [
+    "audit",
     "nodes",
     "gpus",
     "jobs",
