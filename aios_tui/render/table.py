@@ -28,7 +28,6 @@ from aios_tui.domain import (
     fmt,
     fmt_age,
     fmt_mib,
-    fmt_money,
     is_na,
 )
 from aios_tui.render.glyphs import (
@@ -708,7 +707,6 @@ __all__ = [
     "NodeStats",
     "ResourceKind",
     "RowCtx",
-    "fmt_money",
     "kind_for",
     "layout",
     "matches",

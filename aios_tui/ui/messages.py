@@ -16,14 +16,3 @@ class FleetUpdated(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, FleetUpdated)
-
-
-class ActionRequested(Message):
-    """A pane asks for an action on its selected object (``scale`` on an endpoint, …)."""
-
-    def __init__(self, action: str, kind: str, key: str, arg: str = "") -> None:
-        self.action = action
-        self.kind = kind
-        self.key = key
-        self.arg = arg
-        super().__init__()

@@ -279,3 +279,22 @@ async def test_sort_puts_the_hottest_gpu_first_and_filter_finds_faults(make_app:
         await pilot.press("z")  # zoom: the pane gets the whole width, HEALTH included
         await pilot.pause()
         assert "XID 79" in screen_text(app)
+
+
+async def test_tabs_update_only_the_pane_on_screen(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        gpus = app.main.table("gpus")
+        nodes = app.main.table("nodes")
+        await pilot.press("2", "1")  # the GPUs pane has been on screen once, and is hidden again
+        await pilot.pause()
+        assert nodes.shown and not gpus.shown
+        app.fake_clock.advance(30)  # type: ignore[attr-defined]
+        await pilot.press("ctrl+r")
+        await _settle(app, pilot)
+        assert gpus._stale and not nodes._stale  # the hidden pane only remembers the snapshot
+        await pilot.press("2")
+        await pilot.pause()
+        assert gpus.shown and not gpus._stale and gpus.row_count == len(app.fleet.gpus)  # type: ignore[union-attr]
+        assert app.fleet.gpus[0].node in screen_text(app)  # type: ignore[union-attr]

@@ -14,11 +14,13 @@ from typing import Any, ClassVar
 
 from rich.style import Style
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
 from textual.events import Click
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.table import Column, ResourceKind, RowCtx, layout, render_header, render_row, select_rows
@@ -108,14 +110,20 @@ class FleetTable(ScrollView, can_focus=True):
         """Take a new snapshot. A hidden table only remembers it and catches up when shown."""
         self._snapshot = snapshot
         self._now = now
-        if self.is_on_screen:
+        if self.shown:
             self._rebuild()
         else:
             self._stale = True
 
     @property
-    def is_on_screen(self) -> bool:
-        return self.display and self.is_mounted and self.size.height > 0
+    def shown(self) -> bool:
+        """Mounted, and neither it nor any container above it is ``display: none`` (a pane in tab mode)."""
+        node: DOMNode | None = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return self.is_mounted
 
     def on_show(self) -> None:
         if self._stale:
