@@ -317,6 +317,26 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Pdb:
+    """A PodDisruptionBudget: how many of a workload's pods may be evicted voluntarily right now."""
+
+    namespace: str
+    name: str
+    owner: str
+    """Key (``namespace/name``) of the endpoint or job whose pods it protects."""
+    min_available: int | None = None
+    max_unavailable: int | None = None
+    current_healthy: int = 0
+    desired_healthy: int = 0
+    disruptions_allowed: int = 0
+    source: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class NodePool:
     name: str
     source: str
@@ -404,6 +424,11 @@ class FleetSnapshot:
     pools: tuple[NodePool, ...] = ()
     sources: tuple[SourceHealth, ...] = ()
     context: str = ""
+    pdbs: tuple[Pdb, ...] = ()
+
+    @cached_property
+    def pdb_by_owner(self) -> Mapping[str, Pdb]:
+        return {p.owner: p for p in self.pdbs}
 
     @cached_property
     def node_by_name(self) -> Mapping[str, Node]:

@@ -61,7 +61,7 @@ class _Polled:
     """Cache of key sets per kind, valid while ``keys[kind][0]`` is the tuple they came from."""
 
 
-_KIND_FIELDS = ("nodes", "gpus", "pods", "jobs", "endpoints", "pools")
+_KIND_FIELDS = ("nodes", "gpus", "pods", "jobs", "endpoints", "pools", "pdbs")
 #: Identity of an object across sources: its ``key`` (strings cache their hash, tuples would not).
 _KEY_OF: Mapping[str, Callable[[Any], str]] = {
     "nodes": attrgetter("name"),
@@ -70,6 +70,7 @@ _KEY_OF: Mapping[str, Callable[[Any], str]] = {
     "jobs": attrgetter("key"),
     "endpoints": attrgetter("key"),
     "pools": attrgetter("name"),
+    "pdbs": attrgetter("key"),
 }
 _HISTORY_KIND = {"gpu": "gpus", "node": "nodes", "endpoint": "endpoints"}
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from aios_tui.domain import Endpoint, Gpu, Job, Node, NodePool, Pod
+from aios_tui.domain import Endpoint, Gpu, Job, Node, NodePool, Pdb, Pod
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +26,23 @@ class SourceData:
     jobs: tuple[Job, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
     pools: tuple[NodePool, ...] = ()
+    pdbs: tuple[Pdb, ...] = ()
     context: str = ""
     """What the source is connected to (cluster, account, host), for the header."""
 
 
 class SourceError(Exception):
     """A backend answered with an error worth showing as it is (no secrets in the message)."""
+
+
+class EvictionBlocked(SourceError):
+    """An eviction was refused because a PodDisruptionBudget has no headroom now (HTTP 429 on Kubernetes).
+
+    Retrying later may succeed, as the budget's pods become healthy again."""
+
+    def __init__(self, message: str, *, pdb: str = "") -> None:
+        super().__init__(message)
+        self.pdb = pdb
 
 
 @runtime_checkable
