@@ -19,6 +19,7 @@ import logging
 import logging.handlers
 import math
 import os
+import re
 import sys
 import time
 import typing
@@ -32,6 +33,8 @@ from aios_tui.domain import NA, FleetSnapshot, Health, JobState, NaType, Node, f
 from aios_tui.sources import build_sources
 
 if typing.TYPE_CHECKING:
+    from aios_tui.ops import ActionResult, Ops, Plan
+    from aios_tui.poll import Poller
     from aios_tui.sources.base import Source
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main", "snapshot_to_json"]
@@ -39,6 +42,10 @@ __all__ = ["COMMANDS", "Command", "build_parser", "main", "snapshot_to_json"]
 log = logging.getLogger("aios_tui")
 
 EXIT_USAGE = 2
+EXIT_CANNOT = 3
+"""The plan cannot be carried out (blockers, unknown target, refused, not confirmed)."""
+EXIT_FAILED = 4
+"""The action ran but did not finish: some steps were done, others not."""
 EXIT_INTERRUPTED = 130
 
 
@@ -307,25 +314,327 @@ def write_summary(snap: FleetSnapshot, out: TextIO) -> None:
     _table(out, "Endpoints", ["ENDPOINT", "MODEL", "READY", "QPS", "P50", "P99", "ERRORS"], ep_rows)
 
 
+# --- plan and act -----------------------------------------------------------------------------------------
+# ``plan ACTION …`` prints what an action would do; ``act ACTION …`` shows the same plan, asks for
+# confirmation, runs it with progress and reports what was done and what was not. Both build the actions
+# exactly as the console does, over one refresh of every source.
+
+DEFAULT_IMAGE = "nvcr.io/nvidia/pytorch:24.08-py3"
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError(f"expected 0 to 86400 seconds, got {text}")
+    return value
+
+
+def _job_name(text: str) -> tuple[str, str]:
+    namespace, _, name = text.partition("/")
+    if not name:
+        namespace, name = "default", namespace
+    for part in (namespace, name):
+        if len(part) > 63 or not _K8S_NAME.fullmatch(part):
+            raise argparse.ArgumentTypeError(f"{part!r} is not a valid Kubernetes name (in {text!r})")
+    return namespace, name
+
+
+def _default_job_name() -> tuple[str, str]:
+    return "default", "train-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def _action_arguments(act: bool) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        parent = _global_options()
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("--json", action="store_true", help="print JSON instead of text")
+        if act:
+            common.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+            common.add_argument(
+                "--confirm", metavar="PHRASE", help="the phrase a protected plan asks for (with --yes)"
+            )
+        parents = [parent, common]
+        sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+        p = sub.add_parser("drain", help="cordon nodes and evict their pods", parents=parents)
+        p.add_argument("nodes", nargs="+", metavar="NODE")
+        p.add_argument("--allow-empty-dir", action="store_true", help="evict pods with emptyDir data")
+        p.add_argument("--allow-unmanaged", action="store_true", help="delete pods without a controller")
+        p.add_argument(
+            "--pdb-timeout",
+            type=_seconds,
+            default=300.0,
+            metavar="SECONDS",
+            help="how long to retry evictions a PodDisruptionBudget refuses (default 300)",
+        )
+        for name, what in (("cordon", "stop new pods landing on"), ("uncordon", "let new pods land on")):
+            p = sub.add_parser(name, help=f"{what} nodes", parents=parents)
+            p.add_argument("nodes", nargs="+", metavar="NODE")
+        p = sub.add_parser("scale", help="set an endpoint's replicas", parents=parents)
+        p.add_argument("endpoint", metavar="ENDPOINT", help="namespace/name")
+        p.add_argument("replicas", type=_count, metavar="REPLICAS")
+        p = sub.add_parser("redeploy", help="rolling restart or new image of an endpoint", parents=parents)
+        p.add_argument("endpoint", metavar="ENDPOINT", help="namespace/name")
+        p.add_argument("--image", help="new image, or :TAG for a new tag of the same repository")
+        p = sub.add_parser("launch", help="start a training job", parents=parents)
+        p.add_argument("--workers", type=_positive, required=True, metavar="W")
+        p.add_argument("--gpus-per-worker", type=_positive, required=True, metavar="G")
+        p.add_argument("--gpu-model", default="", metavar="M", help="H100, H200, A100, L4 (default: any)")
+        p.add_argument("--zone", default="", metavar="Z", help="default: any, the whole gang in one")
+        p.add_argument(
+            "--name",
+            type=_job_name,
+            default=None,
+            metavar="NS/NAME",
+            help="default: default/train-<UTC time>",
+        )
+        p.add_argument("--image", default=DEFAULT_IMAGE, metavar="I", help=f"default: {DEFAULT_IMAGE}")
+        p.add_argument("--priority", type=int, default=0, metavar="P")
+
+    return add
+
+
+def _make_plan(ops: Ops, args: argparse.Namespace) -> Plan:
+    from aios_tui.sources.base import LaunchSpec
+
+    match args.action:
+        case "drain":
+            return ops.plan_drain(
+                args.nodes,
+                allow_empty_dir=args.allow_empty_dir,
+                allow_unmanaged=args.allow_unmanaged,
+                pdb_timeout_s=args.pdb_timeout,
+            )
+        case "cordon" | "uncordon":
+            return ops.plan_cordon(args.nodes, cordon=args.action == "cordon")
+        case "scale":
+            return ops.plan_scale(args.endpoint, args.replicas)
+        case "redeploy":
+            return ops.plan_redeploy(args.endpoint, args.image)
+        case "launch":
+            namespace, name = args.name or _default_job_name()
+            spec = LaunchSpec(
+                namespace=namespace,
+                name=name,
+                image=args.image,
+                workers=args.workers,
+                gpus_per_worker=args.gpus_per_worker,
+                gpu_model=args.gpu_model,
+                zone=args.zone,
+                priority=args.priority,
+            )
+            return ops.plan_launch(spec)
+    raise AssertionError(f"unknown action {args.action!r}")  # argparse allows no other
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """The plan as one JSON-ready object, with the structured drain plan or placement behind it."""
+    from aios_tui.alloc.drain import DrainPlan
+    from aios_tui.alloc.placement import Placement
+    from aios_tui.ops import LaunchPlan
+
+    doc: dict[str, Any] = {
+        "action": plan.action,
+        "target": plan.target,
+        "source": plan.source,
+        "title": plan.title,
+        "ok": plan.ok,
+        "lines": [{"label": label, "value": value} for label, value in plan.lines],
+        "warnings": list(plan.warnings),
+        "blockers": list(plan.blockers),
+        "confirm_phrase": plan.confirm_phrase,
+        "params": _to_json(plan.params),
+    }
+    if isinstance(plan.detail, DrainPlan):
+        doc["drain_plan"] = _to_json(plan.detail) | {"ok": plan.detail.ok}
+    elif isinstance(plan.detail, LaunchPlan):
+        doc["placement"] = _to_json(plan.detail.placement)
+        doc["placed"] = isinstance(plan.detail.placement, Placement)
+        doc["whatif"] = None if plan.detail.whatif is None else _to_json(plan.detail.whatif)
+    return doc
+
+
+def write_plan(plan: Plan, out: TextIO) -> None:
+    """The plan as a person reads it on the plan screen."""
+    out.write(f"{plan.title}\n")
+    width = max((len(label) for label, _ in plan.lines), default=0)
+    for label, value in plan.lines:
+        out.write(f"  {label.ljust(width)}  {value}\n")
+    for warning in plan.warnings:
+        out.write(f"  warning: {warning}\n")
+    for blocker in plan.blockers:
+        out.write(f"  cannot: {blocker}\n")
+    if plan.confirm_phrase is not None:
+        out.write(f"  confirm by typing: {plan.confirm_phrase}\n")
+
+
+def _ask(plan: Plan, args: argparse.Namespace) -> str | None:
+    """The confirmation to pass to ``execute``: from the flags, or typed on the terminal.
+
+    Raises :class:`_Refusal` when the user declines or cannot be asked.
+    """
+    if args.yes:
+        if plan.confirm_phrase is not None and args.confirm is None:
+            raise _Refusal(f"this plan needs the phrase: add --confirm {plan.confirm_phrase!r} to --yes")
+        return args.confirm
+    if not sys.stdin.isatty():
+        raise _Refusal("no terminal to confirm on: pass --yes (and --confirm PHRASE where the plan asks)")
+    if plan.confirm_phrase is not None:
+        sys.stderr.write(f"Type {plan.confirm_phrase!r} to confirm: ")
+    else:
+        sys.stderr.write("Proceed? [y/N] ")
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise _Refusal("no answer: nothing was done")
+    typed = line.strip()
+    if plan.confirm_phrase is not None:
+        return typed
+    if typed.lower() not in ("y", "yes"):
+        raise _Refusal("not confirmed: nothing was done")
+    return None
+
+
+class _Refusal(Exception):
+    """The command stops before anything changes; the message says why (exit status 3)."""
+
+
+def _progress(line: str) -> None:
+    sys.stderr.write(f"  {line}\n")
+    sys.stderr.flush()
+
+
+def _result_json(result: ActionResult) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "message": result.message,
+        "done": list(result.done),
+        "not_done": list(result.not_done),
+    }
+
+
+def _write_result(result: ActionResult, out: TextIO) -> None:
+    out.write(f"{result.message}\n")
+    for step in result.done:
+        out.write(f"  done: {step}\n")
+    for step in result.not_done:
+        out.write(f"  not done: {step}\n")
+
+
+async def _plan_or_act(args: argparse.Namespace, settings: Settings, *, act: bool) -> int:
+    from aios_tui.ops import ActionRefused, PermissionDenied, UnauditedAction
+    from aios_tui.ops.audit import AuditError
+    from aios_tui.poll import Poller
+
+    poller = Poller(build_sources(settings))
+    try:
+        await poller.refresh()
+        ops = build_ops(settings, poller)
+        try:
+            plan = _make_plan(ops, args)
+        except (ActionRefused, ValueError) as exc:
+            print(f"aios-tui: {exc}", file=sys.stderr)
+            return EXIT_CANNOT
+        out = sys.stdout
+        if not act:
+            if args.json:
+                out.write(json.dumps(plan_to_json(plan), ensure_ascii=False, allow_nan=False) + "\n")
+            else:
+                write_plan(plan, out)
+            out.flush()
+            if not plan.ok:
+                print(
+                    f"aios-tui: cannot {plan.action} {plan.target}: {'; '.join(plan.blockers)}",
+                    file=sys.stderr,
+                )
+                return EXIT_CANNOT
+            return 0
+
+        write_plan(plan, sys.stderr if args.json else out)
+        (sys.stderr if args.json else out).flush()
+        try:
+            if not plan.ok:
+                raise _Refusal(f"cannot {plan.action} {plan.target}: {'; '.join(plan.blockers)}")
+            confirmation = _ask(plan, args)
+            result = await ops.execute(plan, confirmation=confirmation, progress=_progress)
+        except UnauditedAction as exc:
+            result = exc.result
+            print(f"aios-tui: {exc}", file=sys.stderr)
+            code = EXIT_FAILED
+        except (_Refusal, PermissionDenied, ActionRefused, AuditError) as exc:
+            print(f"aios-tui: {exc}", file=sys.stderr)
+            return EXIT_CANNOT
+        else:
+            code = 0 if result.ok else EXIT_FAILED
+        if args.json:
+            doc = {"plan": plan_to_json(plan), "result": _result_json(result)}
+            out.write(json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n")
+        else:
+            _write_result(result, out)
+        out.flush()
+        if code:
+            print(f"aios-tui: {result.message}", file=sys.stderr)
+        return code
+    finally:
+        await poller.stop()  # closes the sources
+
+
+def _run_plan(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_plan_or_act(args, settings, act=False))
+
+
+def _run_act(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_plan_or_act(args, settings, act=True))
+
+
 # --- the console ------------------------------------------------------------------------------------------
 
 
-def run_console(settings: Settings) -> int:
-    """Build the sources, poller and actions, and run the Textual app until it quits."""
+def build_ops(settings: Settings, poller: Poller) -> Ops:
+    """The actions over ``poller``'s sources, as the settings say: role, user, read-only, audit file."""
     from aios_tui.ops import Actor, AuditLog, Ops, Role, default_audit_path
-    from aios_tui.poll import Poller
 
-    sources = build_sources(settings)
-    poller = Poller(sources)
     role = Role(settings.role)
-    ops = Ops(
-        {s.name: s for s in sources},
+    return Ops(
+        poller.sources,
         lambda: poller.snapshot,
         AuditLog(settings.audit_path or default_audit_path()),
         actor=Actor(settings.user, role) if settings.user else Actor.current(role),
         read_only=settings.read_only,
         after_action=poller.poke,
     )
+
+
+def run_console(settings: Settings) -> int:
+    """Build the sources, poller and actions, and run the Textual app until it quits."""
+    from aios_tui.poll import Poller
+
+    poller = Poller(build_sources(settings))
+    ops = build_ops(settings, poller)
     from aios_tui.ui.app import AiosApp  # textual loads here, and only here
 
     app = AiosApp(poller, ops, settings)
@@ -340,6 +649,16 @@ COMMANDS: dict[str, Command] = {
         help="print the fleet once and exit",
         add_arguments=_snapshot_arguments,
         run=_run_snapshot,
+    ),
+    "plan": Command(
+        help="show what an action would do (drain, cordon, uncordon, scale, redeploy, launch)",
+        add_arguments=_action_arguments(act=False),
+        run=_run_plan,
+    ),
+    "act": Command(
+        help="show an action's plan, confirm it, and carry it out",
+        add_arguments=_action_arguments(act=True),
+        run=_run_act,
     ),
 }
 

@@ -5,17 +5,30 @@ from aios_tui.ops.actions import (
     ActionRefused,
     ActionResult,
     ConfirmationError,
+    LaunchPlan,
     Ops,
     Plan,
+    Progress,
     TargetNotFound,
+    UnauditedAction,
     looks_like_production,
+    resolve_image,
 )
 from aios_tui.ops.audit import AuditEntry, AuditError, AuditLog, default_audit_path
-from aios_tui.ops.permissions import MIN_ROLE, MUTATING, Actor, PermissionDenied, Role, denial
+from aios_tui.ops.permissions import (
+    MIN_ROLE,
+    MIN_ROLE_MANY,
+    MUTATING,
+    Actor,
+    PermissionDenied,
+    Role,
+    denial,
+)
 
 __all__ = [
     "CAPABILITIES",
     "MIN_ROLE",
+    "MIN_ROLE_MANY",
     "MUTATING",
     "ActionRefused",
     "ActionResult",
@@ -24,12 +37,16 @@ __all__ = [
     "AuditError",
     "AuditLog",
     "ConfirmationError",
+    "LaunchPlan",
     "Ops",
     "PermissionDenied",
     "Plan",
+    "Progress",
     "Role",
     "TargetNotFound",
+    "UnauditedAction",
     "default_audit_path",
     "denial",
     "looks_like_production",
+    "resolve_image",
 ]

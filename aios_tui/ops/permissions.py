@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["MIN_ROLE", "MUTATING", "Actor", "PermissionDenied", "Role", "denial"]
+__all__ = ["MIN_ROLE", "MIN_ROLE_MANY", "MUTATING", "Actor", "PermissionDenied", "Role", "denial"]
 
 
 class Role(enum.StrEnum):
@@ -45,6 +45,9 @@ MIN_ROLE: Mapping[str, Role] = MappingProxyType(
     }
 )
 
+#: The least role that may run an action on several targets at once, where that needs more than one.
+MIN_ROLE_MANY: Mapping[str, Role] = MappingProxyType({"drain": Role.ADMIN})
+
 #: Actions that change something: all refused in read-only mode.
 MUTATING = frozenset(MIN_ROLE)
 
@@ -70,8 +73,8 @@ class Actor:
         return cls(user=user, role=role)
 
 
-def denial(action: str, role: Role, *, read_only: bool) -> str | None:
-    """Why ``role`` may not run ``action`` in this session, or None when it may."""
+def denial(action: str, role: Role, *, read_only: bool, targets: int = 1) -> str | None:
+    """Why ``role`` may not run ``action`` on ``targets`` targets in this session, or None when it may."""
     minimum = MIN_ROLE.get(action)
     if minimum is None:
         return f"unknown action {action!r}"
@@ -79,4 +82,7 @@ def denial(action: str, role: Role, *, read_only: bool) -> str | None:
         return f"read-only mode: {action} is not allowed"
     if not role.allows(minimum):
         return f"role {role} may not {action}"
+    many = MIN_ROLE_MANY.get(action)
+    if targets > 1 and many is not None and not role.allows(many):
+        return f"role {role} may not {action} {targets} at once (only {many} may); {action} one at a time"
     return None

@@ -12,6 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from aios_tui.alloc.whatif import why_pending
 from aios_tui.domain import (
     Endpoint,
     FleetSnapshot,
@@ -188,13 +189,10 @@ def job_detail(
         ("Running for", fmt_age(now - j.started_at) if j.started_at and not j.finished_at else "-"),
         ("Progress", "N/A" if is_na(j.progress) else f"{float(j.progress) * 100:.1f}%"),
     ]
-    if j.pending_reason:
-        rows.append(
-            (
-                "Why" if j.state is JobState.QUEUED else "Reason",
-                Text(j.pending_reason, WARN_STYLE if j.state is JobState.QUEUED else FAIL_STYLE),
-            )
-        )
+    if j.state is JobState.QUEUED:
+        rows.append(("Why pending", Text(why_pending(snap, j), WARN_STYLE)))
+    elif j.pending_reason:
+        rows.append(("Reason", Text(j.pending_reason, FAIL_STYLE)))
     ranks = Table(box=None, padding=(0, 1), header_style="bold")
     for col in ("RANK", "POD", "NODE", "GPU UTIL"):
         ranks.add_column(col, no_wrap=True)

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from rich.text import Text
 
+from aios_tui.alloc.whatif import why_pending
 from aios_tui.domain import (
     NA,
     Endpoint,
@@ -495,9 +496,11 @@ def _job_age(j: Job, ctx: RowCtx) -> str:
     return fmt_age(ctx.now - j.submitted_at) if j.submitted_at else "N/A"
 
 
-def _job_where(j: Job, _: RowCtx) -> Text:
-    if j.state in (JobState.QUEUED, JobState.FAILED) and j.pending_reason:
-        return Text(j.pending_reason, WARN_STYLE if j.state is JobState.QUEUED else FAIL_STYLE)
+def _job_where(j: Job, ctx: RowCtx) -> Text:
+    if j.state is JobState.QUEUED:
+        return Text(why_pending(ctx.snapshot, j), WARN_STYLE)
+    if j.state is JobState.FAILED and j.pending_reason:
+        return Text(j.pending_reason, FAIL_STYLE)
     nodes = [n for n in j.placement if n]
     if not nodes:
         return Text("-", DIM_STYLE)

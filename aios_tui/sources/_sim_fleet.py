@@ -176,6 +176,8 @@ class SimJob:
     pinned: tuple[str, ...] = ()
     zones: tuple[str, ...] = ()
     """Zones the job may use (all when empty)."""
+    done: float = 0.0
+    """Seconds of work saved by checkpoints before the current run (a restarted gang resumes from there)."""
     stuck: bool = False
     """Hung (a collective that never returns): GPUs held at ~0% and no progress."""
     stuck_progress: float = 0.0
@@ -205,8 +207,6 @@ class Fleet:
         self.nodes: list[SimNode] = []
         self.node_by_name: dict[str, SimNode] = {}
         self.by_model: dict[str, list[SimNode]] = {}
-        self.by_zone: dict[tuple[str, str], list[SimNode]] = {}
-        """GPU nodes by (model, zone), in fleet order."""
         self.gpus: list[SimGpu] = []
         self.pools: tuple[NodePool, ...] = ()
         self.pods: dict[str, Pod] = {}
@@ -564,7 +564,6 @@ class _Layout:
         fleet.node_by_name[name] = node
         if itype.gpus:
             fleet.by_model.setdefault(itype.gpu_model, []).append(node)
-            fleet.by_zone.setdefault((itype.gpu_model, zone), []).append(node)
         for g in range(itype.gpus):
             h = mix(fleet.salt ^ (idx << 8 | g))
             hexes = f"{h:016x}{mix(h):016x}"

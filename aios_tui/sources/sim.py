@@ -9,6 +9,11 @@ The layout comes from ``random.Random(seed)``; readings come from integer hashes
 bucket). Time moves in events (a pod becomes ready, a job finishes, the HPA evaluates, a job is submitted)
 processed in time order, so a fake clock drives everything in tests.
 
+Scheduling: every gang and every replica is placed by ``aios_tui.alloc.placement`` over the fleet as it
+stands (cordoned, NotReady and failed nodes receive nothing), so a plan made over a snapshot lands where it
+said. Gangs start all or nothing; evicting one rank restarts the whole gang from its last checkpoint.
+Production endpoints carry a PodDisruptionBudget, and an eviction it forbids is refused as Kubernetes does.
+
 Cost: objects that did not change are reused between fetches; GPU telemetry is refreshed on a rotating
 slice (a staggered DCGM scrape) plus every GPU an action touched.
 """
@@ -28,10 +33,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import ParamSpec
 
+from aios_tui.alloc.placement import Capacity, GangRequest, Refusal
 from aios_tui.domain import (
     NA,
     Condition,
     Endpoint,
+    FleetSnapshot,
     Gpu,
     Health,
     Hpa,
@@ -39,6 +46,7 @@ from aios_tui.domain import (
     JobState,
     Metric,
     Node,
+    Pdb,
     Pod,
     Taint,
     Throttle,
@@ -72,7 +80,7 @@ from aios_tui.sources._sim_signals import (
     template_hash,
     unit,
 )
-from aios_tui.sources.base import LaunchSpec, SourceData, SourceError
+from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceData, SourceError
 
 __all__ = ["SimSource"]
 
@@ -84,6 +92,10 @@ HPA_PERIOD = 30.0
 HPA_WINDOW = 300.0
 """Scale-down stabilisation window, as the HPA's default."""
 FINISHED_KEPT = 32
+CHECKPOINT_S = 1800.0
+"""Training jobs checkpoint this often: a restarted gang loses at most this much of its work."""
+PDB_VIOLATION = "Cannot evict pod as it would violate the pod's disruption budget."
+"""The Eviction API's 429 message, word for word."""
 MAX_REPLICAS = 1000
 _SLICE_MIN, _SLICE_MAX, _SLICE_SHARE = 512, 4096, 10
 """GPUs refreshed per fetch: a tenth of the fleet, at least 512 and at most 4096."""
@@ -116,37 +128,14 @@ def _metric(x: float) -> Metric:
     return NA if math.isnan(x) else x
 
 
-def first_fit_gang(
-    by_zone: dict[tuple[str, str], list[SimNode]],
-    model: str,
-    workers: int,
-    per_worker: int,
-    zones: Sequence[str] = (),
-) -> tuple[list[SimNode], str]:
-    """Place a gang first-fit inside one zone: the node of each rank, or ``[]`` and why it does not fit.
+def _guarded(ep: SimEndpoint) -> bool:
+    """Production endpoints carry a PodDisruptionBudget."""
+    return "prod" in ep.namespace
 
-    All ranks or none; a node takes as many ranks as its free GPUs allow. Kept small and separate so the
-    topology-aware placement in ``alloc`` can replace it.
-    """
-    best_zone, best = "", -1
-    for zone in zones or ZONES:
-        slots: list[SimNode] = []
-        for node in by_zone.get((model, zone), ()):
-            if node.schedulable and node.free >= per_worker:
-                slots.extend([node] * (node.free // per_worker))
-                if len(slots) >= workers:
-                    return slots[:workers], ""
-        if by_zone.get((model, zone)) and len(slots) > best:
-            best_zone, best = zone, len(slots)
-    if best < 0:
-        where = f" in {', '.join(zones)}" if zones else ""
-        return [], f"no {model} nodes{where}"
-    per_node = by_zone[(model, best_zone)][0].itype.gpus
-    if per_worker == per_node:
-        have = f"{best} node{'' if best == 1 else 's'} with {per_worker} free"
-    else:
-        have = f"room for {best} of {workers} workers"
-    return [], f"needs {workers}×{per_worker} {model} in one zone; the best zone ({best_zone}) has {have}"
+
+def _min_available(ep: SimEndpoint) -> int:
+    """The budget's minAvailable: all replicas but one, and never fewer than one."""
+    return max(1, ep.desired - 1)
 
 
 class SimSource:
@@ -206,7 +195,7 @@ class SimSource:
             fleet = self._ensure()
             self._advance(self._clock())
             t = self._t
-            endpoints = self._build_endpoints(fleet, t)
+            endpoints, pdbs = self._build_endpoints(fleet, t)
             jobs = self._build_jobs(fleet, t)
             gpus = self._refresh_gpus(fleet, t)
             nodes = self._build_nodes(fleet)
@@ -220,6 +209,7 @@ class SimSource:
                 jobs=jobs,
                 endpoints=endpoints,
                 pools=fleet.pools,
+                pdbs=pdbs,
                 context=f"{self.name} (simulated, seed {self._seed}, {self._size} nodes)",
             )
 
@@ -262,7 +252,7 @@ class SimSource:
             raise ValueError(f"replicas must be between 0 and {MAX_REPLICAS}, got {replicas}")
         ep = self._endpoint(namespace, name)
         ep.desired = replicas
-        self._reconcile(ep, self._t)
+        self._reconcile(ep)
 
     def _redeploy(self, namespace: str, name: str, image: str | None) -> None:
         ep = self._endpoint(namespace, name)
@@ -272,7 +262,7 @@ class SimSource:
             ep.image = image
         ep.revision += 1
         ep.template = template_hash(mix(ep.salt + ep.revision))
-        self._reconcile(ep, self._t)
+        self._reconcile(ep)
 
     def _cordon(self, name: str, cordoned: bool) -> None:
         node = self._node(name)
@@ -289,19 +279,14 @@ class SimSource:
             raise SourceError(f"pod {key} not found")
         work = fleet.work.get(key)
         if isinstance(work, SimEndpoint):
+            if pod.ready and _guarded(work) and self._ready(fleet, work) <= _min_available(work):
+                raise EvictionBlocked(PDB_VIOLATION, pdb=work.key)
             work.pods.pop(key, None)
             fleet.remove_pod(key)
             self._cap_dirty = True
-            self._reconcile(work, t)
+            self._reconcile(work)
         elif isinstance(work, SimJob):
-            rank = fleet.rank_of[key]
-            fleet.remove_pod(key)
-            self._cap_dirty = True
-            work.placement[rank] = ""
-            create_job_pod(fleet, work, rank)
-            if work.state is JobState.RUNNING:
-                work.state = JobState.STARTING
-            self._touch_job(work)
+            self._restart(work, t)
         else:
             fleet.remove_pod(key)
             if pod.owner_kind:
@@ -421,10 +406,10 @@ class SimSource:
                 self._finished.append((key, job))
         if any(ep.hpa for ep in fleet.endpoints.values()):
             self._push(self._start + HPA_PERIOD, _HPA, "")
-        self._schedule(self._start)
         self._uuid_pos = {g.uuid: i for i, g in enumerate(fleet.gpus)}
         self._gpu_objs = [self._read_gpu(fleet, i, self._start) for i in range(len(fleet.gpus))]
         fleet.dirty_gpus.clear()
+        self._schedule(self._start)  # after the readings: the engine sees nodes, whose health they give
         return fleet
 
     def _push(self, when: float, kind: int, key: str) -> None:
@@ -450,12 +435,14 @@ class SimSource:
     def _handle(self, kind: int, key: str, t: float) -> None:
         fleet = self._f
         if kind == _READY:
-            self._pod_ready(key, t)
+            self._pod_ready(key)
         elif kind == _FINISH:
             job = fleet.jobs.get(key)
             if job is None or job.state not in (JobState.RUNNING, JobState.STARTING):
                 return
-            if job.state is JobState.STARTING:  # a rank is being replaced: finish once it runs again
+            if job.started_at + job.duration - job.done > t:  # set for a run that a restart ended
+                return
+            if job.state is JobState.STARTING:  # ranks still starting: finish once they run
                 self._push(t + 60.0, _FINISH, key)
                 return
             self._finish(job, t)
@@ -471,7 +458,7 @@ class SimSource:
             self._hpa_tick(t)
             self._push(t + HPA_PERIOD, _HPA, "")
 
-    def _pod_ready(self, key: str, t: float) -> None:
+    def _pod_ready(self, key: str) -> None:
         fleet = self._f
         pod = fleet.pods.get(key)
         if pod is None or pod.ready or not pod.node:
@@ -484,7 +471,7 @@ class SimSource:
                 self._touch_job(work)
         elif isinstance(work, SimEndpoint):
             fleet.dirty_gpus.update(self._positions(key))
-            self._reconcile(work, t)
+            self._reconcile(work)
 
     def _finish(self, job: SimJob, t: float) -> None:
         fleet = self._f
@@ -519,35 +506,65 @@ class SimSource:
             new = want if want > ep.desired else max(r for _, r in recs)
             if new != ep.desired:
                 ep.desired = new
-                self._reconcile(ep, t)
+                self._reconcile(ep)
 
     # --- scheduling ---------------------------------------------------------------------------------------
 
     def _schedule(self, t: float) -> None:
-        """Place waiting pods, then start queued jobs that fit, in priority then submission order."""
+        """Place waiting replicas, then start queued jobs that fit, in priority then submission order.
+
+        Everything goes through the alloc engine over the fleet as it stands, so a plan made over a fresh
+        snapshot (``place_gang``, ``plan_drain``) predicts exactly where the pods land.
+        """
         fleet = self._f
         self._cap_dirty = False
-        no_room: set[tuple[str, int, str]] = set()  # requests already found not to fit in this pass
+        queue = self._queue(fleet)
+        if not fleet.unplaced and not queue:
+            return
+        cap = self._capacity()
+        refused: set[GangRequest] = set()  # requests already found not to fit in this pass
         for key in list(fleet.unplaced):
-            work = fleet.work[key]
-            if isinstance(work, SimEndpoint):
-                need = (work.kind.gpu_model, work.kind.gpus, "")
-            else:
-                need = (work.gpu_model, work.per_worker, work.zone)
-            if need in no_room:
+            ep = fleet.work[key]
+            assert isinstance(ep, SimEndpoint), "ranks are bound with their gang, never left waiting"
+            request = GangRequest(1, ep.kind.gpus, ep.kind.gpu_model, name=ep.key)
+            if request in refused:
                 continue
-            node = fleet.first_fit(need[0], need[1], (need[2],) if need[2] else ())
-            if node is None:
-                no_room.add(need)
-            elif isinstance(work, SimEndpoint):
-                self._bind(key, node, need[1], t, REPLICA_READY_DELAY)
+            placed = cap.place(request)
+            if isinstance(placed, Refusal):
+                refused.add(request)
+                continue
+            cap.commit(placed)
+            self._bind(key, fleet.node_by_name[placed.nodes[0]], ep.kind.gpus, t, REPLICA_READY_DELAY)
+        for job in queue:
+            if job.pinned:
+                job.reason = self._pinned_short(fleet, job)
+                if not job.reason:
+                    self._start_job(job, job.pinned, t)
+                    cap = self._capacity()  # the pin bypassed the engine: re-read what is left
+                continue
+            zone = job.zones[0] if job.zones else ""
+            request = GangRequest(job.workers, job.per_worker, job.gpu_model, zone, job.priority, job.key)
+            placed = cap.place(request)
+            if isinstance(placed, Refusal):
+                job.reason = placed.reason
             else:
-                self._bind(key, node, need[1], t, JOB_READY_DELAY)
-                work.placement[fleet.rank_of[key]] = node.name
-        for job in self._queue(fleet):
-            nodes, job.reason = self._place(fleet, job)
-            if nodes:
-                self._start_job(job, nodes, t)
+                cap.commit(placed)
+                job.reason = ""
+                self._start_job(job, placed.nodes, t)
+
+    def _capacity(self) -> Capacity:
+        """The alloc engine's view of the fleet now, measuring fragmentation as a snapshot of it would."""
+        fleet = self._f
+        counts: Counter[int] = Counter()
+        for job in fleet.jobs.values():
+            counts[job.per_worker] += job.workers
+        for ep in fleet.endpoints.values():
+            counts[ep.kind.gpus] += ep.desired
+        total = sum(counts.values())
+        # the distribution placement.demand_sizes reads from a snapshot of this fleet (tested to agree)
+        sizes = {size: n / total for size, n in sorted(counts.items()) if n} if total else None
+        snapshot = FleetSnapshot(self._t, nodes=self._build_nodes(fleet))
+        return Capacity.from_snapshot(snapshot, sizes=sizes)
 
     @staticmethod
     def _queue(fleet: Fleet) -> list[SimJob]:
@@ -556,40 +573,62 @@ class SimSource:
         return queued
 
     @staticmethod
-    def _place(fleet: Fleet, job: SimJob) -> tuple[list[SimNode], str]:
-        if not job.pinned:
-            return first_fit_gang(fleet.by_zone, job.gpu_model, job.workers, job.per_worker, job.zones)
+    def _pinned_short(fleet: Fleet, job: SimJob) -> str:
+        """Why the nodes a launch pinned its ranks to cannot take them now ("" when they can)."""
         for name, ranks in Counter(job.pinned).items():
             node = fleet.node_by_name[name]
             need = ranks * job.per_worker
             if not node.ready:
-                return [], f"planned node {name} is NotReady"
+                return f"planned node {name} is NotReady"
             if node.cordoned:
-                return [], f"planned node {name} is cordoned"
+                return f"planned node {name} is cordoned"
             if not node.schedulable:
-                return [], f"planned node {name} has a failed GPU"
+                return f"planned node {name} has a failed GPU"
             if node.free < need:
-                return [], f"planned node {name} has {node.free} of the {need} GPUs it needs free"
-        return [fleet.node_by_name[n] for n in job.pinned], ""
+                return f"planned node {name} has {node.free} of the {need} GPUs it needs free"
+        return ""
 
-    def _start_job(self, job: SimJob, nodes: Sequence[SimNode], t: float) -> None:
+    def _start_job(self, job: SimJob, nodes: Sequence[str], t: float) -> None:
         fleet = self._f
         job.state = JobState.STARTING
         job.started_at = t
-        job.zone = nodes[0].zone
-        job.placement = [n.name for n in nodes]
+        job.zone = fleet.node_by_name[nodes[0]].zone
+        job.placement = list(nodes)
         job.pods = [""] * job.workers
-        for rank, node in enumerate(nodes):
+        for rank, name in enumerate(nodes):
             key = create_job_pod(fleet, job, rank)
-            self._bind(key, node, job.per_worker, t, JOB_READY_DELAY)
-        self._push(t + job.duration, _FINISH, job.key)
+            self._bind(key, fleet.node_by_name[name], job.per_worker, t, JOB_READY_DELAY)
+        self._push(t + job.duration - job.done, _FINISH, job.key)
+
+    def _restart(self, job: SimJob, t: float) -> None:
+        """A gang lost a rank: every rank goes, the job queues again and resumes from its last checkpoint.
+
+        A hung gang comes back healthy (restarting is the cure for a stuck collective); a pin from the
+        launch is dropped, as it was the plan for the first start.
+        """
+        fleet = self._f
+        for key in job.pods:
+            if key:
+                fleet.remove_pod(key)
+        if job.stuck:
+            job.stuck = False
+            job.duration = job_duration(random.Random(job.salt))
+            job.done = job.stuck_progress * job.duration
+        elif job.state is JobState.RUNNING:
+            job.done += max(0.0, t - job.started_at - CHECKPOINT_S)
+        job.state = JobState.QUEUED
+        job.placement = []
+        job.pods = [""] * job.workers
+        job.pinned = ()
+        job.zone = ""
+        self._cap_dirty = True
 
     def _bind(self, key: str, node: SimNode, gpus: int, t: float, delay: tuple[float, float]) -> None:
         self._f.bind(key, node, gpus)
         lo, hi = delay
         self._push(t + lo + (hi - lo) * unit(self._f.salt, zlib.crc32(key.encode())), _READY, key)
 
-    def _reconcile(self, ep: SimEndpoint, t: float) -> None:
+    def _reconcile(self, ep: SimEndpoint) -> None:
         """The Deployment controller: match the replica count, then roll one old pod at a time."""
         fleet = self._f
         keys = list(ep.pods)
@@ -604,17 +643,16 @@ class SimSource:
             for k in sorted(keys, key=victim_order)[:excess]:
                 self._drop_replica(ep, k)
         for _ in range(ep.desired - len(ep.pods)):
-            self._new_replica(ep, t)
+            self._new_replica(ep)
         old = [k for k, h in ep.pods.items() if h != ep.template]
         if old and all(fleet.pods[k].ready for k, h in ep.pods.items() if h == ep.template):
             self._drop_replica(ep, min(old, key=lambda k: fleet.pods[k].ready))
-            self._new_replica(ep, t)
+            self._new_replica(ep)
 
-    def _new_replica(self, ep: SimEndpoint, t: float) -> None:
-        key = create_replica_pod(self._f, ep)
-        node = self._f.first_fit(ep.kind.gpu_model, ep.kind.gpus)
-        if node is not None:
-            self._bind(key, node, ep.kind.gpus, t, REPLICA_READY_DELAY)
+    def _new_replica(self, ep: SimEndpoint) -> None:
+        """A Pending replica; the scheduling pass that follows every action and event places it."""
+        create_replica_pod(self._f, ep)
+        self._cap_dirty = True
 
     def _drop_replica(self, ep: SimEndpoint, key: str) -> None:
         del ep.pods[key]
@@ -845,12 +883,28 @@ class SimSource:
         rho, p50, p99, err = serving_stats(d, ready, k.capacity, k.p50, k.p99, unit(ep.salt, int(t // 5.0)))
         return d, p50, p99, err, float(ready), rho
 
-    def _build_endpoints(self, fleet: Fleet, t: float) -> tuple[Endpoint, ...]:
+    def _build_endpoints(self, fleet: Fleet, t: float) -> tuple[tuple[Endpoint, ...], tuple[Pdb, ...]]:
+        """Every endpoint, and the PodDisruptionBudget of each production one."""
         out = []
+        pdbs = []
         self._rho = {}
         self._rho_t = t
         for ep in fleet.endpoints.values():
             ready = self._ready(fleet, ep)
+            if _guarded(ep):
+                least = _min_available(ep)
+                pdbs.append(
+                    Pdb(
+                        namespace=ep.namespace,
+                        name=ep.name,
+                        owner=ep.key,
+                        min_available=least,
+                        current_healthy=ready,
+                        desired_healthy=least,
+                        disruptions_allowed=max(0, ready - least),
+                        source=self.name,
+                    )
+                )
             qps, p50, p99, err, _, rho = self._endpoint_values(fleet, ep, ready, t)
             self._rho[ep.key] = rho
             hpa = None
@@ -879,7 +933,7 @@ class SimSource:
                     cluster=self.name,
                 )
             )
-        return tuple(out)
+        return tuple(out), tuple(pdbs)
 
     def _build_jobs(self, fleet: Fleet, t: float) -> tuple[Job, ...]:
         position = {j.key: i + 1 for i, j in enumerate(self._queue(fleet))}
@@ -897,8 +951,8 @@ class SimSource:
             elif job.stuck:
                 progress = job.stuck_progress
             else:
-                progress = min(0.999, max(0.0, (t - job.started_at) / job.duration))
-                reason = self._starting_reason(fleet, job) if state is JobState.STARTING else ""
+                progress = min(0.999, max(0.0, (job.done + t - job.started_at) / job.duration))
+                reason = ""
             out.append(
                 Job(
                     namespace=job.namespace,
@@ -924,16 +978,6 @@ class SimSource:
                 )
             )
         return tuple(out)
-
-    @staticmethod
-    def _starting_reason(fleet: Fleet, job: SimJob) -> str:
-        for rank, key in enumerate(job.pods):
-            if key in fleet.unplaced:
-                return (
-                    f"rank {rank} is Pending: no schedulable {job.gpu_model} node in {job.zone} "
-                    f"has {job.per_worker} GPUs free"
-                )
-        return ""
 
     def _node_util(self, fleet: Fleet, node: SimNode | None, t: float) -> float:
         if node is None or not node.owners:

@@ -19,27 +19,16 @@ from textual.screen import Screen
 
 from aios_tui.config import Settings
 from aios_tui.domain import FleetSnapshot
-from aios_tui.ops import Ops, Plan
+from aios_tui.ops import Ops
 from aios_tui.poll import Poller
 from aios_tui.render.table import KINDS, kind_for
+from aios_tui.ui import forms
 from aios_tui.ui.messages import FleetUpdated
 from aios_tui.ui.screens.actions import ActionLogScreen
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.help import HelpScreen
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import Confirmed, PlanScreen
-
-
-def parse_replicas(text: str, current: int) -> int:
-    """``5`` sets five replicas; ``+2`` and ``-1`` are relative to the current count."""
-    text = text.strip()
-    if not text:
-        raise ValueError("type a number of replicas (or +N / -N)")
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"replicas must be a whole number, got {text!r}") from None
-    return current + value if text[0] in "+-" else value
 
 
 class AiosApp(App[None]):
@@ -137,6 +126,10 @@ class AiosApp(App[None]):
     def _history(self, kind: str, key: str, metric: str) -> Sequence[float]:
         return self.poller.history(kind, key, metric)
 
+    def _progress(self, message: str) -> None:
+        """Progress of a running action: a notification now, and the audit log keeps the outcome."""
+        self.notify(message, timeout=5)
+
     def _reload_action_log(self) -> None:
         if isinstance(self.screen, ActionLogScreen):
             self.screen.reload()
@@ -226,26 +219,41 @@ class AiosApp(App[None]):
         return self.ops.check(action) is None
 
     def start_scale(self, endpoint_key: str, replicas: str | None = None) -> None:
-        reason = self.ops.check("scale", endpoint_key)
-        if reason is not None:
-            self.notify(reason, title="Scale not allowed", severity="error")
-            return
-        endpoint = self.fleet.endpoint_by_key.get(endpoint_key) if self.fleet else None
-        if endpoint is None:
-            self.notify(f"no endpoint {endpoint_key!r}", severity="error")
-            return
-        current = endpoint.replicas_desired
-        hpa = f"; HPA {endpoint.hpa.min_replicas}–{endpoint.hpa.max_replicas}" if endpoint.hpa else ""
-
-        def plan(text: str) -> Plan:
-            return self.ops.plan_scale(endpoint_key, parse_replicas(text, current))
-
-        screen = PlanScreen(
-            f"Scale {endpoint_key}",
-            plan,
-            param_label=f"Replicas (now {current}{hpa}; +N/-N relative):",
-            initial=replicas or str(current),
+        self._open_form(
+            "scale", endpoint_key, lambda snap: forms.scale_form(self.ops, snap, endpoint_key, replicas)
         )
+
+    def start_redeploy(self, endpoint_key: str) -> None:
+        self._open_form(
+            "redeploy", endpoint_key, lambda snap: forms.redeploy_form(self.ops, snap, endpoint_key)
+        )
+
+    def start_cordon(self, nodes: Sequence[str]) -> None:
+        action = forms.cordon_action(self.fleet, nodes) if self.fleet else "cordon"
+        self._open_form(action, nodes[0], lambda snap: forms.cordon_form(self.ops, snap, nodes))
+
+    def start_drain(self, nodes: Sequence[str]) -> None:
+        self._open_form("drain", nodes[0], lambda snap: forms.drain_form(self.ops, nodes))
+
+    def start_launch(self) -> None:
+        name = f"{self.ops.actor.user}/train-{int(self.clock()) % 100_000:05d}"
+        self._open_form("launch", None, lambda snap: forms.launch_form(self.ops, name))
+
+    def _open_form(
+        self, action: str, target: str | None, build: Callable[[FleetSnapshot], PlanScreen]
+    ) -> None:
+        """Open an action's plan screen, unless ``ops`` says the action is not allowed (read-only, role)."""
+        reason = self.ops.check(action, target)
+        if reason is not None:
+            self.notify(reason, title=f"{action.capitalize()} not allowed", severity="error")
+            return
+        if self.fleet is None:
+            return
+        try:
+            screen = build(self.fleet)
+        except LookupError as exc:
+            self.notify(str(exc).strip("'\""), severity="error")
+            return
         self.push_screen(screen, self._confirmed)
 
     def _confirmed(self, confirmed: Confirmed | None) -> None:
@@ -256,7 +264,9 @@ class AiosApp(App[None]):
         plan = confirmed.plan
         self.notify(f"{plan.title}…", timeout=3)
         try:
-            result = await self.ops.execute(plan, confirmation=confirmed.confirmation)
+            result = await self.ops.execute(
+                plan, confirmation=confirmed.confirmation, progress=self._progress
+            )
         except Exception as exc:  # refusals and failures are reported, never crash the console
             self.notify(
                 str(exc) or type(exc).__name__, title=f"{plan.action} failed", severity="error", timeout=10
@@ -270,5 +280,7 @@ class AiosApp(App[None]):
             timeout=6 if result.ok else 12,
         )
         self._reload_action_log()
+        if plan.action in ("drain", "cordon", "uncordon"):
+            self.main.table("nodes").clear_marks()
         if not self.live:
             self.fleet = await self.poller.refresh()

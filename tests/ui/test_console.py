@@ -11,7 +11,8 @@ from aios_tui.ops import Actor, AuditLog, Ops, PermissionDenied, Role
 from aios_tui.poll import Poller
 from aios_tui.sources.base import SourceData
 from aios_tui.sources.sim import SimSource
-from aios_tui.ui.app import AiosApp, parse_replicas
+from aios_tui.ui.app import AiosApp
+from aios_tui.ui.forms import parse_replicas
 from aios_tui.ui.harness import START, FakeClock
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.main import MainScreen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import io
 import json
 import os
 import subprocess
@@ -329,3 +330,181 @@ def test_runs_as_a_process(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == f"aios-tui: {bad}: [sim] seed: expected an integer from 0 to 4294967295, got -1\n"
+
+
+# --- plan and act ------------------------------------------------------------------------------------------
+
+
+def sim_nodes(capsys: pytest.CaptureFixture[str], n: int = 12) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = snapshot_json(capsys, "snapshot", "--json", "--sim-nodes", str(n))["nodes"]
+    return nodes
+
+
+def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "state" / "aios-tui" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_plan_launch_json_places_the_gang(capsys: pytest.CaptureFixture[str]) -> None:
+    nodes = {n["name"]: n for n in sim_nodes(capsys)}
+    code, out, err = run(
+        capsys,
+        "plan",
+        "launch",
+        "--workers",
+        "1",
+        "--gpus-per-worker",
+        "2",
+        "--name",
+        "ml/t1",
+        "--json",
+        "--sim-nodes",
+        "12",
+    )
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert (doc["action"], doc["target"], doc["ok"], doc["placed"]) == ("launch", "ml/t1", True, True)
+    [host] = doc["placement"]["nodes"]
+    assert nodes[host]["gpus_allocatable"] - nodes[host]["gpus_requested"] >= 2
+    assert doc["params"]["placement"] == [host]
+    assert {"label": "Placement", "value": f"rank 0 → {host}"} in doc["lines"]
+
+
+def test_plan_launch_that_cannot_fit_exits_3_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "--sim-nodes", "12", "plan", "launch", "--workers", "40", "--gpus-per-worker", "8", "--json"
+    )
+    assert code == 3
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["placed"] is False
+    assert doc["placement"]["reason"] in err
+    assert err.startswith("aios-tui: cannot launch ")
+    assert doc["whatif"] is None or doc["whatif"]["nodes"] >= 1
+
+
+def test_plan_drain_json_has_the_drain_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    name = sim_nodes(capsys)[1]["name"]
+    code, out, err = run(capsys, "plan", "drain", name, "--allow-empty-dir", "--json", "--sim-nodes", "12")
+    doc = json.loads(out)
+    assert doc["action"] == "drain" and doc["params"]["nodes"] == [name]
+    assert doc["params"]["allow_empty_dir"] is True
+    dp = doc["drain_plan"]
+    assert dp["nodes"] == [name]
+    assert {m["node"] for m in dp["evict"] + dp["blocked"] + dp["skipped"]} <= {name}
+    assert code == (0 if doc["ok"] else 3)
+    assert (err == "") == doc["ok"]
+
+
+def test_plan_of_an_unknown_target_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "plan", "scale", "ml/absent", "2", "--sim-nodes", "5")
+    assert (code, out, err) == (3, "", "aios-tui: endpoint ml/absent not found\n")
+    code, _, err = run(capsys, "plan", "cordon", "nope-1", "nope-2", "--sim-nodes", "5")
+    assert (code, err) == (3, "aios-tui: nodes nope-1, nope-2 not found\n")
+
+
+def test_plan_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "plan")[0] == 2
+    assert run(capsys, "plan", "launch", "--workers", "0", "--gpus-per-worker", "1")[0] == 2
+    code, _, err = run(capsys, "plan", "launch", "--workers", "1", "--gpus-per-worker", "1", "--name", "A/B")
+    assert code == 2 and "not a valid Kubernetes name" in err
+
+
+def test_act_cordon_with_yes_runs_and_audits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = sim_nodes(capsys)[0]["name"]
+    code, out, err = run(capsys, "--sim-nodes", "12", "act", "cordon", name, "--yes")
+    assert code == 0, err
+    assert out.startswith(f"Cordon {name}\n")
+    assert f"Cordon {name}: done\n  done: cordon {name}\n" in out
+    [line] = audit_lines(tmp_path)
+    assert (line["action"], line["outcome"], line["params"]["nodes"]) == ("cordon", "ok", [name])
+
+
+def test_act_without_a_terminal_or_yes_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = sim_nodes(capsys)[0]["name"]
+    code, _, err = run(capsys, "act", "cordon", name, "--sim-nodes", "12")
+    assert code == 3
+    assert "no terminal to confirm on: pass --yes" in err
+    assert audit_lines(tmp_path) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_act_asks_on_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = sim_nodes(capsys)[0]["name"]
+    monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
+    code, _, err = run(capsys, "act", "uncordon", name, "--sim-nodes", "12")
+    assert code == 3  # not cordoned: nothing to do
+    monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
+    code, _, err = run(capsys, "act", "cordon", name, "--sim-nodes", "12")
+    assert code == 3 and err.endswith("aios-tui: not confirmed: nothing was done\n")
+    assert "Proceed? [y/N]" in err
+    monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
+    code, _, err = run(capsys, "act", "cordon", name, "--sim-nodes", "12")
+    assert code == 0, err
+    assert [line["outcome"] for line in audit_lines(tmp_path)] == ["ok"]
+
+
+def test_act_drain_of_two_nodes_needs_admin_and_the_phrase(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = (n["name"] for n in sim_nodes(capsys)[:2])
+    args = ("act", "drain", a, b, "--allow-empty-dir", "--allow-unmanaged", "--sim-nodes", "12", "--yes")
+    code, _, err = run(capsys, *args)
+    assert code == 3 and "role operator may not drain 2 at once" in err
+    config = tmp_path / "admin.toml"
+    config.write_text("role = 'admin'\n")
+    code, _, err = run(capsys, "--config", str(config), *args)
+    assert code == 3 and "add --confirm '2 nodes'" in err
+    code, out, err = run(
+        capsys, "--config", str(config), *args, "--confirm", "2 nodes", "--pdb-timeout", "0", "--json"
+    )
+    doc = json.loads(out)
+    assert doc["plan"]["confirm_phrase"] == "2 nodes"
+    result = doc["result"]
+    assert code == (0 if result["ok"] else 4)
+    assert result["done"][:2] == [f"cordon {a}", f"cordon {b}"]
+    assert audit_lines(tmp_path)[-1]["outcome"] == ("ok" if result["ok"] else "failed")
+
+
+def test_act_failing_midway_exits_4_and_lists_what_was_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aios_tui.sources.sim import SimSource
+
+    a, b = (n["name"] for n in sim_nodes(capsys)[:2])
+
+    async def broken(self: SimSource, node: str, cordoned: bool) -> None:
+        if node == b:
+            raise RuntimeError("connection reset")
+        await original(self, node, cordoned)
+
+    original = SimSource.set_cordon
+    monkeypatch.setattr(SimSource, "set_cordon", broken)
+    code, out, err = run(capsys, "act", "cordon", a, b, "--yes", "--sim-nodes", "12")
+    assert code == 4
+    assert f"  done: cordon {a}\n" in out
+    assert f"  not done: cordon {b}: RuntimeError: connection reset\n" in out
+    assert "1 of 2 steps done" in err
+
+
+def test_read_only_act_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
+    name = sim_nodes(capsys)[0]["name"]
+    code, _, err = run(capsys, "act", "cordon", name, "--yes", "--read-only", "--sim-nodes", "12")
+    assert code == 3 and "read-only mode: cordon is not allowed" in err
+
+
+def test_act_ctrl_c_exits_130(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from aios_tui.ops import Ops
+
+    name = sim_nodes(capsys)[0]["name"]
+
+    async def interrupted(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Ops, "execute", interrupted)
+    assert run(capsys, "act", "cordon", name, "--yes", "--sim-nodes", "12")[0] == 130

@@ -7,9 +7,12 @@ from collections import Counter
 
 import pytest
 
+from aios_tui.alloc.drain import plan_drain
+from aios_tui.alloc.placement import Capacity, GangRequest, Placement, place_gang
 from aios_tui.alloc.prices import INSTANCE_TYPES, price_per_hour
 from aios_tui.domain import NA, FleetSnapshot, Health, JobState, PodPhase, Throttle, is_na
 from aios_tui.sources.base import (
+    EvictionBlocked,
     HistoryProvider,
     JobLauncher,
     LaunchSpec,
@@ -20,7 +23,7 @@ from aios_tui.sources.base import (
     SourceData,
     SourceError,
 )
-from aios_tui.sources.sim import SimSource
+from aios_tui.sources.sim import PDB_VIOLATION, SimSource
 
 DAY0 = 1_699_920_000.0  # 2023-11-14 00:00 UTC
 PEAK = DAY0 + 15 * 3600.0
@@ -41,15 +44,16 @@ def make(nodes: int = 200, seed: int = 0, at: float = PEAK) -> tuple[SimSource, 
     return SimSource(seed=seed, nodes=nodes, clock=clock), clock
 
 
-def snap(data: SourceData) -> FleetSnapshot:
+def snap(data: SourceData, at: float = 0.0) -> FleetSnapshot:
     return FleetSnapshot(
-        timestamp=0.0,
+        timestamp=at,
         nodes=data.nodes,
         gpus=data.gpus,
         pods=data.pods,
         jobs=data.jobs,
         endpoints=data.endpoints,
         pools=data.pools,
+        pdbs=data.pdbs,
     )
 
 
@@ -348,21 +352,164 @@ async def test_evict_replica_is_recreated_elsewhere() -> None:
     assert all(p.ready for p in replicas(src.fetch_now(), *CANARY))
 
 
-async def test_evict_training_worker_restarts_the_rank() -> None:
+def job_of(data: SourceData, key: str):  # type: ignore[no-untyped-def]
+    return next(j for j in data.jobs if j.key == key)
+
+
+async def test_evict_training_rank_restarts_the_whole_gang() -> None:
     src, clock = make(200)
     data = src.fetch_now()
-    job = next(j for j in data.jobs if j.state is JobState.RUNNING and j.workers >= 2)
-    worker = next(p for p in data.pods if p.owner == job.key and p.rank == 1)
-    await src.evict_pod(worker.namespace, worker.name)
+    job = next(
+        j for j in data.jobs if j.state is JobState.RUNNING and j.workers >= 2 and j.gpu_model == "H100"
+    )
+    old = {p.key for p in data.pods if p.owner == job.key}
+    victim = next(p for p in data.pods if p.owner == job.key and p.rank == 1)
+    await src.set_cordon(victim.node, True)
+    await src.evict_pod(victim.namespace, victim.name)
     data = src.fetch_now()
-    now = next(j for j in data.jobs if j.key == job.key)
-    assert now.state is JobState.STARTING
-    ranks = sorted(p.rank for p in data.pods if p.owner == job.key)
-    assert ranks == list(range(job.workers))
-    assert worker.key not in {p.key for p in data.pods}
+    now = job_of(data, job.key)
+    assert now.state is JobState.STARTING, "queued, then placed again at once"
+    pods = [p for p in data.pods if p.owner == job.key]
+    assert not {p.key for p in pods} & old, "every rank was replaced, not only the evicted one"
+    assert sorted(p.rank for p in pods) == list(range(job.workers))
+    assert victim.node not in now.placement and len(now.placement) == job.workers
+    assert float(now.progress) < float(job.progress), "the work since the last checkpoint is lost"
     clock.t += 61.0
+    assert job_of(src.fetch_now(), job.key).state is JobState.RUNNING
+
+
+async def test_restarted_gang_queues_until_there_is_room() -> None:
+    src, clock = make(200)
     data = src.fetch_now()
-    assert next(j for j in data.jobs if j.key == job.key).state is JobState.RUNNING
+    job = next(j for j in data.jobs if j.state is JobState.RUNNING and j.gpu_model == "A100")
+    a100 = [n.name for n in data.nodes if n.gpu_model == "A100" and n.schedulable]
+    for name in a100:
+        await src.set_cordon(name, True)
+    rank = next(p for p in data.pods if p.owner == job.key)
+    await src.evict_pod(rank.namespace, rank.name)
+    data = src.fetch_now()
+    queued = job_of(data, job.key)
+    assert queued.state is JobState.QUEUED and queued.placement == () and queued.queue_position >= 1
+    assert queued.pending_reason.startswith("no schedulable node has A100 GPUs (")
+    assert not [p for p in data.pods if p.owner == job.key]
+    assert not [g for g in data.gpus if g.pod.startswith(f"{job.key}-")], "its GPUs are free"
+    for name in a100:
+        await src.set_cordon(name, False)
+    clock.t += 61.0
+    running = job_of(src.fetch_now(), job.key)
+    assert running.state is JobState.RUNNING and len(running.placement) == job.workers
+
+
+async def test_pdbs_guard_production_endpoints() -> None:
+    src, _ = make(200)
+    data = src.fetch_now()
+    pdbs = {p.owner: p for p in data.pdbs}
+    assert pdbs and set(pdbs) == {e.key for e in data.endpoints if "prod" in e.namespace}
+    for e in data.endpoints:
+        pdb = pdbs.get(e.key)
+        if pdb is None:
+            continue
+        assert (pdb.namespace, pdb.name, pdb.source) == (e.namespace, e.name, "sim")
+        assert pdb.min_available == pdb.desired_healthy == max(1, e.replicas_desired - 1)
+        assert pdb.current_healthy == e.replicas_ready
+        assert pdb.disruptions_allowed == max(0, e.replicas_ready - pdb.min_available)
+
+
+async def test_eviction_refused_by_the_budget_as_kubernetes_words_it() -> None:
+    src, clock = make(200)
+    data = src.fetch_now()
+    ep = next(e for e in data.endpoints if e.key == "ml-prod/embed-bge-search")
+    assert ep.hpa is not None and ep.replicas_ready == ep.replicas_desired >= 3
+    first, second = replicas(data, ep.namespace, ep.name)[:2]
+    await src.evict_pod(first.namespace, first.name)
+    data = src.fetch_now()
+    assert next(p for p in data.pdbs if p.owner == ep.key).disruptions_allowed == 0
+    with pytest.raises(EvictionBlocked) as refused:
+        await src.evict_pod(second.namespace, second.name)
+    assert (
+        str(refused.value)
+        == PDB_VIOLATION
+        == "Cannot evict pod as it would violate the pod's disruption budget."
+    )
+    assert refused.value.pdb == ep.key
+    assert second.key in {p.key for p in src.fetch_now().pods}, "a refused eviction changes nothing"
+    pending = next(p for p in replicas(data, ep.namespace, ep.name) if not p.ready)
+    await src.evict_pod(pending.namespace, pending.name)  # a pod that is not ready costs the budget nothing
+    clock.t += 31.0
+    src.fetch_now()
+    await src.evict_pod(second.namespace, second.name)  # the replacement is ready: headroom again
+    assert second.key not in {p.key for p in src.fetch_now().pods}
+
+
+async def test_launch_lands_exactly_where_planned() -> None:
+    src, clock = make(200)
+    snapshot = snap(src.fetch_now(), clock.t)
+    plan = place_gang(snapshot, GangRequest(3, 8, "L4", name="research/planned"))
+    assert isinstance(plan, Placement) and len(set(plan.nodes)) == 3
+    spec = LaunchSpec("research", "planned", "img", 3, 8, "L4", placement=plan.nodes)
+    await src.launch_job(spec)
+    job = job_of(src.fetch_now(), "research/planned")
+    assert job.state is JobState.STARTING and job.placement == plan.nodes
+    taken = {n.name: n.gpus_free for n in src.fetch_now().nodes if n.name in plan.nodes}
+    assert all(taken[n] == snapshot.node_by_name[n].gpus_free - 8 * plan.nodes.count(n) for n in taken)
+
+
+async def test_engine_sees_the_fleet_as_a_snapshot_of_it_does() -> None:
+    src, clock = make(200)
+    snapshot = snap(src.fetch_now(), clock.t)
+    sim_view = src._capacity()
+    assert sim_view.sizes == Capacity.from_snapshot(snapshot).sizes
+    assert dict(sim_view.nodes) == dict(Capacity.from_snapshot(snapshot).nodes)
+
+
+async def test_executing_a_drain_plan_moves_everything_where_planned() -> None:
+    src, clock = make(200)
+    data = src.fetch_now()
+    snapshot = snap(data, clock.t)
+    serving = [
+        n.name
+        for n in data.nodes
+        if n.schedulable
+        and any(p.gpus and p.owner_kind == "ReplicaSet" for p in snapshot.pods_by_node.get(n.name, ()))
+    ]
+
+    def candidates():  # type: ignore[no-untyped-def]
+        """A running gang and a serving node whose drain blocks nothing and re-places the gang."""
+        for job in data.jobs:
+            if job.state is JobState.RUNNING:
+                for name in serving:
+                    nodes = [job.placement[0], name]
+                    plan = plan_drain(snapshot, nodes, allow_empty_dir=True, allow_unmanaged=True)
+                    if not plan.blocked and all(isinstance(g.replacement, Placement) for g in plan.gangs):
+                        yield job, nodes, plan
+
+    job, nodes, plan = next(candidates())
+    (gang,) = plan.gangs
+    assert gang.job == job.key and isinstance(gang.replacement, Placement)
+    moved = [m for m in plan.evict if m.to and m.owner_kind == "ReplicaSet"]
+    assert moved, "the plan moves serving replicas"
+
+    for name in nodes:
+        await src.set_cordon(name, True)
+    for m in plan.evict:
+        ns, name = m.pod.split("/")
+        await src.evict_pod(ns, name)
+
+    after = src.fetch_now()
+    before = {p.key for p in data.pods}
+    for owner in {m.owner for m in moved}:
+        fresh = Counter(p.node for p in after.pods if p.owner == owner and p.key not in before)
+        assert fresh == Counter(m.to for m in moved if m.owner == owner), owner
+    assert job_of(after, job.key).placement == gang.replacement.nodes
+    clock.t += 61.0
+    after = src.fetch_now()
+    for name in nodes:
+        assert {p.owner_kind for p in after.pods if p.node == name} == {"DaemonSet"}
+        assert next(n for n in after.nodes if n.name == name).gpus_requested == 0
+    assert job_of(after, job.key).state is JobState.RUNNING
+    for owner in {m.owner for m in moved}:
+        ep = next(e for e in after.endpoints if e.key == owner)
+        assert ep.replicas_ready == ep.replicas_desired
 
 
 async def test_evict_daemonset_pod_comes_back_on_its_node() -> None:

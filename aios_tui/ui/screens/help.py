@@ -31,7 +31,15 @@ GENERAL = [
     ("q", "quit"),
 ]
 
-ACTIONS = [("s", "scale the endpoint under the cursor (plan, confirm, audit)")]
+ACTIONS = [
+    ("space", "mark a row; actions on nodes apply to every marked node (esc clears the marks)"),
+    ("c", "Nodes: cordon the marked nodes or the one under the cursor (uncordon when all are cordoned)"),
+    ("d", "Nodes: drain: where each pod goes, what cannot move and why, gangs that restart"),
+    ("s", "Endpoints: scale (fit check, $/h, HPA warning)"),
+    ("r", "Endpoints: redeploy (rolling restart, or a new image tag)"),
+    ("n", "Jobs: launch a training job (gang placement, or why not and what capacity would fix it)"),
+    ("", "every action: plan first, confirm (typed name when destructive), progress, audit"),
+]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -57,6 +57,10 @@ class MainScreen(Screen[None]):
         Binding("slash", "prompt('filter')", "Filter"),
         Binding("colon", "prompt('command')", "Command"),
         Binding("s", "scale", "Scale"),
+        Binding("r", "redeploy", "Redeploy"),
+        Binding("c", "cordon", "Cordon"),
+        Binding("d", "drain", "Drain"),
+        Binding("n", "launch", "Launch"),
         Binding("z", "zoom", "Zoom", show=False),
         Binding("escape", "escape", "Clear", show=False),
         *[Binding(letter, f"sort('{letter}')", f"Sort {letter}", show=False) for letter in SORT_LETTERS],
@@ -221,6 +225,8 @@ class MainScreen(Screen[None]):
             if self.prompt_mode == "filter":
                 self.table().set_filter("")
             self._close_prompt()
+        elif self.table().marked:
+            self.table().clear_marks()
         elif self.table().filter_text:
             self.table().set_filter("")
         elif self.has_class("-zoom"):
@@ -238,7 +244,38 @@ class MainScreen(Screen[None]):
         if self.active == "endpoints" and obj is not None:
             self.aios.start_scale(obj.key)
 
+    def action_redeploy(self) -> None:
+        obj = self.table().cursor_object
+        if self.active == "endpoints" and obj is not None:
+            self.aios.start_redeploy(obj.key)
+
+    def action_cordon(self) -> None:
+        if self.active == "nodes" and (nodes := self.table().targets()):
+            self.aios.start_cordon(nodes)
+
+    def action_drain(self) -> None:
+        if self.active == "nodes" and (nodes := self.table().targets()):
+            self.aios.start_drain(nodes)
+
+    def action_launch(self) -> None:
+        if self.active == "jobs":
+            self.aios.start_launch()
+
+    #: Which pane offers which action, and the ``ops`` action whose permission decides.
+    ACTIONS: ClassVar[dict[str, tuple[str, str]]] = {
+        "scale": ("endpoints", "scale"),
+        "redeploy": ("endpoints", "redeploy"),
+        "cordon": ("nodes", "cordon"),
+        "drain": ("nodes", "drain"),
+        "launch": ("jobs", "launch"),
+    }
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "scale":
-            return self.active == "endpoints" and self.aios.can_act("scale")
+        if action in self.ACTIONS:
+            pane, permission = self.ACTIONS[action]
+            return self.active == pane and self.aios.can_act(permission)
         return True
+
+    @on(FleetTable.MarksChanged)
+    def _marks_changed(self) -> None:
+        self._titles()

@@ -1,17 +1,18 @@
 """The plan screen every action goes through: parameters, the plan and its consequences, then confirm.
 
-Generic over actions: it is given a function that turns the parameter text into a :class:`~aios_tui.ops.Plan`
-(re-planned as the user types, since planning is pure and fast) and returns the confirmed plan and the typed
-confirmation, or ``None`` when cancelled.
+Generic over actions: it is given the action's fields and a function that turns their values into a
+:class:`~aios_tui.ops.Plan`. Planning is pure and fast, so it re-plans as the user types. Enter on the last
+field confirms (or asks for the typed confirmation the plan requires); the screen returns the confirmed plan
+and the confirmation, or ``None`` when cancelled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -25,24 +26,38 @@ from aios_tui.ops import Plan
 
 
 @dataclass(frozen=True)
+class Field:
+    key: str
+    label: str
+    initial: str = ""
+    placeholder: str = ""
+
+
+@dataclass(frozen=True)
 class Confirmed:
     plan: Plan
     confirmation: str | None
 
 
+Values = Mapping[str, str]
+
+
 class PlanScreen(ModalScreen[Confirmed | None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("enter", "confirm", "Confirm", show=False),
+    ]
 
     DEFAULT_CSS = """
     PlanScreen { align: center middle; }
     PlanScreen > Vertical {
-        width: 94%; max-width: 100; height: auto; max-height: 100%;
+        width: 94%; max-width: 110; height: auto; max-height: 100%;
         border: round $accent; background: $surface; padding: 0 1;
     }
     PlanScreen .row { height: 1; }
-    PlanScreen .row Label { width: auto; padding: 0 1 0 0; }
+    PlanScreen .row Label { width: auto; min-width: 18; padding: 0 1 0 0; color: $text-muted; }
     PlanScreen Input { width: 1fr; }
-    PlanScreen #plan-scroll { height: auto; max-height: 1fr; margin: 1 0 0 0; }
+    PlanScreen #plan-scroll { height: auto; margin: 1 0 0 0; }
     PlanScreen #plan-body { height: auto; }
     PlanScreen .hint { color: $text-muted; }
     PlanScreen #confirm-row { display: none; height: auto; margin-top: 1; }
@@ -50,48 +65,81 @@ class PlanScreen(ModalScreen[Confirmed | None]):
     """
 
     def __init__(
-        self, title: str, make_plan: Callable[[str], Plan], *, param_label: str, initial: str = ""
+        self,
+        title: str,
+        fields: Sequence[Field],
+        make_plan: Callable[[Values], Plan],
+        *,
+        details: Callable[[Plan], RenderableType | None] | None = None,
     ) -> None:
         super().__init__()
         self._title = title
+        self._fields = list(fields)
         self._make_plan = make_plan
-        self._param_label = param_label
-        self._initial = initial
+        self._details = details
         self.plan: Plan | None = None
         self.error: str = ""
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self._title, "bold"))
-            with Horizontal(classes="row"):
-                yield Label(self._param_label, classes="hint")
-                yield Input(self._initial, id="param", select_on_focus=True, compact=True)
+            for f in self._fields:
+                with Horizontal(classes="row"):
+                    yield Label(f.label)
+                    yield Input(
+                        f.initial,
+                        id=f"field-{f.key}",
+                        placeholder=f.placeholder,
+                        select_on_focus=True,
+                        compact=True,
+                    )
             with VerticalScroll(id="plan-scroll"):
                 yield Static(id="plan-body")
             with Vertical(id="confirm-row"):
                 yield Label("", id="confirm-label")
-                yield Input(id="confirm", placeholder="type the name to confirm", compact=True)
-            yield Label("enter: confirm   esc: cancel", classes="hint", id="keys")
+                yield Input(id="confirm", placeholder="type it to confirm", compact=True)
+            yield Label("tab: next field   enter: confirm   esc: cancel", classes="hint", id="keys")
 
     def on_mount(self) -> None:
-        self._replan(self._initial)
-        self.query_one("#param", Input).focus()
+        self._fit()
+        self._replan()
+        if self._fields:
+            self.query_one(f"#field-{self._fields[0].key}", Input).focus()
 
-    @on(Input.Changed, "#param")
-    def _param_changed(self, event: Input.Changed) -> None:
-        self._replan(event.value)
+    def on_resize(self) -> None:
+        self._fit()
 
-    def _replan(self, value: str) -> None:
+    def _fit(self) -> None:
+        """Give the plan what the screen has left after the fields, the confirmation and the key hints, so
+        those stay visible however long the plan is (it scrolls)."""
+        confirm = 3 if self.has_class("-confirm") else 0
+        fixed = 2 + 2 + 1 + len(self._fields) + 1 + confirm + 1  # margins, border, title, fields, gap, keys
+        self.query_one("#plan-scroll").styles.max_height = max(3, self.app.size.height - fixed)
+
+    @property
+    def values(self) -> dict[str, str]:
+        return {f.key: self.query_one(f"#field-{f.key}", Input).value for f in self._fields}
+
+    def _is_field(self, widget: Input) -> bool:
+        return bool(widget.id and widget.id.startswith("field-"))
+
+    @on(Input.Changed)
+    def _field_changed(self, event: Input.Changed) -> None:
+        if self._is_field(event.input):
+            self._replan()
+
+    def _replan(self) -> None:
         try:
-            self.plan = self._make_plan(value)
+            self.plan = self._make_plan(self.values)
             self.error = ""
         except (ValueError, LookupError) as exc:
             self.plan = None
             self.error = str(exc).strip("'\"")
         self.remove_class("-confirm")
+        self._fit()
         self.query_one("#plan-body", Static).update(self._body())
 
-    def _body(self) -> Group | Text:
+    def _body(self) -> RenderableType:
         if self.plan is None:
             return Text(self.error or "…", "bold red")
         p = self.plan
@@ -100,7 +148,10 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         grid.add_column()
         for label, value in p.lines:
             grid.add_row(label, value)
-        parts: list[Text | Table] = [Text(p.title, "bold cyan"), grid]
+        parts: list[RenderableType] = [Text(p.title, "bold cyan"), grid]
+        extra = self._details(p) if self._details is not None else None
+        if extra is not None:
+            parts += [Text(""), extra]
         parts += [Text(f"⚠ {w}", "yellow") for w in p.warnings]
         parts += [Text(f"✗ {b}", "bold red") for b in p.blockers]
         if p.ok:
@@ -111,14 +162,20 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         ops = getattr(self.app, "ops", None)
         return f"{ops.actor.user} ({ops.actor.role.value}), audited" if ops is not None else "audited"
 
-    @on(Input.Submitted, "#param")
-    def _param_submitted(self) -> None:
+    @on(Input.Submitted)
+    def _field_submitted(self, event: Input.Submitted) -> None:
+        if self._is_field(event.input):
+            self.action_confirm()
+
+    def action_confirm(self) -> None:
+        """Run the plan, or first ask for the typed confirmation it needs."""
         plan = self.plan
         if plan is None or not plan.ok:
             self.app.bell()
             return
         if plan.confirm_phrase:
             self.add_class("-confirm")
+            self._fit()
             self.query_one("#confirm-label", Label).update(
                 Text.assemble(
                     "This needs a typed confirmation: type ",

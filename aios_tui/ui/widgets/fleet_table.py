@@ -33,7 +33,8 @@ class FleetTable(ScrollView, can_focus=True):
         Binding("up,k", "cursor(-1)", "Up", show=False),
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
-        Binding("pagedown,ctrl+f,space", "page(1)", "Page down", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
+        Binding("space", "mark", "Mark", show=False),
         Binding("home,g", "jump(0)", "First", show=False),
         Binding("end,G", "jump(-1)", "Last", show=False),
         Binding("enter", "select", "Detail"),
@@ -43,6 +44,7 @@ class FleetTable(ScrollView, can_focus=True):
         "fleet-table--header",
         "fleet-table--cursor",
         "fleet-table--cursor-blurred",
+        "fleet-table--marked",
     }
 
     DEFAULT_CSS = """
@@ -59,7 +61,15 @@ class FleetTable(ScrollView, can_focus=True):
         color: $block-cursor-foreground;
     }
     FleetTable > .fleet-table--cursor-blurred { background: $block-cursor-blurred-background; }
+    FleetTable > .fleet-table--marked { background: $accent 35%; text-style: bold; }
     """
+
+    class MarksChanged(Message):
+        """The set of marked rows changed."""
+
+        def __init__(self, kind: str) -> None:
+            self.kind = kind
+            super().__init__()
 
     class Selected(Message):
         """Enter was pressed on a row."""
@@ -78,6 +88,8 @@ class FleetTable(ScrollView, can_focus=True):
         self.reverse = False
         self.cursor_row = 0
         self.cursor_key: str | None = None
+        self.marked: set[str] = set()
+        """Keys marked with space, for actions on several rows (k9s habit)."""
         self._snapshot: FleetSnapshot | None = None
         self._now = 0.0
         self._ctx: RowCtx | None = None
@@ -210,6 +222,30 @@ class FleetTable(ScrollView, can_focus=True):
         if self.cursor_key is not None:
             self.post_message(self.Selected(self.kind.name, self.cursor_key))
 
+    def action_mark(self) -> None:
+        """Mark or unmark the row under the cursor, then move down."""
+        if self.cursor_key is None:
+            return
+        self.marked.symmetric_difference_update({self.cursor_key})
+        self._lines.pop(self.cursor_row, None)
+        self.post_message(self.MarksChanged(self.kind.name))
+        self.action_cursor(1)
+
+    def clear_marks(self) -> None:
+        if self.marked:
+            self.marked.clear()
+            self._lines.clear()
+            self.refresh()
+            self.post_message(self.MarksChanged(self.kind.name))
+
+    def targets(self) -> list[str]:
+        """The marked keys still shown, in row order, or else the key under the cursor."""
+        if self.marked:
+            chosen = [k for r in self._rows if (k := self.kind.key(r)) in self.marked]
+            if chosen:
+                return chosen
+        return [self.cursor_key] if self.cursor_key is not None else []
+
     def select_key(self, key: str) -> bool:
         """Put the cursor on the row with this key; False when it is not shown."""
         for i, r in enumerate(self._rows):
@@ -263,6 +299,8 @@ class FleetTable(ScrollView, can_focus=True):
         if strip is None:
             text = render_row(cols, self._rows[index], self._ctx)
             style = base
+            if self.marked and self.kind.key(self._rows[index]) in self.marked:
+                text.stylize(self.get_component_rich_style("fleet-table--marked"))
             if index == self.cursor_row:
                 name = "fleet-table--cursor" if self.has_focus else "fleet-table--cursor-blurred"
                 text.stylize(self.get_component_rich_style(name))

@@ -33,6 +33,8 @@ def pane_label(number: int, table: FleetTable) -> str:
     label = f"{number} {table.kind.title} {table.row_count:,}"
     if table.filter_text:
         label += f" /{table.filter_text}"
+    if table.marked:
+        label += f" ({len(table.marked)} marked)"
     return label
 
 
