@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
@@ -57,6 +58,8 @@ class AiosApp(App[None]):
         self.settings = settings or Settings()
         self.live = live
         self.clock = clock
+        self.progress_messages: deque[str] = deque(maxlen=500)
+        """What running actions reported, newest last (the progress line shows the latest)."""
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
 
@@ -127,8 +130,11 @@ class AiosApp(App[None]):
         return self.poller.history(kind, key, metric)
 
     def _progress(self, message: str) -> None:
-        """Progress of a running action: a notification now, and the audit log keeps the outcome."""
-        self.notify(message, timeout=5)
+        """A running action's step: on the progress line; waits and failures also as notifications."""
+        self.progress_messages.append(message)
+        self.main.show_progress(message)
+        if "waiting" in message or "failed" in message:
+            self.notify(message, severity="warning", timeout=8)
 
     def _reload_action_log(self) -> None:
         if isinstance(self.screen, ActionLogScreen):
@@ -262,17 +268,19 @@ class AiosApp(App[None]):
 
     async def _execute(self, confirmed: Confirmed) -> None:
         plan = confirmed.plan
-        self.notify(f"{plan.title}…", timeout=3)
+        self._progress(f"{plan.title} …")
         try:
             result = await self.ops.execute(
                 plan, confirmation=confirmed.confirmation, progress=self._progress
             )
         except Exception as exc:  # refusals and failures are reported, never crash the console
+            self.main.show_progress(None)
             self.notify(
                 str(exc) or type(exc).__name__, title=f"{plan.action} failed", severity="error", timeout=10
             )
             self._reload_action_log()
             return
+        self.main.show_progress(None)
         self.notify(
             result.message,
             title=plan.title,

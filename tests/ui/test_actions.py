@@ -85,6 +85,9 @@ async def test_drain_a_training_node_needs_emptydir_consent_and_moves_the_gang(m
         assert node not in restarted.placement
         entry = app.ops.audit.read()[-1]
         assert entry.action == "drain" and entry.outcome == "ok"
+        steps = list(app.progress_messages)
+        assert f"cordoned {node}" in steps and any("evict" in m for m in steps)
+        assert "▶" not in screen_text(app)  # the progress line goes away when the drain is done
 
 
 async def test_draining_several_nodes_needs_their_count_typed(make_app: MakeApp) -> None:

@@ -77,6 +77,12 @@ class MainScreen(Screen[None]):
         dock: bottom; display: none; border: none; height: 1; padding: 0 1; margin-bottom: 1;
     }
     MainScreen.-prompt #prompt { display: block; }
+    MainScreen #progress {
+        dock: bottom; display: none; height: 1; padding: 0 1; margin-bottom: 1;
+        background: $warning 20%; color: $text;
+    }
+    MainScreen.-busy #progress { display: block; }
+    MainScreen.-busy.-prompt #progress { display: none; }
     MainScreen #too-small { display: none; width: 100%; height: 100%; content-align: center middle;
                             text-align: center; padding: 1 2; }
     MainScreen.-too-small > * { display: none; }
@@ -105,6 +111,7 @@ class MainScreen(Screen[None]):
         with Container(id="panes"):
             yield from self.panes
         yield Input(id="prompt", suggester=SuggestFromList(COMMANDS, case_sensitive=False), compact=True)
+        yield Static(id="progress")
         yield Footer()
         yield Static(id="too-small")
 
@@ -238,6 +245,12 @@ class MainScreen(Screen[None]):
         self._titles()
 
     # --- actions ----------------------------------------------------------------------------------------
+
+    def show_progress(self, message: str | None) -> None:
+        """The running action's latest step on one line above the footer; ``None`` hides it."""
+        self.set_class(message is not None, "-busy")
+        if message is not None:
+            self.query_one("#progress", Static).update(f"▶ {message}" if not self.ascii else f"> {message}")
 
     def action_scale(self) -> None:
         obj = self.table().cursor_object
