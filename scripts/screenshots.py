@@ -46,6 +46,18 @@ async def _hot_node(pilot: Any) -> None:
     await pilot.press("enter")
 
 
+async def _drain_plan(pilot: Any) -> None:
+    serving = {p.node for p in pilot.app.fleet.pods if p.owner_kind == "ReplicaSet" and p.gpus and p.node}
+    training = {p.node for p in pilot.app.fleet.pods if p.owner_kind == "Job" and p.node}
+    node = sorted(serving & training or serving)[0]
+    pilot.app.main.table("nodes").select_key(node)
+    await pilot.press("d", "end", "ctrl+u", "y")
+
+
+async def _launch_plan(pilot: Any) -> None:
+    await pilot.press("3", "n", "tab", "tab", "end", "ctrl+u", "1")
+
+
 async def _filter_jobs(pilot: Any) -> None:
     await pilot.press("3", "slash", *"queued", "enter")
 
@@ -56,6 +68,8 @@ SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("endpoint-detail-120x40", (120, 40), 200, _endpoint_detail),
     ("node-detail-hot-gpu-120x40", (120, 40), 200, _hot_node),
     ("scale-plan-120x40", (120, 40), 200, _scale_plan),
+    ("drain-plan-120x40", (120, 40), 200, _drain_plan),
+    ("launch-plan-120x40", (120, 40), 200, _launch_plan),
     ("jobs-filtered-80x24", (80, 24), 200, _filter_jobs),
 ]
 

@@ -105,9 +105,9 @@ def drain_form(ops: Ops, nodes: Sequence[str]) -> PlanScreen:
         return drain_details(drain) if drain is not None else None
 
     fields = [
-        Field("empty_dir", "Delete emptyDir data (/dev/shm)? y/n", "n"),
-        Field("unmanaged", "Delete pods with no controller? y/n", "n"),
-        Field("pdb_timeout", "Wait for PDBs up to (s)", "300"),
+        Field("empty_dir", "Delete emptyDir data? y/n", "n"),
+        Field("unmanaged", "Delete bare pods? y/n", "n"),
+        Field("pdb_timeout", "PDB wait (s)", "300"),
     ]
     return PlanScreen(f"Drain {_targets(nodes)}", fields, plan, details=details)  # type: ignore[arg-type]
 
@@ -143,12 +143,12 @@ def launch_form(ops: Ops, suggested_name: str) -> PlanScreen:
         return ops.plan_launch(spec)
 
     fields = [
-        Field("name", "Job (namespace/name)", suggested_name),
+        Field("name", "Job (ns/name)", suggested_name),
         Field("image", "Image", DEFAULT_TRAINING_IMAGE),
         Field("workers", "Workers", "2"),
         Field("gpus", "GPUs per worker", "8"),
-        Field("model", "GPU model (empty: any)", "H100"),
-        Field("zone", "Zone (empty: any one zone)", ""),
+        Field("model", "GPU model", "H100", placeholder="any model"),
+        Field("zone", "Zone", "", placeholder="any zone (the gang stays in one)"),
         Field("priority", "Priority", "0"),
     ]
     return PlanScreen("Launch a training job", fields, plan)

@@ -55,7 +55,7 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         border: round $accent; background: $surface; padding: 0 1;
     }
     PlanScreen .row { height: 1; }
-    PlanScreen .row Label { width: auto; min-width: 18; padding: 0 1 0 0; color: $text-muted; }
+    PlanScreen .row Label { padding: 0 1 0 0; color: $text-muted; }
     PlanScreen Input { width: 1fr; }
     PlanScreen #plan-scroll { height: auto; margin: 1 0 0 0; }
     PlanScreen #plan-body { height: auto; }
@@ -83,9 +83,12 @@ class PlanScreen(ModalScreen[Confirmed | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self._title, "bold"))
+            label_width = max((len(f.label) for f in self._fields), default=0) + 1
             for f in self._fields:
                 with Horizontal(classes="row"):
-                    yield Label(f.label)
+                    label = Label(f.label)
+                    label.styles.width = label_width
+                    yield label
                     yield Input(
                         f.initial,
                         id=f"field-{f.key}",
@@ -149,13 +152,14 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         for label, value in p.lines:
             grid.add_row(label, value)
         parts: list[RenderableType] = [Text(p.title, "bold cyan"), grid]
-        extra = self._details(p) if self._details is not None else None
-        if extra is not None:
-            parts += [Text(""), extra]
         parts += [Text(f"⚠ {w}", "yellow") for w in p.warnings]
         parts += [Text(f"✗ {b}", "bold red") for b in p.blockers]
         if p.ok:
             parts.append(Text("Will run as: " + self._who(), "dim"))
+        # The long part (a drain's pod-by-pod table) last, so the verdict above stays in view.
+        extra = self._details(p) if self._details is not None else None
+        if extra is not None:
+            parts += [Text(""), extra]
         return Group(*parts)
 
     def _who(self) -> str:
