@@ -31,6 +31,7 @@ from typing import Any, TextIO
 from aios_tui.config import ConfigError, Override, Settings, default_log_path, load_settings, sim_only
 from aios_tui.domain import NA, FleetSnapshot, Health, JobState, NaType, Node, fmt, fmt_money, fmt_pct
 from aios_tui.sources import build_sources
+from aios_tui.sources.base import DEFAULT_TRAINING_IMAGE
 
 if typing.TYPE_CHECKING:
     from aios_tui.ops import ActionResult, Ops, Plan
@@ -319,28 +320,26 @@ def write_summary(snap: FleetSnapshot, out: TextIO) -> None:
 # confirmation, runs it with progress and reports what was done and what was not. Both build the actions
 # exactly as the console does, over one refresh of every source.
 
-DEFAULT_IMAGE = "nvcr.io/nvidia/pytorch:24.08-py3"
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
-    return value
+def _whole(lo: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``lo``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"expected {lo} or more, got {value}")
+        return value
+
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
+_positive = _whole(1)
+_count = _whole(0)
 
 
 def _seconds(text: str) -> float:
@@ -412,7 +411,9 @@ def _action_arguments(act: bool) -> Callable[[argparse.ArgumentParser], None]:
             metavar="NS/NAME",
             help="default: default/train-<UTC time>",
         )
-        p.add_argument("--image", default=DEFAULT_IMAGE, metavar="I", help=f"default: {DEFAULT_IMAGE}")
+        p.add_argument(
+            "--image", default=DEFAULT_TRAINING_IMAGE, metavar="I", help=f"default: {DEFAULT_TRAINING_IMAGE}"
+        )
         p.add_argument("--priority", type=int, default=0, metavar="P")
 
     return add

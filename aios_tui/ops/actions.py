@@ -689,7 +689,8 @@ class Ops:
             nodes = placement.nodes
             lines.append(("Placement", _ranks(nodes)))
             lines.append(("Domain", placement.domain))
-            lines.append(("Fragmented after", f"{placement.fragmented_after:g} free GPUs"))
+            fragmented = f"{placement.fragmented_after:.1f} free GPUs (weighted by request size)"
+            lines.append(("Fragmented after", fragmented))
             model = spec.gpu_model or next(
                 (n.gpu_model for n in (snap.node_by_name.get(x) for x in nodes) if n is not None), ""
             )

@@ -87,6 +87,10 @@ class NodeMaintainer(Protocol):
     async def evict_pod(self, namespace: str, name: str) -> None: ...
 
 
+DEFAULT_TRAINING_IMAGE = "nvcr.io/nvidia/pytorch:24.08-py3"
+"""What a launch runs when nobody names an image (the console's form and ``plan launch`` both offer it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class LaunchSpec:
     """A training job to start: ``workers`` × ``gpus_per_worker`` GPUs, optionally pinned to nodes."""

@@ -11,10 +11,8 @@ from collections.abc import Sequence
 from aios_tui.domain import FleetSnapshot
 from aios_tui.ops import Ops, Plan
 from aios_tui.render.plans import drain_details
-from aios_tui.sources.base import LaunchSpec
+from aios_tui.sources.base import DEFAULT_TRAINING_IMAGE, LaunchSpec
 from aios_tui.ui.screens.plan import Field, PlanScreen, Values
-
-DEFAULT_TRAINING_IMAGE = "ghcr.io/acme/megatron-lm:2024.09"
 
 
 def parse_yes_no(text: str) -> bool:
