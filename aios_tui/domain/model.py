@@ -45,7 +45,8 @@ class Throttle(enum.IntFlag):
 
     @property
     def is_thermal(self) -> bool:
-        return bool(self & (Throttle.SW_THERMAL | Throttle.HW_THERMAL | Throttle.HW_SLOWDOWN))
+        # On the plain value: ``&`` between IntFlags builds new flag objects, and this runs per GPU.
+        return bool(self._value_ & 0x68)  # SW_THERMAL | HW_THERMAL | HW_SLOWDOWN
 
     def describe(self) -> str:
         names = {

@@ -48,14 +48,16 @@ _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _SUFFIX_SPACE = len(_ALPHABET) ** 5
 
 
+_PAIRS = [_ALPHABET[k % 27] + _ALPHABET[k // 27] for k in range(27 * 27)]
+"""Two base-27 digits at once, low digit first: a pod name suffix is built from three look-ups."""
+
+
 def suffix(n: int) -> str:
     """A 5-character pod-name suffix, distinct for every ``n`` below 27**5 (a bijection of ``n``)."""
     x = (n * 7_368_787 + 1_234_567) % _SUFFIX_SPACE  # multiplier prime to 27**5, so no two n collide
-    out = []
-    for _ in range(5):
-        x, r = divmod(x, 27)
-        out.append(_ALPHABET[r])
-    return "".join(out)
+    x, low = divmod(x, 729)
+    high, mid = divmod(x, 729)
+    return _PAIRS[low] + _PAIRS[mid] + _ALPHABET[high]
 
 
 def template_hash(h: int) -> str:
