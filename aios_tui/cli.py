@@ -1,9 +1,9 @@
 """The ``aios-tui`` command: flags → settings → sources → the console, or a headless subcommand.
 
 ``aios-tui`` opens the console; ``aios-tui snapshot [--json]`` prints the fleet once and exits. Global
-options (``--config``, ``--sim``, ``--seed``, ``--sim-nodes``, ``--read-only``, ``--version``) are accepted
-before or after the subcommand. Bad flags or settings print one line naming the flag or the file and key,
-and exit with status 2 before anything starts.
+options (``--config``, ``--sim``, ``--seed``, ``--sim-nodes``, ``--read-only``, ``--context``,
+``--version``) are accepted before or after the subcommand. Bad flags or settings print one line naming
+the flag or the file and key, and exit with status 2 before anything starts.
 
 Textual is imported only when the console starts, so headless commands start fast.
 """
@@ -62,10 +62,12 @@ def _version() -> str:
 # --- arguments --------------------------------------------------------------------------------------------
 
 
-def _global_options() -> argparse.ArgumentParser:
-    """Options accepted before and after the subcommand.
+def _global_options(*, after: bool = False) -> argparse.ArgumentParser:
+    """Options accepted before and after the subcommand (``after``: the copy the subcommands get).
 
     Their default is SUPPRESS, so a value given on one side is not overwritten by the other's default.
+    ``--context`` collects into its own list on each side (a subcommand's values would replace the
+    others'), and the two lists are joined.
     """
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("global options")
@@ -80,6 +82,14 @@ def _global_options() -> argparse.ArgumentParser:
     group.add_argument("--seed", metavar="N", default=s, help="seed of the embedded fleet")
     group.add_argument("--sim-nodes", metavar="N", default=s, help="number of nodes in the embedded fleet")
     group.add_argument("--read-only", action="store_true", default=s, help="allow no action")
+    group.add_argument(
+        "--context",
+        metavar="NAME",
+        action="append",
+        dest="context_after" if after else "context",
+        default=s,
+        help="kubeconfig context to watch (repeat it or separate with commas); turns Kubernetes on",
+    )
     group.add_argument("--version", action="version", version=f"aios-tui {_version()}")
     return parent
 
@@ -101,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[parent],
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    after = _global_options(after=True)
     for name, command in COMMANDS.items():
-        p = sub.add_parser(name, help=command.help, description=command.help, parents=[parent])
+        p = sub.add_parser(name, help=command.help, description=command.help, parents=[after])
         command.add_arguments(p)
     return parser
 
@@ -116,6 +127,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         overrides.append(Override("sim.nodes", args.sim_nodes, "--sim-nodes"))
     if getattr(args, "read_only", False):
         overrides.append(Override("read_only", True, "--read-only"))
+    contexts = [*getattr(args, "context", ()), *getattr(args, "context_after", ())]
+    if contexts:
+        overrides.append(Override("kubernetes.contexts", ",".join(contexts), "--context"))
+        overrides.append(Override("kubernetes.enabled", True, "--context"))
     settings = load_settings(getattr(args, "config", None), overrides=overrides)
     return sim_only(settings) if getattr(args, "sim", False) else settings
 

@@ -107,6 +107,14 @@ class KubernetesSettings:
     """Label selector for the Deployments shown as endpoints ("" means every one that requests GPUs)."""
     read_only: bool = False
     """Never change anything in these clusters, whatever the role."""
+    read_only_contexts: tuple[str, ...] = _opt(())
+    """Contexts never changed, whatever the role, while the others may be (``read_only`` covers all)."""
+    rack_label: str = ""
+    """Node label naming the rack (or network spine) below the zone; "" means
+    ``topology.k8s.aws/network-node-layer-3``."""
+    kueue_queue: str = ""
+    """Kueue LocalQueue that launched training Jobs go to (created suspended; Kueue admits and places
+    them); "" means each Job is created pinned to the nodes the plan chose."""
     interval: float = _opt(5.0, lo=0.5, hi=3600)
     """Seconds between two polls."""
     timeout: float = _opt(10.0, lo=0.5, hi=600)

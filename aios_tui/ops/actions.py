@@ -38,6 +38,7 @@ from aios_tui.sources.base import (
     JobLauncher,
     LaunchSpec,
     NodeMaintainer,
+    PermissionChecker,
     Restartable,
     Scalable,
     Source,
@@ -335,9 +336,11 @@ class Ops:
             return reason
         capability = CAPABILITIES[action]
         if not targets or action not in _TARGET_KIND:
-            if not any(isinstance(s, capability) for s in self._sources.values()):
+            capable = [s for s in self._sources.values() if isinstance(s, capability)]
+            if not capable:
                 return f"no source can {action}"
-            return None
+            refusals = [_source_refusal(s, action, None) for s in capable]
+            return None if None in refusals else refusals[0]
         for name in targets:
             owner = self._owner(action, name)
             if owner is None:
@@ -347,6 +350,9 @@ class Ops:
                 return f"source {owner} is not connected"
             if not isinstance(source, capability):
                 return f"source {owner} ({source.kind}) cannot {action}"
+            refusal = _source_refusal(source, action, name)
+            if refusal is not None:
+                return refusal
         return None
 
     def drain_plan(self, plan: Plan) -> DrainPlan | None:
@@ -789,6 +795,9 @@ class Ops:
         capability = CAPABILITIES[plan.action]
         if not isinstance(source, capability):
             raise ActionRefused(f"source {plan.source} ({source.kind}) cannot {plan.action}")
+        refusal = _source_refusal(source, plan.action, plan.target)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
         self._still_valid(plan)
         if plan.confirm_phrase is not None:
             typed = (confirmation or "").strip()
@@ -1053,6 +1062,11 @@ class Ops:
             if isinstance(source, JobLauncher):
                 return name
         return ""
+
+
+def _source_refusal(source: Source, action: str, target: str | None) -> str | None:
+    """Why the source itself would refuse (RBAC, a read-only cluster), when it can tell ahead of time."""
+    return source.permission(action, target) if isinstance(source, PermissionChecker) else None
 
 
 class _PdbTimeout(Exception):

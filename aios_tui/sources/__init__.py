@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from aios_tui.config import ConfigError, Settings, real_sources_enabled
-from aios_tui.sources.base import Source
+from aios_tui.sources.base import Source, SourceError
 
 __all__ = ["build_sources"]
 
@@ -14,11 +14,13 @@ __all__ = ["build_sources"]
 def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time) -> list[Source]:
     """The sources the settings ask for, not yet started.
 
-    The embedded fleet runs when ``[sim] enabled`` or when no real source is. A real source that this
-    version cannot yet run is a :class:`ConfigError` naming the setting that enabled it (``--sim`` clears
-    them all first: see :func:`aios_tui.config.sim_only`).
+    ``[kubernetes] enabled`` gives one source per context (``k8s:<context>``). The embedded fleet runs when
+    ``[sim] enabled`` or when no real source is. A real source that this version cannot yet run, or a
+    kubeconfig that cannot be used, is a :class:`ConfigError` naming the setting (``--sim`` clears them
+    all first: see :func:`aios_tui.config.sim_only`).
     """
-    unavailable = real_sources_enabled(settings)
+    enabled = real_sources_enabled(settings)
+    unavailable = [(where, what) for where, what in enabled if what != "Kubernetes"]
     if unavailable:
         where, what = unavailable[0]
         raise ConfigError(
@@ -26,7 +28,17 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time)
             where,
             detail=f"the {what} source is not available in this version yet; use --sim or disable it",
         )
-    from aios_tui.sources.sim import SimSource
+    sources: list[Source] = []
+    if settings.kubernetes.enabled:
+        from aios_tui.sources.kubernetes import sources_from_settings
 
-    sim = settings.sim
-    return [SimSource(seed=sim.seed, nodes=sim.nodes, interval=sim.interval, clock=clock)]
+        try:
+            sources.extend(sources_from_settings(settings.kubernetes, clock=clock))
+        except SourceError as exc:
+            raise ConfigError(settings.config_file, "[kubernetes]", detail=str(exc)) from None
+    if settings.sim.enabled or not sources:
+        from aios_tui.sources.sim import SimSource
+
+        sim = settings.sim
+        sources.append(SimSource(seed=sim.seed, nodes=sim.nodes, interval=sim.interval, clock=clock))
+    return sources

@@ -87,6 +87,16 @@ class NodeMaintainer(Protocol):
     async def evict_pod(self, namespace: str, name: str) -> None: ...
 
 
+@runtime_checkable
+class PermissionChecker(Protocol):
+    """Knows, ahead of time, whether the backend would refuse an action (RBAC, a read-only context)."""
+
+    def permission(self, action: str, target: str | None = None) -> str | None:
+        """None when ``action`` on ``target`` (an endpoint key, a node name, a job key; None: any) looks
+        allowed, else the reason it is not. Answers from what the source already knows: never blocks."""
+        ...
+
+
 DEFAULT_TRAINING_IMAGE = "nvcr.io/nvidia/pytorch:24.08-py3"
 """What a launch runs when nobody names an image (the console's form and ``plan launch`` both offer it)."""
 

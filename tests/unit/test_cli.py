@@ -199,11 +199,11 @@ def test_enabled_real_source_is_refused_unless_sim(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "config.toml"
-    path.write_text("[kubernetes]\nenabled = true\n")
+    path.write_text("[aws]\nenabled = true\n")
     code, out, err = run(capsys, "--config", str(path), "snapshot", "--sim-nodes", "3")
     assert (code, out) == (2, "")
     assert err == (
-        f"aios-tui: {path}: [kubernetes] enabled = true: the Kubernetes source is not available in this "
+        f"aios-tui: {path}: [aws] enabled = true: the AWS source is not available in this "
         "version yet; use --sim or disable it\n"
     )
     doc = snapshot_json(capsys, "--config", str(path), "snapshot", "--sim", "--sim-nodes", "3", "--json")

@@ -1,0 +1,1118 @@
+"""Kubernetes: one cluster (one kubeconfig context) as a source, read through lists and watches.
+
+The official ``kubernetes`` client is blocking, so everything it does runs in threads, and every call
+carries an explicit ``_request_timeout`` (the client's own default is to wait forever). Reading follows
+client-go's informers: each resource kind is listed once, in pages of 500 (``limit`` + ``continue``),
+then watched from the list's ``resourceVersion`` with bookmarks. A watch that ends or drops resumes from
+the last version seen; a ``410 Gone`` (the version was compacted away) re-lists; a failure to reconnect
+backs off, doubling up to a cap, and the error is what :meth:`KubernetesSource.fetch` raises until the
+watch is back, so the poller marks the source stale with its last good data.
+
+Objects are converted to records when they arrive (``_k8s_convert``), so ``fetch()`` only joins records
+(pods to nodes, ReplicaSets to Deployments, HPAs to endpoints) and reuses every domain object whose inputs
+did not change; with nothing new since the last fetch it returns the same :class:`SourceData`.
+
+Permissions come from SelfSubjectAccessReviews made in the background once the first lists are in, cached
+per verb/resource/namespace and refreshed every few minutes: :meth:`KubernetesSource.permission` answers
+from that cache and never blocks. No token is ever logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import functools
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, ParamSpec
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from aios_tui.config import KubernetesSettings
+from aios_tui.domain import Gpu, Node, Pod, PodPhase
+from aios_tui.domain.errors import redact
+from aios_tui.sources._k8s_convert import (
+    KUEUE_QUEUE_LABEL,
+    EndpointRec,
+    HpaRec,
+    JobRec,
+    NodeRec,
+    PdbRec,
+    PodRec,
+    Requirement,
+    build_endpoint,
+    build_job,
+    build_pdb,
+    convert_deployment,
+    convert_event,
+    convert_hpa,
+    convert_job,
+    convert_node,
+    convert_pdb,
+    convert_pod,
+    convert_replicaset,
+    matches,
+    object_key,
+    parse_selector,
+    pdb_of_message,
+)
+from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceData, SourceError
+
+__all__ = ["KubernetesSource", "api_client_factory", "kubeconfig_contexts", "sources_from_settings"]
+
+log = logging.getLogger("aios_tui.sources.kubernetes")
+
+_P = ParamSpec("_P")
+
+PAGE_SIZE: Final = 500
+WATCH_SECONDS: Final = 240.0
+"""Each watch asks the server to end it after this long (``timeoutSeconds``); it then resumes."""
+PERMISSION_REFRESH_S: Final = 300.0
+RESTARTED_AT: Final = "kubectl.kubernetes.io/restartedAt"
+HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
+MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "aios-tui"}
+_JSON: Final = "application/json"
+_MERGE: Final = "application/merge-patch+json"
+_STRATEGIC: Final = "application/strategic-merge-patch+json"
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """A resource the source lists and watches."""
+
+    name: str
+    api: str
+    """``/api/v1`` or ``/apis/<group>/<version>``."""
+    namespaced: bool = True
+    required: bool = False
+    """Without it the view is wrong (nodes, pods): its errors fail the fetch even when it is forbidden."""
+    field_selector: str = ""
+    """Only these objects are listed and watched (the server filters)."""
+
+    def path(self, namespace: str) -> str:
+        if self.namespaced and namespace:
+            return f"{self.api}/namespaces/{namespace}/{self.name}"
+        return f"{self.api}/{self.name}"
+
+
+NODES = _Kind("nodes", "/api/v1", namespaced=False, required=True)
+PODS = _Kind("pods", "/api/v1", required=True)
+DEPLOYMENTS = _Kind("deployments", "/apis/apps/v1")
+STATEFULSETS = _Kind("statefulsets", "/apis/apps/v1")
+REPLICASETS = _Kind("replicasets", "/apis/apps/v1")
+JOBS = _Kind("jobs", "/apis/batch/v1")
+PDBS = _Kind("poddisruptionbudgets", "/apis/policy/v1")
+HPAS = _Kind("horizontalpodautoscalers", "/apis/autoscaling/v2")
+EVENTS = _Kind("events", "/api/v1", field_selector="reason=FailedScheduling")
+"""Only the scheduler's refusals: why a pod (and so a gang) waits. Other events churn and say less."""
+KINDS: Final = (NODES, PODS, DEPLOYMENTS, STATEFULSETS, REPLICASETS, JOBS, PDBS, HPAS, EVENTS)
+
+_Scope = tuple[str, str]
+"""(kind name, namespace) of one list-and-watch: namespace "" means all namespaces."""
+
+
+class _Gone(SourceError):
+    """410 Gone: the resourceVersion is too old (compacted); list again."""
+
+
+class _Forbidden(SourceError):
+    """403 on a list or watch."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Review:
+    """One SelfSubjectAccessReview question."""
+
+    verb: str
+    group: str
+    resource: str
+    subresource: str = ""
+    namespace: str = ""
+
+    def denial(self) -> str:
+        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        where = (
+            f" in {self.namespace}" if self.namespace else "" if self.resource == "nodes" else " cluster-wide"
+        )
+        return f"forbidden by RBAC: you cannot {self.verb} {what}{where}"
+
+
+# --- kubeconfig -------------------------------------------------------------------------------------------
+
+
+def _kubeconfig_path(settings: KubernetesSettings, env: Mapping[str, str]) -> str | None:
+    """The kubeconfig file to read, or None for the in-cluster service account."""
+    if settings.kubeconfig is not None:
+        return os.fspath(settings.kubeconfig)
+    first = next((p for p in env.get("KUBECONFIG", "").split(os.pathsep) if p), "")
+    if first:
+        return first
+    default = Path.home() / ".kube" / "config"
+    return os.fspath(default) if default.is_file() else None
+
+
+def kubeconfig_contexts(path: str) -> tuple[list[str], str]:
+    """The context names in a kubeconfig file and its current context. Raises :class:`SourceError`."""
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError, ValueError) as exc:
+        raise SourceError(f"cannot read kubeconfig {path}: {redact(str(exc))}") from None
+    names = [str(c.get("name", "")) for c in contexts or ()]
+    return names, str((current or {}).get("name", ""))
+
+
+def api_client_factory(path: str | None, context: str | None = None) -> Callable[[], Any]:
+    """A factory of ``ApiClient`` for one kubeconfig context (``path`` None: the in-cluster service
+    account), without retries: a failed call is reported and the source's own back-off decides."""
+
+    def make() -> Any:
+        cfg = k8s_client.Configuration()
+        try:
+            if path is None:
+                k8s_config.load_incluster_config(client_configuration=cfg)
+            else:
+                k8s_config.load_kube_config(
+                    config_file=path, context=context, client_configuration=cfg, persist_config=False
+                )
+        except (ConfigException, OSError, ValueError) as exc:
+            where = "the in-cluster service account" if path is None else f"kubeconfig {path}"
+            raise SourceError(f"cannot use {where}: {redact(str(exc))}") from None
+        cfg.retries = 0
+        # One connection per watch, plus lists, reviews and actions: more than the default of 5 per CPU.
+        cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize, 64)
+        cfg.debug = False  # http.client's debug output would print the Authorization header
+        return k8s_client.ApiClient(configuration=cfg)
+
+    return make
+
+
+def sources_from_settings(
+    settings: KubernetesSettings,
+    *,
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> list[KubernetesSource]:
+    """One source per configured context (the current one when none is), named ``k8s:<context>``.
+
+    Raises :class:`SourceError` when the kubeconfig cannot be read or names no such context.
+    """
+    env = os.environ if env is None else env
+    path = _kubeconfig_path(settings, env)
+    if path is None:
+        return [
+            KubernetesSource(
+                name="k8s:in-cluster",
+                api_client_factory=api_client_factory(None),
+                settings=settings,
+                clock=clock,
+                context="in-cluster",
+            )
+        ]
+    names, current = kubeconfig_contexts(path)
+    wanted = list(dict.fromkeys(settings.contexts)) or ([current] if current else [])
+    if not wanted:
+        raise SourceError(f"kubeconfig {path} has no current context; name one with --context")
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        known = ", ".join(names) or "none"
+        raise SourceError(f"kubeconfig {path} has no context {', '.join(missing)} (it has {known})")
+    return [
+        KubernetesSource(
+            name=f"k8s:{ctx}",
+            api_client_factory=api_client_factory(path, ctx),
+            settings=settings,
+            clock=clock,
+            context=ctx,
+        )
+        for ctx in wanted
+    ]
+
+
+# --- the source ---------------------------------------------------------------------------------------------
+
+
+class KubernetesSource:
+    """One cluster. ``api_client_factory`` makes the ``kubernetes.client.ApiClient`` (called once, at
+    construction); ``settings`` is the ``[kubernetes]`` section. Threads start at the first fetch.
+
+    ``retry_base``/``retry_max`` bound the back-off between reconnections; ``watch_seconds`` is how long
+    each watch runs before it is renewed; tests shorten them.
+    """
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        api_client_factory: Callable[[], Any],
+        settings: KubernetesSettings,
+        clock: Callable[[], float] = time.time,
+        context: str = "",
+        retry_base: float = 0.5,
+        retry_max: float = 30.0,
+        watch_seconds: float = WATCH_SECONDS,
+        permission_refresh_s: float = PERMISSION_REFRESH_S,
+    ) -> None:
+        self.name = name
+        self.interval = settings.interval
+        self.timeout = settings.timeout
+        self.read_only = settings.read_only or context in settings.read_only_contexts
+        self._settings = settings
+        self._clock = clock
+        self._gpu_names = tuple(settings.gpu_resource_names)
+        try:
+            self._job_selector = parse_selector(settings.job_label_selector)
+            self._endpoint_selector = parse_selector(settings.endpoint_label_selector)
+        except ValueError as exc:
+            raise SourceError(f"[kubernetes] label selector: {exc}") from None
+        self._api = api_client_factory()
+        host = str(getattr(self._api.configuration, "host", ""))
+        self._context = f"{context or name} ({host})" if host else (context or name)
+        self._retry_base = retry_base
+        self._retry_max = retry_max
+        self._watch_seconds = watch_seconds
+        self._permission_refresh_s = permission_refresh_s
+        namespaces = tuple(dict.fromkeys(settings.namespaces)) or ("",)
+        self._scopes: tuple[_Scope, ...] = tuple(
+            (k.name, ns) for k in KINDS for ns in (namespaces if k.namespaced else ("",))
+        )
+        self._kinds = {k.name: k for k in KINDS}
+
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._stores: dict[_Scope, dict[str, Any]] = {s: {} for s in self._scopes}
+        self._synced: set[_Scope] = set()
+        self._errors: dict[_Scope, str] = {}
+        self._version = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._streams: set[Any] = set()
+        self.relists = 0
+        """Lists made after the first, because a watch's version was gone (410): for tests and benches."""
+
+        self._build_lock = threading.Lock()
+        self._built_version = -1
+        self._data: SourceData | None = None
+        self._node_cache: dict[str, tuple[Node, int, Node]] = {}
+        self._gpu_cache: dict[tuple[str, int], Gpu] = {}
+        self._endpoint_cache: dict[str, tuple[EndpointRec, Any, Any]] = {}
+
+        self._reviews: dict[_Review, tuple[bool, float]] = {}
+        self._review_wanted: set[_Review] = set()
+        self._review_wake = threading.Event()
+
+    # --- the Source protocol --------------------------------------------------------------------------------
+
+    async def fetch(self) -> SourceData:
+        return await asyncio.to_thread(self.fetch_now)
+
+    def fetch_now(self) -> SourceData:
+        """The cluster as the watches last saw it; waits up to 0.9 × ``timeout`` for the first lists.
+
+        Raises :class:`SourceError` while a list or watch is failing (the message says which and why).
+        """
+        self._start()
+        # A little under the poller's own limit, so that the reason, not a bare timeout, is reported.
+        deadline = time.monotonic() + 0.9 * self.timeout
+        with self._changed:
+            while len(self._synced) < len(self._scopes) and not self._blocking_errors():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pending = sorted({k for k, _ in self._scopes if (k, _) not in self._synced})
+                    raise SourceError(
+                        f"still listing {', '.join(pending)} after {0.9 * self.timeout:g}s "
+                        "(it goes on in the background)"
+                    )
+                self._changed.wait(left)
+            errors = self._blocking_errors()
+            if errors:
+                (kind, ns), message = errors[0]
+                where = f"{kind} in {ns}" if ns else kind
+                raise SourceError(f"{where}: {message}")
+            version = self._version
+            stores = {s: dict(d) for s, d in self._stores.items()} if version != self._built_version else None
+        with self._build_lock:
+            if stores is None and self._data is not None:
+                return self._data
+            assert stores is not None
+            data = self._build(stores)
+            self._data, self._built_version = data, version
+            return data
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.close_now)
+
+    def close_now(self) -> None:
+        """Stop every thread and close the connections."""
+        self._stop.set()
+        self._review_wake.set()
+        with self._changed:
+            self._changed.notify_all()
+            streams = list(self._streams)
+        for resp in streams:
+            _shutdown(resp)
+        deadline = time.monotonic() + 2.0
+        for t in self._threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._api.close()
+
+    # --- permissions ----------------------------------------------------------------------------------------
+
+    def permission(self, action: str, target: str | None = None) -> str | None:
+        """None when ``action`` on ``target`` looks allowed, else why not (read-only, or RBAC as the last
+        SelfSubjectAccessReviews answered). Unknown yet counts as allowed: a 403 at run time still says so.
+        Never blocks: a question not asked yet is asked in the background."""
+        if self.read_only:
+            return f"{self.name} is read-only (kubernetes read_only in the settings)"
+        reviews = self._reviews_for(action, target)
+        if not reviews:
+            return None
+        answers = []
+        with self._lock:
+            for review in reviews:
+                got = self._reviews.get(review)
+                if got is None:
+                    self._review_wanted.add(review)
+                answers.append((review, got))
+        if any(got is None for _, got in answers):
+            self._review_wake.set()
+        if action == "launch" and target is None:  # any namespace it may launch in will do
+            if answers and all(got is not None and not got[0] for _, got in answers):
+                return answers[0][0].denial()
+            return None
+        for review, got in answers:
+            if got is not None and not got[0]:
+                return review.denial()
+        return None
+
+    def permission_known(self, action: str, target: str | None = None) -> bool:
+        """Whether :meth:`permission` answers from access reviews already made, rather than assuming."""
+        reviews = self._reviews_for(action, target)
+        with self._lock:
+            return all(r in self._reviews for r in reviews)
+
+    def _reviews_for(self, action: str, target: str | None) -> list[_Review]:
+        ns, _, name = (target or "").rpartition("/")
+        if action in ("scale", "redeploy"):
+            if not target:
+                return []
+            resource = "statefulsets" if self._endpoint_kind(ns, name) == "StatefulSet" else "deployments"
+            return [_Review("patch", "apps", resource, "scale" if action == "scale" else "", ns)]
+        if action in ("cordon", "uncordon"):
+            return [_Review("patch", "", "nodes")]
+        if action == "drain":
+            return [_Review("patch", "", "nodes"), _Review("create", "", "pods", "eviction")]
+        if action == "launch":
+            if target:
+                return [_Review("create", "batch", "jobs", "", ns)]
+            return [_Review("create", "batch", "jobs", "", n) for n in self._settings.namespaces or ("",)]
+        return []
+
+    def _wanted_reviews(self) -> set[_Review]:
+        """What the console will ask about: the actions on every endpoint, on nodes, and launching."""
+        wanted = {_Review("patch", "", "nodes"), _Review("create", "", "pods", "eviction")}
+        wanted.update(self._reviews_for("launch", None))
+        with self._lock:
+            endpoints = [
+                rec
+                for (kind, _), store in self._stores.items()
+                if kind in ("deployments", "statefulsets")
+                for rec in store.values()
+            ]
+            wanted |= self._review_wanted
+        for rec in endpoints:
+            resource = "statefulsets" if rec.kind == "StatefulSet" else "deployments"
+            wanted.add(_Review("patch", "apps", resource, "scale", rec.namespace))
+            wanted.add(_Review("patch", "apps", resource, "", rec.namespace))
+        return wanted
+
+    def _review_loop(self) -> None:
+        while not self._stop.is_set():
+            self._review_wake.clear()  # before looking: a question asked meanwhile wakes the next wait
+            now = time.monotonic()
+            with self._lock:
+                known = dict(self._reviews)
+            due = [
+                r
+                for r in self._wanted_reviews()
+                if r not in known or now - known[r][1] >= self._permission_refresh_s
+            ]
+            for review in due:
+                if self._stop.is_set():
+                    return
+                try:
+                    allowed = self._review(review)
+                except SourceError as exc:
+                    log.debug("%s: access review %s failed: %s", self.name, review, exc)
+                    continue
+                with self._lock:
+                    self._reviews[review] = (allowed, time.monotonic())
+                    self._review_wanted.discard(review)
+            self._review_wake.wait(min(self._permission_refresh_s, 60.0))
+
+    def _review(self, review: _Review) -> bool:
+        attributes = {"verb": review.verb, "group": review.group, "resource": review.resource}
+        if review.subresource:
+            attributes["subresource"] = review.subresource
+        if review.namespace:
+            attributes["namespace"] = review.namespace
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        answer = self._call("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body)
+        return bool((answer.get("status") or {}).get("allowed"))
+
+    # --- actions --------------------------------------------------------------------------------------------
+
+    async def scale_endpoint(self, namespace: str, name: str, replicas: int) -> None:
+        await self._act(self._scale, namespace, name, replicas)
+
+    async def redeploy_endpoint(self, namespace: str, name: str, image: str | None = None) -> None:
+        await self._act(self._redeploy, namespace, name, image)
+
+    async def set_cordon(self, node: str, cordoned: bool) -> None:
+        await self._act(self._cordon, node, cordoned)
+
+    async def evict_pod(self, namespace: str, name: str) -> None:
+        await self._act(self._evict, namespace, name, False)
+
+    async def evict_pod_dry_run(self, namespace: str, name: str) -> None:
+        """Ask the server whether it would evict the pod now (``dryRun=All``): raises as :meth:`evict_pod`
+        would, changes nothing."""
+        await self._act(self._evict, namespace, name, True)
+
+    async def launch_job(self, spec: LaunchSpec) -> None:
+        await self._act(self._launch, spec)
+
+    async def _act(self, fn: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
+        await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
+    def _endpoint_path(self, namespace: str, name: str) -> str:
+        resource = "statefulsets" if self._endpoint_kind(namespace, name) == "StatefulSet" else "deployments"
+        return f"/apis/apps/v1/namespaces/{namespace}/{resource}/{name}"
+
+    def _scale(self, namespace: str, name: str, replicas: int) -> None:
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise ValueError(f"replicas must be a whole number of at least 0, got {replicas!r}")
+        path = self._endpoint_path(namespace, name) + "/scale"
+        self._call("PATCH", path, body={"spec": {"replicas": replicas}}, content_type=_MERGE)
+
+    def _redeploy(self, namespace: str, name: str, image: str | None) -> None:
+        """A rolling restart as ``kubectl rollout restart`` makes it (the restartedAt annotation on the pod
+        template), with the GPU container's image replaced when ``image`` is given."""
+        path = self._endpoint_path(namespace, name)
+        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        template: dict[str, Any] = {"metadata": {"annotations": {RESTARTED_AT: now}}}
+        if image is not None:
+            if not image.strip():
+                raise ValueError("image must not be empty")
+            current = self._call("GET", path)
+            containers = (((current.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+                "containers"
+            ) or []
+            target = self._gpu_container(namespace, name, containers)
+            # The whole list, so that a merge patch (which replaces lists) and a strategic one agree.
+            template["spec"] = {
+                "containers": [{**c, "image": image} if c.get("name") == target else c for c in containers]
+            }
+        self._call("PATCH", path, body={"spec": {"template": template}}, content_type=_STRATEGIC)
+
+    def _gpu_container(self, namespace: str, name: str, containers: Sequence[Mapping[str, Any]]) -> str:
+        with self._lock:
+            rec = self._find(("deployments", "statefulsets"), f"{namespace}/{name}")
+        if rec is not None and rec.container:
+            return str(rec.container)
+        if not containers:
+            raise SourceError(f"{namespace}/{name} has no containers")
+        return str(containers[0].get("name", ""))
+
+    def _cordon(self, node: str, cordoned: bool) -> None:
+        # What kubectl sends: true to cordon, null (the field removed) to uncordon.
+        body = {"spec": {"unschedulable": True if cordoned else None}}
+        self._call("PATCH", f"/api/v1/nodes/{node}", body=body, content_type=_STRATEGIC)
+
+    def _evict(self, namespace: str, name: str, dry_run: bool) -> None:
+        body = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        query = [("dryRun", "All")] if dry_run else []
+        path = f"/api/v1/namespaces/{namespace}/pods/{name}/eviction"
+        try:
+            self._call("POST", path, query=query, body=body, raw_errors=True)
+        except ApiException as exc:
+            message, causes = _status_message(exc)
+            if exc.status == 429:
+                pdb = next((pdb_of_message(namespace, c) for c in causes if pdb_of_message(namespace, c)), "")
+                detail = f" ({'; '.join(causes)})" if causes else ""
+                raise EvictionBlocked(f"{message}{detail}", pdb=pdb) from None
+            if exc.status == 500:
+                raise SourceError(
+                    f"cannot evict {namespace}/{name}: misconfigured PodDisruptionBudget "
+                    f"(the server said: {message})"
+                ) from None
+            if exc.status == 404:
+                raise SourceError(f"pod {namespace}/{name} not found (already gone)") from None
+            raise self._error(exc, f"evict {namespace}/{name}") from None
+
+    def _launch(self, spec: LaunchSpec) -> None:
+        if spec.workers < 1 or spec.gpus_per_worker < 1:
+            raise ValueError(
+                "a job needs at least 1 worker and 1 GPU per worker, "
+                f"got {spec.workers}×{spec.gpus_per_worker}"
+            )
+        if spec.placement and len(spec.placement) != spec.workers:
+            raise ValueError(f"placement names {len(spec.placement)} nodes for {spec.workers} workers")
+        self._call("POST", f"/apis/batch/v1/namespaces/{spec.namespace}/jobs", body=self.job_manifest(spec))
+
+    def job_manifest(self, spec: LaunchSpec) -> dict[str, Any]:
+        """The Indexed Job that runs ``spec``: pinned to its planned nodes, or handed to Kueue's queue (the
+        job created suspended, Kueue admits it) when ``kueue_queue`` is set."""
+        gpu = self._gpu_names[0] if self._gpu_names else "nvidia.com/gpu"
+        labels = {**MANAGED_BY, **_equality_labels(self._job_selector)}
+        pod_labels = {**MANAGED_BY, "job-name": spec.name}
+        pod_spec: dict[str, Any] = {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "trainer",
+                    "image": spec.image,
+                    "resources": {
+                        "requests": {gpu: str(spec.gpus_per_worker)},
+                        "limits": {gpu: str(spec.gpus_per_worker)},
+                    },
+                    "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+                }
+            ],
+            "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}],
+        }
+        job_spec: dict[str, Any] = {
+            "completionMode": "Indexed",
+            "completions": spec.workers,
+            "parallelism": spec.workers,
+            "backoffLimit": 0,
+        }
+        queue = self._settings.kueue_queue
+        if queue:
+            labels[KUEUE_QUEUE_LABEL] = queue
+            job_spec["suspend"] = True
+        elif spec.placement:
+            nodes = list(dict.fromkeys(spec.placement))
+            affinity: dict[str, Any] = {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": HOSTNAME_LABEL, "operator": "In", "values": nodes}]}
+                        ]
+                    }
+                }
+            }
+            if self._whole_nodes(nodes, spec.gpus_per_worker):
+                affinity["podAntiAffinity"] = {
+                    "requiredDuringSchedulingIgnoredDuringExecution": [
+                        {
+                            "labelSelector": {"matchLabels": {"job-name": spec.name}},
+                            "topologyKey": HOSTNAME_LABEL,
+                        }
+                    ]
+                }
+            pod_spec["affinity"] = affinity
+        job_spec["template"] = {"metadata": {"labels": pod_labels}, "spec": pod_spec}
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
+            "spec": job_spec,
+        }
+
+    def _whole_nodes(self, nodes: Sequence[str], gpus_per_worker: int) -> bool:
+        """Whether each worker takes a whole node (then one pod per node, by anti-affinity)."""
+        with self._lock:
+            sizes = [
+                rec.node.gpus_allocatable for n in nodes if (rec := self._find(("nodes",), n)) is not None
+            ]
+        return bool(sizes) and all(gpus_per_worker >= s for s in sizes)
+
+    # --- HTTP -----------------------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        body: object = None,
+        content_type: str = _JSON,
+        timeout: float | tuple[float, float] | None = None,
+    ) -> Any:
+        """One call through the client; the raw urllib3 response (not read yet). Raises ApiException and
+        urllib3's errors as they come."""
+        headers = {"Accept": _JSON}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        return self._api.call_api(
+            path,
+            method,
+            query_params=list(query),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+            _request_timeout=self.timeout if timeout is None else timeout,
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]] = (),
+        body: object = None,
+        content_type: str = _JSON,
+        raw_errors: bool = False,
+    ) -> dict[str, Any]:
+        """One call; its JSON answer. Raises :class:`SourceError` (ApiException too when ``raw_errors``)."""
+        what = f"{method} {path}"
+        try:
+            resp = self._request(method, path, query=query, body=body, content_type=content_type)
+            data = resp.data
+        except ApiException as exc:
+            if raw_errors:
+                raise
+            raise self._error(exc, what) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise self._error(exc, what) from None
+        try:
+            decoded = json.loads(data) if data else {}
+        except ValueError:
+            raise SourceError(f"{what}: the API server answered with something that is not JSON") from None
+        return decoded if isinstance(decoded, dict) else {}
+
+    def _error(self, exc: Exception, what: str) -> SourceError:
+        """A clear, secret-free :class:`SourceError` for a failed call (410 gives :class:`_Gone`)."""
+        if isinstance(exc, ApiException):
+            message, _ = _status_message(exc)
+            if exc.status == 401:
+                return SourceError(
+                    f"credentials expired or invalid (401 Unauthorized) for {self.name}; "
+                    "renew them in the kubeconfig and retry"
+                )
+            if exc.status == 403:
+                return _Forbidden(f"forbidden: {message}")
+            if exc.status == 410:
+                raise _Gone(message)
+            return SourceError(f"{what}: {exc.status} {exc.reason or ''}: {message}".replace(" : ", ": "))
+        if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+            exc = exc.reason
+        host = str(getattr(self._api.configuration, "host", "the API server"))
+        reason = redact(" ".join(str(exc).split()))
+        # NewConnectionError derives from ConnectTimeoutError (urllib3 keeps it so): test it first.
+        if isinstance(exc, urllib3.exceptions.NewConnectionError):
+            return SourceError(
+                f"cannot reach {host}: {'connection refused' if 'refused' in reason else reason}"
+            )
+        if isinstance(exc, urllib3.exceptions.TimeoutError):
+            return SourceError(f"{what}: no answer from the API server within {self.timeout:g}s")
+        return SourceError(f"cannot reach {host}: {reason}")
+
+    # --- lists and watches ----------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._threads or self._stop.is_set():
+                return
+            for scope in self._scopes:
+                self._threads.append(
+                    threading.Thread(
+                        target=self._informer, args=scope, name=f"{self.name}:{scope[0]}", daemon=True
+                    )
+                )
+            self._threads.append(
+                threading.Thread(target=self._reviews_when_synced, name=f"{self.name}:rbac", daemon=True)
+            )
+        for t in self._threads:
+            t.start()
+
+    def _reviews_when_synced(self) -> None:
+        with self._changed:
+            while len(self._synced) < len(self._scopes) and not self._stop.is_set():
+                self._changed.wait(1.0)
+        self._review_loop()
+
+    def _informer(self, kind_name: str, namespace: str) -> None:
+        """List, then watch from the list's version, forever: the loop of one resource kind."""
+        kind = self._kinds[kind_name]
+        scope = (kind_name, namespace)
+        version = ""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if not version:
+                    version = self._list(kind, namespace)
+                started, was = time.monotonic(), version
+                version = self._watch(kind, namespace, version)
+                if version == was and time.monotonic() - started < 1.0:
+                    # Closed at once with nothing in it: do not hammer whatever keeps closing it.
+                    failures += 1
+                    if self._stop.wait(min(self._retry_max, self._retry_base * 2.0 ** (failures - 1))):
+                        return
+                else:
+                    failures = 0
+            except _Gone:
+                log.info("%s: %s: resourceVersion expired, listing again", self.name, kind_name)
+                with self._lock:
+                    self.relists += 1
+                version = ""
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                failures += 1
+                error = exc if isinstance(exc, SourceError) else self._safe_error(exc, kind.path(namespace))
+                delay = min(self._retry_max, self._retry_base * 2.0 ** (failures - 1))
+                if isinstance(error, _Forbidden) and not kind.required:
+                    # Not allowed to see this kind: show the rest, and ask again now and then.
+                    log.warning("%s: cannot list %s: %s", self.name, kind_name, error)
+                    with self._changed:
+                        self._synced.add(scope)
+                        self._changed.notify_all()
+                    delay = self._permission_refresh_s
+                else:
+                    if failures == 1:
+                        log.warning("%s: %s: %s", self.name, kind_name, error)
+                    with self._changed:
+                        self._errors[scope] = str(error)
+                        self._version += 1
+                        self._changed.notify_all()
+                if self._stop.wait(delay):
+                    return
+
+    def _safe_error(self, exc: Exception, what: str) -> SourceError:
+        """A :class:`SourceError` for anything a list or watch raised."""
+        if isinstance(exc, ApiException | urllib3.exceptions.HTTPError | OSError):
+            try:
+                return self._error(exc, what)
+            except _Gone:
+                return SourceError(f"{what}: resourceVersion expired")
+        log.error("%s: %s failed unexpectedly", self.name, what, exc_info=True)
+        return SourceError(f"{what}: {type(exc).__name__}: {redact(str(exc))}")
+
+    def _list(self, kind: _Kind, namespace: str) -> str:
+        """List every object in pages; replaces the kind's store. Returns the list's resourceVersion."""
+        path = kind.path(namespace)
+        items: dict[str, Any] = {}
+        token = ""
+        version = ""
+        while True:
+            query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
+            if kind.field_selector:
+                query.append(("fieldSelector", kind.field_selector))
+            page = self._call("GET", path, query=query)
+            for obj in page.get("items") or ():
+                if isinstance(obj, dict):
+                    rec = self._convert(kind.name, obj)
+                    if rec is not None:
+                        items[object_key(obj)] = rec
+            meta = page.get("metadata") or {}
+            version = str(meta.get("resourceVersion") or "")
+            token = str(meta.get("continue") or "")
+            if not token or self._stop.is_set():
+                break
+        with self._changed:
+            self._stores[(kind.name, namespace)] = items
+            self._synced.add((kind.name, namespace))
+            self._errors.pop((kind.name, namespace), None)
+            self._version += 1
+            self._changed.notify_all()
+        return version
+
+    def _watch(self, kind: _Kind, namespace: str, version: str) -> str:
+        """Follow one watch until it ends; the last resourceVersion seen (bookmarks included)."""
+        path = kind.path(namespace)
+        query = [
+            ("watch", "1"),
+            ("resourceVersion", version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(max(1, int(self._watch_seconds)))),
+        ]
+        if kind.field_selector:
+            query.append(("fieldSelector", kind.field_selector))
+        try:
+            resp = self._request(
+                "GET", path, query=query, timeout=(self.timeout, self._watch_seconds + self.timeout)
+            )
+        except ApiException as exc:
+            raise self._error(exc, f"watch {path}") from None
+        scope = (kind.name, namespace)
+        with self._changed:
+            if self._stop.is_set():
+                _shutdown(resp)
+                return version
+            self._streams.add(resp)
+            if self._errors.pop(scope, None) is not None:
+                self._version += 1
+                self._changed.notify_all()
+        try:
+            for line in _lines(resp):
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise SourceError(f"watch {path}: the API server sent a line that is not JSON") from None
+                kind_of_event = event.get("type")
+                obj = event.get("object") or {}
+                if kind_of_event == "ERROR":
+                    if obj.get("code") == 410:
+                        raise _Gone(str(obj.get("message", "")))
+                    raise SourceError(f"watch {path}: {obj.get('code', '')} {obj.get('message', '')}".strip())
+                new_version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                if kind_of_event != "BOOKMARK":
+                    self._apply(scope, kind_of_event, obj)
+                version = new_version
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # The stream ended early (a dropped connection, a read timeout): resume from ``version``.
+            if not self._stop.is_set():
+                log.debug("%s: watch %s ended: %s", self.name, path, redact(str(exc)))
+        finally:
+            with self._lock:
+                self._streams.discard(resp)
+            resp.release_conn()
+        return version
+
+    def _apply(self, scope: _Scope, event: object, obj: dict[str, Any]) -> None:
+        rec = None if event == "DELETED" else self._convert(scope[0], obj)
+        key = object_key(obj)
+        with self._lock:
+            store = self._stores[scope]
+            if rec is None:
+                if store.pop(key, None) is None:
+                    return
+            else:
+                store[key] = rec
+            self._version += 1
+
+    def _convert(self, kind: str, obj: dict[str, Any]) -> Any:
+        names, source = self._gpu_names, self.name
+        if kind == "nodes":
+            return convert_node(obj, source=source, gpu_names=names, rack_label=self._settings.rack_label)
+        if kind == "pods":
+            return convert_pod(obj, source=source, gpu_names=names)
+        if kind == "deployments":
+            return convert_deployment(obj, kind="Deployment", gpu_names=names)
+        if kind == "statefulsets":
+            return convert_deployment(obj, kind="StatefulSet", gpu_names=names)
+        if kind == "replicasets":
+            return convert_replicaset(obj)
+        if kind == "jobs":
+            return convert_job(obj, gpu_names=names)
+        if kind == "poddisruptionbudgets":
+            return convert_pdb(obj, source=source)
+        if kind == "horizontalpodautoscalers":
+            return convert_hpa(obj)
+        if kind == "events":
+            return convert_event(obj)
+        raise ValueError(f"unknown kind {kind!r}")
+
+    def _blocking_errors(self) -> list[tuple[_Scope, str]]:
+        return sorted(self._errors.items())
+
+    def _find(self, kinds: Sequence[str], key: str) -> Any:
+        """A record by kind and key, from any namespace scope (call with the lock held)."""
+        for (kind, _), store in self._stores.items():
+            if kind in kinds and key in store:
+                return store[key]
+        return None
+
+    def _endpoint_kind(self, namespace: str, name: str) -> str:
+        with self._lock:
+            rec = self._find(("deployments", "statefulsets"), f"{namespace}/{name}")
+        return str(rec.kind) if rec is not None else "Deployment"
+
+    # --- joining records into the fleet ---------------------------------------------------------------------
+
+    def _build(self, stores: Mapping[_Scope, Mapping[str, Any]]) -> SourceData:
+        def records(kind: str) -> list[Any]:
+            return [rec for (k, _), store in stores.items() if k == kind for rec in store.values()]
+
+        source = self.name
+        rs_owner: dict[str, str] = {}
+        for (kind, _), store in stores.items():
+            if kind == "replicasets":
+                for key, deployment in store.items():
+                    rs_owner[key] = deployment
+        pod_recs: list[PodRec] = records("pods")
+        pods: list[Pod] = []
+        on_node: dict[str, list[PodRec]] = {}
+        by_job: dict[str, list[PodRec]] = {}
+        for rec in pod_recs:
+            pod = rec.pod
+            if rec.replicaset:
+                key = f"{pod.namespace}/{rec.replicaset}"
+                if key in rs_owner:
+                    owner = f"{pod.namespace}/{rs_owner[key] or rec.replicaset}"
+                    if owner != pod.owner:
+                        pod = rec.pod = dataclasses.replace(pod, owner=owner)
+            pods.append(pod)
+            if pod.node and pod.gpus and pod.phase in (PodPhase.PENDING, PodPhase.RUNNING):
+                on_node.setdefault(pod.node, []).append(rec)
+            if pod.owner_kind == "Job":
+                by_job.setdefault(pod.owner, []).append(rec)
+
+        nodes: list[Node] = []
+        gpus: list[Gpu] = []
+        node_cache: dict[str, tuple[Node, int, Node]] = {}
+        gpu_cache: dict[tuple[str, int], Gpu] = {}
+        for node_rec in records("nodes"):
+            assert isinstance(node_rec, NodeRec)
+            base = node_rec.node
+            holders = sorted(on_node.get(base.name, ()), key=lambda r: (r.created, r.pod.name))
+            requested = sum(r.pod.gpus for r in holders)
+            cached = self._node_cache.get(base.name)
+            node = (
+                cached[2]
+                if cached is not None and cached[0] is base and cached[1] == requested
+                else dataclasses.replace(base, gpus_requested=requested)
+            )
+            node_cache[base.name] = (base, requested, node)
+            nodes.append(node)
+            owners = [r.pod.key for r in holders for _ in range(r.pod.gpus)]
+            for i in range(base.gpus_allocatable):
+                pod_key = owners[i] if i < len(owners) else ""
+                gpu = self._gpu_cache.get((base.name, i))
+                if gpu is None or gpu.pod != pod_key or gpu.model != base.gpu_model:
+                    gpu = Gpu(
+                        node=base.name, index=i, uuid=f"{base.name}/gpu{i}", model=base.gpu_model, pod=pod_key
+                    )
+                gpu_cache[(base.name, i)] = gpu
+                gpus.append(gpu)
+        self._node_cache, self._gpu_cache = node_cache, gpu_cache
+
+        hpas: dict[tuple[str, str], Any] = {}
+        for hpa_rec in records("horizontalpodautoscalers"):
+            assert isinstance(hpa_rec, HpaRec)
+            hpas[(hpa_rec.namespace, hpa_rec.target)] = hpa_rec.hpa
+        endpoints = []
+        selected: list[EndpointRec] = []
+        endpoint_cache: dict[str, tuple[EndpointRec, Any, Any]] = {}
+        for ep_rec in records("deployments") + records("statefulsets"):
+            assert isinstance(ep_rec, EndpointRec)
+            if not self._selected(self._endpoint_selector, ep_rec.labels, ep_rec.gpus):
+                continue
+            selected.append(ep_rec)
+            hpa = hpas.get((ep_rec.namespace, f"{ep_rec.kind}/{ep_rec.name}"))
+            hit = self._endpoint_cache.get(ep_rec.key)
+            endpoint = (
+                hit[2]
+                if hit is not None and hit[0] is ep_rec and hit[1] is hpa
+                else build_endpoint(ep_rec, hpa, source=source)
+            )
+            endpoint_cache[ep_rec.key] = (ep_rec, hpa, endpoint)
+            endpoints.append(endpoint)
+        self._endpoint_cache = endpoint_cache
+
+        scheduling: dict[str, tuple[float, str]] = {}
+        for event in records("events"):
+            pod_key, message, when = event
+            if pod_key not in scheduling or when >= scheduling[pod_key][0]:
+                scheduling[pod_key] = (when, message)
+        messages = {k: m for k, (_, m) in scheduling.items()}
+        jobs = []
+        for job_rec in records("jobs"):
+            assert isinstance(job_rec, JobRec)
+            if self._selected(self._job_selector, job_rec.labels, job_rec.gpus_per_worker):
+                jobs.append(build_job(job_rec, by_job.get(job_rec.key, ()), messages, source=source))
+
+        pdbs = []
+        for pdb_rec in records("poddisruptionbudgets"):
+            assert isinstance(pdb_rec, PdbRec)
+            selector = pdb_rec.selector
+            owner = next(
+                (
+                    e.key
+                    for e in selected
+                    if selector is not None
+                    and e.namespace == pdb_rec.namespace
+                    and matches(selector, e.template_labels)
+                ),
+                "",
+            )
+            pdbs.append(build_pdb(pdb_rec, owner))
+
+        return SourceData(
+            nodes=tuple(sorted(nodes, key=lambda n: n.name)),
+            gpus=tuple(gpus),
+            pods=tuple(pods),
+            jobs=tuple(jobs),
+            endpoints=tuple(endpoints),
+            pdbs=tuple(pdbs),
+            context=self._context,
+        )
+
+    @staticmethod
+    def _selected(selector: tuple[Requirement, ...], labels: Mapping[str, str], gpus: int) -> bool:
+        """A configured selector decides; without one, whatever requests GPUs is shown."""
+        return matches(selector, labels) if selector else gpus > 0
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def _status_message(exc: ApiException) -> tuple[str, list[str]]:
+    """The message of the Status the server answered with, and its causes' messages."""
+    try:
+        status = json.loads(exc.body) if exc.body else {}
+    except (ValueError, TypeError):
+        status = {}
+    if not isinstance(status, dict):
+        status = {}
+    message = str(status.get("message") or exc.reason or f"HTTP {exc.status}")
+    causes = [
+        str(c.get("message"))
+        for c in (status.get("details") or {}).get("causes") or ()
+        if isinstance(c, Mapping) and c.get("message")
+    ]
+    return redact(message), [redact(c) for c in causes]
+
+
+def _equality_labels(selector: Sequence[Requirement]) -> dict[str, str]:
+    """The labels a new object needs to match the ``key=value`` terms of a selector."""
+    return {r.key: next(iter(r.values)) for r in selector if r.op == "In" and len(r.values) == 1}
+
+
+def _lines(resp: Any) -> Iterator[str]:
+    """The lines of a streamed response as they arrive (a watch sends one JSON event per line)."""
+    buffer = b""
+    for chunk in resp.stream(amt=None, decode_content=False):
+        buffer += chunk if isinstance(chunk, bytes) else str(chunk).encode()
+        if b"\n" in buffer:
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield line.decode("utf-8", errors="replace")
+    if buffer.strip():
+        yield buffer.decode("utf-8", errors="replace")
+
+
+def _shutdown(resp: Any) -> None:
+    """Unblock a thread reading ``resp`` (urllib3 ≥ 2.3), then close it."""
+    shutdown = getattr(resp, "shutdown", None)
+    try:
+        if shutdown is not None:
+            shutdown()
+        resp.close()
+    except Exception:  # closing is best effort: the thread exits on its own at the stream's end
+        log.debug("closing a watch stream failed", exc_info=True)

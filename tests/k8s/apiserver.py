@@ -1,0 +1,1152 @@
+"""A protocol-level Kubernetes API server for tests and benchmarks.
+
+`FakeApiServer` speaks the Kubernetes REST protocol over real HTTP on 127.0.0.1 with the JSON shapes of
+the responses captured from a real kube-apiserver (``tests/fixtures/kubernetes/``), so the real
+``kubernetes`` client talks to it unpatched. It keeps an in-memory store keyed by (resource, namespace,
+name) with one global resourceVersion counter, and a bounded history of changes from which watches are
+served (a resourceVersion older than the history gets the ``410 Expired`` ERROR event). The methods
+`apply`, `delete`, ... change the state as a controller or kubelet would; every change emits a watch event.
+Faults (denied permissions, eviction answers, expired token, slow answers, dropped watches, compaction) are
+switched on by methods of the same names.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import contextlib
+import copy
+import json
+import random
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml  # type: ignore[import-untyped]
+
+JSON = dict[str, Any]
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "kubernetes"
+USER = "system:serviceaccount:default:tester"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One served resource type."""
+
+    plural: str
+    kind: str
+    group: str
+    version: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """How the server names the resource in messages: ``deployments.apps``, ``pods``."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+RESOURCES: dict[str, Resource] = {
+    r.plural: r
+    for r in (
+        Resource("nodes", "Node", "", "v1", namespaced=False),
+        Resource("pods", "Pod", "", "v1"),
+        Resource("events", "Event", "", "v1"),
+        Resource("deployments", "Deployment", "apps", "v1"),
+        Resource("statefulsets", "StatefulSet", "apps", "v1"),
+        Resource("replicasets", "ReplicaSet", "apps", "v1"),
+        Resource("daemonsets", "DaemonSet", "apps", "v1"),
+        Resource("jobs", "Job", "batch", "v1"),
+        Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1"),
+        Resource("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2"),
+    )
+}
+_BY_KIND = {r.kind: r for r in RESOURCES.values()}
+_SCALABLE = {"deployments", "statefulsets"}
+_PATCH_TYPES = {"application/merge-patch+json", "application/strategic-merge-patch+json"}
+_MULTIPLE_PDBS = (
+    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+)
+
+
+def resource_for(kind: str) -> Resource:
+    """The resource for a plural name (``pods``) or a kind (``Pod``)."""
+    res = RESOURCES.get(kind) or _BY_KIND.get(kind)
+    if res is None:
+        raise KeyError(f"unknown kind {kind!r}")
+    return res
+
+
+def load_fixture(name: str) -> JSON:
+    """One captured exchange ``{"request", "status", "response"}`` from tests/fixtures/kubernetes."""
+    data: JSON = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class ApiError(Exception):
+    """An answer in the server's ``Status`` shape."""
+
+    def __init__(self, code: int, reason: str, message: str, details: JSON | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status: JSON = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+        }
+        if details is not None:
+            self.status["details"] = details
+        self.status["code"] = code
+
+
+def _not_found(res: Resource, name: str) -> ApiError:
+    details: JSON = {"name": name, "group": res.group, "kind": res.plural}
+    if not res.group:
+        del details["group"]
+    return ApiError(404, "NotFound", f'{res.qualified} "{name}" not found', details)
+
+
+# --- selectors ------------------------------------------------------------------------------------------
+
+
+def _split_terms(selector: str) -> list[str]:
+    """Split a selector on the commas that are not inside ``in (a,b)`` parentheses."""
+    terms, depth, start = [], 0, 0
+    for i, ch in enumerate(selector):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            terms.append(selector[start:i].strip())
+            start = i + 1
+    terms.append(selector[start:].strip())
+    return [t for t in terms if t]
+
+
+def label_matcher(selector: str) -> Callable[[dict[str, str]], bool]:
+    """A predicate for a label selector: ``a=b``, ``a==b``, ``a!=b``, ``a in (x,y)``, ``a notin (x)``,
+    ``a``, ``!a``."""
+    terms: list[tuple[str, str, set[str]]] = []  # (operator, key, values)
+    for term in _split_terms(selector):
+        for op in (" notin ", " in ", "!=", "==", "="):
+            if op in term:
+                key, _, value = term.partition(op)
+                values = {v.strip() for v in value.strip().strip("()").split(",")}
+                terms.append((op.strip(), key.strip(), values))
+                break
+        else:
+            terms.append(
+                ("!exists", term[1:].strip(), set()) if term.startswith("!") else ("exists", term, set())
+            )
+
+    def matches(labels: dict[str, str]) -> bool:
+        for op, key, values in terms:
+            ok = {
+                "notin": labels.get(key) not in values,
+                "in": labels.get(key) in values,
+                "!=": labels.get(key) not in values,
+                "==": labels.get(key) in values,
+                "=": labels.get(key) in values,
+                "!exists": key not in labels,
+                "exists": key in labels,
+            }[op]
+            if not ok:
+                return False
+        return True
+
+    return matches
+
+
+def field_matcher(selector: str) -> Callable[[JSON], bool]:
+    """A predicate for a field selector on dotted paths (``spec.nodeName=x``, ``status.phase!=Failed``)."""
+    terms: list[tuple[list[str], str, bool]] = []  # (path, value, negated)
+    for term in _split_terms(selector):
+        negate = "!=" in term
+        path, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
+        terms.append((path.strip().split("."), value.strip(), negate))
+
+    def lookup(obj: JSON, parts: list[str]) -> str:
+        node: Any = obj
+        for part in parts:
+            node = node.get(part) if isinstance(node, dict) else None
+        return "" if node is None else str(node)
+
+    return lambda obj: all((lookup(obj, path) == value) != negate for path, value, negate in terms)
+
+
+def selector_matches(selector: JSON, labels: dict[str, str]) -> bool:
+    """Whether a ``LabelSelector`` object (matchLabels/matchExpressions) selects these labels."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        ok = {
+            "In": labels.get(key) in values,
+            "NotIn": labels.get(key) not in values,
+            "Exists": key in labels,
+            "DoesNotExist": key not in labels,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (lists are replaced; ``null`` deletes a key)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+# --- the server -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Event:
+    rv: int
+    resource: str
+    namespace: str
+    obj: JSON
+    line: bytes  # the serialized watch event, newline-terminated
+
+
+@dataclass(frozen=True)
+class _WatchParams:
+    res: Resource
+    namespace: str | None
+    labels: Callable[[dict[str, str]], bool] | None
+    fields: Callable[[JSON], bool] | None
+
+    def matches(self, resource: str, namespace: str, obj: JSON) -> bool:
+        if resource != self.res.plural or (self.namespace is not None and namespace != self.namespace):
+            return False
+        if self.labels is not None and not self.labels(obj["metadata"].get("labels") or {}):
+            return False
+        return self.fields is None or self.fields(obj)
+
+
+class FakeApiServer:
+    """An in-memory Kubernetes API server on 127.0.0.1, for the real client over HTTP.
+
+    The server takes ownership of the dicts passed to the constructor (no copy, so that a 150,000-pod
+    fleet loads quickly); `apply` copies. Stored objects are never mutated in place: a change stores a
+    new dict, so watch events and answers can share them safely. `bookmark_interval` is the seconds
+    between BOOKMARK events on watches that allow them; `history` bounds the changes kept for watches
+    (between `history` and twice that). A server is started once and stopped once.
+    """
+
+    def __init__(
+        self,
+        objects: Iterable[JSON] = (),
+        *,
+        token: str = "test-token",
+        bookmark_interval: float = 1.0,
+        history: int = 10_000,
+    ) -> None:
+        self.token = token
+        self.bookmark_interval = bookmark_interval
+        self.requests: list[tuple[str, str]] = []
+        self.url = ""
+        self._history_size = history
+        self._lock = threading.Condition(threading.RLock())
+        self._store: dict[str, dict[str, JSON]] = {plural: {} for plural in RESOURCES}
+        self._sorted: dict[str, list[str]] = {}
+        self._rv = 0
+        self._events: list[_Event] = []
+        self._events_base = 0  # absolute index of self._events[0]
+        self._floor = 0  # watches from a resourceVersion below this get 410 Gone
+        self._denied: set[tuple[str, str, str, str]] = set()
+        self._evictions: dict[str, int] = {}
+        self._token_expired = False
+        self._delay = 0.0
+        self._drop_generation = 0
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        for obj in objects:
+            res = resource_for(obj["kind"])
+            meta = obj.setdefault("metadata", {})
+            self._fill_metadata(meta, res)
+            if meta.get("resourceVersion"):
+                self._rv = max(self._rv, int(meta["resourceVersion"]))
+            else:
+                self._rv += 1
+                meta["resourceVersion"] = str(self._rv)
+            self._store[res.plural][self._key(res, meta)] = obj
+        self._sorted = {plural: sorted(objs) for plural, objs in self._store.items()}
+        self._floor = self._rv
+
+    # --- lifecycle ---
+
+    def start(self) -> FakeApiServer:
+        self._httpd = _HttpServer(("127.0.0.1", 0), _Handler)
+        self._httpd.api = self
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: close every open connection (watches included) and join the threads."""
+        if self._httpd is None:
+            return
+        self._stopping.set()
+        with self._lock:
+            self._lock.notify_all()
+        self._httpd.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            _shutdown(conn)
+        self._httpd.server_close()  # joins the handler threads
+        assert self._thread is not None
+        self._thread.join()
+        self._httpd = None
+
+    def __enter__(self) -> FakeApiServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def write_kubeconfig(self, path: Path, *, context: str = "test", token: str | None = None) -> Path:
+        """Write (or merge into) a kubeconfig with a cluster, user and context named `context`.
+
+        An existing file keeps its other entries and its current-context; a new file gets `context` as
+        current-context.
+        """
+        if not self.url:
+            raise RuntimeError("start the server before writing a kubeconfig for it")
+        loaded: JSON | None = yaml.safe_load(path.read_text()) if path.exists() else None
+        config: JSON = loaded or {"apiVersion": "v1", "kind": "Config", "preferences": {}}
+        entries = {
+            "clusters": {"name": context, "cluster": {"server": self.url}},
+            "users": {"name": context, "user": {"token": self.token if token is None else token}},
+            "contexts": {"name": context, "context": {"cluster": context, "user": context}},
+        }
+        for section, entry in entries.items():
+            kept = [e for e in config.get(section) or [] if e.get("name") != context]
+            config[section] = [*kept, entry]
+        config.setdefault("current-context", context)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    # --- state, as controllers would change it ---
+
+    def apply(self, obj: JSON) -> JSON:
+        """Create or replace an object (by kind, namespace, name); bumps its resourceVersion."""
+        res = resource_for(obj["kind"])
+        with self._lock:
+            return self._put(res, copy.deepcopy(obj))
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        res = resource_for(kind)
+        with self._lock:
+            self._remove(res, namespace, name)
+
+    def get(self, kind: str, namespace: str, name: str) -> JSON | None:
+        res = resource_for(kind)
+        with self._lock:
+            obj = self._store[res.plural].get(self._key_of(res, namespace, name))
+            return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, kind: str, namespace: str | None = None) -> list[JSON]:
+        res = resource_for(kind)
+        with self._lock:
+            objs = [self._store[res.plural][k] for k in self._sorted[res.plural]]
+        return [copy.deepcopy(o) for o in objs if namespace is None or _ns(o) == namespace]
+
+    @property
+    def resource_version(self) -> int:
+        """The current global resourceVersion."""
+        return self._rv
+
+    # --- authorization and faults ---
+
+    def deny(self, verb: str, resource: str, subresource: str = "", namespace: str = "") -> None:
+        """Deny `verb` on resource[/subresource] (in `namespace`, or everywhere when empty): SSARs answer
+        ``allowed: false`` and the call itself gets 403."""
+        self._denied.add((verb, resource, subresource, namespace))
+
+    def set_eviction(self, pod_key: str, status: int) -> None:
+        """How evicting the pod ``namespace/name`` is answered: 201 (evicts), 429 (PDB) or 500."""
+        if status not in (201, 429, 500):
+            raise ValueError(f"eviction status must be 201, 429 or 500, not {status}")
+        self._evictions[pod_key] = status
+
+    def expire_token(self) -> None:
+        """From now on every call is answered 401 Unauthorized."""
+        self._token_expired = True
+
+    def delay(self, seconds: float) -> None:
+        """Answer every request `seconds` late (0 for no delay)."""
+        self._delay = seconds
+
+    def drop_watches(self) -> None:
+        """Close every open watch stream abruptly (no terminating chunk), as a broken connection would."""
+        with self._lock:
+            self._drop_generation += 1
+            self._lock.notify_all()
+
+    def compact(self) -> None:
+        """Forget the event history: watches from any resourceVersion before now get 410 Gone."""
+        with self._lock:
+            self._events_base += len(self._events)
+            self._events = []
+            self._floor = self._rv
+
+    # --- store internals (called with the lock held) ---
+
+    @staticmethod
+    def _key(res: Resource, meta: JSON) -> str:
+        return f"{meta.get('namespace', '')}/{meta['name']}" if res.namespaced else str(meta["name"])
+
+    @staticmethod
+    def _key_of(res: Resource, namespace: str | None, name: str) -> str:
+        return f"{namespace}/{name}" if res.namespaced else name
+
+    @staticmethod
+    def _fill_metadata(meta: JSON, res: Resource) -> None:
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                message = f'{res.kind}.{res.group or "core"} "" is invalid: metadata.name: Required value: '
+                raise ApiError(422, "Invalid", message + "name or generateName is required")
+            suffix = "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=5))
+            meta["name"] = meta["generateName"] + suffix
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", _now())
+
+    def _put(self, res: Resource, obj: JSON) -> JSON:
+        obj["kind"], obj["apiVersion"] = res.kind, res.api_version
+        meta = obj["metadata"] = dict(obj.get("metadata") or {})  # may be shared with the stored version
+        self._fill_metadata(meta, res)
+        key = self._key(res, meta)
+        old = self._store[res.plural].get(key)
+        if old is not None:
+            meta["uid"] = old["metadata"]["uid"]
+            meta["creationTimestamp"] = old["metadata"]["creationTimestamp"]
+            generation = old["metadata"].get("generation", 1)
+            meta["generation"] = generation + (old.get("spec") != obj.get("spec"))
+        else:
+            meta.setdefault("generation", 1)
+            bisect.insort(self._sorted[res.plural], key)
+        self._rv += 1
+        meta["resourceVersion"] = str(self._rv)
+        self._store[res.plural][key] = obj
+        self._emit("MODIFIED" if old is not None else "ADDED", res, obj)
+        return obj
+
+    def _remove(self, res: Resource, namespace: str, name: str) -> JSON:
+        key = self._key_of(res, namespace, name)
+        old = self._store[res.plural].pop(key, None)
+        if old is None:
+            raise _not_found(res, name)
+        keys = self._sorted[res.plural]
+        del keys[bisect.bisect_left(keys, key)]
+        self._rv += 1
+        gone = {**old, "metadata": {**old["metadata"], "resourceVersion": str(self._rv)}}
+        self._emit("DELETED", res, gone)
+        return gone
+
+    def _emit(self, kind: str, res: Resource, obj: JSON) -> None:
+        line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+        self._events.append(_Event(self._rv, res.plural, _ns(obj), obj, line))
+        if len(self._events) > 2 * self._history_size:  # trim in halves: amortised O(1) per event
+            cut = len(self._events) - self._history_size
+            self._floor = self._events[cut - 1].rv
+            del self._events[:cut]
+            self._events_base += cut
+        self._lock.notify_all()
+
+    def _is_denied(self, verb: str, resource: str, subresource: str, namespace: str) -> bool:
+        """Whether a `deny` rule matches (a rule with no namespace matches every namespace)."""
+        return any((verb, resource, subresource, ns) in self._denied for ns in ("", namespace))
+
+    # --- request handling (called by _Handler) ---
+
+    def handle(
+        self, method: str, target: str, headers: Any, body: bytes, stream: _Stream
+    ) -> tuple[int, JSON]:
+        """Answer one request: (status, JSON body). A watch writes to `stream` and returns (0, {})."""
+        with self._lock:
+            self.requests.append((method, target))
+        if self._delay:
+            self._stopping.wait(self._delay)
+        if self._token_expired or headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, load_fixture("error-401-bad-token")["response"]
+        url = urlsplit(target)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        try:
+            payload: JSON = json.loads(body) if body else {}
+            return self._route(method, url.path.rstrip("/") or "/", query, headers, payload, stream)
+        except ApiError as err:
+            return err.code, err.status
+        except (ValueError, KeyError, TypeError) as err:  # a malformed body, query or continue token
+            return 400, ApiError(400, "BadRequest", f"malformed request: {err!r}").status
+
+    def _route(
+        self, method: str, path: str, query: dict[str, str], headers: Any, payload: JSON, stream: _Stream
+    ) -> tuple[int, JSON]:
+        fixed = {
+            "/version": "version",
+            "/api/v1": "discovery-api-v1",
+            "/apis/apps/v1": "discovery-apis-apps-v1",
+        }
+        if method == "GET" and path in fixed:
+            return 200, load_fixture(fixed[path])["response"]
+        if method == "GET" and path == "/api":
+            return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+        if method == "GET" and path == "/apis":
+            return 200, _api_group_list()
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) >= 2:
+            group, version, rest = "", parts[1], parts[2:]
+        elif parts[0] == "apis" and len(parts) >= 3:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise _no_route()
+        if method == "GET" and not rest:
+            return 200, _resource_list(group, version)
+        if (group, rest) == ("authorization.k8s.io", ["selfsubjectaccessreviews"]) and method == "POST":
+            return 201, self._ssar(payload)
+        namespace: str | None = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            namespace, rest = rest[1], rest[2:]
+        res = RESOURCES.get(rest[0])
+        if res is None or (res.group, res.version) != (group, version) or len(rest) > 3:
+            raise _no_route()
+        if namespace is not None and not res.namespaced:
+            raise _no_route()
+        name = rest[1] if len(rest) > 1 else ""
+        sub = rest[2] if len(rest) > 2 else ""
+        verb = {
+            "GET": "get" if name else ("watch" if _flag(query.get("watch")) else "list"),
+            "POST": "create",
+            "PUT": "update",
+            "PATCH": "patch",
+            "DELETE": "delete",
+        }.get(method, "")
+        if self._is_denied(verb, res.plural, sub, namespace or ""):
+            raise _forbidden(res, verb, sub, namespace, name)
+        ns = namespace or ""
+        with self._lock:
+            if method == "GET" and not name and verb == "watch":
+                pass  # streamed below, outside the lock
+            elif method == "GET" and not name:
+                return 200, self._list(res, namespace, query)
+            elif method == "GET" and not sub:
+                return 200, self._get(res, ns, name)
+            elif method == "GET" and sub == "scale" and res.plural in _SCALABLE:
+                return 200, _scale_of(self._get(res, ns, name))
+            elif method == "PATCH" and sub in ("", "scale"):
+                return 200, self._patch(res, ns, name, sub, payload, headers.get("Content-Type", ""))
+            elif method == "PUT" and not sub:
+                return 200, self._replace(res, ns, name, payload)
+            elif method == "POST" and not name:
+                return 201, self._create(res, ns, payload)
+            elif method == "POST" and res.plural == "pods" and sub == "eviction":
+                return self._evict(ns, name, query.get("dryRun") == "All")
+            elif method == "DELETE" and name and not sub:
+                return 200, self._remove(res, ns, name)
+            else:
+                raise ApiError(
+                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                )
+        self._watch(res, namespace, query, stream)
+        return 0, {}
+
+    def _get(self, res: Resource, namespace: str, name: str) -> JSON:
+        obj = self._store[res.plural].get(self._key_of(res, namespace, name))
+        if obj is None:
+            raise _not_found(res, name)
+        return obj
+
+    def _list(self, res: Resource, namespace: str | None, query: dict[str, str]) -> JSON:
+        keys = self._sorted[res.plural]
+        objs = self._store[res.plural]
+        prefix = f"{namespace}/" if namespace is not None else ""
+        rv = self._rv
+        start = prefix
+        if query.get("continue"):
+            token = json.loads(base64.urlsafe_b64decode(query["continue"] + "==="))
+            if token["rv"] < self._floor:
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter.",
+                )
+            rv, start = token["rv"], prefix + token["start"]
+        limit = int(query.get("limit") or 0)
+        labels = label_matcher(query["labelSelector"]) if query.get("labelSelector") else None
+        fields = field_matcher(query["fieldSelector"]) if query.get("fieldSelector") else None
+        items: list[JSON] = []
+        index = bisect.bisect_left(keys, start)
+        while index < len(keys) and keys[index].startswith(prefix):
+            if limit and len(items) == limit:
+                break
+            obj = objs[keys[index]]
+            index += 1
+            if labels is not None and not labels(obj["metadata"].get("labels") or {}):
+                continue
+            if fields is not None and not fields(obj):
+                continue
+            items.append({k: v for k, v in obj.items() if k not in ("kind", "apiVersion")})
+        meta: JSON = {"resourceVersion": str(rv)}
+        if index < len(keys) and keys[index].startswith(prefix) and limit:
+            last = keys[index - 1][len(prefix) :]
+            token = {"v": "meta.k8s.io/v1", "rv": rv, "start": last + "\x00"}
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+            if labels is None and fields is None:
+                end = bisect.bisect_left(keys, prefix + "\U0010ffff") if prefix else len(keys)
+                meta["remainingItemCount"] = end - index
+        return {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta, "items": items}
+
+    def _patch(self, res: Resource, ns: str, name: str, sub: str, patch: JSON, content_type: str) -> JSON:
+        if content_type.split(";", maxsplit=1)[0].strip() not in _PATCH_TYPES:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{', '.join(sorted(_PATCH_TYPES))}",
+            )
+        obj = self._get(res, ns, name)
+        if sub == "scale":
+            scale = merge_patch(_scale_of(obj), patch)
+            _check_replicas(scale, "Scale", "autoscaling", name)
+            return _scale_of(
+                self._put(res, merge_patch(obj, {"spec": {"replicas": scale["spec"]["replicas"]}}))
+            )
+        wanted_rv = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv is not None and wanted_rv != obj["metadata"]["resourceVersion"]:
+            raise _conflict(res, name)
+        new = merge_patch(obj, patch)
+        _check_replicas(new, res.kind, res.group or "core", name)
+        return self._put(res, new)
+
+    def _replace(self, res: Resource, ns: str, name: str, obj: JSON) -> JSON:
+        current = self._get(res, ns, name)
+        wanted_rv = obj.get("metadata", {}).get("resourceVersion")
+        if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+            raise _conflict(res, name)
+        obj.setdefault("metadata", {}).update(name=name, **({"namespace": ns} if res.namespaced else {}))
+        return self._put(res, obj)
+
+    def _create(self, res: Resource, ns: str, obj: JSON) -> JSON:
+        meta = obj.setdefault("metadata", {})
+        if res.namespaced:
+            meta["namespace"] = ns
+        self._fill_metadata(meta, res)
+        if self._key(res, meta) in self._store[res.plural]:
+            details: JSON = {"name": meta["name"], "group": res.group, "kind": res.plural}
+            raise ApiError(409, "AlreadyExists", f'{res.qualified} "{meta["name"]}" already exists', details)
+        for field in ("resourceVersion", "generation"):
+            meta.pop(field, None)
+        return self._put(res, obj)
+
+    def _evict(self, ns: str, name: str, dry_run: bool) -> tuple[int, JSON]:
+        pods = RESOURCES["pods"]
+        pod = self._get(pods, ns, name)
+        status = self._evictions.get(f"{ns}/{name}", 201)
+        if status == 429:
+            raise self._pdb_blocked(pod)
+        if status == 500:
+            cause = {"message": _MULTIPLE_PDBS}
+            raise ApiError(
+                500, "InternalError", f"Internal error occurred: {_MULTIPLE_PDBS}", {"causes": [cause]}
+            )
+        if not dry_run:
+            self._remove(pods, ns, name)
+        return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    def _pdb_blocked(self, pod: JSON) -> ApiError:
+        template = load_fixture("eviction-pdb")["response"]
+        labels = pod["metadata"].get("labels") or {}
+        details: JSON = {}
+        for pdb in self._store["poddisruptionbudgets"].values():
+            if _ns(pdb) == _ns(pod) and selector_matches(pdb["spec"].get("selector") or {}, labels):
+                needs = pdb["spec"].get("minAvailable", pdb.get("status", {}).get("desiredHealthy", 0))
+                has = pdb.get("status", {}).get("currentHealthy", 0)
+                name = pdb["metadata"]["name"]
+                cause = f"The disruption budget {name} needs {needs} healthy pods and has {has} currently"
+                details = {"causes": [{"reason": "DisruptionBudget", "message": cause}]}
+                break
+        return ApiError(429, template["reason"], template["message"], details)
+
+    def _ssar(self, review: JSON) -> JSON:
+        attrs = review.get("spec", {}).get("resourceAttributes") or {}
+        allowed = not self._is_denied(
+            attrs.get("verb", ""),
+            attrs.get("resource", ""),
+            attrs.get("subresource", ""),
+            attrs.get("namespace", ""),
+        )
+        return {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {},
+            "spec": review.get("spec", {}),
+            "status": {"allowed": allowed},
+        }
+
+    # --- watches ---
+
+    def _watch(self, res: Resource, namespace: str | None, query: dict[str, str], stream: _Stream) -> None:
+        params = _WatchParams(
+            res,
+            namespace,
+            label_matcher(query["labelSelector"]) if query.get("labelSelector") else None,
+            field_matcher(query["fieldSelector"]) if query.get("fieldSelector") else None,
+        )
+        bookmarks = _flag(query.get("allowWatchBookmarks"))
+        timeout = float(query.get("timeoutSeconds") or 1800)
+        deadline = time.monotonic() + timeout
+        next_bookmark = time.monotonic() + self.bookmark_interval
+        start_rv = query.get("resourceVersion", "")
+        if start_rv not in ("", "0") and not start_rv.isdigit():
+            raise ApiError(400, "BadRequest", f"invalid resourceVersion {start_rv!r}")
+        stream.begin()
+        with self._lock:
+            generation = self._drop_generation
+            if start_rv in ("", "0"):  # "any": the current state as ADDED events, then the changes
+                initial = [
+                    json.dumps({"type": "ADDED", "object": o}, separators=(",", ":")).encode() + b"\n"
+                    for o in (self._store[res.plural][key] for key in self._sorted[res.plural])
+                    if params.matches(res.plural, _ns(o), o)
+                ]
+                cursor = self._events_base + len(self._events)
+            elif int(start_rv) < self._floor:
+                initial, cursor = [_expired_line(int(start_rv), self._rv)], -1
+            else:
+                cursor = self._events_base + bisect.bisect_right(
+                    self._events, int(start_rv), key=lambda e: e.rv
+                )
+                initial = []
+        if not stream.write(b"".join(initial)) or cursor < 0:
+            stream.end()
+            return
+        while True:
+            with self._lock:
+                while True:
+                    now = time.monotonic()
+                    wake = min(deadline, next_bookmark) if bookmarks else deadline
+                    if (
+                        now >= wake
+                        or self._stopping.is_set()
+                        or generation != self._drop_generation
+                        or cursor < self._events_base + len(self._events)
+                    ):
+                        break
+                    self._lock.wait(wake - now)
+                if self._stopping.is_set() or generation != self._drop_generation:
+                    stream.drop()
+                    return
+                if cursor < self._events_base:  # fell behind the history while writing
+                    lines = [_expired_line(self._events_base, self._rv)]
+                    cursor = -1
+                else:
+                    lines = [
+                        e.line
+                        for e in self._events[cursor - self._events_base :]
+                        if params.matches(e.resource, e.namespace, e.obj)
+                    ]
+                    cursor = self._events_base + len(self._events)
+                current_rv = self._rv
+            now = time.monotonic()
+            if bookmarks and now >= next_bookmark and cursor >= 0:
+                mark = {
+                    "kind": res.kind,
+                    "apiVersion": res.api_version,
+                    "metadata": {"resourceVersion": str(current_rv)},
+                }
+                lines.append(json.dumps({"type": "BOOKMARK", "object": mark}).encode() + b"\n")
+                next_bookmark = now + self.bookmark_interval
+            if not stream.write(b"".join(lines)) or cursor < 0 or now >= deadline:
+                stream.end()
+                return
+
+
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter as Go's strconv.ParseBool reads it (the client sends ``True``)."""
+    return value in ("1", "t", "T", "true", "TRUE", "True")
+
+
+def _ns(obj: JSON) -> str:
+    return str(obj["metadata"].get("namespace", ""))
+
+
+def _expired_line(rv: int, current: int) -> bytes:
+    status = load_fixture("watch-too-old-rv")["events"][0]["object"]
+    status = {**status, "message": f"too old resource version: {rv} ({current})"}
+    return json.dumps({"type": "ERROR", "object": status}).encode() + b"\n"
+
+
+def _no_route() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def _forbidden(res: Resource, verb: str, sub: str, namespace: str | None, name: str) -> ApiError:
+    subject = f'{res.qualified} "{name}"' if name else res.qualified
+    resource = f"{res.plural}/{sub}" if sub else res.plural
+    where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+    message = (
+        f'{subject} is forbidden: User "{USER}" cannot {verb} resource "{resource}" '
+        f'in API group "{res.group}"{where}'
+    )
+    details: JSON = {"name": name, "group": res.group, "kind": res.plural}
+    return ApiError(403, "Forbidden", message, {k: v for k, v in details.items() if v})
+
+
+def _conflict(res: Resource, name: str) -> ApiError:
+    message = (
+        f'Operation cannot be fulfilled on {res.qualified} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+    details: JSON = {"name": name, "group": res.group, "kind": res.plural}
+    return ApiError(409, "Conflict", message, {k: v for k, v in details.items() if v})
+
+
+def _check_replicas(obj: JSON, kind: str, group: str, name: str) -> None:
+    """422 Invalid, as the server words it, for a negative or non-integer ``spec.replicas``."""
+    replicas = obj.get("spec", {}).get("replicas")
+    if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
+        detail = f"Invalid value: {json.dumps(replicas)}: must be greater than or equal to 0"
+        cause = {"reason": "FieldValueInvalid", "message": detail, "field": "spec.replicas"}
+        details = {"name": name, "group": group, "kind": kind, "causes": [cause]}
+        message = f'{kind}.{group} "{name}" is invalid: spec.replicas: {detail}'
+        raise ApiError(422, "Invalid", message, details)
+
+
+def _scale_of(obj: JSON) -> JSON:
+    meta = obj["metadata"]
+    selector = (obj.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+        },
+        "spec": {"replicas": obj.get("spec", {}).get("replicas", 1)},
+        "status": {
+            "replicas": obj.get("status", {}).get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in selector.items()),
+        },
+    }
+
+
+def _group_versions() -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {"authorization.k8s.io": ["v1"]}
+    for res in RESOURCES.values():
+        if res.group and res.version not in groups.setdefault(res.group, []):
+            groups[res.group].append(res.version)
+    return groups
+
+
+def _api_group_list() -> JSON:
+    groups = []
+    for group, versions in _group_versions().items():
+        gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        groups.append({"name": group, "versions": gvs, "preferredVersion": gvs[0]})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def _resource_list(group: str, version: str) -> JSON:
+    if group and version not in _group_versions().get(group, []):
+        raise _no_route()
+    verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+    resources: list[JSON] = [
+        {
+            "name": r.plural,
+            "singularName": r.kind.lower(),
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": verbs,
+        }
+        for r in RESOURCES.values()
+        if (r.group, r.version) == (group, version)
+    ]
+    if group == "authorization.k8s.io":
+        resources.append(
+            {
+                "name": "selfsubjectaccessreviews",
+                "singularName": "",
+                "namespaced": False,
+                "kind": "SelfSubjectAccessReview",
+                "verbs": ["create"],
+            }
+        )
+    gv = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+
+
+# --- HTTP plumbing --------------------------------------------------------------------------------------
+
+
+def _shutdown(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed by the peer
+        conn.shutdown(socket.SHUT_RDWR)
+
+
+class _Stream:
+    """The chunked body of a watch answer: one JSON event per line, flushed as written."""
+
+    def __init__(self, handler: _Handler) -> None:
+        self._handler = handler
+        self.started = False
+
+    def begin(self) -> None:
+        self.started = True
+        self._handler.close_connection = True
+        self._handler.send_response(200)
+        self._handler.send_header("Content-Type", "application/json")
+        self._handler.send_header("Transfer-Encoding", "chunked")
+        self._handler.end_headers()
+
+    def write(self, data: bytes) -> bool:
+        """Send one chunk; False when the client has gone."""
+        if not data:
+            return True
+        try:
+            self._handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self._handler.wfile.flush()
+        except OSError:
+            return False
+        return True
+
+    def end(self) -> None:
+        """End the stream cleanly (the terminating chunk), as a watch timeout does."""
+        with contextlib.suppress(OSError):
+            self._handler.wfile.write(b"0\r\n\r\n")
+            self._handler.wfile.flush()
+
+    def drop(self) -> None:
+        """Break the connection mid-stream."""
+        _shutdown(self._handler.connection)
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() joins the handler threads
+    block_on_close = True
+    api: FakeApiServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # a client that went away is not an error
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HttpServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.api._lock:
+            self.server.api._connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.api._lock:
+                self.server.api._connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the server's requests are logged in `FakeApiServer.requests`."""
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        stream = _Stream(self)
+        status, payload = self.server.api.handle(self.command, self.path, self.headers, body, stream)
+        if stream.started:
+            return
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+# --- scenes ---------------------------------------------------------------------------------------------
+
+_SCENE_LISTS = (
+    "nodes-list",
+    "pods-list-all",
+    "deployments-list",
+    "replicasets-list",
+    "daemonsets-list",
+    "jobs-list",
+    "pdb-list",
+    "hpa-list",
+    "events-list",
+)
+
+
+def fixture_scene() -> list[JSON]:
+    """The objects of the captured lists (nodes, all pods, and ml-prod's workloads, PDB, HPA, events), as
+    captured, each with the ``kind``/``apiVersion`` that a list's items leave out."""
+    objects: list[JSON] = []
+    for name in _SCENE_LISTS:
+        answer = load_fixture(name)["response"]
+        kind = answer["kind"].removesuffix("List")
+        objects += [{"kind": kind, "apiVersion": answer["apiVersion"], **item} for item in answer["items"]]
+    return objects
+
+
+_GPU = "nvidia.com/gpu"
+_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c", "us-east-1d")
+_T0 = "2026-11-29T00:00:00Z"
+
+
+class _FleetBuilder:
+    """Builds the objects of `generate_fleet`: nodes, controllers and the pods they own."""
+
+    def __init__(self, seed: int, pods: int) -> None:
+        self.rng = random.Random(seed)
+        self.objects: list[JSON] = []
+        self.budget = pods  # pods still to create
+
+    def add(
+        self, kind: str, name: str, namespace: str, labels: dict[str, str], spec: JSON, **extra: Any
+    ) -> JSON:
+        res = _BY_KIND[kind]
+        meta: JSON = {"name": name, "uid": str(uuid.UUID(int=self.rng.getrandbits(128), version=4))}
+        meta |= {"namespace": namespace} if namespace else {}
+        meta |= {"creationTimestamp": _T0, "labels": labels}
+        obj: JSON = {
+            "kind": kind,
+            "apiVersion": res.api_version,
+            "metadata": meta,
+            "spec": spec,
+            "status": {},
+        }
+        obj |= extra
+        self.objects.append(obj)
+        return obj
+
+    def owned(self, obj: JSON, owner: JSON) -> JSON:
+        ref = {k: owner[k] for k in ("apiVersion", "kind")} | {
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        obj["metadata"]["ownerReferences"] = [ref]
+        return obj
+
+    def pod(self, owner: JSON, name: str, node: str, labels: dict[str, str], gpus: int) -> None:
+        if self.budget <= 0:
+            return
+        self.budget -= 1
+        template = owner["spec"]["template"]["spec"]["containers"][0]
+        requests: JSON = {"cpu": "8", "memory": "64Gi", _GPU: str(gpus)} if gpus else {"cpu": "500m"}
+        container = {"name": "main", "image": template["image"], "resources": {"requests": requests}}
+        spec = {"nodeName": node, "containers": [container]}
+        pod = self.add("Pod", name, owner["metadata"]["namespace"], labels, spec, status={"phase": "Running"})
+        self.owned(pod, owner)
+
+    @staticmethod
+    def template(labels: dict[str, str], image: str, gpus: int) -> JSON:
+        requests = {_GPU: str(gpus)} if gpus else {"cpu": "500m"}
+        container = {"name": "main", "image": image, "resources": {"requests": requests}}
+        return {"metadata": {"labels": labels}, "spec": {"containers": [container]}}
+
+    def deployment(
+        self, name: str, namespace: str, replicas: int, image: str, gpus: int
+    ) -> tuple[JSON, dict[str, str]]:
+        """A Deployment and its ReplicaSet; the ReplicaSet (which owns the pods) and the pods' labels."""
+        labels = {"app": name}
+        spec = {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": self.template(labels, image, gpus),
+        }
+        status = {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}
+        deployment = self.add("Deployment", name, namespace, labels, spec, status=status)
+        pod_labels = {**labels, "pod-template-hash": "5d8f7c9b4"}
+        rs_spec = {**spec, "template": self.template(pod_labels, image, gpus)}
+        rs = self.add("ReplicaSet", f"{name}-5d8f7c9b4", namespace, pod_labels, rs_spec, status=status)
+        return self.owned(rs, deployment), pod_labels
+
+
+def generate_fleet(nodes: int, pods: int, *, seed: int = 0) -> list[JSON]:
+    """A synthetic fleet: `nodes` H100 nodes (8 GPUs each) and up to `pods` pods, with their controllers.
+
+    Every node runs a ``dcgm-exporter`` DaemonSet pod; 40 % of the nodes run Indexed training Jobs
+    (8 ranks x 8 GPUs), the next 50 % run 1-GPU serving Deployments (16 replicas); the other pods belong
+    to CPU-only Deployments of 50 replicas spread over all nodes. Deterministic for a given seed.
+    """
+    fleet = _FleetBuilder(seed, pods)
+    names = [f"gpu-node-{i:05d}" for i in range(nodes)]
+    for i, name in enumerate(names):
+        zone = _ZONES[i % len(_ZONES)]
+        labels = {
+            "kubernetes.io/hostname": name,
+            "topology.kubernetes.io/zone": zone,
+            "node.kubernetes.io/instance-type": "p5.48xlarge",
+            "topology.k8s.aws/network-node-layer-3": f"rack-{i // 32:04d}",
+            "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+        }
+        capacity = {"cpu": "192", "memory": "2097152Mi", "pods": "110", _GPU: "8"}
+        ready = [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]
+        status = {"capacity": capacity, "allocatable": capacity, "conditions": ready}
+        fleet.add("Node", name, "", labels, {"providerID": f"aws:///{zone}/i-{i:017x}"}, status=status)
+    ds_labels = {"app": "dcgm-exporter"}
+    ds_spec = {
+        "selector": {"matchLabels": ds_labels},
+        "template": fleet.template(ds_labels, "nvcr.io/dcgm", 0),
+    }
+    daemonset = fleet.add("DaemonSet", "dcgm-exporter", "gpu-operator", ds_labels, ds_spec)
+    for i, node in enumerate(names):
+        fleet.pod(daemonset, f"dcgm-exporter-{i:05d}", node, ds_labels, 0)
+    training = names[: int(nodes * 0.4) // 8 * 8]
+    for j in range(len(training) // 8):
+        labels = {"job-name": f"train-{j:04d}"}
+        spec = {"parallelism": 8, "completions": 8, "completionMode": "Indexed"}
+        spec["template"] = fleet.template(labels, "nvcr.io/pytorch:24.05", 8)
+        job = fleet.add("Job", labels["job-name"], "ml-train", labels, spec, status={"active": 8})
+        for rank, node in enumerate(training[j * 8 : j * 8 + 8]):
+            rank_labels = {**labels, "batch.kubernetes.io/job-completion-index": str(rank)}
+            fleet.pod(job, f"{labels['job-name']}-{rank}", node, rank_labels, 8)
+    slots = [node for node in names[len(training) : len(training) + nodes // 2] for _ in range(8)]
+    for j in range(0, len(slots), 16):
+        rs, labels = fleet.deployment(f"serve-{j // 16:04d}", "ml-serve", 16, "vllm/vllm-openai:v0.6", 1)
+        for k, node in enumerate(slots[j : j + 16]):
+            fleet.pod(rs, f"{rs['metadata']['name']}-{k:05d}", node, labels, 1)
+    j = 0
+    while fleet.budget > 0 and names:
+        rs, labels = fleet.deployment(f"web-{j:05d}", f"team-{j % 20:02d}", 50, "registry.local/web:1.0", 0)
+        for k in range(50):
+            fleet.pod(rs, f"{rs['metadata']['name']}-{k:05d}", fleet.rng.choice(names), labels, 0)
+        j += 1
+    return fleet.objects

@@ -1,0 +1,275 @@
+"""Actions on Kubernetes through ``aios_tui.ops.Ops``, with the same plans as on the embedded fleet, carried
+out by the real client against `FakeApiServer`; and permissions (SelfSubjectAccessReview, 403, read-only)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aios_tui.domain import FleetSnapshot, JobState
+from aios_tui.ops import ActionRefused, Actor, AuditLog, Ops, PermissionDenied, Role
+from aios_tui.poll import Poller
+from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceError
+from aios_tui.sources.kubernetes import KubernetesSource
+from tests.k8s.apiserver import FakeApiServer
+from tests.k8s.test_source import make_source
+
+SERVE = "ml-prod/llm-serve"
+H100 = "ip-10-0-1-11.ec2.internal"
+DRAINED = "gpu-node-3"
+MOVED = ("default/gpu-train-574c74bbd5-985f2", "default/gpu-train-574c74bbd5-ksgmd")
+
+
+@dataclass
+class World:
+    server: FakeApiServer
+    source: KubernetesSource
+    poller: Poller
+    ops: Ops
+
+    async def settle(self, check: Callable[[FleetSnapshot], bool]) -> FleetSnapshot:
+        deadline = time.monotonic() + 5.0
+        while True:
+            snap = await self.poller.refresh()
+            if check(snap):
+                return snap
+            assert time.monotonic() < deadline, "the change never reached the snapshot"
+
+
+async def make_world(server: FakeApiServer, kubeconfig: Path, audit: Path, **settings: Any) -> World:
+    source = make_source(kubeconfig, **settings)
+    poller = Poller([source])
+    await poller.refresh()
+    ops = Ops(
+        poller.sources,
+        lambda: poller.snapshot,
+        AuditLog(audit),
+        actor=Actor("alice", Role.ADMIN),
+        after_action=poller.poke,
+        pdb_retry_s=0.05,
+    )
+    return World(server, source, poller, ops)
+
+
+@pytest.fixture
+async def world(apiserver: FakeApiServer, kubeconfig: Path, tmp_path: Path) -> AsyncIterator[World]:
+    w = await make_world(apiserver, kubeconfig, tmp_path / "audit.jsonl")
+    yield w
+    await w.poller.stop()
+
+
+def reviewed(source: KubernetesSource, action: str, target: str | None) -> None:
+    """Wait until a background access review answered for ``action`` (they start after the first lists)."""
+    deadline = time.monotonic() + 5.0
+    while not source.permission_known(action, target):
+        assert time.monotonic() < deadline, "no access review was made"
+        time.sleep(0.02)
+
+
+def patches(server: FakeApiServer, path: str) -> int:
+    return sum(1 for method, p in server.requests if method == "PATCH" and p.split("?")[0] == path)
+
+
+# --- scale, redeploy ---------------------------------------------------------------------------------------
+
+
+async def test_scale_through_the_scale_subresource(world: World) -> None:
+    plan = world.ops.plan_scale(SERVE, 5)
+    assert plan.ok and plan.source == "k8s:test"
+    result = await world.ops.execute(plan, confirmation=plan.confirm_phrase)
+    assert result.ok, result.message
+    deployment = world.server.get("Deployment", "ml-prod", "llm-serve")
+    assert deployment is not None and deployment["spec"]["replicas"] == 5
+    assert patches(world.server, "/apis/apps/v1/namespaces/ml-prod/deployments/llm-serve/scale") == 1
+    await world.settle(lambda s: s.endpoint_by_key[SERVE].replicas_desired == 5)
+
+
+async def test_redeploy_restarts_and_changes_the_image(world: World) -> None:
+    plan = world.ops.plan_redeploy(SERVE)
+    assert (await world.ops.execute(plan, confirmation=plan.confirm_phrase)).ok
+    deployment = world.server.get("Deployment", "ml-prod", "llm-serve")
+    assert deployment is not None
+    assert "kubectl.kubernetes.io/restartedAt" in deployment["spec"]["template"]["metadata"]["annotations"]
+    plan = world.ops.plan_redeploy(SERVE, "vllm/vllm-openai:v0.9.1")
+    result = await world.ops.execute(plan, confirmation=plan.confirm_phrase)
+    assert result.ok, result.message
+    deployment = world.server.get("Deployment", "ml-prod", "llm-serve")
+    assert deployment is not None
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "vllm/vllm-openai:v0.9.1"
+    assert container["ports"] == [{"containerPort": 8000, "protocol": "TCP"}]  # the rest of it kept
+    await world.settle(lambda s: s.endpoint_by_key[SERVE].image == "vllm/vllm-openai:v0.9.1")
+
+
+# --- nodes -------------------------------------------------------------------------------------------------
+
+
+async def test_cordon_and_uncordon(world: World) -> None:
+    result = await world.ops.execute(world.ops.plan_cordon([H100]))
+    assert result.ok, result.message
+    node = world.server.get("Node", "", H100)
+    assert node is not None and node["spec"]["unschedulable"] is True
+    await world.settle(lambda s: s.node_by_name[H100].cordoned)
+    assert (await world.ops.execute(world.ops.plan_cordon([H100], cordon=False))).ok
+    node = world.server.get("Node", "", H100)
+    assert node is not None and not node["spec"].get("unschedulable")
+    await world.settle(lambda s: not s.node_by_name[H100].cordoned)
+
+
+async def test_drain_evicts_through_the_eviction_api(world: World) -> None:
+    plan = world.ops.plan_drain([DRAINED])
+    assert plan.ok, plan.blockers
+    result = await world.ops.execute(plan)
+    assert result.ok, result.message
+    for key in MOVED:
+        namespace, name = key.split("/")
+        assert world.server.get("Pod", namespace, name) is None
+        assert ("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/eviction") in world.server.requests
+    await world.settle(
+        lambda s: s.node_by_name[DRAINED].cordoned and not {p.key for p in s.pods} & set(MOVED)
+    )
+
+
+async def test_drain_reports_a_pdb_refusal_and_a_misconfigured_pdb(world: World) -> None:
+    world.server.set_eviction(MOVED[0], 429)
+    world.server.set_eviction(MOVED[1], 500)
+    plan = world.ops.plan_drain([DRAINED], pdb_timeout_s=0.2)
+    lines: list[str] = []
+    result = await world.ops.execute(plan, progress=lines.append)
+    assert not result.ok
+    assert any("waiting for PodDisruptionBudget" in line and "(429)" in line for line in lines)
+    assert "still allows no disruption after 0.2 s" in result.message
+    assert any("misconfigured PodDisruptionBudget" in step for step in result.not_done)
+    assert world.server.get("Pod", "default", MOVED[0].split("/")[1]) is not None
+
+
+async def test_evict_answers(world: World) -> None:
+    world.server.set_eviction("ml-prod/llm-serve-c7b59b455-fwlz8", 429)
+    with pytest.raises(EvictionBlocked) as blocked:
+        await world.source.evict_pod("ml-prod", "llm-serve-c7b59b455-fwlz8")
+    assert blocked.value.pdb == "ml-prod/llm-serve"
+    assert "Cannot evict pod as it would violate the pod's disruption budget." in str(blocked.value)
+    assert "needs 3 healthy pods and has 1 currently" in str(blocked.value)
+    await world.source.evict_pod_dry_run("ml-prod", "debug-shell")  # 201, and nothing changes
+    assert world.server.get("Pod", "ml-prod", "debug-shell") is not None
+    await world.source.evict_pod("ml-prod", "debug-shell")
+    assert world.server.get("Pod", "ml-prod", "debug-shell") is None
+    with pytest.raises(SourceError, match=r"pod ml-prod/debug-shell not found \(already gone\)"):
+        await world.source.evict_pod("ml-prod", "debug-shell")
+
+
+# --- launch ------------------------------------------------------------------------------------------------
+
+
+async def test_launch_an_indexed_job_pinned_to_the_planned_nodes(world: World) -> None:
+    plan = world.ops.plan_launch(LaunchSpec("research", "probe", "nvcr.io/nvidia/pytorch:24.08-py3", 1, 4))
+    assert plan.ok, plan.blockers
+    assert plan.params["placement"] == (DRAINED,)
+    result = await world.ops.execute(plan)
+    assert result.ok, result.message
+    job = world.server.get("Job", "research", "probe")
+    assert job is not None
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["parallelism"], spec["completions"]) == ("Indexed", 1, 1)
+    pod = spec["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "4"}
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert terms == [
+        {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [DRAINED]}]}
+    ]
+    assert "podAntiAffinity" not in pod["affinity"]  # 4 of 8 GPUs: ranks may share a node
+    snap = await world.settle(lambda s: "research/probe" in s.job_by_key)
+    assert snap.job_by_key["research/probe"].state in (JobState.STARTING, JobState.QUEUED)
+
+
+def test_whole_node_workers_get_one_pod_per_node(world: World) -> None:
+    spec = LaunchSpec("ml", "big", "img", 2, 8, placement=("gpu-node-1", "gpu-node-2"))
+    affinity = world.source.job_manifest(spec)["spec"]["template"]["spec"]["affinity"]
+    anti = affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert anti == [
+        {"labelSelector": {"matchLabels": {"job-name": "big"}}, "topologyKey": "kubernetes.io/hostname"}
+    ]
+
+
+async def test_launch_hands_the_job_to_kueue_when_configured(
+    apiserver: FakeApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    w = await make_world(apiserver, kubeconfig, tmp_path / "audit.jsonl", kueue_queue="research")
+    try:
+        plan = w.ops.plan_launch(LaunchSpec("research", "queued", "img", 1, 4))
+        assert (await w.ops.execute(plan)).ok
+        job = apiserver.get("Job", "research", "queued")
+        assert job is not None
+        assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "research"
+        assert job["spec"]["suspend"] is True and "affinity" not in job["spec"]["template"]["spec"]
+        snap = await w.settle(lambda s: "research/queued" in s.job_by_key)
+        queued = snap.job_by_key["research/queued"]
+        assert (queued.state, queued.queue) == (JobState.QUEUED, "research")
+    finally:
+        await w.poller.stop()
+
+
+# --- permissions -------------------------------------------------------------------------------------------
+
+
+async def test_an_action_rbac_forbids_is_unavailable_with_its_reason(
+    apiserver: FakeApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    apiserver.deny("patch", "deployments", "scale", "ml-prod")
+    w = await make_world(apiserver, kubeconfig, tmp_path / "audit.jsonl")
+    try:
+        reviewed(w.source, "scale", SERVE)
+        reason = "forbidden by RBAC: you cannot patch deployments/scale in ml-prod"
+        assert w.source.permission("scale", SERVE) == reason
+        assert w.ops.check("scale", SERVE) == reason
+        assert w.ops.check("redeploy", SERVE) is None  # only the scale subresource is denied
+        plan = w.ops.plan_scale(SERVE, 4)
+        assert reason in plan.blockers
+        with pytest.raises(ActionRefused, match="forbidden by RBAC"):
+            await w.ops.execute(plan, confirmation=plan.confirm_phrase)
+        assert ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") in apiserver.requests
+    finally:
+        await w.poller.stop()
+
+
+async def test_a_403_at_run_time_is_reported_plainly(world: World) -> None:
+    reviewed(world.source, "scale", SERVE)
+    plan = world.ops.plan_scale(SERVE, 4)
+    assert plan.ok  # allowed when planned ...
+    world.server.deny("patch", "deployments", "scale", "ml-prod")  # ... and not any more
+    result = await world.ops.execute(plan, confirmation=plan.confirm_phrase)
+    assert not result.ok
+    assert 'forbidden: deployments.apps "llm-serve" is forbidden' in result.message
+    with pytest.raises(SourceError, match=r"^forbidden: .*cannot patch resource \"deployments/scale\""):
+        await world.source.scale_endpoint("ml-prod", "llm-serve", 4)
+
+
+async def test_expired_credentials_on_an_action(world: World) -> None:
+    world.server.expire_token()
+    with pytest.raises(SourceError, match=r"credentials expired or invalid \(401 Unauthorized\)"):
+        await world.source.set_cordon(H100, True)
+
+
+async def test_a_read_only_context_refuses_every_action(
+    apiserver: FakeApiServer, kubeconfig: Path, tmp_path: Path
+) -> None:
+    w = await make_world(apiserver, kubeconfig, tmp_path / "audit.jsonl", read_only_contexts=("test",))
+    try:
+        assert w.source.read_only
+        reason = w.ops.check("cordon", H100)
+        assert reason is not None and "read-only" in reason
+        assert w.ops.check("launch") is not None
+        plan = w.ops.plan_cordon([H100])
+        with pytest.raises((ActionRefused, PermissionDenied), match="read-only"):
+            await w.ops.execute(plan)
+        node = apiserver.get("Node", "", H100)
+        assert node is not None and not node["spec"].get("unschedulable")
+    finally:
+        await w.poller.stop()
