@@ -40,17 +40,18 @@ HEALTH_STYLE = {Health.OK: OK_STYLE, Health.WARN: WARN_STYLE, Health.FAIL: FAIL_
 
 def heat_cells(gpus: Iterable[Gpu], *, ascii: bool = False) -> Text:
     """One character per GPU: its utilisation as a block when allocated, ``·`` when free, ``✗`` when failed,
-    ``?`` when there is no reading."""
+    ``▪`` when allocated but without a reading (a source with no telemetry, or a node that stopped
+    reporting)."""
     blocks = ASCII_BLOCKS if ascii else BLOCKS
     out = Text()
     for g in gpus:
         health = g.health
         if health is Health.FAIL:
             out.append("X" if ascii else "✗", FAIL_STYLE)
-        elif is_na(g.util):
-            out.append("?", DIM_STYLE)
         elif not g.pod:
             out.append("." if ascii else "·", DIM_STYLE)
+        elif is_na(g.util):
+            out.append("o" if ascii else "▪", "cyan")
         else:
             u = float(g.util)
             ch = blocks[min(len(blocks) - 1, int(u / 100 * len(blocks)))]

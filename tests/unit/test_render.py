@@ -174,8 +174,10 @@ def test_glyphs() -> None:
         Gpu("n", 2, "u2", "H100", xid=79, pod="p"),
         Gpu("n", 3, "u3", "H100"),
     ]
-    assert heat_cells(gpus).plain == "█·✗?"
-    assert heat_cells(gpus, ascii=True).plain == "@.X?"
+    assert heat_cells(gpus).plain == "█·✗·"
+    assert heat_cells(gpus, ascii=True).plain == "@.X."
+    no_reading = Gpu("n", 4, "u4", "H100", pod="p")  # allocated, no telemetry
+    assert heat_cells([no_reading]).plain == "▪" and heat_cells([no_reading], ascii=True).plain == "o"
 
 
 def test_header_lines_fit_and_keep_alarms() -> None:
