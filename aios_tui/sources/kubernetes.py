@@ -67,6 +67,7 @@ from aios_tui.sources._k8s_convert import (
     parse_selector,
     pdb_of_message,
 )
+from aios_tui.sources._k8s_qualify import Qualifier
 from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceData, SourceError
 
 __all__ = ["KubernetesSource", "api_client_factory", "kubeconfig_contexts", "sources_from_settings"]
@@ -234,6 +235,7 @@ def sources_from_settings(
             settings=settings,
             clock=clock,
             context=ctx,
+            qualify=len(wanted) > 1,
         )
         for ctx in wanted
     ]
@@ -264,8 +266,11 @@ class KubernetesSource:
         retry_max: float = 30.0,
         watch_seconds: float = WATCH_SECONDS,
         permission_refresh_s: float = PERMISSION_REFRESH_S,
+        qualify: bool = False,
     ) -> None:
         self.name = name
+        self._names = Qualifier(context or name) if qualify else None
+        """With several contexts in one view, namespaces and node names carry the context (_k8s_qualify)."""
         self.interval = settings.interval
         self.timeout = settings.timeout
         self.read_only = settings.read_only or context in settings.read_only_contexts
@@ -348,8 +353,13 @@ class KubernetesSource:
                 return self._data
             assert stores is not None
             data = self._build(stores)
+            if self._names is not None:
+                data = self._names.data(data)
             self._data, self._built_version = data, version
             return data
+
+    def _unq(self, name: str) -> str:
+        return self._names.unq(name) if self._names is not None else name
 
     async def close(self) -> None:
         await asyncio.to_thread(self.close_now)
@@ -376,7 +386,7 @@ class KubernetesSource:
         Never blocks: a question not asked yet is asked in the background."""
         if self.read_only:
             return f"{self.name} is read-only (kubernetes read_only in the settings)"
-        reviews = self._reviews_for(action, target)
+        reviews = self._reviews_for(action, self._unq(target) if target else target)
         if not reviews:
             return None
         answers = []
@@ -399,7 +409,7 @@ class KubernetesSource:
 
     def permission_known(self, action: str, target: str | None = None) -> bool:
         """Whether :meth:`permission` answers from access reviews already made, rather than assuming."""
-        reviews = self._reviews_for(action, target)
+        reviews = self._reviews_for(action, self._unq(target) if target else target)
         with self._lock:
             return all(r in self._reviews for r in reviews)
 
@@ -479,24 +489,24 @@ class KubernetesSource:
     # --- actions --------------------------------------------------------------------------------------------
 
     async def scale_endpoint(self, namespace: str, name: str, replicas: int) -> None:
-        await self._act(self._scale, namespace, name, replicas)
+        await self._act(self._scale, self._unq(namespace), name, replicas)
 
     async def redeploy_endpoint(self, namespace: str, name: str, image: str | None = None) -> None:
-        await self._act(self._redeploy, namespace, name, image)
+        await self._act(self._redeploy, self._unq(namespace), name, image)
 
     async def set_cordon(self, node: str, cordoned: bool) -> None:
-        await self._act(self._cordon, node, cordoned)
+        await self._act(self._cordon, self._unq(node), cordoned)
 
     async def evict_pod(self, namespace: str, name: str) -> None:
-        await self._act(self._evict, namespace, name, False)
+        await self._act(self._evict, self._unq(namespace), name, False)
 
     async def evict_pod_dry_run(self, namespace: str, name: str) -> None:
         """Ask the server whether it would evict the pod now (``dryRun=All``): raises as :meth:`evict_pod`
         would, changes nothing."""
-        await self._act(self._evict, namespace, name, True)
+        await self._act(self._evict, self._unq(namespace), name, True)
 
     async def launch_job(self, spec: LaunchSpec) -> None:
-        await self._act(self._launch, spec)
+        await self._act(self._launch, self._names.spec(spec) if self._names is not None else spec)
 
     async def _act(self, fn: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
         await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
