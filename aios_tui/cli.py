@@ -576,11 +576,16 @@ async def _plan_or_act(args: argparse.Namespace, settings: Settings, *, act: boo
             print(f"aios-tui: {exc}", file=sys.stderr)
             return EXIT_CANNOT
         out = sys.stdout
+        checked = await ops.dry_run_drain(plan)  # what the server would refuse now (Kubernetes dryRun=All)
         if not act:
             if args.json:
-                out.write(json.dumps(plan_to_json(plan), ensure_ascii=False, allow_nan=False) + "\n")
+                doc = plan_to_json(plan)
+                if checked:
+                    doc["dry_run"] = list(checked)
+                out.write(json.dumps(doc, ensure_ascii=False, allow_nan=False) + "\n")
             else:
                 write_plan(plan, out)
+                out.writelines(f"  {line}\n" for line in checked)
             out.flush()
             if not plan.ok:
                 print(
@@ -590,8 +595,10 @@ async def _plan_or_act(args: argparse.Namespace, settings: Settings, *, act: boo
                 return EXIT_CANNOT
             return 0
 
-        write_plan(plan, sys.stderr if args.json else out)
-        (sys.stderr if args.json else out).flush()
+        shown = sys.stderr if args.json else out
+        write_plan(plan, shown)
+        shown.writelines(f"  {line}\n" for line in checked)
+        shown.flush()
         try:
             if not plan.ok:
                 raise _Refusal(f"cannot {plan.action} {plan.target}: {'; '.join(plan.blockers)}")

@@ -35,6 +35,7 @@ from aios_tui.ops.audit import AuditEntry, AuditError, AuditLog
 from aios_tui.ops.permissions import Actor, PermissionDenied, denial
 from aios_tui.sources.base import (
     EvictionBlocked,
+    EvictionDryRun,
     JobLauncher,
     LaunchSpec,
     NodeMaintainer,
@@ -42,6 +43,7 @@ from aios_tui.sources.base import (
     Restartable,
     Scalable,
     Source,
+    SourceError,
 )
 
 __all__ = [
@@ -109,6 +111,10 @@ def _quiet(_: str) -> None:
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
+
+DRY_RUN_LIMIT = 200
+"""Pods a drain preview asks the server about (a 50-node drain can hold thousands)."""
+DRY_RUN_CONCURRENCY = 8
 
 _MAX_LISTED = 5
 """Pods named one by one in a plan's lines; the rest are counted (the console shows the full table)."""
@@ -358,6 +364,42 @@ class Ops:
     def drain_plan(self, plan: Plan) -> DrainPlan | None:
         """The structured plan behind a drain :class:`Plan` (pods, destinations, gangs), else None."""
         return plan.detail if isinstance(plan.detail, DrainPlan) else None
+
+    async def dry_run_drain(self, plan: Plan, *, limit: int = DRY_RUN_LIMIT) -> tuple[str, ...]:
+        """Ask the owning backend to evict each pod of a drain plan in a dry run (Kubernetes ``dryRun=All``):
+        what its PodDisruptionBudgets would refuse now, as the server sees them. Empty when the backend
+        cannot dry-run or the plan evicts nothing; at most ``limit`` pods are asked (the rest are counted)."""
+        drain = self.drain_plan(plan)
+        source = self._sources.get(plan.source)
+        if drain is None or not isinstance(source, EvictionDryRun):
+            return ()
+        moves = [*drain.evict, *(m for m in drain.blocked if m.retry)]
+        if not moves:
+            return ()
+        asked = moves[:limit]
+        gate = asyncio.Semaphore(DRY_RUN_CONCURRENCY)
+
+        async def ask(move: PodMove) -> str | None:
+            namespace, _, name = move.pod.rpartition("/")
+            async with gate:
+                try:
+                    await asyncio.wait_for(source.evict_pod_dry_run(namespace, name), ACTION_TIMEOUT_S)
+                except EvictionBlocked as exc:
+                    return f"{move.pod}: refused now ({exc.pdb or 'PodDisruptionBudget'}: {exc})"
+                except (SourceError, TimeoutError) as exc:
+                    return f"{move.pod}: dry run failed: {_describe(exc)}"
+            return None
+
+        answers = [a for a in await asyncio.gather(*(ask(m) for m in asked)) if a]
+        more = f" ({len(moves) - len(asked)} more not asked)" if len(moves) > len(asked) else ""
+        if not answers:
+            return (f"server dry run: all {len(asked)} evictions would be accepted now{more}",)
+        head = f"server dry run: {len(answers)} of {len(asked)} evictions would be refused now{more}"
+        return (
+            head,
+            *answers[:_MAX_LISTED],
+            *([f"… and {len(answers) - _MAX_LISTED} more"] if len(answers) > _MAX_LISTED else []),
+        )
 
     def launch_plan(self, plan: Plan) -> LaunchPlan | None:
         """The structured plan behind a launch :class:`Plan` (placement or refusal, what-if), else None."""

@@ -118,6 +118,14 @@ class LaunchSpec:
 
 
 @runtime_checkable
+class EvictionDryRun(Protocol):
+    """Can ask its backend whether an eviction would be accepted now, without doing it (``dryRun=All``):
+    raises as ``evict_pod`` would (``EvictionBlocked`` for a PodDisruptionBudget), changes nothing."""
+
+    async def evict_pod_dry_run(self, namespace: str, name: str) -> None: ...
+
+
+@runtime_checkable
 class JobLauncher(Protocol):
     """Can start training jobs."""
 

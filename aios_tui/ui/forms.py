@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import RenderableType
+
 from aios_tui.domain import FleetSnapshot
 from aios_tui.ops import Ops, Plan
 from aios_tui.render.plans import drain_details
@@ -98,7 +100,7 @@ def drain_form(ops: Ops, nodes: Sequence[str]) -> PlanScreen:
             pdb_timeout_s=parse_seconds(values["pdb_timeout"], "the PodDisruptionBudget wait"),
         )
 
-    def details(p: Plan) -> object:
+    def details(p: Plan) -> RenderableType | None:
         drain = ops.drain_plan(p)
         return drain_details(drain) if drain is not None else None
 
@@ -107,7 +109,13 @@ def drain_form(ops: Ops, nodes: Sequence[str]) -> PlanScreen:
         Field("unmanaged", "Delete bare pods? y/n", "n"),
         Field("pdb_timeout", "PDB wait (s)", "300"),
     ]
-    return PlanScreen(f"Drain {_targets(nodes)}", fields, plan, details=details)  # type: ignore[arg-type]
+    return PlanScreen(
+        f"Drain {_targets(nodes)}",
+        fields,
+        plan,
+        details=details,
+        verify=ops.dry_run_drain,
+    )
 
 
 def redeploy_form(ops: Ops, snapshot: FleetSnapshot, endpoint_key: str) -> PlanScreen:

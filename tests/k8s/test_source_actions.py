@@ -273,3 +273,18 @@ async def test_a_read_only_context_refuses_every_action(
         assert node is not None and not node["spec"].get("unschedulable")
     finally:
         await w.poller.stop()
+
+
+async def test_drain_preview_asks_the_server_for_a_dry_run_and_changes_nothing(world: World) -> None:
+    plan = world.ops.plan_drain([DRAINED])
+    drain = world.ops.drain_plan(plan)
+    assert drain is not None and drain.evict
+    refused = drain.evict[0].pod
+    world.server.set_eviction(refused, 429)
+    before = {p["metadata"]["name"] for p in world.server.list("pods")}
+    lines = await world.ops.dry_run_drain(plan)
+    assert lines[0].startswith(f"server dry run: 1 of {len(drain.evict)} evictions would be refused now")
+    assert refused in lines[1] and "refused now" in lines[1]
+    assert {p["metadata"]["name"] for p in world.server.list("pods")} == before  # dryRun=All: nothing evicted
+    world.server.set_eviction(refused, 201)
+    assert (await world.ops.dry_run_drain(plan))[0].startswith("server dry run: all ")

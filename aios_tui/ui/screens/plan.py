@@ -8,7 +8,7 @@ and the confirmation, or ``None`` when cancelled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -59,6 +59,8 @@ class PlanScreen(ModalScreen[Confirmed | None]):
     PlanScreen Input { width: 1fr; }
     PlanScreen #plan-scroll { height: auto; margin: 1 0 0 0; }
     PlanScreen #plan-body { height: auto; }
+    PlanScreen #verify { height: auto; display: none; }
+    PlanScreen.-verifying #verify { display: block; }
     PlanScreen .hint { color: $text-muted; }
     PlanScreen #confirm-row { display: none; height: auto; margin-top: 1; }
     PlanScreen.-confirm #confirm-row { display: block; }
@@ -71,12 +73,16 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         make_plan: Callable[[Values], Plan],
         *,
         details: Callable[[Plan], RenderableType | None] | None = None,
+        verify: Callable[[Plan], Awaitable[Sequence[str]]] | None = None,
     ) -> None:
         super().__init__()
         self._title = title
         self._fields = list(fields)
         self._make_plan = make_plan
         self._details = details
+        self._verify = verify
+        self.verified: tuple[str, ...] = ()
+        """What the backend said when asked about the current plan (a drain's server-side dry run)."""
         self.plan: Plan | None = None
         self.error: str = ""
 
@@ -97,6 +103,7 @@ class PlanScreen(ModalScreen[Confirmed | None]):
                         compact=True,
                     )
             with VerticalScroll(id="plan-scroll"):
+                yield Static(id="verify")
                 yield Static(id="plan-body")
             with Vertical(id="confirm-row"):
                 yield Label("", id="confirm-label")
@@ -141,6 +148,27 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         self.remove_class("-confirm")
         self._fit()
         self.query_one("#plan-body", Static).update(self._body())
+        self.verified = ()
+        self.query_one("#verify", Static).update("")
+        self.remove_class("-verifying")
+        if self._verify is not None and self.plan is not None and self.plan.ok:
+            self.add_class("-verifying")
+            self.query_one("#verify", Static).update(Text("asking the backend for a dry run …", "dim"))
+            self.run_worker(self._check(self.plan), group="verify", exclusive=True, exit_on_error=False)
+
+    async def _check(self, plan: Plan) -> None:
+        assert self._verify is not None
+        try:
+            lines = tuple(await self._verify(plan))
+        except Exception as exc:  # a failed check is shown, the plan stays usable
+            lines = (f"dry run failed: {exc}",)
+        if plan is not self.plan:
+            return  # the user changed a field meanwhile; that plan gets its own check
+        self.verified = lines
+        self.set_class(bool(lines), "-verifying")
+        refused = any("refused" in line for line in lines[:1])
+        style = "yellow" if refused else "dim"
+        self.query_one("#verify", Static).update(Text("\n".join(lines), style))
 
     def _body(self) -> RenderableType:
         if self.plan is None:
