@@ -20,7 +20,7 @@ from textual.screen import Screen
 
 from aios_tui.config import Settings
 from aios_tui.domain import FleetSnapshot
-from aios_tui.ops import Ops
+from aios_tui.ops import Ops, denial
 from aios_tui.poll import Poller
 from aios_tui.render.table import KINDS, kind_for
 from aios_tui.ui import forms
@@ -222,7 +222,9 @@ class AiosApp(App[None]):
     # --- actions ----------------------------------------------------------------------------------------
 
     def can_act(self, action: str) -> bool:
-        return self.ops.check(action) is None
+        """Whether to offer the action's key. Read-only mode and the role hide it; a backend's own refusal
+        (RBAC, a read-only cluster) leaves it visible, and pressing it says why."""
+        return denial(action, self.ops.actor.role, read_only=self.ops.read_only) is None
 
     def start_scale(self, endpoint_key: str, replicas: str | None = None) -> None:
         self._open_form(

@@ -3,11 +3,16 @@ the result on the next tick, and the audit entry."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from aios_tui.domain import JobState
-from aios_tui.ops import PermissionDenied, Role
+from aios_tui.ops import Actor, AuditLog, Ops, PermissionDenied, Role
+from aios_tui.poll import Poller
+from aios_tui.sources.sim import SimSource
 from aios_tui.ui.app import AiosApp
+from aios_tui.ui.harness import START, FakeClock
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import PlanScreen
 from tests.ui.conftest import MakeApp, screen_text
@@ -179,3 +184,27 @@ async def test_read_only_offers_no_action_keys_and_refuses(make_app: MakeApp) ->
             await app.ops.execute(plan)
         await _tick(app, pilot, 5)
         assert not app.fleet.node_by_name[node.name].cordoned  # type: ignore[union-attr]
+
+
+class _RbacSim(SimSource):
+    """The embedded fleet behind an RBAC that forbids scaling (as a SelfSubjectAccessReview would say)."""
+
+    def permission(self, action: str, target: str | None = None) -> str | None:
+        return "forbidden by RBAC: you cannot patch deployments/scale" if action == "scale" else None
+
+
+async def test_an_action_the_backend_forbids_is_offered_and_explains_itself(tmp_path: Path) -> None:
+    clock = FakeClock()
+    sim = _RbacSim(seed=7, nodes=40, clock=clock, start=START)
+    poller = Poller([sim], clock=clock)
+    ops = Ops({sim.name: sim}, lambda: poller.snapshot, AuditLog(tmp_path / "a.jsonl"), actor=Actor("t"))
+    app = AiosApp(poller, ops, live=False, clock=clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("4")
+        await pilot.pause()
+        assert "Scale" in _footer(app)  # not hidden: the reason is the backend's, and pressing tells it
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert any("forbidden by RBAC" in n.message for n in app._notifications)
