@@ -8,6 +8,7 @@ loop, worker threads and the allocation logic without copying or locking.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,6 +17,26 @@ from types import MappingProxyType
 from aios_tui.domain.units import NA, Metric, is_na
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+_GPU_MODEL = re.compile(
+    r"(?<![A-Z0-9])(GB200|GH200|B200|B100|H200|H100|H800|H20|A100|A800|A10G|A10|A30|A40|L40S|L40|L4|T4|V100)"
+    r"(?![A-Z0-9])"
+)
+
+
+def short_gpu_model(product: str) -> str:
+    """The short name that columns and placement use: ``NVIDIA H100 80GB HBM3`` (NVML, nvidia-smi) and
+    ``NVIDIA-H100-80GB-HBM3`` (the GPU operator's node label) → ``H100``; ``NVIDIA-L4`` → ``L4``;
+    otherwise the product minus its vendor."""
+    if not product:
+        return ""
+    upper = product.upper().replace("_", "-")
+    m = _GPU_MODEL.search(upper)
+    if m:
+        return m[1]
+    rest = re.sub(r"^(NVIDIA|TESLA)[- ]+", "", upper)
+    rest = re.sub(r"^TESLA[- ]+", "", rest)
+    return re.split(r"[- ]", rest, maxsplit=1)[0]
 
 
 class Health(enum.IntEnum):

@@ -31,6 +31,7 @@ from aios_tui.domain import (
     fmt_mib,
     is_na,
 )
+from aios_tui.domain.model import short_gpu_model
 from aios_tui.render.glyphs import (
     DIM_STYLE,
     FAIL_STYLE,
@@ -250,12 +251,6 @@ def health_cell(health: Health, problems: Sequence[str] = ()) -> Text:
     return Text(label, HEALTH_STYLE[health])
 
 
-def short_model(model: str) -> str:
-    """``NVIDIA H100 80GB HBM3`` → ``H100``: what fits a column and still tells GPUs apart."""
-    words = model.removeprefix("NVIDIA ").split()
-    return words[0] if words else "-"
-
-
 def _num(v: Metric) -> float:
     return math.nan if is_na(v) else float(v)
 
@@ -417,7 +412,14 @@ GPUS = ResourceKind(
             "node", "NODE", 18, lambda g, c: g.node, lambda g, c: (g.node, g.index), flex=True, hotkey="N"
         ),
         Column("index", "#", 2, lambda g, c: str(g.index), lambda g, c: g.index, justify="right"),
-        Column("model", "MODEL", 5, lambda g, c: short_model(g.model), lambda g, c: g.model, priority=3),
+        Column(
+            "model",
+            "MODEL",
+            5,
+            lambda g, c: short_gpu_model(g.model) or "-",
+            lambda g, c: g.model,
+            priority=3,
+        ),
         Column("util", "UTIL", 10, _gpu_util, lambda g, c: _num(g.util), descending=True, hotkey="U"),
         Column(
             "mem",

@@ -33,6 +33,7 @@ from aios_tui.domain import (
     PodPhase,
     Taint,
 )
+from aios_tui.domain.model import short_gpu_model
 
 __all__ = [
     "DEFAULT_RACK_LABEL",
@@ -86,10 +87,6 @@ POOL_LABELS = (
 PRESSURE_CONDITIONS = frozenset({"MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable"})
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-_MODEL = re.compile(
-    r"(?<![A-Z0-9])(GB200|GH200|B200|B100|H200|H100|H800|H20|A100|A800|A10G|A10|A30|A40|L40S|L40|L4|T4|V100)"
-    r"(?![A-Z0-9])"
-)
 _SUFFIXES = {
     "m": Decimal("0.001"),
     "k": Decimal(10**3),
@@ -174,19 +171,6 @@ def object_key(obj: Mapping[str, Any]) -> str:
     meta = _meta(obj)
     ns = meta.get("namespace") or ""
     return f"{ns}/{meta.get('name', '')}" if ns else str(meta.get("name", ""))
-
-
-def short_gpu_model(product: str) -> str:
-    """``NVIDIA-H100-80GB-HBM3`` → ``H100``, ``NVIDIA-L4`` → ``L4``; else the product minus its vendor."""
-    if not product:
-        return ""
-    upper = product.upper().replace("_", "-")
-    m = _MODEL.search(upper)
-    if m:
-        return m[1]
-    rest = re.sub(r"^(NVIDIA|TESLA)[- ]+", "", upper)
-    rest = re.sub(r"^TESLA[- ]+", "", rest)
-    return rest.split("-", 1)[0]
 
 
 def gpu_request(pod_spec: Mapping[str, Any] | None, names: Sequence[str]) -> int:
