@@ -56,7 +56,7 @@ rules = {  # package: (lowest allowed, first refused)
     "botocore": ((1, 34), (2,)),
     "kubernetes": ((30,), (37,)),
     "python-dateutil": ((2, 8), (3,)),
-    "textual": ((8,), (9,)),
+    "textual": ((8, 2), (8, 3)),
 }
 bad = []
 for name, (low, high) in rules.items():
