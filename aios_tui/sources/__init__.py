@@ -14,13 +14,14 @@ __all__ = ["build_sources"]
 def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time) -> list[Source]:
     """The sources the settings ask for, not yet started.
 
-    ``[kubernetes] enabled`` gives one source per context (``k8s:<context>``). The embedded fleet runs when
+    ``[kubernetes] enabled`` gives one source per context (``k8s:<context>``); ``[nvml] enabled`` the local
+    GPUs (``nvml``, which reports NVML being absent as a fetch error, not here). The embedded fleet runs when
     ``[sim] enabled`` or when no real source is. A real source that this version cannot yet run, or a
     kubeconfig that cannot be used, is a :class:`ConfigError` naming the setting (``--sim`` clears them
     all first: see :func:`aios_tui.config.sim_only`).
     """
     enabled = real_sources_enabled(settings)
-    unavailable = [(where, what) for where, what in enabled if what != "Kubernetes"]
+    unavailable = [(where, what) for where, what in enabled if what not in ("Kubernetes", "NVML")]
     if unavailable:
         where, what = unavailable[0]
         raise ConfigError(
@@ -36,6 +37,10 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time)
             sources.extend(sources_from_settings(settings.kubernetes, clock=clock))
         except SourceError as exc:
             raise ConfigError(settings.config_file, "[kubernetes]", detail=str(exc)) from None
+    if settings.nvml.enabled:
+        from aios_tui.sources.nvml import NvmlSource
+
+        sources.append(NvmlSource(settings=settings.nvml, clock=clock))
     if settings.sim.enabled or not sources:
         from aios_tui.sources.sim import SimSource
 

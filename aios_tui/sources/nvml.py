@@ -1,0 +1,311 @@
+"""The GPUs of the machine the console runs on, read through NVML (``nvidia-ml-py``, imported as ``pynvml``).
+
+One :class:`Node` for the host (pool ``local``) and one :class:`Gpu` per device. A reading the GPU does not
+support (or refuses) is NA, never an error; only NVML itself being absent (no library, no driver) fails a
+fetch, with a :class:`SourceError` that says why, so the poller shows the source as unavailable while every
+other source keeps working.
+
+Every NVML call runs on one dedicated worker thread, never on the event loop: some calls are slow (one PCIe
+throughput reading takes about 21 ms on an H200, most others microseconds), and NVML state stays on one
+thread. The slow readings are taken only every ``slow_every`` fetches and reused in between. A fetch that
+the poller abandons (its timeout) leaves the thread busy; the next fetch then fails at once rather than
+queueing behind it.
+
+What the domain model has no field for (performance state, processes, PCIe throughput) is kept per GPU in
+:meth:`NvmlSource.details`, for a detail view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from aios_tui.config import NvmlSettings
+from aios_tui.domain import NA, Gpu, Health, Metric, Node, Throttle
+from aios_tui.domain.model import short_gpu_model
+from aios_tui.sources.base import SourceData, SourceError
+
+__all__ = ["GpuDetail", "GpuProcess", "NvmlSource"]
+
+log = logging.getLogger("aios_tui.sources.nvml")
+
+_MIB = 1024 * 1024
+
+# NVML return codes (nvml.h) that mean NVML as a whole cannot be used: the fetch fails and NVML is
+# initialised again on the next one. Every other error on a reading makes that reading NA.
+_ERROR_UNINITIALIZED = 1
+_ERROR_DRIVER_NOT_LOADED = 9
+_ERROR_LIBRARY_NOT_FOUND = 12
+_ERROR_FUNCTION_NOT_FOUND = 13
+_ERROR_LIB_RM_VERSION_MISMATCH = 18
+_FATAL = frozenset(
+    {_ERROR_UNINITIALIZED, _ERROR_DRIVER_NOT_LOADED, _ERROR_LIBRARY_NOT_FOUND, _ERROR_LIB_RM_VERSION_MISMATCH}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GpuProcess:
+    """A compute process on a GPU."""
+
+    pid: int
+    used_mib: Metric = NA
+    """GPU memory it holds (NA where NVML cannot tell, e.g. without the rights or under some vGPUs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GpuDetail:
+    """What NVML says about one GPU beyond the :class:`Gpu` fields."""
+
+    uuid: str
+    pstate: int | None = None
+    """Performance state, 0 (P0, fastest) to 15; None when unknown."""
+    processes: tuple[GpuProcess, ...] = ()
+    pcie_tx_kbps: Metric = NA
+    pcie_rx_kbps: Metric = NA
+    pcie_at: float = 0.0
+    """Clock time of the PCIe readings (0: never read); they are taken on the slow cadence."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Device:
+    """What does not change while NVML is up: read once at initialisation."""
+
+    index: int
+    handle: Any
+    uuid: str
+    model: str
+    sm_clock_max: Metric
+
+
+class NvmlSource:
+    """Local GPUs through NVML. ``nvml`` is the module to call (``pynvml`` unless a test passes a replay)."""
+
+    kind = "nvml"
+
+    def __init__(
+        self,
+        *,
+        name: str = "nvml",
+        settings: NvmlSettings,
+        clock: Callable[[], float] = time.time,
+        nvml: Any = None,
+        host: str | None = None,
+    ) -> None:
+        self.name = name
+        self.interval = settings.interval
+        self.timeout = settings.timeout
+        self.slow_every = settings.slow_every
+        self.host = host or socket.gethostname()
+        """Name of the node the GPUs are shown on."""
+        self._clock = clock
+        self._nvml = nvml
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvml")
+        self._pending: asyncio.Future[SourceData] | None = None
+        # State below is touched only on the worker thread.
+        self._devices: tuple[_Device, ...] | None = None
+        self._reads = 0
+        self._slow: dict[str, tuple[Metric, Metric, Metric, float]] = {}
+        """Per uuid: power limit, PCIe tx and rx, and when they were read."""
+        self._reasons_fn = ""
+        self._details: Mapping[str, GpuDetail] = MappingProxyType({})
+
+    # --- Source ----------------------------------------------------------------------------------------
+
+    async def fetch(self) -> SourceData:
+        if self._pending is not None and not self._pending.done():
+            raise SourceError("NVML is still busy with the previous reading")
+        loop = asyncio.get_running_loop()
+        self._pending = pending = loop.run_in_executor(self._executor, self._read)
+        # Shielded: a fetch the poller abandons leaves the reading running, and ``_pending`` says so.
+        pending.add_done_callback(_retrieve)
+        return await asyncio.shield(pending)
+
+    async def close(self) -> None:
+        """Shut NVML down (after a reading still in progress, without waiting for one that hangs)."""
+        if self._pending is None or self._pending.done():
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._shutdown)
+        else:
+            self._executor.submit(self._shutdown)
+        self._executor.shutdown(wait=False)
+
+    def details(self) -> Mapping[str, GpuDetail]:
+        """Per GPU uuid, the latest :class:`GpuDetail` (empty before the first good fetch)."""
+        return self._details
+
+    # --- the worker thread -----------------------------------------------------------------------------
+
+    def _module(self) -> Any:
+        if self._nvml is None:
+            try:
+                import pynvml
+            except ImportError as exc:
+                raise SourceError(f"NVML not available: nvidia-ml-py is not installed ({exc})") from None
+            self._nvml = pynvml
+        return self._nvml
+
+    def _read(self) -> SourceData:
+        nv = self._module()
+        try:
+            if self._devices is None:
+                self._devices = self._init(nv)
+            slow = self._reads % self.slow_every == 0
+            self._reads += 1
+            now = self._clock()
+            gpus: list[Gpu] = []
+            details: dict[str, GpuDetail] = {}
+            for dev in self._devices:
+                gpu, detail = self._read_device(nv, dev, slow, now)
+                gpus.append(gpu)
+                details[dev.uuid] = detail
+        except nv.NVMLError as exc:
+            self._devices = None
+            self._reads = 0
+            raise SourceError(f"NVML not available: {exc}") from None
+        self._details = MappingProxyType(details)
+        return SourceData(nodes=(self._node(gpus),), gpus=tuple(gpus), context=self.host)
+
+    def _init(self, nv: Any) -> tuple[_Device, ...]:
+        nv.nvmlInit()
+        devices = []
+        try:
+            for i in range(nv.nvmlDeviceGetCount()):
+                handle = nv.nvmlDeviceGetHandleByIndex(i)
+                uuid = _text(self._get(nv, nv.nvmlDeviceGetUUID, handle)) or f"{self.host}/gpu{i}"
+                name = _text(self._get(nv, nv.nvmlDeviceGetName, handle))
+                clock_max = self._get(nv, nv.nvmlDeviceGetMaxClockInfo, handle, nv.NVML_CLOCK_SM)
+                devices.append(_Device(i, handle, uuid, short_gpu_model(name), _metric(clock_max)))
+        except nv.NVMLError:
+            nv.nvmlShutdown()  # NVML counts initialisations: leave none behind
+            raise
+        self._slow.clear()
+        self._reasons_fn = ""
+        log.info("NVML up on %s: %d GPU(s)", self.host, len(devices))
+        return tuple(devices)
+
+    def _shutdown(self) -> None:
+        if self._devices is None or self._nvml is None:
+            return
+        self._devices = None
+        try:
+            self._nvml.nvmlShutdown()
+        except self._nvml.NVMLError as exc:
+            log.debug("nvmlShutdown: %s", exc)
+
+    def _get(self, nv: Any, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)``, or None when the GPU does not support or refuses the reading.
+
+        An error that means NVML itself is gone propagates (the fetch fails)."""
+        try:
+            return fn(*args)
+        except nv.NVMLError as exc:
+            if getattr(exc, "value", None) in _FATAL:
+                raise
+            log.debug("%s: %s", getattr(fn, "__name__", fn), exc)
+            return None
+
+    def _reasons(self, nv: Any, handle: Any) -> Any:
+        """Clock-event (throttle) reasons, through the current name or the older one (before 12.535)."""
+        if not self._reasons_fn:
+            current = "nvmlDeviceGetCurrentClocksEventReasons"
+            self._reasons_fn = (
+                current if hasattr(nv, current) else "nvmlDeviceGetCurrentClocksThrottleReasons"
+            )
+        try:
+            return getattr(nv, self._reasons_fn)(handle)
+        except nv.NVMLError as exc:
+            legacy = "nvmlDeviceGetCurrentClocksThrottleReasons"
+            if getattr(exc, "value", None) == _ERROR_FUNCTION_NOT_FOUND and self._reasons_fn != legacy:
+                self._reasons_fn = legacy  # a driver older than the binding
+                return self._get(nv, getattr(nv, legacy), handle)
+            if getattr(exc, "value", None) in _FATAL:
+                raise
+            return None
+
+    def _read_device(self, nv: Any, dev: _Device, slow: bool, now: float) -> tuple[Gpu, GpuDetail]:
+        h = dev.handle
+        get = self._get
+        util = get(nv, nv.nvmlDeviceGetUtilizationRates, h)
+        mem = get(nv, nv.nvmlDeviceGetMemoryInfo, h)
+        power = get(nv, nv.nvmlDeviceGetPowerUsage, h)
+        temp = get(nv, nv.nvmlDeviceGetTemperature, h, nv.NVML_TEMPERATURE_GPU)
+        sm_clock = get(nv, nv.nvmlDeviceGetClockInfo, h, nv.NVML_CLOCK_SM)
+        pstate = get(nv, nv.nvmlDeviceGetPerformanceState, h)
+        reasons = self._reasons(nv, h)
+        ecc = nv.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nv.NVML_VOLATILE_ECC
+        ecc_unc = get(nv, nv.nvmlDeviceGetTotalEccErrors, h, *ecc)
+        ecc_cor = get(nv, nv.nvmlDeviceGetTotalEccErrors, h, nv.NVML_MEMORY_ERROR_TYPE_CORRECTED, ecc[1])
+        procs = get(nv, nv.nvmlDeviceGetComputeRunningProcesses, h)
+        if slow or dev.uuid not in self._slow:
+            limit = get(nv, nv.nvmlDeviceGetEnforcedPowerLimit, h)
+            tx = get(nv, nv.nvmlDeviceGetPcieThroughput, h, nv.NVML_PCIE_UTIL_TX_BYTES)
+            rx = get(nv, nv.nvmlDeviceGetPcieThroughput, h, nv.NVML_PCIE_UTIL_RX_BYTES)
+            self._slow[dev.uuid] = (_metric(limit, 1000.0), _metric(tx), _metric(rx), now)
+        power_limit, pcie_tx, pcie_rx, pcie_at = self._slow[dev.uuid]
+        gpu = Gpu(
+            node=self.host,
+            index=dev.index,
+            uuid=dev.uuid,
+            model=dev.model,
+            util=NA if util is None else float(util.gpu),
+            mem_used=NA if mem is None else mem.used / _MIB,
+            mem_total=NA if mem is None else mem.total / _MIB,
+            temp=_metric(temp),
+            power=_metric(power, 1000.0),
+            power_limit=power_limit,
+            sm_clock=_metric(sm_clock),
+            sm_clock_max=dev.sm_clock_max,
+            ecc_uncorrected=int(ecc_unc or 0),
+            ecc_corrected=int(ecc_cor or 0),
+            throttle=Throttle(int(reasons or 0)),
+        )
+        processes = tuple(
+            GpuProcess(int(p.pid), _metric(getattr(p, "usedGpuMemory", None), _MIB)) for p in procs or ()
+        )
+        detail = GpuDetail(
+            uuid=dev.uuid,
+            pstate=None if pstate is None else int(pstate),
+            processes=processes,
+            pcie_tx_kbps=pcie_tx,
+            pcie_rx_kbps=pcie_rx,
+            pcie_at=pcie_at,
+        )
+        return gpu, detail
+
+    def _node(self, gpus: list[Gpu]) -> Node:
+        models = {g.model for g in gpus if g.model}
+        return Node(
+            name=self.host,
+            source=self.name,
+            pool="local",
+            zone="",
+            instance_type="",
+            gpu_model=models.pop() if len(models) == 1 else ", ".join(sorted(models)),
+            gpus_total=len(gpus),
+            gpus_allocatable=len(gpus),
+            health=max((g.health for g in gpus), default=Health.OK),
+        )
+
+
+def _retrieve(future: asyncio.Future[SourceData]) -> None:
+    """Mark the outcome of a reading as seen, so that an abandoned one that failed logs no warning."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _text(value: Any) -> str:
+    """A string from NVML: ``str`` in current bindings, ``bytes`` in older ones; "" for None."""
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _metric(value: Any, divisor: float = 1.0) -> Metric:
+    """A number from NVML scaled down by ``divisor``, or NA for a reading that was not there."""
+    return NA if value is None else float(value) / divisor
