@@ -108,7 +108,10 @@ class PlanScreen(ModalScreen[Confirmed | None]):
             with Vertical(id="confirm-row"):
                 yield Label("", id="confirm-label")
                 yield Input(id="confirm", placeholder="type it to confirm", compact=True)
-            yield Label("tab: next field   enter: confirm   esc: cancel", classes="hint", id="keys")
+            hint = "enter: confirm   esc: cancel"
+            if len(self._fields) > 1:
+                hint = "tab: next field   " + hint
+            yield Label(hint, classes="hint", id="keys")
 
     def on_mount(self) -> None:
         self._fit()
