@@ -157,7 +157,12 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         if self._verify is not None and self.plan is not None and self.plan.ok:
             self.add_class("-verifying")
             self.query_one("#verify", Static).update(Text("asking the backend for a dry run …", "dim"))
-            self.run_worker(self._check(self.plan), group="verify", exclusive=True, exit_on_error=False)
+            plan = self.plan
+
+            async def check() -> None:  # a callable, not a coroutine: a worker cancelled before it starts
+                await self._check(plan)  # leaves nothing un-awaited
+
+            self.run_worker(check, group="verify", exclusive=True, exit_on_error=False)  # type: ignore[arg-type]
 
     async def _check(self, plan: Plan) -> None:
         assert self._verify is not None
