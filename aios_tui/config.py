@@ -189,6 +189,9 @@ class SshHostSettings:
     """known_hosts file to verify the host key against (never skipped); unset means ``~/.ssh/known_hosts``."""
     identity_file: Path | None = None
     """Private key to log in with; unset means the SSH agent and the default keys."""
+    jump_host: str = ""
+    """Host to connect through, as ``[user@]host[:port]`` (its key is verified against the same
+    known_hosts); "" means a direct connection."""
     nvidia_smi: str = "nvidia-smi"
     """Command that runs nvidia-smi on the host."""
     interval: float = _opt(10.0, lo=1, hi=3600)

@@ -15,13 +15,16 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time)
     """The sources the settings ask for, not yet started.
 
     ``[kubernetes] enabled`` gives one source per context (``k8s:<context>``); ``[nvml] enabled`` the local
-    GPUs (``nvml``, which reports NVML being absent as a fetch error, not here). The embedded fleet runs when
-    ``[sim] enabled`` or when no real source is. A real source that this version cannot yet run, or a
-    kubeconfig that cannot be used, is a :class:`ConfigError` naming the setting (``--sim`` clears them
-    all first: see :func:`aios_tui.config.sim_only`).
+    GPUs (``nvml``, which reports NVML being absent as a fetch error, not here); ``[[ssh_hosts]]`` one
+    ``ssh`` source for every host (an unreachable host is an error on its node, not here). The embedded
+    fleet runs when ``[sim] enabled`` or when no real source is. A real source that this version cannot yet
+    run, or a kubeconfig that cannot be used, is a :class:`ConfigError` naming the setting (``--sim`` clears
+    them all first: see :func:`aios_tui.config.sim_only`).
     """
     enabled = real_sources_enabled(settings)
-    unavailable = [(where, what) for where, what in enabled if what not in ("Kubernetes", "NVML")]
+    unavailable = [
+        (where, what) for where, what in enabled if what not in ("Kubernetes", "NVML", "SSH hosts")
+    ]
     if unavailable:
         where, what = unavailable[0]
         raise ConfigError(
@@ -41,6 +44,10 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time)
         from aios_tui.sources.nvml import NvmlSource
 
         sources.append(NvmlSource(settings=settings.nvml, clock=clock))
+    if settings.ssh_hosts:
+        from aios_tui.sources.ssh import SshSource
+
+        sources.append(SshSource(hosts=settings.ssh_hosts, clock=clock))
     if settings.sim.enabled or not sources:
         from aios_tui.sources.sim import SimSource
 

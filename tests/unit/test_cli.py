@@ -210,12 +210,15 @@ def test_enabled_real_source_is_refused_unless_sim(
     assert len(doc["nodes"]) == 3
 
 
-def test_ssh_hosts_are_refused_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ssh_host_without_known_hosts_is_an_error_on_that_host_not_a_silent_accept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "config.toml"
-    path.write_text("[[ssh_hosts]]\nhost = 'gpu-7'\n")
-    code, _, err = run(capsys, "--config", str(path), "snapshot")
-    assert code == 2
-    assert "[[ssh_hosts]] #1 (gpu-7): the SSH hosts source is not available" in err
+    missing = tmp_path / "no_known_hosts"
+    path.write_text(f"[[ssh_hosts]]\nhost = 'gpu-7'\nknown_hosts = '{missing}'\ntimeout = 2.0\n")
+    code, out, err = run(capsys, "--config", str(path), "snapshot")
+    assert code == 0, err
+    assert "ssh error" in out and "known_hosts" in out and "host keys are always verified" in out
 
 
 def test_ctrl_c_exits_130_quietly(
