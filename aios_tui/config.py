@@ -36,10 +36,12 @@ __all__ = [
     "KubernetesSettings",
     "NvmlSettings",
     "Override",
+    "PromQuerySettings",
     "PrometheusSettings",
     "Settings",
     "SimSettings",
     "SshHostSettings",
+    "SshSettings",
     "default_config_path",
     "default_log_path",
     "env_overrides",
@@ -55,6 +57,9 @@ CONFIG_ENV: Final = "AIOS_TUI_CONFIG"
 ROLES: Final = ("viewer", "operator", "admin")
 PANES: Final = ("nodes", "gpus", "jobs", "endpoints")
 MAX_SIM_NODES: Final = 5000
+#: Model servers with built-in Prometheus queries, and the endpoint figures a query can give.
+MODEL_SERVERS: Final = ("vllm", "triton", "tfserving", "torchserve")
+ENDPOINT_METRICS: Final = ("qps", "p50_ms", "p99_ms", "error_rate", "queue")
 
 
 def _opt(
@@ -141,6 +146,17 @@ class AwsSettings:
     """Seconds before one API call is abandoned."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PromQuerySettings:
+    """``[[prometheus.queries]]``: one endpoint metric from your own PromQL (after the built-in ones, so it
+    wins where both answer)."""
+
+    metric: str = _opt("qps", choices=ENDPOINT_METRICS)
+    """Which figure the query gives: qps, p50_ms, p99_ms, error_rate (0..1) or queue (requests waiting)."""
+    query: str
+    """The PromQL (required); each series must carry ``namespace`` and the endpoint label."""
+
+
 @dataclass(frozen=True, slots=True)
 class PrometheusSettings:
     """``[prometheus]``: DCGM GPU metrics and endpoint traffic, and the history behind the sparklines."""
@@ -157,6 +173,15 @@ class PrometheusSettings:
     """Check the server's TLS certificate."""
     bearer_token_env: str = ""
     """Name of an environment variable that holds a bearer token (the token itself never goes in a file)."""
+    servers: tuple[str, ...] = _opt(MODEL_SERVERS, choices=MODEL_SERVERS)
+    """Model servers whose built-in queries give endpoint traffic: vllm, triton, tfserving, torchserve."""
+    endpoint_label: str = "service"
+    """Label that names the endpoint (its Deployment) in model-server series, next to ``namespace``."""
+    context: str = ""
+    """Kubernetes context these series describe: with several contexts, node and namespace names are
+    qualified with it, as the Kubernetes source does; "" means a single cluster."""
+    queries: tuple[PromQuerySettings, ...] = ()
+    """Custom PromQL for endpoint metrics, one ``[[prometheus.queries]]`` table each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +217,9 @@ class SshHostSettings:
     jump_host: str = ""
     """Host to connect through, as ``[user@]host[:port]`` (its key is verified against the same
     known_hosts); "" means a direct connection."""
+    labels: tuple[str, ...] = _opt(())
+    """Node labels shown and searched in the console, as ``key=value`` (``rack=r12``); a ``rack`` label is
+    the host's topology domain below the zone."""
     nvidia_smi: str = "nvidia-smi"
     """Command that runs nvidia-smi on the host."""
     interval: float = _opt(10.0, lo=1, hi=3600)
@@ -202,6 +230,14 @@ class SshHostSettings:
     @property
     def label(self) -> str:
         return self.name or self.host
+
+
+@dataclass(frozen=True, slots=True)
+class SshSettings:
+    """``[ssh]``: what all ``[[ssh_hosts]]`` share."""
+
+    max_connections: int = _opt(16, lo=1, hi=1024)
+    """Hosts polled at once (each poll holds one connection busy)."""
 
 
 # --- the whole --------------------------------------------------------------------------------------------
@@ -227,6 +263,8 @@ class Settings:
     """Pane shown at start."""
     audit_path: Path | None = None
     """Audit log file; unset means ``$XDG_STATE_HOME/aios-tui/audit.jsonl``."""
+    idle_window: float = _opt(600.0, lo=0, hi=7 * 86400)
+    """Seconds an allocated GPU must stay under 5% utilisation before it counts as idle (0: at once)."""
     sim: SimSettings = field(default_factory=SimSettings)
     """The embedded fleet."""
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
@@ -237,6 +275,8 @@ class Settings:
     """Prometheus metrics."""
     nvml: NvmlSettings = field(default_factory=NvmlSettings)
     """Local GPUs."""
+    ssh: SshSettings = field(default_factory=SshSettings)
+    """Settings shared by the SSH hosts."""
     ssh_hosts: tuple[SshHostSettings, ...] = ()
     """Bare-metal GPU hosts."""
     config_file: Path | None = field(default=None, compare=False, metadata={"internal": True})
@@ -400,6 +440,8 @@ class _Spec:
         if _is_optional_path(tp):
             return "a path (a string)"
         if typing.get_origin(tp) is tuple:
+            if self.choices:
+                return "a list of strings from " + ", ".join(json.dumps(c) for c in self.choices)
             return "a list of strings"
         raise TypeError(f"no reader for settings of type {tp!r}")  # pragma: no cover - a programming error
 
@@ -424,7 +466,7 @@ class _Spec:
         elif (
             typing.get_origin(tp) is tuple
             and isinstance(value, list | tuple)
-            and all(isinstance(v, str) for v in value)
+            and all(isinstance(v, str) and (not self.choices or v in self.choices) for v in value)
         ):
             return tuple(value)
         raise ValueError
@@ -493,8 +535,9 @@ def _build(cls: type, data: Mapping[str, Any], path: str, section: str) -> Any:
         if sub is not None and typing.get_origin(tp) is tuple:
             if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
                 raise ConfigError(path, key, f"an array of tables ([[{f.name}]])", value)
+            table = f"{section.strip('[]')}.{f.name}" if section else f.name
             kwargs[f.name] = tuple(
-                _build(sub, v, path, f"[[{f.name}]] #{i}") for i, v in enumerate(value, start=1)
+                _build(sub, v, path, f"[[{table}]] #{i}") for i, v in enumerate(value, start=1)
             )
         elif sub is not None:
             if not isinstance(value, Mapping):

@@ -323,6 +323,8 @@ class Endpoint:
     p99_ms: Metric = NA
     error_rate: Metric = NA
     """Fraction of requests that failed, 0..1."""
+    queue: Metric = NA
+    """Requests waiting in the server's queue."""
     p99_slo_ms: Metric = NA
     """The endpoint's p99 latency objective, when known: what "slow" means differs by 1000× between an
     embedding model and a 70B chat model."""

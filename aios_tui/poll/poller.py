@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import operator
 import time
@@ -24,7 +25,7 @@ from aios_tui.domain import FleetSnapshot, SourceHealth, SourceState, errors
 from aios_tui.poll.history import RingHistory
 from aios_tui.sources.base import HistoryProvider, Source, SourceData
 
-__all__ = ["Poller", "backoff_delay", "describe_error"]
+__all__ = ["Poller", "backoff_delay", "describe_error", "fill_defaults"]
 
 log = logging.getLogger("aios_tui.poll")
 
@@ -73,6 +74,32 @@ _KEY_OF: Mapping[str, Callable[[Any], str]] = {
     "pdbs": attrgetter("key"),
 }
 _HISTORY_KIND = {"gpu": "gpus", "node": "nodes", "endpoint": "endpoints"}
+#: Kinds whose repeated objects are combined field by field rather than the first one winning whole.
+_FILLED = frozenset({"gpus", "endpoints"})
+_IDENTITY = frozenset({"source", "node", "index", "uuid", "namespace", "name"})
+_FILLABLE: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def fill_defaults(first: Any, later: Any) -> Any:
+    """``first`` with each field it left at its default (NA, "", 0, none) taken from ``later`` where that
+    one knows it. Identity fields (name, namespace, node, index, uuid, source) are never taken."""
+    cls = type(first)
+    fields = _FILLABLE.get(cls)
+    if fields is None:
+        fields = tuple(
+            (f.name, f.default)
+            for f in dataclasses.fields(cls)
+            if f.name not in _IDENTITY and f.default is not dataclasses.MISSING
+        )
+        _FILLABLE[cls] = fields
+    changes = {}
+    for name, default in fields:
+        mine = getattr(first, name)
+        if (mine is default or mine == default) and not (
+            (theirs := getattr(later, name)) is default or theirs == default
+        ):
+            changes[name] = theirs
+    return dataclasses.replace(first, **changes) if changes else first
 
 
 class Poller:
@@ -289,7 +316,9 @@ class Poller:
         )
 
     def _concat(self, kind: str, parts: list[tuple[_Polled, tuple[Any, ...]]]) -> tuple[Any, ...]:
-        """Concatenate several sources' objects; where keys repeat, the earlier source's object wins.
+        """Concatenate several sources' objects; where keys repeat, the earlier source's object wins, and
+        for GPUs and endpoints a later source fills what it left unknown (:func:`fill_defaults`): Kubernetes
+        knows an endpoint's replicas, Prometheus its traffic.
 
         The result is reused while no part changed. Otherwise each source's key set (computed once per
         fetch, then cached) is tested against the earlier ones; without overlap, which is the normal case,
@@ -304,11 +333,22 @@ class Poller:
             out: tuple[Any, ...] = sum(tuples, ())
         else:
             key_of = _KEY_OF[kind]
-            seen: set[str] = set()
+            fills = kind in _FILLED
+            at: dict[str, int] = {}
             kept: list[Any] = []
             for keys, objs in zip(key_sets, tuples, strict=True):
-                kept.extend(objs if seen.isdisjoint(keys) else (o for o in objs if key_of(o) not in seen))
-                seen |= keys
+                if at.keys().isdisjoint(keys):
+                    at.update((key_of(o), i) for i, o in enumerate(objs, start=len(kept)))
+                    kept.extend(objs)
+                    continue
+                for o in objs:
+                    k = key_of(o)
+                    i = at.get(k)
+                    if i is None:
+                        at[k] = len(kept)
+                        kept.append(o)
+                    elif fills:
+                        kept[i] = fill_defaults(kept[i], o)
             out = tuple(kept)
         self._merged[kind] = (tuples, out)
         return out

@@ -337,14 +337,19 @@ def _example_keys(doc: dict[str, Any], prefix: str = "") -> set[str]:
     return out
 
 
+def _uncomment(text: str, marker: str) -> str:
+    """The commented-out example table that starts at ``marker`` with its "# " removed, up to the first line
+    that is not a comment ("# # " lines stay comments)."""
+    head, found, tail = text.partition(marker)
+    assert found, f"config.example.toml has no commented {marker[2:]} example"
+    lines = (found + tail).splitlines()
+    n = next((i for i, line in enumerate(lines) if not line.startswith("#")), len(lines))
+    block = [line.removeprefix("# ") for line in lines[:n]]
+    return head + "\n".join(block + lines[n:]) + "\n"
+
+
 def _uncomment_ssh_hosts(text: str) -> str:
-    """The commented-out [[ssh_hosts]] example with its "# " removed ("# # " lines stay comments)."""
-    head, marker, tail = text.partition("# [[ssh_hosts]]")
-    assert marker, "config.example.toml has no commented [[ssh_hosts]] example"
-    lines = [
-        line.removeprefix("# ") if line.startswith("# ") else line for line in (marker + tail).splitlines()
-    ]
-    return head + "\n".join(lines) + "\n"
+    return _uncomment(text, "# [[ssh_hosts]]")
 
 
 def test_example_file_is_all_defaults() -> None:
@@ -354,7 +359,7 @@ def test_example_file_is_all_defaults() -> None:
 
 def test_example_file_and_settings_cover_each_other() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
-    full = _uncomment_ssh_hosts(text)
+    full = _uncomment(_uncomment_ssh_hosts(text), "# [[prometheus.queries]]")
     keys = _example_keys(tomllib.loads(full))
     assert keys == setting_keys(), (
         f"in the example but not a setting: {sorted(keys - setting_keys())}; "
@@ -378,7 +383,7 @@ def test_every_setting_has_a_docstring() -> None:
 
     tree = ast.parse(inspect.getsource(config))
     classes = {"Settings", "SimSettings", "KubernetesSettings", "AwsSettings", "PrometheusSettings"}
-    classes |= {"NvmlSettings", "SshHostSettings"}
+    classes |= {"NvmlSettings", "SshHostSettings", "SshSettings", "PromQuerySettings"}
     seen = set()
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name in classes:
@@ -394,3 +399,20 @@ def test_every_setting_has_a_docstring() -> None:
                     )
                     assert documented, f"{node.name}.{ast.unparse(stmt.target)} has no docstring"
     assert seen == classes
+
+
+def test_prometheus_servers_and_queries_are_checked(tmp_path: Path) -> None:
+    good = write(
+        tmp_path,
+        '[prometheus]\nservers = ["vllm"]\n[[prometheus.queries]]\nmetric = "p99_ms"\nquery = "up"\n',
+    )
+    s = load_settings(good, env={})
+    assert s.prometheus.servers == ("vllm",)
+    assert [(q.metric, q.query) for q in s.prometheus.queries] == [("p99_ms", "up")]
+    bad = write(tmp_path, '[prometheus]\nservers = ["vllm", "ollama"]\n', name="bad.toml")
+    assert str(error(bad, env={})) == (
+        f'{bad}: [prometheus] servers: expected a list of strings from "vllm", "triton", "tfserving", '
+        '"torchserve", got ["vllm", "ollama"]'
+    )
+    missing = write(tmp_path, '[[prometheus.queries]]\nmetric = "qps"\n', name="missing.toml")
+    assert "[[prometheus.queries]] #1 query: required setting is missing" in str(error(missing, env={}))

@@ -161,6 +161,45 @@ async def test_refresh_merges_two_sources_first_source_wins_on_the_same_key() ->
     assert snap.context == "cluster-a"
 
 
+async def test_a_later_source_fills_what_the_earlier_left_unknown_on_endpoints_and_gpus() -> None:
+    k8s = FakeSource(
+        "k8s",
+        SourceData(
+            nodes=(node("n2", "k8s", pool="gpu"),),
+            endpoints=(
+                Endpoint(namespace="ml", name="llm", source="k8s", replicas_desired=3, server="vllm"),
+                Endpoint(namespace="ml", name="embed", source="k8s", replicas_desired=1),
+            ),
+            gpus=(Gpu(node="n2", index=0, uuid="GPU-a", model="H200", pod="ml/llm-0"),),
+        ),
+    )
+    prom = FakeSource(
+        "prom",
+        SourceData(
+            nodes=(node("n2", "prom", pool="prometheus"),),
+            endpoints=(
+                Endpoint(namespace="ml", name="llm", source="prom", qps=12.5, p99_ms=80.0, server="triton"),
+                Endpoint(namespace="ml", name="other", source="prom", qps=1.0),
+            ),
+            gpus=(Gpu(node="n9", index=3, uuid="GPU-a", model="H100", util=97.0, xid=79, pod="x/y"),),
+        ),
+    )
+    snap = await Poller([k8s, prom]).refresh()
+    llm, embed, other = snap.endpoints
+    assert (llm.source, llm.replicas_desired, llm.qps, llm.p99_ms, llm.server) == (
+        "k8s",
+        3,
+        12.5,
+        80.0,
+        "vllm",
+    )
+    assert (embed.qps, other.source, other.qps) == (NA, "prom", 1.0)
+    (g,) = snap.gpus
+    # Identity and what the first source knew stay; its unknowns (util, xid) come from the later source.
+    assert (g.node, g.index, g.model, g.pod, g.util, g.xid) == ("n2", 0, "H200", "ml/llm-0", 97.0, 79)
+    assert snap.node_by_name["n2"].pool == "gpu"  # nodes are not combined: the first source wins whole
+
+
 async def test_single_source_merge_reuses_its_tuples() -> None:
     data = SourceData(nodes=(node("n1", "a"),), gpus=(gpu("n1", 0), gpu("n1", 1)))
     poller = Poller([FakeSource("a", data)])
