@@ -138,10 +138,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 # --- snapshot ---------------------------------------------------------------------------------------------
 
 
-async def _fetch_once(sources: Sequence[Source]) -> FleetSnapshot:
+async def _fetch_once(sources: Sequence[Source], idle_window: float = 600.0) -> FleetSnapshot:
     from aios_tui.poll import Poller
 
-    poller = Poller(sources)
+    poller = Poller(sources, idle_window=idle_window)
     try:
         return await poller.refresh()
     finally:
@@ -155,7 +155,7 @@ def _snapshot_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     sources = build_sources(settings)
     started = time.perf_counter()
-    snap = asyncio.run(_fetch_once(sources))
+    snap = asyncio.run(_fetch_once(sources, settings.idle_window))
     log.info("snapshot of %d nodes in %.3fs", len(snap.nodes), time.perf_counter() - started)
     if args.json:
         # dumps then one write: json.dump() writes piece by piece and is ten times slower here.
@@ -227,7 +227,10 @@ def _converter_for(kind: type) -> _Converter:
 
 
 def snapshot_to_json(snap: FleetSnapshot) -> dict[str, Any]:
-    """The snapshot as one JSON-ready object: each element its dataclass's fields, NA as None."""
+    """The snapshot as one JSON-ready object: each element its dataclass's fields, NA as None; then the
+    allocated-but-idle GPUs and the nodes the GPU telemetry says to cordon."""
+    from aios_tui.ops.suggest import suggest_cordons
+
     return {
         "timestamp": snap.timestamp,
         "context": snap.context,
@@ -238,6 +241,23 @@ def snapshot_to_json(snap: FleetSnapshot) -> dict[str, Any]:
         "gpus": _to_json(snap.gpus),
         "jobs": _to_json(snap.jobs),
         "endpoints": _to_json(snap.endpoints),
+        "idle_window": snap.idle_window,
+        "idle_gpus": [
+            {
+                "uuid": g.uuid,
+                "node": g.node,
+                "index": g.index,
+                "pod": g.pod,
+                "util": _to_json(g.util),
+                "low_since": _to_json(snap.low_since(g)),
+                "price_per_hour": _to_json(snap.gpu_price(g)),
+            }
+            for g in snap.idle_gpus
+        ],
+        "suggestions": [
+            {"action": s.action, "node": s.node, "severity": s.severity.label, "reasons": list(s.reasons)}
+            for s in suggest_cordons(snap)
+        ],
     }
 
 
@@ -299,6 +319,10 @@ def write_summary(snap: FleetSnapshot, out: TextIO) -> None:
             gpus = f"{node.gpus_requested}/{node.gpus_allocatable}"
             node_rows.append([node.name, node.pool, node.zone, node.status, gpus, "; ".join(problems)])
     _table(out, "Nodes with problems", ["NAME", "POOL", "ZONE", "STATUS", "GPUS", "PROBLEMS"], node_rows)
+    from aios_tui.ops.suggest import suggest_cordons
+
+    cordon_rows = [[s.node, s.severity.label, s.reason] for s in suggest_cordons(snap)]
+    _table(out, "Nodes to cordon", ["NODE", "SEVERITY", "WHY"], cordon_rows)
 
     job_rows = [
         [
@@ -566,7 +590,7 @@ async def _plan_or_act(args: argparse.Namespace, settings: Settings, *, act: boo
     from aios_tui.ops.audit import AuditError
     from aios_tui.poll import Poller
 
-    poller = Poller(build_sources(settings))
+    poller = Poller(build_sources(settings), idle_window=settings.idle_window)
     try:
         await poller.refresh()
         ops = build_ops(settings, poller)
@@ -656,7 +680,7 @@ def run_console(settings: Settings) -> int:
     """Build the sources, poller and actions, and run the Textual app until it quits."""
     from aios_tui.poll import Poller
 
-    poller = Poller(build_sources(settings))
+    poller = Poller(build_sources(settings), idle_window=settings.idle_window)
     ops = build_ops(settings, poller)
     from aios_tui.ui.app import AiosApp  # textual loads here, and only here
 

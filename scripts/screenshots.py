@@ -62,6 +62,14 @@ async def _filter_jobs(pilot: Any) -> None:
     await pilot.press("3", "slash", *"queued", "enter")
 
 
+async def _idle_gpus(pilot: Any) -> None:
+    await pilot.press("i")
+
+
+async def _nodes_to_cordon(pilot: Any) -> None:
+    await pilot.press("h")
+
+
 SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("main-160x50", (160, 50), 200, _nothing),
     ("main-80x24", (80, 24), 200, _nothing),
@@ -71,6 +79,8 @@ SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("drain-plan-120x40", (120, 40), 200, _drain_plan),
     ("launch-plan-120x40", (120, 40), 200, _launch_plan),
     ("jobs-filtered-80x24", (80, 24), 200, _filter_jobs),
+    ("idle-gpus-120x40", (120, 40), 200, _idle_gpus),
+    ("nodes-to-cordon-120x40", (120, 40), 200, _nodes_to_cordon),
 ]
 
 

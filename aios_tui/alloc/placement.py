@@ -301,12 +301,14 @@ class Capacity:
         exclude: Iterable[str] = (),
         sizes: Mapping[int, float] | None = None,
     ) -> Capacity:
-        """The free GPUs of ``snapshot``'s schedulable nodes, ``exclude``d ones left out.
+        """The free GPUs of ``snapshot``'s schedulable nodes, ``exclude``d ones and those with a failed GPU
+        (:attr:`FleetSnapshot.failed_nodes`) left out.
 
         ``sizes`` is the request-size distribution for fragmentation (default: ``demand_sizes``).
         """
         cap = cls(sizes if sizes is not None else demand_sizes(snapshot))
-        cap._add(snapshot.nodes, frozenset(exclude))
+        # A node is unhealthy when it says so or when one of its GPUs fails (XID 79, uncorrectable ECC).
+        cap._add(snapshot.nodes, frozenset(exclude), snapshot.failed_nodes)
         return cap
 
     def add_nodes(self, nodes: Iterable[Node]) -> None:
@@ -315,9 +317,9 @@ class Capacity:
         for n in nodes:
             if n.name in self._free:
                 raise ValueError(f"node {n.name} is already in the capacity")
-        self._add(nodes, frozenset())
+        self._add(nodes, frozenset(), frozenset())
 
-    def _add(self, nodes: Iterable[Node], exclude: frozenset[str]) -> None:
+    def _add(self, nodes: Iterable[Node], exclude: frozenset[str], failed: frozenset[str]) -> None:
         groups = self._groups
         for n in nodes:
             model = n.gpu_model
@@ -325,8 +327,14 @@ class Capacity:
             if alloc <= 0:
                 continue
             zone = n.zone
-            if n.name in exclude or not n.schedulable:
-                why = "excluded" if n.name in exclude else _unavailable_reason(n)
+            if n.name in exclude or not n.schedulable or n.name in failed:
+                why = (
+                    "excluded"
+                    if n.name in exclude
+                    else "unhealthy"
+                    if n.schedulable
+                    else _unavailable_reason(n)
+                )
                 blocked = self._blocked.setdefault((model, zone), {})
                 blocked[why] = blocked.get(why, 0) + 1
                 continue

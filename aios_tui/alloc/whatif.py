@@ -77,7 +77,8 @@ def _whatif(
 
 
 class _SnapshotCache:
-    """The capacity index and the answers, kept while the fleet's nodes and pools stay the same objects.
+    """The capacity index and the answers, kept while the fleet's nodes and pools stay the same objects
+    (and the same nodes have a failed GPU).
 
     Sources reuse the ``nodes`` tuple while no node changed (the embedded fleet does, most ticks), so the
     answers survive from one snapshot to the next until capacity really moves. The request-size mix used to
@@ -88,13 +89,20 @@ class _SnapshotCache:
         self._lock = threading.Lock()
         self._nodes: tuple[Node, ...] | None = None
         self._pools: tuple[NodePool, ...] | None = None
+        self._failed: frozenset[str] = frozenset()
         self._cap: Capacity | None = None
         self._answers: dict[tuple[str, int, int, str, str], str] = {}
 
     def get(self, snapshot: FleetSnapshot) -> tuple[Capacity, dict[tuple[str, int, int, str, str], str]]:
         with self._lock:
-            if self._cap is None or self._nodes is not snapshot.nodes or self._pools is not snapshot.pools:
+            if (
+                self._cap is None
+                or self._nodes is not snapshot.nodes
+                or self._pools is not snapshot.pools
+                or self._failed != snapshot.failed_nodes  # a GPU failed or came back on an unchanged node
+            ):
                 self._nodes, self._pools = snapshot.nodes, snapshot.pools
+                self._failed = snapshot.failed_nodes
                 self._cap = Capacity.from_snapshot(snapshot)
                 self._answers = {}
             return self._cap, self._answers

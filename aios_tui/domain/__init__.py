@@ -2,6 +2,8 @@
 
 from aios_tui.domain.model import (
     FATAL_XIDS,
+    IDLE_UTIL_PCT,
+    XID_TEXT,
     Condition,
     Endpoint,
     FleetSnapshot,
@@ -25,7 +27,9 @@ from aios_tui.domain.units import NA, Metric, NaType, fmt, fmt_age, fmt_mib, fmt
 
 __all__ = [
     "FATAL_XIDS",
+    "IDLE_UTIL_PCT",
     "NA",
+    "XID_TEXT",
     "Condition",
     "Endpoint",
     "FleetSnapshot",

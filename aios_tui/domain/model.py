@@ -69,6 +69,20 @@ class Throttle(enum.IntFlag):
         # On the plain value: ``&`` between IntFlags builds new flag objects, and this runs per GPU.
         return bool(self._value_ & 0x68)  # SW_THERMAL | HW_THERMAL | HW_SLOWDOWN
 
+    @property
+    def is_problem(self) -> bool:
+        """Throttling that means the GPU needs a look: thermal (SW or HW), HW slowdown, HW power brake.
+
+        The SW power cap is not one: under load a healthy GPU sits at its power limit and the driver trims
+        clocks (a real H200 at 607 W of 700 W reports SW_POWER_CAP with SM at 1,740 MHz).
+        """
+        return bool(self._value_ & 0xE8)  # is_thermal's bits | HW_POWER_BRAKE
+
+    @property
+    def problem(self) -> Throttle:
+        """Only the bits of :attr:`is_problem`."""
+        return Throttle(self._value_ & 0xE8)
+
     def describe(self) -> str:
         names = {
             Throttle.SW_POWER_CAP: "power cap",
@@ -83,6 +97,25 @@ class Throttle(enum.IntFlag):
 #: XID codes that mean the GPU needs attention (NVIDIA's XID catalogue: 48 DBE, 63/64 row remap,
 #: 74 NVLink, 79 fallen off the bus, 92 high SBE rate, 94/95 contained/uncontained ECC, 119/120 GSP).
 FATAL_XIDS = frozenset({48, 63, 64, 74, 79, 92, 94, 95, 119, 120})
+XID_TEXT: Mapping[int, str] = MappingProxyType(
+    {
+        13: "graphics engine exception",
+        31: "memory page fault",
+        43: "GPU stopped processing",
+        45: "preemptive cleanup",
+        48: "double-bit ECC error",
+        63: "ECC page retirement / row remap",
+        64: "row remap failure",
+        74: "NVLink error",
+        79: "fallen off the bus",
+        92: "high single-bit ECC rate",
+        94: "contained ECC error",
+        95: "uncontained ECC error",
+        119: "GSP RPC timeout",
+        120: "GSP error",
+    }
+)
+"""What an XID means, in a few words, for the codes an operator meets most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +142,10 @@ class Gpu:
     throttle: Throttle = Throttle.NONE
     pod: str = ""
     """``namespace/name`` of the pod the GPU is allocated to, or "" when free."""
+    low_since: Metric = NA
+    """Unix time since which utilisation has stayed under ``IDLE_UTIL_PCT``, when the source knows it from
+    history (a Prometheus ``max_over_time``, the simulator's own signals); NA otherwise, and then the
+    poller tracks it across snapshots (:attr:`FleetSnapshot.gpu_low_since`)."""
 
     @property
     def key(self) -> str:
@@ -128,7 +165,7 @@ class Gpu:
     def health(self) -> Health:
         if self.ecc_uncorrected > 0 or self.xid in FATAL_XIDS:
             return Health.FAIL
-        if self.xid or self.throttle.is_thermal or self.temp >= 87:
+        if self.xid or self.throttle.is_problem or self.temp >= 87:
             return Health.WARN
         return Health.OK
 
@@ -136,11 +173,12 @@ class Gpu:
     def problems(self) -> tuple[str, ...]:
         out: list[str] = []
         if self.xid:
-            out.append(f"XID {self.xid}")
+            text = XID_TEXT.get(self.xid)
+            out.append(f"XID {self.xid} ({text})" if text else f"XID {self.xid}")
         if self.ecc_uncorrected:
             out.append(f"{self.ecc_uncorrected} uncorrectable ECC")
-        if self.throttle.is_thermal:
-            out.append(f"throttling ({self.throttle.describe()})")
+        if self.throttle.is_problem:
+            out.append(f"throttling ({self.throttle.problem.describe()})")
         elif self.temp >= 87:
             out.append(f"hot ({float(self.temp):.0f}°C)")
         return tuple(out)
@@ -420,7 +458,7 @@ class FleetTotals:
     gpus_used: int
     gpus_free: int
     gpus_idle_allocated: int
-    """Allocated to a pod but doing no work (utilisation under 5%)."""
+    """Allocated to a pod but doing no work: utilisation under 5 % for the snapshot's ``idle_window``."""
     avg_util: Metric
     cost_per_hour: Metric
     idle_cost_per_hour: Metric
@@ -431,8 +469,27 @@ class FleetTotals:
 
 
 IDLE_UTIL_PCT = 5.0
-_THERMAL_BITS = int(Throttle.HW_SLOWDOWN | Throttle.SW_THERMAL | Throttle.HW_THERMAL)
-"""Throttle.is_thermal as a plain int: ``&`` on an IntFlag builds a new object, 40,000 times a tick."""
+"""An allocated GPU under this utilisation does no useful work."""
+_PROBLEM_BITS = int(
+    Throttle.HW_SLOWDOWN | Throttle.SW_THERMAL | Throttle.HW_THERMAL | Throttle.HW_POWER_BRAKE
+)
+"""Throttle.is_problem as a plain int: ``&`` on an IntFlag builds a new object, 40,000 times a tick."""
+_HOT_C = 87.0
+_NO_LOW_SINCE: Mapping[str, float] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class _GpuScan:
+    """What one pass over every GPU finds: the header's counts, the idle GPUs and the ones with problems."""
+
+    util_sum: float
+    util_n: int
+    used: int
+    unhealthy: int
+    idle: tuple[Gpu, ...]
+    idle_cost: float
+    sick: tuple[Gpu, ...]
+    """GPUs whose :attr:`Gpu.health` is not OK (including hot ones that do not throttle yet)."""
 
 
 @dataclass(frozen=True)
@@ -449,6 +506,12 @@ class FleetSnapshot:
     sources: tuple[SourceHealth, ...] = ()
     context: str = ""
     pdbs: tuple[Pdb, ...] = ()
+    idle_window: float = 0.0
+    """Seconds an allocated GPU must stay under ``IDLE_UTIL_PCT`` before it counts as idle (0: at once)."""
+    gpu_low_since: Mapping[str, float] = field(default_factory=lambda: _NO_LOW_SINCE, compare=False)
+    """GPU uuid → since when the poller has seen it allocated and under ``IDLE_UTIL_PCT``, for the GPUs
+    whose source left :attr:`Gpu.low_since` unknown. Kept beside the GPUs so that a tick does not rebuild
+    37,600 of them."""
 
     @cached_property
     def pdb_by_owner(self) -> Mapping[str, Pdb]:
@@ -497,40 +560,114 @@ class FleetSnapshot:
                 out.setdefault(p.node, []).append(p)
         return {k: tuple(v) for k, v in out.items()}
 
+    def low_since(self, gpu: Gpu) -> Metric:
+        """Since when ``gpu`` has been under ``IDLE_UTIL_PCT``: its source's word, else the poller's."""
+        since = gpu.low_since
+        if since is NA:
+            return self.gpu_low_since.get(gpu.uuid, NA)
+        return since
+
+    def gpu_price(self, gpu: Gpu) -> Metric:
+        """What one GPU costs per hour: its node's price shared by the node's GPUs."""
+        node = self.node_by_name.get(gpu.node)
+        if node is None or node.price_per_hour is NA or not node.gpus_total:
+            return NA
+        return float(node.price_per_hour) / node.gpus_total
+
     @cached_property
-    def totals(self) -> FleetTotals:
-        """The header's figures. One pass over the GPUs and one over the nodes; written for speed because it
-        runs once per snapshot over every GPU (≈13 ms → ≈6 ms at 37,600 GPUs)."""
+    def _price_per_gpu(self) -> Mapping[str, float]:
         na = NA
-        used = idle = unhealthy = util_n = 0
-        util_sum = idle_cost = cost = 0.0
-        priced = False
-        nodes_ready = gpus_free = 0
-        price_per_gpu: dict[str, float] = {}
-        for n in self.nodes:
-            price = n.price_per_hour
-            if price is not na:
-                cost += price  # type: ignore[operator,assignment]
-                priced = True
-                if n.gpus_total:
-                    price_per_gpu[n.name] = price / n.gpus_total  # type: ignore[operator,assignment]
-            if n.ready:
-                nodes_ready += 1
-            if n.gpus_total and n.schedulable:
-                gpus_free += n.gpus_free
+        return {
+            n.name: n.price_per_hour / n.gpus_total  # type: ignore[operator,misc]
+            for n in self.nodes
+            if n.gpus_total and n.price_per_hour is not na
+        }
+
+    @cached_property
+    def _scan(self) -> _GpuScan:
+        """One pass over every GPU, written for speed: it runs once per snapshot over ~37,600 GPUs."""
+        na = NA
+        used = unhealthy = util_n = 0
+        util_sum = idle_cost = 0.0
+        idle: list[Gpu] = []
+        sick: list[Gpu] = []
+        price_per_gpu = self._price_per_gpu
+        window = self.idle_window
+        cutoff = self.timestamp - window
+        tracked = self.gpu_low_since
+        hot = _HOT_C
         for g in self.gpus:
             u = g.util
             if u is not na:
                 util_sum += u  # type: ignore[operator,assignment]
                 util_n += 1
-            if g.pod:
+                if g.pod:
+                    used += 1
+                    if u < IDLE_UTIL_PCT:
+                        # Idle: under 5 % for the whole window (its source's history, else the poller's).
+                        since = g.low_since
+                        if since is na:
+                            since = tracked.get(g.uuid, na)
+                        if window <= 0 or (since is not na and since <= cutoff):  # type: ignore[operator]
+                            idle.append(g)
+                            idle_cost += price_per_gpu.get(g.node, 0.0)
+            elif g.pod:
                 used += 1
-                if u is not na and u < IDLE_UTIL_PCT:
-                    idle += 1
-                    idle_cost += price_per_gpu.get(g.node, 0.0)
             # A falsy throttle (NONE) skips the IntFlag arithmetic, which builds a new object per call.
-            if g.ecc_uncorrected or g.xid or (g.throttle and int(g.throttle) & _THERMAL_BITS):
+            if g.ecc_uncorrected or g.xid or (g.throttle and int(g.throttle) & _PROBLEM_BITS):
                 unhealthy += 1
+                sick.append(g)
+            elif (t := g.temp) is not na and t >= hot:  # type: ignore[operator]
+                sick.append(g)
+        return _GpuScan(util_sum, util_n, used, unhealthy, tuple(idle), idle_cost, tuple(sick))
+
+    @property
+    def idle_gpus(self) -> tuple[Gpu, ...]:
+        """Allocated GPUs under ``IDLE_UTIL_PCT`` for at least ``idle_window`` seconds, in fleet order."""
+        return self._scan.idle
+
+    @property
+    def sick_gpus(self) -> tuple[Gpu, ...]:
+        """GPUs whose health is not OK (XID, uncorrectable ECC, problem throttling, hot), in fleet order."""
+        return self._scan.sick
+
+    @cached_property
+    def node_health(self) -> Mapping[str, Health]:
+        """Each node's effective health, the worst of its own and its GPUs'; only nodes that are not OK."""
+        out: dict[str, Health] = {n.name: n.health for n in self.nodes if n.health}
+        for g in self._scan.sick:
+            h = g.health
+            if h > out.get(g.node, Health.OK):
+                out[g.node] = h
+        return MappingProxyType(out)
+
+    @cached_property
+    def failed_nodes(self) -> frozenset[str]:
+        """Nodes whose effective health (:attr:`node_health`) is FAIL: placement keeps off them."""
+        return frozenset(name for name, h in self.node_health.items() if h is Health.FAIL)
+
+    def health_of(self, node: str) -> Health:
+        """The worst of the node's own health and its GPUs' (:attr:`node_health`)."""
+        return self.node_health.get(node, Health.OK)
+
+    @cached_property
+    def totals(self) -> FleetTotals:
+        """The header's figures. One pass over the GPUs (:attr:`_scan`, shared with the idle and health
+        views) and one over the nodes; written for speed because it runs once per snapshot over every GPU."""
+        na = NA
+        cost = 0.0
+        priced = False
+        nodes_ready = gpus_free = 0
+        for n in self.nodes:
+            price = n.price_per_hour
+            if price is not na:
+                cost += price  # type: ignore[operator,assignment]
+                priced = True
+            if n.ready:
+                nodes_ready += 1
+            if n.gpus_total and n.schedulable:
+                gpus_free += n.gpus_free
+        scan = self._scan
         queued = running = 0
         for j in self.jobs:
             if j.state is JobState.QUEUED:
@@ -541,16 +678,16 @@ class FleetSnapshot:
             nodes=len(self.nodes),
             nodes_ready=nodes_ready,
             gpus=len(self.gpus),
-            gpus_used=used,
+            gpus_used=scan.used,
             gpus_free=gpus_free,
-            gpus_idle_allocated=idle,
-            avg_util=util_sum / util_n if util_n else NA,
+            gpus_idle_allocated=len(scan.idle),
+            avg_util=scan.util_sum / scan.util_n if scan.util_n else NA,
             cost_per_hour=cost if priced else NA,
-            idle_cost_per_hour=idle_cost if priced else NA,
+            idle_cost_per_hour=scan.idle_cost if priced else NA,
             jobs_running=running,
             jobs_queued=queued,
             endpoints=len(self.endpoints),
-            unhealthy_gpus=unhealthy,
+            unhealthy_gpus=scan.unhealthy,
         )
 
     def source(self, name: str) -> SourceHealth | None:

@@ -24,6 +24,7 @@ from aios_tui.ops.permissions import (
     Role,
     denial,
 )
+from aios_tui.ops.suggest import Suggestion, suggest_cordons
 
 __all__ = [
     "CAPABILITIES",
@@ -43,10 +44,12 @@ __all__ = [
     "Plan",
     "Progress",
     "Role",
+    "Suggestion",
     "TargetNotFound",
     "UnauditedAction",
     "default_audit_path",
     "denial",
     "looks_like_production",
     "resolve_image",
+    "suggest_cordons",
 ]

@@ -23,6 +23,7 @@ from typing import Any
 
 from aios_tui.domain import FleetSnapshot, SourceHealth, SourceState, errors
 from aios_tui.poll.history import RingHistory
+from aios_tui.poll.idle import IdleTracker
 from aios_tui.sources.base import HistoryProvider, Source, SourceData
 
 __all__ = ["Poller", "backoff_delay", "describe_error", "fill_defaults"]
@@ -107,7 +108,9 @@ class Poller:
 
     Use :meth:`start`/:meth:`stop` in the app (one task per source) and iterate :meth:`updates`; a headless
     command calls :meth:`refresh` once instead. ``clock`` stamps snapshots and ``last_ok`` (inject a fake
-    one in tests); latencies and sleeps use the event loop's monotonic clock.
+    one in tests); latencies and sleeps use the event loop's monotonic clock. ``idle_window``: seconds an
+    allocated GPU must stay under 5 % utilisation before the snapshot counts it as idle (0: at once); the
+    poller follows since when each one has been low (:class:`IdleTracker`) where its source does not say.
     """
 
     def __init__(
@@ -117,6 +120,7 @@ class Poller:
         clock: Callable[[], float] = time.time,
         max_backoff: float = 60.0,
         history_points: int = 120,
+        idle_window: float = 600.0,
     ) -> None:
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
@@ -125,6 +129,8 @@ class Poller:
         self._clock = clock
         self._max_backoff = max_backoff
         self._history_points = history_points
+        self._idle_window = idle_window
+        self._idle = IdleTracker()
         self._polled = [
             _Polled(
                 source=s,
@@ -135,7 +141,9 @@ class Poller:
         ]
         self._by_name = {p.source.name: p for p in self._polled}
         self.sources: Mapping[str, Source] = MappingProxyType({p.source.name: p.source for p in self._polled})
-        self._snapshot = FleetSnapshot(timestamp=clock(), sources=tuple(p.health for p in self._polled))
+        self._snapshot = FleetSnapshot(
+            timestamp=clock(), sources=tuple(p.health for p in self._polled), idle_window=idle_window
+        )
         self._version = 0
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -308,10 +316,13 @@ class Poller:
             else:
                 merged[kind] = self._concat(kind, parts)
         contexts = [p.data.context for p in present if p.data is not None and p.data.context]
+        now = self._clock()
         return FleetSnapshot(
-            timestamp=self._clock(),
+            timestamp=now,
             sources=tuple(p.health for p in self._polled),
             context=", ".join(dict.fromkeys(contexts)),
+            idle_window=self._idle_window,
+            gpu_low_since=self._idle.update(merged["gpus"], now),
             **merged,
         )
 

@@ -140,7 +140,7 @@ def gpu_detail(
             ("Temperature", temp_cell(g.temp)),
             ("Power", f"{fmt(g.power)} W of {fmt(g.power_limit)} W limit"),
             ("SM clock", f"{fmt(g.sm_clock)} of {fmt(g.sm_clock_max)} MHz"),
-            ("Throttling", Text(g.throttle.describe(), WARN_STYLE if g.throttle.is_thermal else "")),
+            ("Throttling", Text(g.throttle.describe(), WARN_STYLE if g.throttle.is_problem else "")),
             (
                 "XID / ECC",
                 Text(

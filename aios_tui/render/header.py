@@ -7,6 +7,7 @@ import time
 from rich.text import Text
 
 from aios_tui.domain import FleetSnapshot, SourceState, fmt_age, fmt_money, is_na
+from aios_tui.ops.suggest import suggest_cordons
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
 
 _STATE_STYLE = {
@@ -54,33 +55,62 @@ def header_lines(
     line1.truncate(width, overflow="ellipsis")
 
     util = "N/A" if is_na(t.avg_util) else f"{float(t.avg_util):.0f}%"
-    idle = Text.assemble((f"{t.gpus_idle_allocated} idle", WARN_STYLE if t.gpus_idle_allocated else ""))
-    if not is_na(t.idle_cost_per_hour) and t.gpus_idle_allocated:
-        idle.append(f" {fmt_money(t.idle_cost_per_hour)}", WARN_STYLE)
     nodes_style = WARN_STYLE if t.nodes_ready < t.nodes else ""
-    unhealthy = Text(f"{t.unhealthy_gpus} unhealthy", FAIL_STYLE) if t.unhealthy_gpus else Text("")
-    full = [
-        Text.assemble("Nodes ", (f"{t.nodes_ready}/{t.nodes}", nodes_style)),
-        Text.assemble(
+    dot = " · " if not ascii else ", "
+    # The alarm: unhealthy GPUs, and the nodes their telemetry says to cordon (``h`` / ``:health``).
+    to_cordon = len(suggest_cordons(snapshot))
+
+    def gpus_part(compact: int) -> Text:
+        idle = Text(f"{t.gpus_idle_allocated} idle", WARN_STYLE if t.gpus_idle_allocated else "")
+        if not is_na(t.idle_cost_per_hour) and t.gpus_idle_allocated:
+            idle.append(f" {_money(float(t.idle_cost_per_hour), compact > 1)}", WARN_STYLE)
+        return Text.assemble(
             "GPUs ",
             (f"{t.gpus_used:,}", "bold"),
-            f"/{t.gpus:,} used · " if not ascii else f"/{t.gpus:,} used, ",
+            f"/{t.gpus:,}" if compact else f"/{t.gpus:,} used",
+            dot,
             (f"{t.gpus_free:,} free", OK_STYLE),
-            " · " if not ascii else ", ",
+            dot,
             idle,
-        ),
-        Text.assemble("util ", (util, "bold")),
-        Text.assemble((fmt_money(t.cost_per_hour), "bold")),
-        Text.assemble(
-            f"Jobs {t.jobs_running} run, ", (f"{t.jobs_queued} queued", WARN_STYLE if t.jobs_queued else "")
-        ),
-        Text(f"Endpoints {t.endpoints}"),
-        unhealthy,
-    ]
-    parts = [p for p in full if p.plain]
-    line2 = Text(sep).join(parts)
-    while line2.cell_len > width and len(parts) > 3:
-        parts.pop(-2 if parts[-1] is unhealthy else -1)  # keep the alarm, drop the least urgent figure
+        )
+
+    def alarm(compact: int) -> Text:
+        out = Text()
+        if t.unhealthy_gpus and not (compact and to_cordon):
+            out.append(f"{t.unhealthy_gpus} unhealthy", FAIL_STYLE)
+        if to_cordon:
+            style = FAIL_STYLE if t.unhealthy_gpus else WARN_STYLE
+            out.append(f"{', ' if out.plain else ''}{to_cordon} to cordon", style)
+        return out
+
+    # Where the figures do not fit: drop the least urgent ones, then shorten words, then round the money.
+    for compact in (0, 1, 2):
+        unhealthy = alarm(compact)
+        full = [
+            Text.assemble("Nodes ", (f"{t.nodes_ready}/{t.nodes}", nodes_style)),
+            gpus_part(compact),
+            Text.assemble("util ", (util, "bold")),
+            Text.assemble((fmt_money(t.cost_per_hour), "bold")),
+            Text.assemble(
+                f"Jobs {t.jobs_running} run, ",
+                (f"{t.jobs_queued} queued", WARN_STYLE if t.jobs_queued else ""),
+            ),
+            Text(f"Endpoints {t.endpoints}"),
+            unhealthy,
+        ]
+        parts = [p for p in full if p.plain]
         line2 = Text(sep).join(parts)
+        while line2.cell_len > width and len(parts) > 3:
+            parts.pop(-2 if parts[-1] is unhealthy else -1)  # keep the alarm, drop the least urgent figure
+            line2 = Text(sep).join(parts)
+        if line2.cell_len <= width:
+            break
     line2.truncate(width, overflow="ellipsis")
     return line1, line2
+
+
+def _money(value: float, compact: bool) -> str:
+    """``$4,010.20/h``, or where the line is short of room ``$4.0k/h`` / ``$101/h``."""
+    if not compact:
+        return fmt_money(value)
+    return f"${value / 1000:.1f}k/h" if value >= 1000 else f"${value:.0f}/h"

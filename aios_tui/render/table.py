@@ -280,7 +280,8 @@ def _node_health(n: Node, ctx: RowCtx) -> Text:
             problems.append(c.reason or c.type)
     for g in ctx.snapshot.gpus_by_node.get(n.name, ()):
         problems.extend(f"gpu{g.index} {p}" for p in g.problems)
-    return health_cell(n.health, problems)
+    # The worst of the node's own health and its GPUs': a node with a failed GPU is not "ok".
+    return health_cell(ctx.snapshot.health_of(n.name), problems)
 
 
 def _node_search(n: Node) -> str:
@@ -362,7 +363,14 @@ NODES = ResourceKind(
             hotkey="C",
         ),
         Column(
-            "health", "HEALTH", 10, _node_health, lambda n, c: -n.health, priority=2, hotkey="H", flex=True
+            "health",
+            "HEALTH",
+            10,
+            _node_health,
+            lambda n, c: -c.snapshot.health_of(n.name),
+            priority=2,
+            hotkey="H",
+            flex=True,
         ),
     ),
 )

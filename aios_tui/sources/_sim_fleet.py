@@ -16,7 +16,16 @@ from types import MappingProxyType
 from aios_tui.alloc import scaling
 from aios_tui.alloc.prices import INSTANCE_TYPES, InstanceType
 from aios_tui.domain import JobState, Node, NodePool, Pod, PodPhase
-from aios_tui.sources._sim_signals import GPU_SPECS, GpuSpec, daily, mix, smooth, suffix, template_hash
+from aios_tui.sources._sim_signals import (
+    GPU_SPECS,
+    GpuSpec,
+    daily,
+    mix,
+    smooth,
+    suffix,
+    template_hash,
+    unit,
+)
 
 REGION = "us-east-1"
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -143,6 +152,11 @@ class SimEndpoint:
     pods: dict[str, str] = field(default_factory=dict)
     """Pod key → pod-template hash, in creation order."""
     hpa_recs: list[tuple[float, int]] = field(default_factory=list)
+    idle_since: float = 0.0
+    """An over-provisioned endpoint (traffic too light to ever lift a GPU to 5 %): since when its first
+    replicas have served almost nothing; 0 for the others."""
+    idle_pods: frozenset[str] = frozenset()
+    """The replicas that ``idle_since`` covers (those made with the fleet; later ones start afresh)."""
 
     @property
     def key(self) -> str:
@@ -178,6 +192,8 @@ class SimJob:
     """Zones the job may use (all when empty)."""
     done: float = 0.0
     """Seconds of work saved by checkpoints before the current run (a restarted gang resumes from there)."""
+    stuck_since: float = 0.0
+    """When a hung job's collective stopped (its GPUs idle since); 0 when it is not hung."""
     stuck: bool = False
     """Hung (a collective that never returns): GPUs held at ~0% and no progress."""
     stuck_progress: float = 0.0
@@ -703,6 +719,10 @@ class _Layout:
             if node is not None:
                 fleet.bind(key, node, kind.gpus)
                 mark_running(fleet, key)
+        if style == "idle":
+            # Idle for 2 to 24 hours before the session (a hash, not the rng: the rest of the fleet stays).
+            ep.idle_since = self.start - 3600.0 * (2.0 + 22.0 * unit(salt, 0x1D1E))
+            ep.idle_pods = frozenset(ep.pods)
 
     # training
 
@@ -759,6 +779,9 @@ class _Layout:
                 pool.remove(stuck)
                 stuck.stuck = True
                 stuck.stuck_progress = min(0.95, (self.start - stuck.started_at) / stuck.duration)
+                # Hung 20 to 80 minutes before the session, never before it started (a hash, not the rng).
+                hung = self.start - 60.0 * (20.0 + 60.0 * unit(stuck.salt, 0x57C))
+                stuck.stuck_since = max(stuck.started_at, hung)
                 stuck.duration = math.inf
         if len(pool) >= 2:
             soon = pool.pop()

@@ -35,6 +35,7 @@ from typing import ParamSpec
 
 from aios_tui.alloc.placement import Capacity, GangRequest, Refusal
 from aios_tui.domain import (
+    IDLE_UTIL_PCT,
     NA,
     Condition,
     Endpoint,
@@ -787,6 +788,16 @@ class SimSource:
                 pod=owner,
             )
         util, mem, temp, power, clock, reasons = values
+        low_since: Metric = NA
+        if owner and util < IDLE_UTIL_PCT:
+            # What the signals know: a hung gang idles since it hung, an over-provisioned endpoint's first
+            # replicas since long before; anything else is left to the poller to follow.
+            work = fleet.work.get(owner)
+            if isinstance(work, SimJob):
+                if work.stuck and work.stuck_since:
+                    low_since = work.stuck_since
+            elif isinstance(work, SimEndpoint) and owner in work.idle_pods:
+                low_since = work.idle_since
         return Gpu(
             node=node.name,
             index=g.index,
@@ -803,6 +814,7 @@ class SimSource:
             ecc_corrected=ecc,
             throttle=reasons,
             pod=owner,
+            low_since=low_since,
         )
 
     def _refresh_gpus(self, fleet: Fleet, t: float) -> tuple[Gpu, ...]:

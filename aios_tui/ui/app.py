@@ -23,6 +23,7 @@ from aios_tui.domain import FleetSnapshot
 from aios_tui.ops import Ops, denial
 from aios_tui.poll import Poller
 from aios_tui.render.table import KINDS, kind_for
+from aios_tui.render.views import view_for
 from aios_tui.ui import forms
 from aios_tui.ui.messages import FleetUpdated
 from aios_tui.ui.screens.actions import ActionLogScreen
@@ -30,6 +31,7 @@ from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.help import HelpScreen
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import Confirmed, PlanScreen
+from aios_tui.ui.screens.views import CordonScreen, IdleScreen, ViewScreen
 
 
 class AiosApp(App[None]):
@@ -37,6 +39,8 @@ class AiosApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help"),
         Binding("a", "action_log", "Actions"),
+        Binding("i", "view('idle')", "Idle GPUs", show=False),
+        Binding("h", "view('cordon')", "Health", show=False),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -108,8 +112,12 @@ class AiosApp(App[None]):
         now = self.clock()
         with self.batch_update():
             self.main.update_snapshot(snapshot, now)
-            if isinstance(self.screen, DetailScreen):
-                self.screen.update_snapshot(snapshot, now)
+            for screen in self.screen_stack[1:]:
+                # A view stays current under a plan opened from it, for when the plan closes.
+                if isinstance(screen, ViewScreen) or (
+                    screen is self.screen and isinstance(screen, DetailScreen)
+                ):
+                    screen.update_snapshot(snapshot, now)
 
     async def action_refresh(self) -> None:
         if self.live:
@@ -144,6 +152,18 @@ class AiosApp(App[None]):
         if not isinstance(self.screen, ActionLogScreen):
             self.push_screen(ActionLogScreen(self.ops.audit))
 
+    def action_view(self, name: str) -> None:
+        """``i`` / ``:idle``: the allocated-but-idle GPUs; ``h`` / ``:health``: the nodes to cordon. The same
+        key again (or esc) goes back."""
+        screen_type = IdleScreen if name == "idle" else CordonScreen
+        if isinstance(self.screen, screen_type) or not isinstance(
+            self.screen, (MainScreen, ViewScreen, DetailScreen)
+        ):
+            return
+        while isinstance(self.screen, (ViewScreen, DetailScreen)):
+            self.pop_screen()
+        self.push_screen(screen_type(read_only=self.ops.read_only, ascii=self.settings.ascii))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(read_only=self.ops.read_only))
 
@@ -154,8 +174,13 @@ class AiosApp(App[None]):
             return
         cmd, args = words[0].lower(), words[1:]
         kind = kind_for(cmd)
-        if kind is not None:
-            if isinstance(self.screen, DetailScreen):
+        view = view_for(cmd)
+        if view is not None:
+            self.action_view(view.name)
+            if args and isinstance(self.screen, ViewScreen):
+                self.screen.table.set_filter(" ".join(args))
+        elif kind is not None:
+            while isinstance(self.screen, (ViewScreen, DetailScreen)):
                 self.pop_screen()
             self.main.show_pane(kind.name)
             if args:
@@ -171,7 +196,7 @@ class AiosApp(App[None]):
         elif cmd == "filter":
             self.main.set_filter(" ".join(args))
         elif cmd == "sort" and args:
-            table = self.main.table()
+            table = self.screen.table if isinstance(self.screen, ViewScreen) else self.main.table()
             col = next((c for c in table.kind.columns if args[0].lower() in (c.key, c.title.lower())), None)
             if col is None or col.sort is None:
                 names = ", ".join(c.key for c in table.kind.columns if c.sort)
@@ -192,7 +217,8 @@ class AiosApp(App[None]):
             self.notify(f"context: {self.fleet.context if self.fleet else '…'}")
         else:
             self.notify(
-                f"unknown command {cmd!r}: try :nodes :gpus :jobs :endpoints :sort :theme :scale :q",
+                f"unknown command {cmd!r}: try :nodes :gpus :jobs :endpoints :idle :health :sort :theme "
+                ":scale :q",
                 severity="warning",
             )
 
@@ -204,6 +230,16 @@ class AiosApp(App[None]):
                 f"Switch to the {kind.title} pane (key {i})",
                 lambda name=kind.name: self.run_command(name),
             )
+        yield SystemCommand(
+            "Idle GPUs",
+            "Allocated GPUs under 5% for the idle window, with their cost per hour (i, :idle)",
+            lambda: self.action_view("idle"),
+        )
+        yield SystemCommand(
+            "Nodes to cordon",
+            "Nodes whose GPUs report XIDs, ECC errors or throttling; cordon from there (h, :health)",
+            lambda: self.action_view("cordon"),
+        )
         yield SystemCommand(
             "Refresh now", "Fetch every source now (ctrl+r)", lambda: self.run_command("refresh")
         )

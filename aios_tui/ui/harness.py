@@ -42,7 +42,8 @@ def sim_app(
     """An app on a ``nodes``-node embedded fleet, not polling on its own (``ctrl+r`` or ``refresh()``)."""
     clock = clock or FakeClock()
     sim = SimSource(seed=seed, nodes=nodes, clock=clock, start=START)
-    poller = Poller([sim], clock=clock)
+    settings = settings or Settings()
+    poller = Poller([sim], clock=clock, idle_window=settings.idle_window)
     ops = Ops(
         {sim.name: sim},
         lambda: poller.snapshot,
@@ -51,4 +52,4 @@ def sim_app(
         read_only=read_only,
         after_action=poller.poke,
     )
-    return AiosApp(poller, ops, settings or Settings(), live=False, clock=clock), clock
+    return AiosApp(poller, ops, settings, live=False, clock=clock), clock

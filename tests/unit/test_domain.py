@@ -127,7 +127,7 @@ def test_healthy_gpu_with_no_readings() -> None:
 def test_xid_79_fails() -> None:
     g = gpu(xid=79)
     assert g.health is Health.FAIL
-    assert g.problems == ("XID 79",)
+    assert g.problems == ("XID 79 (fallen off the bus)",)
 
 
 def test_non_fatal_xid_warns() -> None:

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from aios_tui.render.table import KINDS
+from aios_tui.render.views import VIEWS
 
 GENERAL = [
     ("1 2 3 4", "Nodes, GPUs, Jobs, Endpoints"),
@@ -21,7 +22,13 @@ GENERAL = [
     ("↑ ↓ j k, pgup pgdn, g G", "move"),
     ("enter", "details with history"),
     ("/", "filter the pane (words must all match, !word excludes; esc clears)"),
-    (":", "command mode (:nodes :gpus :jobs :endpoints :sort COL :theme NAME :scale NS/NAME N :audit :q)"),
+    (
+        ":",
+        "command mode (:nodes :gpus :jobs :endpoints :idle :health :sort COL :theme NAME :scale NS/NAME N "
+        ":audit :q)",
+    ),
+    ("i", "allocated-but-idle GPUs: under 5% for the idle window, owner, idle for, $/h (:idle)"),
+    ("h", "nodes to cordon: GPUs with an XID, ECC errors or throttling; enter opens the plan (:health)"),
     ("shift+letter", "sort by that column; again to reverse (letters below)"),
     ("z", "zoom the pane (wide layout)"),
     ("a", "action log: every action taken, by whom, and its outcome (:audit)"),
@@ -76,7 +83,7 @@ class HelpScreen(ModalScreen[None]):
         sorts = Table.grid(padding=(0, 2))
         sorts.add_column(style="bold", no_wrap=True)
         sorts.add_column()
-        for kind in KINDS.values():
+        for kind in (*KINDS.values(), *VIEWS.values()):
             letters = "  ".join(f"{c.hotkey} {c.title.lower()}" for c in kind.columns if c.hotkey)
             sorts.add_row(kind.title, letters)
         return Group(

@@ -1,0 +1,206 @@
+"""Two views over the GPU telemetry, declared like the panes' kinds (:mod:`aios_tui.render.table`) and
+drawn by the same table widget, so that they sort, scroll and filter the same way:
+
+- ``IDLE``: GPUs allocated to a pod but under 5 % utilisation for the whole idle window, with their owner,
+  how long they have been idle and what they cost per hour;
+- ``CORDON``: the nodes whose GPUs suggest cordoning them (``ops.suggest``), worst first.
+
+They are not panes of the main screen (so not in ``KINDS``): each opens as a screen of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.text import Text
+
+from aios_tui.domain import FleetSnapshot, Gpu, fmt_age, fmt_money, is_na
+from aios_tui.domain.model import short_gpu_model
+from aios_tui.ops.suggest import Suggestion, suggest_cordons
+from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, HEALTH_STYLE, OK_STYLE, WARN_STYLE
+from aios_tui.render.table import Column, ResourceKind, RowCtx, pct_cell
+
+__all__ = ["CORDON", "IDLE", "VIEWS", "gpu_owner", "idle_cost", "idle_summary", "view_for"]
+
+
+# --- allocated but idle -----------------------------------------------------------------------------------
+
+
+def gpu_owner(snapshot: FleetSnapshot, gpu: Gpu) -> str:
+    """The job or endpoint (``namespace/name``) whose pod holds ``gpu``; the pod itself when it has none."""
+    namespace, _, name = gpu.pod.partition("/")
+    for p in snapshot.pods_by_node.get(gpu.node, ()):
+        if p.name == name and p.namespace == namespace:
+            return p.owner or gpu.pod
+    return gpu.pod
+
+
+def _idle_seconds(g: Gpu, ctx: RowCtx) -> float:
+    since = ctx.snapshot.low_since(g)
+    return math.nan if is_na(since) else max(0.0, ctx.now - float(since))
+
+
+def _idle_for(g: Gpu, ctx: RowCtx) -> Text:
+    seconds = _idle_seconds(g, ctx)
+    if math.isnan(seconds):
+        return Text("N/A", DIM_STYLE)
+    return Text(fmt_age(seconds), WARN_STYLE if seconds >= 3600 else "")
+
+
+def _price(g: Gpu, ctx: RowCtx) -> float:
+    price = ctx.snapshot.gpu_price(g)
+    return math.nan if is_na(price) else float(price)
+
+
+def _price_cell(g: Gpu, ctx: RowCtx) -> Text:
+    price = _price(g, ctx)
+    return Text("N/A", DIM_STYLE) if math.isnan(price) else Text(f"{price:.2f}")
+
+
+def _idle_search(g: Gpu) -> str:
+    return f"{g.node} gpu{g.index} {g.uuid} {g.model} {g.pod}".lower()
+
+
+def idle_cost(snapshot: FleetSnapshot, gpus: Sequence[Gpu]) -> float:
+    """What ``gpus`` cost per hour (unpriced ones count 0, as in the header's figure)."""
+    total = 0.0
+    for g in gpus:
+        price = snapshot.gpu_price(g)
+        if not is_na(price):
+            total += float(price)
+    return total
+
+
+def idle_summary(snapshot: FleetSnapshot, shown: Sequence[Gpu], *, filtered: bool = False) -> Text:
+    """``349 allocated GPUs idle ≥ 10m: $4,010.20/h`` (the header's figure), and what a filter kept."""
+    idle = snapshot.idle_gpus
+    window = fmt_age(snapshot.idle_window) if snapshot.idle_window > 0 else "now"
+    out = Text.assemble(
+        (f"{len(idle):,} allocated GPUs under 5% for ≥ {window}", "bold"),
+        ": ",
+        (fmt_money(snapshot.totals.idle_cost_per_hour), WARN_STYLE if idle else OK_STYLE),
+    )
+    if filtered:
+        out.append(f"  (shown: {len(shown):,}, {fmt_money(idle_cost(snapshot, shown))})", DIM_STYLE)
+    return out
+
+
+IDLE = ResourceKind(
+    name="idle",
+    title="Idle GPUs",
+    aliases=("idle", "waste"),
+    rows=lambda s: s.idle_gpus,
+    key=lambda g: g.uuid,
+    detail="gpu",
+    search_text=_idle_search,
+    default_sort="idle",
+    columns=(
+        Column("node", "NODE", 13, lambda g, c: g.node, lambda g, c: (g.node, g.index), hotkey="N"),
+        Column("index", "#", 2, lambda g, c: str(g.index), lambda g, c: g.index, justify="right"),
+        Column(
+            "model",
+            "MODEL",
+            5,
+            lambda g, c: short_gpu_model(g.model) or "-",
+            lambda g, c: g.model,
+            priority=3,
+        ),
+        Column(
+            "owner",
+            "OWNER",
+            18,
+            lambda g, c: gpu_owner(c.snapshot, g),
+            lambda g, c: gpu_owner(c.snapshot, g),
+            flex=True,
+            hotkey="O",
+        ),
+        Column("pod", "POD", 16, lambda g, c: g.pod, lambda g, c: g.pod, priority=4, flex=True),
+        Column(
+            "util",
+            "UTIL",
+            4,
+            lambda g, c: pct_cell(g.util),
+            lambda g, c: float(g.util) if not is_na(g.util) else math.nan,
+            justify="right",
+            hotkey="U",
+        ),
+        Column(
+            "idle",
+            "IDLE FOR",
+            9,
+            _idle_for,
+            # Since when, oldest first: the longest idle on top.
+            lambda g, c: -_idle_seconds(g, c),
+            justify="right",
+            hotkey="I",
+        ),
+        Column("cost", "$/H", 7, _price_cell, _price, justify="right", descending=True, hotkey="C"),
+    ),
+)
+
+
+# --- nodes to cordon --------------------------------------------------------------------------------------
+
+
+def _severity(s: Suggestion, _: RowCtx) -> Text:
+    return Text(s.severity.label, HEALTH_STYLE[s.severity])
+
+
+def _status(s: Suggestion, ctx: RowCtx) -> Text:
+    node = ctx.snapshot.node_by_name.get(s.node)
+    if node is None:
+        return Text("gone", DIM_STYLE)
+    return Text("Ready", OK_STYLE) if node.ready else Text("NotReady", FAIL_STYLE)
+
+
+def _pods(s: Suggestion, ctx: RowCtx) -> int:
+    return len(ctx.snapshot.pods_by_node.get(s.node, ()))
+
+
+CORDON = ResourceKind(
+    name="cordon",
+    title="Nodes to cordon",
+    aliases=("health", "suggest", "suggestions", "cordons"),
+    rows=suggest_cordons,
+    key=lambda s: s.node,
+    detail="node",
+    search_text=lambda s: f"{s.node} {s.severity.label} {s.reason}".lower(),
+    default_sort="severity",
+    actions=("cordon",),
+    columns=(
+        Column(
+            "severity",
+            "SEV",
+            4,
+            _severity,
+            lambda s, c: (-s.severity, s.node),
+            hotkey="S",
+        ),
+        Column("node", "NODE", 13, lambda s, c: s.node, lambda s, c: s.node, hotkey="N"),
+        Column("status", "STATUS", 8, _status, priority=3),
+        Column(
+            "pods",
+            "PODS",
+            4,
+            lambda s, c: str(_pods(s, c)),
+            _pods,
+            justify="right",
+            priority=2,
+            descending=True,
+            hotkey="P",
+        ),
+        Column("why", "WHY", 20, lambda s, c: Text(s.reason, HEALTH_STYLE[s.severity]), flex=True),
+    ),
+)
+
+VIEWS: dict[str, ResourceKind] = {k.name: k for k in (IDLE, CORDON)}
+
+
+def view_for(name: str) -> ResourceKind | None:
+    """``:idle`` / ``:health`` (``:suggest``, ``:cordons``) → the view's kind."""
+    name = name.strip().lower()
+    for kind in VIEWS.values():
+        if name == kind.name or name in kind.aliases:
+            return kind
+    return None

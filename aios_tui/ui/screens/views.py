@@ -1,0 +1,193 @@
+"""Screens over one view of the telemetry: the allocated-but-idle GPUs (``i``, ``:idle``) and the nodes
+to cordon (``h``, ``:health``). Each is the header, a one-line summary and a table that sorts like the panes
+(shift+letter, again to reverse) and filters with ``/``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from aios_tui.domain import FleetSnapshot
+from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE
+from aios_tui.render.table import ResourceKind
+from aios_tui.render.views import CORDON, IDLE, idle_summary
+from aios_tui.ui.widgets.fleet_table import FleetTable
+from aios_tui.ui.widgets.header import FleetHeader
+
+if TYPE_CHECKING:
+    from aios_tui.ui.app import AiosApp
+
+__all__ = ["CordonScreen", "IdleScreen", "ViewScreen"]
+
+
+class ViewScreen(Screen[None]):
+    """A full-screen table of one view, kept up to date by the app with every snapshot."""
+
+    KIND: ClassVar[ResourceKind]
+    TABLE: ClassVar[type[FleetTable]] = FleetTable
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+    ]
+
+    DEFAULT_CSS = """
+    ViewScreen #view-title { height: 1; padding: 0 1; background: $panel; }
+    ViewScreen #view-filter { dock: bottom; display: none; border: none; height: 1; padding: 0 1;
+                              margin-bottom: 1; }
+    ViewScreen.-filter #view-filter { display: block; }
+    """
+
+    def __init__(self, *, read_only: bool, ascii: bool) -> None:
+        super().__init__()
+        self.read_only = read_only
+        self.ascii = ascii
+        self.table = self.TABLE(self.KIND, ascii=ascii, id=f"view-{self.KIND.name}")
+        self._snapshot: FleetSnapshot | None = None
+
+    @property
+    def aios(self) -> AiosApp:
+        from aios_tui.ui.app import AiosApp
+
+        assert isinstance(self.app, AiosApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield FleetHeader(read_only=self.read_only, ascii=self.ascii)
+        yield Static(id="view-title")
+        yield self.table
+        yield Input(
+            id="view-filter", compact=True, placeholder="filter: words must all match, !word excludes"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        if self.aios.fleet is not None:
+            self.update_snapshot(self.aios.fleet, self.aios.clock())
+
+    def update_snapshot(self, snapshot: FleetSnapshot, now: float) -> None:
+        self._snapshot = snapshot
+        self.query_one(FleetHeader).show(snapshot, now)
+        self.table.update_snapshot(snapshot, now)
+        self._title()
+
+    def _title(self) -> None:
+        if self._snapshot is not None:
+            self.query_one("#view-title", Static).update(self.summary(self._snapshot))
+
+    def summary(self, snapshot: FleetSnapshot) -> Text:
+        return Text(f"{self.KIND.title}: {len(self.table.rows):,}", "bold")
+
+    # --- keys -------------------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if self.has_class("-filter"):
+            self._close_filter()
+        elif self.table.filter_text:
+            self.table.set_filter("")
+            self._title()
+        else:
+            self.dismiss()
+
+    def action_sort(self, letter: str) -> None:
+        col = self.KIND.sort_column_for(letter)
+        if col is None:
+            self.notify(f"{self.KIND.title} has no column on {letter}", severity="warning", timeout=2)
+            return
+        self.table.sort_by(col.key)
+
+    def action_filter(self) -> None:
+        prompt = self.query_one("#view-filter", Input)
+        prompt.value = self.table.filter_text
+        self.add_class("-filter")
+        prompt.focus()
+
+    @on(Input.Changed, "#view-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self.has_class("-filter"):
+            self.table.set_filter(event.value.strip())
+            self._title()
+
+    @on(Input.Submitted, "#view-filter")
+    def _filter_submitted(self) -> None:
+        self._close_filter()
+
+    def _close_filter(self) -> None:
+        self.remove_class("-filter")
+        self.table.focus()
+
+
+def _sort_bindings(kind: ResourceKind) -> list[BindingType]:
+    return [
+        Binding(c.hotkey, f"sort('{c.hotkey}')", f"Sort {c.title.lower()}", show=False)
+        for c in kind.columns
+        if c.hotkey and c.sort is not None
+    ]
+
+
+class IdleScreen(ViewScreen):
+    """``i``: allocated GPUs under 5 % for the idle window, longest idle first; enter shows the GPU."""
+
+    KIND = IDLE
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,i", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        *_sort_bindings(IDLE),
+    ]
+
+    def summary(self, snapshot: FleetSnapshot) -> Text:
+        return idle_summary(snapshot, self.table.rows, filtered=bool(self.table.filter_text))
+
+    @on(FleetTable.Selected)
+    def _selected(self, event: FleetTable.Selected) -> None:
+        event.stop()
+        self.aios.open_detail("gpu", event.key)
+
+
+class _SuggestionTable(FleetTable):
+    """Enter on a suggestion acts on it: the footer says so."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Cordon plan")]
+
+
+class CordonScreen(ViewScreen):
+    """``h``: the nodes whose GPUs say to cordon them; enter or ``c`` opens the cordon plan for one."""
+
+    KIND = CORDON
+    TABLE = _SuggestionTable
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,h", "back", "Back"),
+        Binding("c", "cordon", "Cordon", show=False),
+        Binding("slash", "filter", "Filter"),
+        *_sort_bindings(CORDON),
+    ]
+
+    def summary(self, snapshot: FleetSnapshot) -> Text:
+        n = len(self.table.rows)
+        if not n and not self.table.filter_text:
+            return Text("No node to cordon: no GPU reports an XID, ECC errors or throttling", OK_STYLE)
+        out = Text.assemble(
+            (f"{n} node{'s' if n != 1 else ''} to cordon", FAIL_STYLE),
+            ("  enter: cordon plan for the node under the cursor" if not self.read_only else "", DIM_STYLE),
+        )
+        return out
+
+    @on(FleetTable.Selected)
+    def _selected(self, event: FleetTable.Selected) -> None:
+        event.stop()
+        self.aios.start_cordon([event.key])
+
+    def action_cordon(self) -> None:
+        if self.table.cursor_key is not None:
+            self.aios.start_cordon([self.table.cursor_key])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cordon":
+            return self.aios.can_act("cordon")
+        return True

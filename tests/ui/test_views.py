@@ -1,0 +1,193 @@
+"""The telemetry views through the console: allocated-but-idle GPUs (``i``) and nodes to cordon (``h``),
+driven with Pilot on the embedded fleet, asserting on what the screen shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from aios_tui.domain import Health, fmt_money
+from aios_tui.ops import Role, suggest_cordons
+from aios_tui.render.views import gpu_owner
+from aios_tui.ui.app import AiosApp
+from aios_tui.ui.screens.main import MainScreen
+from aios_tui.ui.screens.plan import PlanScreen
+from aios_tui.ui.screens.views import CordonScreen, IdleScreen
+from tests.ui.conftest import MakeApp, screen_text
+
+
+async def _settle(app: AiosApp, pilot: object) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+async def _tick(app: AiosApp, pilot: object, seconds: float) -> None:
+    app.fake_clock.advance(seconds)  # type: ignore[attr-defined]
+    await pilot.press("ctrl+r")  # type: ignore[attr-defined]
+    await _settle(app, pilot)
+
+
+def _rows(screen: IdleScreen | CordonScreen) -> list[str]:
+    return [screen.table.row_text(i) for i in range(len(screen.table.rows))]
+
+
+async def test_idle_view_lists_idle_gpus_agrees_with_the_header_and_sorts(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        snap = app.fleet
+        assert snap is not None and snap.idle_window == 600.0
+        idle = snap.idle_gpus
+        assert idle, "the embedded fleet starts with idle GPUs (hung jobs, an over-provisioned endpoint)"
+        money = fmt_money(snap.totals.idle_cost_per_hour)
+        assert f"{len(idle)} idle {money}" in screen_text(app).splitlines()[1]
+
+        await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, IdleScreen)
+        text = screen_text(app)
+        assert f"{len(idle)} allocated GPUs under 5% for ≥ 10m: {money}" in text
+        assert f"{len(idle)} idle {money}" in text.splitlines()[1]  # the header says the same
+        assert "OWNER" in text and "IDLE FOR↑" in text
+        rows = _rows(app.screen)
+        assert len(rows) == len(idle)
+        # Longest idle first: the over-provisioned endpoint (hours) before the hung job (minutes).
+        assert "llama-3-8b-canary" in rows[0] and "h" in rows[0].split()[-2]
+        owners = {g.node for g in idle}
+        assert {r.split()[0] for r in rows} == owners
+        exact = sum(float(snap.gpu_price(g)) for g in idle)
+        assert exact == pytest.approx(float(snap.totals.idle_cost_per_hour))
+        shown = sum(float(r.split()[-1]) for r in rows)  # each row rounded to the cent
+        assert shown == pytest.approx(exact, abs=0.005 * len(rows))
+
+        await pilot.press("C")  # most expensive first
+        await pilot.pause()
+        prices = [float(r.split()[-1]) for r in _rows(app.screen)]
+        assert prices == sorted(prices, reverse=True) and prices[0] > prices[-1]
+        assert "$/H↓" in screen_text(app)
+        await pilot.press("C")  # again: reversed
+        await pilot.pause()
+        assert [float(r.split()[-1]) for r in _rows(app.screen)] == sorted(prices)
+
+        await pilot.press("slash", *"canary", "enter")
+        await pilot.pause()
+        assert all("canary" in r for r in _rows(app.screen))
+        assert "(shown: " in screen_text(app)
+
+        await pilot.press("escape", "escape")  # clear the filter, then back
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_idle_gpu_enter_opens_its_detail(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        app.run_command(":idle")
+        await pilot.pause()
+        assert isinstance(app.screen, IdleScreen)
+        gpu = app.screen.table.cursor_object
+        await pilot.press("enter")
+        await pilot.pause()
+        assert gpu.uuid in screen_text(app)
+
+
+async def test_a_new_replica_of_an_idle_endpoint_counts_once_idle_for_the_window(make_app: MakeApp) -> None:
+    """The embedded fleet knows its own idle GPUs; a replica added now is followed by the poller instead,
+    and joins the idle view only after ``idle_window`` (600 s) under 5 %."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        snap = app.fleet
+        assert snap is not None
+        owners = {gpu_owner(snap, g) for g in snap.idle_gpus}
+        endpoint = next(k for k in owners if k in snap.endpoint_by_key)
+        replicas = snap.endpoint_by_key[endpoint].replicas_desired
+        before = len(snap.idle_gpus)
+        app.start_scale(endpoint, str(replicas + 1))
+        await pilot.pause()
+        assert isinstance(app.screen, PlanScreen)
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        await pilot.press("i")
+        await pilot.pause()
+        assert isinstance(app.screen, IdleScreen)
+        for _ in range(3):  # the new replica starts and becomes ready
+            await _tick(app, pilot, 20.0)
+        snap = app.fleet
+        assert snap is not None
+        followed = [g for g in snap.gpus if g.uuid in snap.gpu_low_since]
+        assert followed and all(gpu_owner(snap, g) == endpoint for g in followed)
+        assert len(snap.idle_gpus) == before
+        assert f"{before} allocated GPUs under 5%" in screen_text(app)
+        await _tick(app, pilot, 600.0)
+        snap = app.fleet
+        assert snap is not None
+        assert len(snap.idle_gpus) == before + len(followed)
+        assert f"{before + len(followed)} allocated GPUs under 5%" in screen_text(app)
+        assert {g.uuid for g in followed} <= {r.uuid for r in app.screen.table.rows}
+
+
+async def test_cordon_suggestion_opens_the_plan_and_confirming_cordons(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        snap = app.fleet
+        assert snap is not None
+        suggestions = suggest_cordons(snap)
+        assert len(suggestions) >= 2 and suggestions[0].severity is Health.FAIL
+        assert f"{len(suggestions)} to cordon" in screen_text(app).splitlines()[1]
+        worst = suggestions[0]
+        # The Nodes pane (zoomed, so that the health column fits) shows why.
+        await pilot.press("z")
+        await pilot.pause()
+        nodes = app.main.table("nodes")
+        nodes.select_key(worst.node)
+        assert "FAIL" not in nodes.row_text(nodes.cursor_row)  # the cell lists the problems instead
+        assert worst.reasons[0].startswith("gpu") and "XID 79" in worst.reasons[0]
+        assert worst.reasons[0].split(" (")[0] in nodes.row_text(nodes.cursor_row)
+        await pilot.press("z")
+
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, CordonScreen)
+        text = screen_text(app)
+        assert f"{len(suggestions)} nodes to cordon" in text
+        rows = _rows(app.screen)
+        assert rows[0].split()[:2] == ["FAIL", worst.node] and "XID 79 (fallen off the bus)" in rows[0]
+        assert any("throttling" in r for r in rows)
+
+        await pilot.press("N")  # sort by node name
+        await pilot.pause()
+        names = [r.split()[1] for r in _rows(app.screen)]
+        assert names == sorted(names)
+        assert app.screen.table.select_key(worst.node)
+
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PlanScreen)
+        assert f"Cordon {worst.node}" in screen_text(app)
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert app.fleet.node_by_name[worst.node].cordoned  # type: ignore[union-attr]
+        assert app.ops.audit.read()[-1].action == "cordon"
+        assert app.ops.audit.read()[-1].target == worst.node
+        assert isinstance(app.screen, CordonScreen)
+        assert worst.node not in "\n".join(_rows(app.screen))  # cordoned: no longer suggested
+        assert f"{len(suggestions) - 1} to cordon" in screen_text(app).splitlines()[1]
+
+
+async def test_read_only_refuses_the_suggested_cordon(make_app: MakeApp) -> None:
+    for kwargs in ({"read_only": True}, {"role": Role.VIEWER}):
+        app = make_app(**kwargs)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _settle(app, pilot)
+            app.run_command("health")
+            await pilot.pause()
+            assert isinstance(app.screen, CordonScreen)
+            assert "c Cordon" not in screen_text(app)
+            node = app.screen.table.cursor_key
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, CordonScreen)
+            assert not app.fleet.node_by_name[node].cordoned  # type: ignore[union-attr,index]
+            assert any(n.title == "Cordon not allowed" for n in app._notifications)
