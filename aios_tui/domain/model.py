@@ -118,6 +118,12 @@ XID_TEXT: Mapping[int, str] = MappingProxyType(
 """What an XID means, in a few words, for the codes an operator meets most."""
 
 
+def gpu_slot(node: str, index: int) -> str:
+    """GPU ``index`` of ``node`` as ``node/gpuN``. A source that counts GPUs without naming them
+    (Kubernetes) uses it as the uuid, so that a source which measures that GPU (DCGM) can take its place."""
+    return f"{node}/gpu{index}"
+
+
 @dataclass(frozen=True, slots=True)
 class Gpu:
     """One GPU and its latest readings. Memory in MiB, power in W, clocks in MHz, temperature in °C."""
@@ -150,6 +156,16 @@ class Gpu:
     @property
     def key(self) -> str:
         return self.uuid
+
+    @property
+    def slot(self) -> str:
+        """Its place, ``node/gpuN``: how sources that see the same GPU are matched (:func:`gpu_slot`)."""
+        return gpu_slot(self.node, self.index)
+
+    @property
+    def measured(self) -> bool:
+        """False for a GPU its source only counts (Kubernetes' allocatable GPUs): its uuid is its slot."""
+        return self.uuid != gpu_slot(self.node, self.index)
 
     @property
     def allocated(self) -> bool:

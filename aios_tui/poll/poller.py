@@ -67,7 +67,7 @@ _KIND_FIELDS = ("nodes", "gpus", "pods", "jobs", "endpoints", "pools", "pdbs")
 #: Identity of an object across sources: its ``key`` (strings cache their hash, tuples would not).
 _KEY_OF: Mapping[str, Callable[[Any], str]] = {
     "nodes": attrgetter("name"),
-    "gpus": attrgetter("uuid"),
+    "gpus": attrgetter("slot"),
     "pods": attrgetter("key"),
     "jobs": attrgetter("key"),
     "endpoints": attrgetter("key"),
@@ -75,6 +75,12 @@ _KEY_OF: Mapping[str, Callable[[Any], str]] = {
     "pdbs": attrgetter("key"),
 }
 _HISTORY_KIND = {"gpu": "gpus", "node": "nodes", "endpoint": "endpoints"}
+#: The key a sparkline asks history for (a GPU's uuid, not the slot it is merged by).
+_HISTORY_KEY_OF: Mapping[str, Callable[[Any], str]] = {
+    "gpus": attrgetter("uuid"),
+    "nodes": attrgetter("name"),
+    "endpoints": attrgetter("key"),
+}
 #: Kinds whose repeated objects are combined field by field rather than the first one winning whole.
 _FILLED = frozenset({"gpus", "endpoints"})
 _IDENTITY = frozenset({"source", "node", "index", "uuid", "namespace", "name"})
@@ -187,7 +193,7 @@ class Poller:
             if p.data is None:
                 continue
             if p.history is None:
-                if key not in self._keys(p, field_name):
+                if key not in self._keys(p, field_name, history=True):
                     continue
                 src = p.source
                 assert isinstance(src, HistoryProvider)
@@ -359,18 +365,27 @@ class Poller:
                         at[k] = len(kept)
                         kept.append(o)
                     elif fills:
-                        kept[i] = fill_defaults(kept[i], o)
+                        first = kept[i]
+                        if kind == "gpus" and not first.measured and o.measured:
+                            # A counted GPU and the measured one in its slot: the measurement wins (its
+                            # uuid, readings, and the pod the exporter saw), the count fills its gaps.
+                            kept[i] = fill_defaults(dataclasses.replace(o, node=first.node), first)
+                        else:
+                            kept[i] = fill_defaults(first, o)
             out = tuple(kept)
         self._merged[kind] = (tuples, out)
         return out
 
-    def _keys(self, p: _Polled, kind: str) -> frozenset[str]:
+    def _keys(self, p: _Polled, kind: str, *, history: bool = False) -> frozenset[str]:
+        """The keys of one source's objects of ``kind``: merge keys, or with ``history`` the keys a
+        sparkline asks for."""
         objs: tuple[Any, ...] = getattr(p.data, kind) if p.data is not None else ()
-        cached = p.keys.get(kind)
+        name = f"history:{kind}" if history else kind
+        cached = p.keys.get(name)
         if cached is not None and cached[0] is objs:
             return cached[1]
-        keys = frozenset(map(_KEY_OF[kind], objs))
-        p.keys[kind] = (objs, keys)
+        keys = frozenset(map((_HISTORY_KEY_OF if history else _KEY_OF)[kind], objs))
+        p.keys[name] = (objs, keys)
         return keys
 
     @staticmethod

@@ -42,6 +42,7 @@ from kubernetes.config.config_exception import ConfigException
 from aios_tui.config import KubernetesSettings
 from aios_tui.domain import Gpu, Node, Pod, PodPhase
 from aios_tui.domain.errors import redact
+from aios_tui.domain.model import gpu_slot
 from aios_tui.sources._k8s_convert import (
     KUEUE_QUEUE_LABEL,
     EndpointRec,
@@ -1005,7 +1006,11 @@ class KubernetesSource:
                 gpu = self._gpu_cache.get((base.name, i))
                 if gpu is None or gpu.pod != pod_key or gpu.model != base.gpu_model:
                     gpu = Gpu(
-                        node=base.name, index=i, uuid=f"{base.name}/gpu{i}", model=base.gpu_model, pod=pod_key
+                        node=base.name,
+                        index=i,
+                        uuid=gpu_slot(base.name, i),
+                        model=base.gpu_model,
+                        pod=pod_key,
                     )
                 gpu_cache[(base.name, i)] = gpu
                 gpus.append(gpu)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from aios_tui.domain import NA, Endpoint, Gpu, Metric, Node, SourceState
+from aios_tui.domain.model import gpu_slot
 from aios_tui.poll import Poller, backoff_delay, describe_error
 from aios_tui.sources.base import HistoryProvider, Source, SourceData
 
@@ -162,6 +163,7 @@ async def test_refresh_merges_two_sources_first_source_wins_on_the_same_key() ->
 
 
 async def test_a_later_source_fills_what_the_earlier_left_unknown_on_endpoints_and_gpus() -> None:
+    counted = gpu_slot("n2", 0)  # Kubernetes counts a node's GPUs; it cannot name them
     k8s = FakeSource(
         "k8s",
         SourceData(
@@ -170,7 +172,11 @@ async def test_a_later_source_fills_what_the_earlier_left_unknown_on_endpoints_a
                 Endpoint(namespace="ml", name="llm", source="k8s", replicas_desired=3, server="vllm"),
                 Endpoint(namespace="ml", name="embed", source="k8s", replicas_desired=1),
             ),
-            gpus=(Gpu(node="n2", index=0, uuid="GPU-a", model="H200", pod="ml/llm-0"),),
+            gpus=(
+                Gpu(node="n2", index=0, uuid=counted, model="H200", pod="ml/llm-0"),
+                Gpu(node="n2", index=1, uuid=gpu_slot("n2", 1), model="H200", pod="ml/llm-1"),
+                Gpu(node="n2", index=2, uuid="GPU-local", model="H200", util=5.0),  # e.g. NVML, listed first
+            ),
         ),
     )
     prom = FakeSource(
@@ -181,7 +187,12 @@ async def test_a_later_source_fills_what_the_earlier_left_unknown_on_endpoints_a
                 Endpoint(namespace="ml", name="llm", source="prom", qps=12.5, p99_ms=80.0, server="triton"),
                 Endpoint(namespace="ml", name="other", source="prom", qps=1.0),
             ),
-            gpus=(Gpu(node="n9", index=3, uuid="GPU-a", model="H100", util=97.0, xid=79, pod="x/y"),),
+            gpus=(
+                Gpu(node="n2", index=0, uuid="GPU-a", model="H200", util=97.0, xid=79),
+                Gpu(node="n2", index=1, uuid="GPU-b", model="H200", util=3.0, pod="ml/llm-0"),
+                Gpu(node="n2", index=2, uuid="GPU-c", model="H100", util=50.0, temp=40.0),
+                Gpu(node="n7", index=0, uuid="GPU-d", model="H200"),
+            ),
         ),
     )
     snap = await Poller([k8s, prom]).refresh()
@@ -194,9 +205,13 @@ async def test_a_later_source_fills_what_the_earlier_left_unknown_on_endpoints_a
         "vllm",
     )
     assert (embed.qps, other.source, other.qps) == (NA, "prom", 1.0)
-    (g,) = snap.gpus
-    # Identity and what the first source knew stay; its unknowns (util, xid) come from the later source.
-    assert (g.node, g.index, g.model, g.pod, g.util, g.xid) == ("n2", 0, "H200", "ml/llm-0", 97.0, 79)
+    a, b, local, d = snap.gpus
+    # The measured GPU takes the counted one's place (uuid, readings); the count's pod fills in if none.
+    assert (a.node, a.index, a.uuid, a.util, a.xid, a.pod) == ("n2", 0, "GPU-a", 97.0, 79, "ml/llm-0")
+    assert (b.uuid, b.pod) == ("GPU-b", "ml/llm-0")  # the exporter saw which pod really holds it
+    # Two measurements of one slot: the first source wins, the later fills what it lacks.
+    assert (local.uuid, local.model, local.util, local.temp) == ("GPU-local", "H200", 5.0, 40.0)
+    assert d.uuid == "GPU-d"
     assert snap.node_by_name["n2"].pool == "gpu"  # nodes are not combined: the first source wins whole
 
 
