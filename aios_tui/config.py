@@ -175,8 +175,14 @@ class PrometheusSettings:
     """Name of an environment variable that holds a bearer token (the token itself never goes in a file)."""
     servers: tuple[str, ...] = _opt(MODEL_SERVERS, choices=MODEL_SERVERS)
     """Model servers whose built-in queries give endpoint traffic: vllm, triton, tfserving, torchserve."""
+    rate_window: float = _opt(60.0, lo=1, hi=86400)
+    """Seconds over which request rates and latency quantiles are taken; at least 4 scrape intervals."""
     endpoint_label: str = "service"
     """Label that names the endpoint (its Deployment) in model-server series, next to ``namespace``."""
+    node_label: str = ""
+    """Label that names the node in DCGM series; "" means ``Hostname`` (older dcgm-exporter) or ``hostname``
+    (newer). Where those name the exporter's pod rather than its node, relabel the node name into a label of
+    its own (``kubernetes_node``, say) and name it here."""
     context: str = ""
     """Kubernetes context these series describe: with several contexts, node and namespace names are
     qualified with it, as the Kubernetes source does; "" means a single cluster."""
@@ -218,8 +224,8 @@ class SshHostSettings:
     """Host to connect through, as ``[user@]host[:port]`` (its key is verified against the same
     known_hosts); "" means a direct connection."""
     labels: tuple[str, ...] = _opt(())
-    """Node labels shown and searched in the console, as ``key=value`` (``rack=r12``); a ``rack`` label is
-    the host's topology domain below the zone."""
+    """Node labels, as ``key=value`` (``rack=r12``); ``rack``, ``zone``, ``pool`` and ``instance_type``
+    labels set those of the host's node (placement packs gangs by zone, then rack)."""
     nvidia_smi: str = "nvidia-smi"
     """Command that runs nvidia-smi on the host."""
     interval: float = _opt(10.0, lo=1, hi=3600)

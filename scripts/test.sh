@@ -57,6 +57,7 @@ rules = {  # package: (lowest allowed, first refused)
     "kubernetes": ((30,), (37,)),
     "python-dateutil": ((2, 8), (3,)),
     "textual": ((8, 2), (8, 3)),
+    "prometheus-client": ((0, 20), (1,)),
 }
 bad = []
 for name, (low, high) in rules.items():
@@ -80,7 +81,31 @@ python -m pip check
 # Real peers the source tests run against start here (later issues): a Prometheus server scraping a test
 # exporter, moto in server mode, an asyncssh server on loopback. Each must export its address for the tests
 # and be stopped by a trap on EXIT. Under CI (CI=true) a peer that cannot start is a failure, never a skip.
-# (none yet)
+
+# Prometheus (Debian's package): the tests/prom fixtures start one per test, each with its own scrape
+# targets, so the script only makes sure the binary is there and says where.
+step "prometheus"
+if ! command -v prometheus >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "  installing Debian's prometheus package"
+    # The package's init script would start a daemon on 0.0.0.0:9090; policy-rc.d (101: "action forbidden")
+    # keeps it from doing so where the image does not already forbid it, as Docker's Debian images do.
+    policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    fi
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+        >/dev/null || echo "  apt-get install prometheus failed" >&2
+    [[ -z "$policy" ]] || rm -f "$policy"
+fi
+if prom_bin="$(command -v prometheus)"; then
+    export AIOS_TUI_PROMETHEUS_BIN="$prom_bin"
+    echo "  $("$prom_bin" --version 2>&1 | head -n1) at $prom_bin"
+elif [[ "${CI:-}" == "true" ]]; then
+    fail "prometheus is not installed and could not be (CI=true: the Prometheus tests must run; apt-get install prometheus as root)"
+else
+    echo "  WARNING: no prometheus binary: the Prometheus tests (tests/prom) will skip" >&2
+fi
 
 # --- checks ----------------------------------------------------------------------------------------------
 step "ruff check"

@@ -75,10 +75,22 @@ class _HostError(Exception):
         self.drop = drop
 
 
+def parse_labels(labels: Sequence[str]) -> Mapping[str, str]:
+    """``["rack=r12", "team=ml"]`` as a mapping; ValueError for an entry that is not ``key=value``."""
+    out: dict[str, str] = {}
+    for entry in labels:
+        key, eq, value = entry.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"expected key=value, got {entry!r}")
+        out[key.strip()] = value.strip()
+    return MappingProxyType(out)
+
+
 @dataclass(slots=True)
 class _Host:
     settings: SshHostSettings
     known_hosts: Path
+    labels: Mapping[str, str]
     conn: asyncssh.SSHClientConnection | None = None
     jump: asyncssh.SSHClientConnection | None = None
     gpus: tuple[Gpu, ...] = ()
@@ -115,7 +127,7 @@ class SshSource:
         rounds = math.ceil(len(hosts) / max_connections)
         self.timeout = max(h.timeout for h in hosts) * rounds + 1.0
         self._clock = clock
-        self._hosts = [_Host(h, _known_hosts_path(h)) for h in hosts]
+        self._hosts = [_Host(h, _known_hosts_path(h), parse_labels(h.labels)) for h in hosts]
         self._slots = asyncio.Semaphore(max_connections)
 
     # --- Source ----------------------------------------------------------------------------------------
@@ -262,12 +274,15 @@ class SshSource:
         conditions: tuple[Condition, ...] = ()
         if h.detail.error:
             conditions = (Condition("Ready", "False", "SshPollFailed", f"ssh: {h.detail.error}"),)
+        labels = h.labels
         return Node(
             name=h.label,
             source=self.name,
-            pool="ssh",
-            zone="",
-            instance_type="",
+            pool=labels.get("pool", "ssh"),
+            zone=labels.get("zone", ""),
+            instance_type=labels.get("instance_type", ""),
+            labels=labels,
+            rack=labels.get("rack", ""),
             gpu_model=models.pop() if len(models) == 1 else ", ".join(sorted(models)),
             gpus_total=len(h.gpus),
             gpus_allocatable=len(h.gpus),

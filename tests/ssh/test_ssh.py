@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from aios_tui.config import ConfigError, Settings, SshHostSettings
+from aios_tui.config import ConfigError, Settings, SshHostSettings, SshSettings
 from aios_tui.domain import Health, Throttle
 from aios_tui.sources import build_sources
 from aios_tui.sources.base import SourceError
@@ -250,13 +250,27 @@ async def test_no_secret_in_errors_or_logs(lab: Lab, caplog: pytest.LogCaptureFi
 
 
 async def test_build_sources_gives_one_ssh_source_for_all_hosts(lab: Lab) -> None:
-    settings = Settings(ssh_hosts=(lab.host("a"), lab.host("b")))
+    labels = ("rack=r12", "zone=dc1-a", "team = ml")
+    settings = Settings(
+        ssh=SshSettings(max_connections=3), ssh_hosts=(lab.host("a", labels=labels), lab.host("b"))
+    )
     (src,) = build_sources(settings)
-    assert isinstance(src, SshSource) and src.kind == "ssh"
+    assert isinstance(src, SshSource) and src.kind == "ssh" and src.max_connections == 3
     try:
         data = await src.fetch()
     finally:
         await src.close()
     assert [n.name for n in data.nodes] == ["a", "b"]
+    a, b = data.nodes
+    assert (a.rack, a.zone, a.pool, dict(a.labels)) == (
+        "r12",
+        "dc1-a",
+        "ssh",
+        {"rack": "r12", "zone": "dc1-a", "team": "ml"},
+    )
+    assert (b.rack, b.zone, dict(b.labels)) == ("", "", {})
+    bad = dataclasses.replace(settings, ssh_hosts=(lab.host("a"), lab.host("b", labels=("rack",))))
+    with pytest.raises(ConfigError, match=r"^\[\[ssh_hosts\]\] #2 labels: expected key=value, got 'rack'$"):
+        build_sources(bad)
     with pytest.raises(ConfigError, match="the AWS source is not available in this version yet"):
         build_sources(dataclasses.replace(settings, aws=dataclasses.replace(settings.aws, enabled=True)))
