@@ -85,7 +85,7 @@ async def test_gpus_and_nodes_from_dcgm_with_either_host_label(
     fleet_exporter.set_endpoints([])
     src = PrometheusSource(settings=settings(prometheus, servers=()))
     try:
-        data = await eventually(src.fetch, lambda d: len(d.gpus) == 3)
+        data = await eventually(src.fetch, lambda d: len(d.gpus) == 3 and d.gpus[0].sm_clock is not NA)
     finally:
         await src.close()
     by_uuid = {g.uuid: g for g in data.gpus}

@@ -71,6 +71,8 @@ def test_rendered_queries_group_and_select() -> None:
     )
     assert pq.gpu_field_query("throttle") == (
         'max by (UUID) ({__name__=~"DCGM_FI_DEV_CLOCK_THROTTLE_REASONS|DCGM_FI_DEV_CLOCKS_EVENT_REASONS"})'
+        " != 0"
     )
+    assert pq.gpu_field_query("temp") == "max by (UUID) (DCGM_FI_DEV_GPU_TEMP)"
     assert pq.idle_query(600) == "max by (UUID) (max_over_time(DCGM_FI_DEV_GPU_UTIL[600s])) < 5"
     assert pq.idle_query(0.2) == "max by (UUID) (max_over_time(DCGM_FI_DEV_GPU_UTIL[1s])) < 5"
