@@ -240,7 +240,15 @@ class Node:
     rack: str = ""
     """Topology domain below the zone (rack, NVLink domain) when the node is labelled with one."""
     provider_id: str = ""
+    """The cloud's id for the machine (``aws:///us-east-1a/i-0abc…``): sources that see the same machine
+    (Kubernetes, the cloud) are matched on it."""
     price_per_hour: Metric = NA
+    lifecycle: str = ""
+    """``on-demand``, ``spot`` (or ``capacity-block``) when the cloud says; "" when unknown."""
+    launched_at: Metric = NA
+    """Unix time the machine was launched, when the cloud says."""
+    instance_state: str = ""
+    """The cloud's state of the machine (``running``, ``pending``, ``stopping`` …); "" when unknown."""
     health: Health = Health.OK
     cluster: str = ""
 
@@ -416,6 +424,9 @@ class Pdb:
 
 @dataclass(frozen=True, slots=True)
 class NodePool:
+    """A group of identical machines scaled together: an Auto Scaling group, an EKS managed node group, a
+    simulated pool."""
+
     name: str
     source: str
     instance_type: str
@@ -424,9 +435,23 @@ class NodePool:
     price_per_hour: Metric = NA
     """Per node."""
     nodes: int = 0
+    """Machines in the pool now."""
     min_size: int = 0
     max_size: int = 0
     zones: tuple[str, ...] = ()
+    desired: int = -1
+    """Desired capacity the pool is converging to; -1 when the source has none (then ``nodes``)."""
+    instance_types: tuple[str, ...] = ()
+    """Every instance type the pool may launch, when there are several (``instance_type`` is the first)."""
+    kind: str = ""
+    """``asg``, ``eks-nodegroup`` …; "" for a simulated pool."""
+    region: str = ""
+    lifecycle: str = ""
+    """``on-demand``, ``spot`` or "" (mixed or unknown)."""
+
+    @property
+    def desired_capacity(self) -> int:
+        return self.nodes if self.desired < 0 else self.desired
 
     @property
     def key(self) -> str:
@@ -439,6 +464,8 @@ class SourceState(enum.StrEnum):
     """Last fetch failed; the data shown is the last good one."""
     ERROR = "error"
     """No good fetch yet."""
+    PARTIAL = "partial"
+    """Last fetch good, but parts of the backend could not be read (``error`` says which)."""
     STARTING = "starting"
 
 

@@ -21,7 +21,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-from aios_tui.domain import FleetSnapshot, SourceHealth, SourceState, errors
+from aios_tui.domain import FleetSnapshot, Node, SourceHealth, SourceState, errors
 from aios_tui.poll.history import RingHistory
 from aios_tui.poll.idle import IdleTracker
 from aios_tui.sources.base import HistoryProvider, Source, SourceData
@@ -87,16 +87,27 @@ _IDENTITY = frozenset({"source", "node", "index", "uuid", "namespace", "name"})
 _FILLABLE: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
+#: For nodes only what a cloud or telemetry source adds: readiness, cordons, taints, GPU counts and health
+#: are the cluster's own (a default ``ready=True`` must not be "filled" with a cloud's "not in a cluster").
+_NODE_FILLED = frozenset(
+    {"instance_type", "zone", "gpu_model", "rack", "provider_id", "price_per_hour", "lifecycle"}
+    | {"launched_at", "instance_state"}
+)
+
+
 def fill_defaults(first: Any, later: Any) -> Any:
     """``first`` with each field it left at its default (NA, "", 0, none) taken from ``later`` where that
-    one knows it. Identity fields (name, namespace, node, index, uuid, source) are never taken."""
+    one knows it. Identity fields (name, namespace, node, index, uuid, source) are never taken; for a
+    :class:`Node`, only what a cloud adds (instance type, zone, price, lifecycle …)."""
     cls = type(first)
     fields = _FILLABLE.get(cls)
     if fields is None:
         fields = tuple(
             (f.name, f.default)
             for f in dataclasses.fields(cls)
-            if f.name not in _IDENTITY and f.default is not dataclasses.MISSING
+            if f.name not in _IDENTITY
+            and f.default is not dataclasses.MISSING
+            and (cls is not Node or f.name in _NODE_FILLED)
         )
         _FILLABLE[cls] = fields
     changes = {}
@@ -107,6 +118,28 @@ def fill_defaults(first: Any, later: Any) -> Any:
         ):
             changes[name] = theirs
     return dataclasses.replace(first, **changes) if changes else first
+
+
+def _merge_nodes(parts: Sequence[tuple[Node, ...]]) -> tuple[Node, ...]:
+    """Several sources' nodes as one list: a node is the same machine as an earlier one when it has the
+    same name or the same ``provider_id`` (Kubernetes' ``spec.providerID`` and the cloud's instance); the
+    earlier one stays, and a later one fills in what the cloud knows (:func:`fill_defaults`)."""
+    kept: list[Node] = []
+    at: dict[str, int] = {}
+    for objs in parts:
+        for n in objs:
+            i = at.get(n.name)
+            if i is None and n.provider_id:
+                i = at.get(n.provider_id)
+            if i is None:
+                i = len(kept)
+                kept.append(n)
+            else:
+                kept[i] = fill_defaults(kept[i], n)
+            at.setdefault(n.name, i)
+            if n.provider_id:
+                at.setdefault(n.provider_id, i)
+    return tuple(kept)
 
 
 class Poller:
@@ -293,11 +326,15 @@ class Poller:
             if p.health.failures:
                 log.info("source %s: back after %d failures", src.name, p.health.failures)
             p.data = data
+            problems = "; ".join(data.problems)
+            if problems and problems != p.health.error:
+                log.warning("source %s: partial: %s", src.name, problems)
             p.health = SourceHealth(
                 name=src.name,
                 kind=src.kind,
-                state=SourceState.OK,
+                state=SourceState.PARTIAL if data.problems else SourceState.OK,
                 last_ok=self._clock(),
+                error=problems,
                 latency_ms=latency_ms,
             )
             if p.history is not None:
@@ -345,6 +382,10 @@ class Poller:
         cached = self._merged.get(kind)
         if cached is not None and len(cached[0]) == len(tuples) and all(map(operator.is_, cached[0], tuples)):
             return cached[1]
+        if kind == "nodes":
+            nodes = _merge_nodes(tuples)
+            self._merged[kind] = (tuples, nodes)
+            return nodes
         key_sets = [self._keys(p, kind) for p, _ in parts]
         if all(b.isdisjoint(a) for i, b in enumerate(key_sets) for a in key_sets[:i]):
             out: tuple[Any, ...] = sum(tuples, ())

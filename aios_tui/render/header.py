@@ -13,6 +13,7 @@ from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
 _STATE_STYLE = {
     SourceState.OK: OK_STYLE,
     SourceState.STALE: WARN_STYLE,
+    SourceState.PARTIAL: WARN_STYLE,
     SourceState.ERROR: FAIL_STYLE,
     SourceState.STARTING: DIM_STYLE,
 }
@@ -31,6 +32,8 @@ def sources_text(snapshot: FleetSnapshot, now: float, *, ascii: bool = False) ->
             out.append(f"{s.name} stale {fmt_age(s.age(now))}", WARN_STYLE)
         elif s.state is SourceState.ERROR:
             out.append(f"{s.name} error", FAIL_STYLE)
+        elif s.state is SourceState.PARTIAL:
+            out.append(f"{s.name} partial", WARN_STYLE)
         else:
             out.append(f"{s.name} …" if not ascii else f"{s.name} ...", DIM_STYLE)
     return out

@@ -29,6 +29,9 @@ class SourceData:
     pdbs: tuple[Pdb, ...] = ()
     context: str = ""
     """What the source is connected to (cluster, account, host), for the header."""
+    problems: tuple[str, ...] = ()
+    """Parts the source could not read this time (access denied on one API, one region down), each a short
+    sentence; the rest of the data is good. The source shows as partial, with these, not as failed."""
 
 
 class SourceError(Exception):
@@ -130,6 +133,13 @@ class JobLauncher(Protocol):
     """Can start training jobs."""
 
     async def launch_job(self, spec: LaunchSpec) -> None: ...
+
+
+@runtime_checkable
+class PoolScaler(Protocol):
+    """Can set a node pool's desired capacity (an Auto Scaling group, an EKS node group)."""
+
+    async def scale_pool(self, name: str, desired: int) -> None: ...
 
 
 @runtime_checkable

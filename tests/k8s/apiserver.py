@@ -1150,3 +1150,13 @@ def generate_fleet(nodes: int, pods: int, *, seed: int = 0) -> list[JSON]:
             fleet.pod(rs, f"{rs['metadata']['name']}-{k:05d}", fleet.rng.choice(names), labels, 0)
         j += 1
     return fleet.objects
+
+
+def other_cluster(scene: list[JSON]) -> list[JSON]:
+    """The same scene as another cluster runs it: same names, other machines (EC2 instance ids are unique,
+    and the console matches a node with its cloud instance on them)."""
+    for obj in scene:
+        spec = obj.get("spec") or {}
+        if obj.get("kind") == "Node" and spec.get("providerID"):
+            spec["providerID"] = spec["providerID"].replace("/i-0", "/i-1")
+    return scene

@@ -12,14 +12,14 @@ from aios_tui.config import KubernetesSettings
 from aios_tui.ops import Actor, AuditLog, Ops, Role
 from aios_tui.poll import Poller
 from aios_tui.sources.kubernetes import sources_from_settings
-from tests.k8s.apiserver import FakeApiServer, fixture_scene
+from tests.k8s.apiserver import FakeApiServer, fixture_scene, other_cluster
 
 H100 = "ip-10-0-1-11.ec2.internal"
 
 
 @pytest.fixture
 def two_clusters(tmp_path: Path) -> Iterator[tuple[FakeApiServer, FakeApiServer, Path]]:
-    with FakeApiServer(fixture_scene()) as us, FakeApiServer(fixture_scene()) as eu:
+    with FakeApiServer(fixture_scene()) as us, FakeApiServer(other_cluster(fixture_scene())) as eu:
         path = tmp_path / "kubeconfig"
         us.write_kubeconfig(path, context="prod-us")
         eu.write_kubeconfig(path, context="prod-eu")

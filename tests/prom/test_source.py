@@ -19,7 +19,7 @@ from aios_tui.sources import build_sources
 from aios_tui.sources.base import SourceData, SourceError
 from aios_tui.sources.kubernetes import sources_from_settings
 from aios_tui.sources.prometheus import PrometheusSource
-from tests.k8s.apiserver import FakeApiServer, fixture_scene
+from tests.k8s.apiserver import FakeApiServer, fixture_scene, other_cluster
 from tests.prom.exporter import DcgmGpu, FleetExporter
 from tests.prom.promserver import PromServer
 from tests.prom.slowproxy import SlowProxy
@@ -323,7 +323,7 @@ async def test_several_contexts_qualify_prometheus_names_too(
     tmp_path: Path, fleet_exporter: FleetExporter, prometheus: PromServer
 ) -> None:
     fleet_exporter.set_gpus(k8s_gpus())  # the endpoints stay the fixture's: ml-prod/llm-serve on vLLM
-    with FakeApiServer(fixture_scene()) as us, FakeApiServer(fixture_scene()) as eu:
+    with FakeApiServer(fixture_scene()) as us, FakeApiServer(other_cluster(fixture_scene())) as eu:
         path = tmp_path / "kubeconfig"
         us.write_kubeconfig(path, context="prod-us")
         eu.write_kubeconfig(path, context="prod-eu")

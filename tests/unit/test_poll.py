@@ -444,3 +444,35 @@ def _nan_eq(got: Sequence[float], want: Sequence[float]) -> bool:
         (math.isnan(g) and math.isnan(w)) or math.isclose(g, w, rel_tol=1e-6)
         for g, w in zip(got, want, strict=True)
     )
+
+
+async def test_a_cloud_instance_joins_its_kubernetes_node_by_provider_id() -> None:
+    pid = "aws:///us-east-1a/i-0abc"
+    k8s_node = Node(name="ip-10-0-1-11.ec2.internal", source="k8s", pool="gpu", zone="us-east-1a",
+                    instance_type="p5.48xlarge", provider_id=pid, ready=True, cordoned=True)  # fmt: skip
+    k8s = FakeSource("k8s", SourceData(nodes=(k8s_node,)))
+    instance = Node(name="i-0abc", source="aws", pool="asg-p5", zone="us-east-1a",
+                    instance_type="p5.48xlarge", provider_id=pid, ready=False, price_per_hour=55.04,
+                    lifecycle="spot", launched_at=1.7e9, instance_state="running")  # fmt: skip
+    lonely = Node(name="i-0def", source="aws", pool="asg-p5", zone="us-east-1b", instance_type="p5.48xlarge",
+                  provider_id="aws:///us-east-1b/i-0def", ready=False)  # fmt: skip
+    aws = FakeSource(
+        "aws", SourceData(nodes=(instance, lonely), problems=("eks:ListNodegroups: access denied",))
+    )
+    snap = await Poller([k8s, aws]).refresh()
+    joined, alone = snap.nodes
+    # The cluster's node, with what the cloud adds; its readiness and cordon stay the cluster's.
+    assert (joined.name, joined.source, joined.pool, joined.ready, joined.cordoned) == (
+        "ip-10-0-1-11.ec2.internal", "k8s", "gpu", True, True,
+    )  # fmt: skip
+    assert (joined.price_per_hour, joined.lifecycle, joined.launched_at, joined.instance_state) == (
+        55.04, "spot", 1.7e9, "running",
+    )  # fmt: skip
+    assert (alone.name, alone.source, alone.ready) == (
+        "i-0def",
+        "aws",
+        False,
+    )  # joined no cluster: its own row
+    k8s_health, aws_health = snap.sources
+    assert k8s_health.state is SourceState.OK
+    assert (aws_health.state, aws_health.error) == (SourceState.PARTIAL, "eks:ListNodegroups: access denied")
