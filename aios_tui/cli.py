@@ -435,6 +435,9 @@ def _action_arguments(act: bool) -> Callable[[argparse.ArgumentParser], None]:
         p = sub.add_parser("scale", help="set an endpoint's replicas", parents=parents)
         p.add_argument("endpoint", metavar="ENDPOINT", help="namespace/name")
         p.add_argument("replicas", type=_count, metavar="REPLICAS")
+        p = sub.add_parser("scale-pool", help="set a node pool's desired capacity (nodes)", parents=parents)
+        p.add_argument("pool", metavar="POOL")
+        p.add_argument("desired", type=_count, metavar="NODES")
         p = sub.add_parser("redeploy", help="rolling restart or new image of an endpoint", parents=parents)
         p.add_argument("endpoint", metavar="ENDPOINT", help="namespace/name")
         p.add_argument("--image", help="new image, or :TAG for a new tag of the same repository")
@@ -473,6 +476,8 @@ def _make_plan(ops: Ops, args: argparse.Namespace) -> Plan:
             return ops.plan_cordon(args.nodes, cordon=args.action == "cordon")
         case "scale":
             return ops.plan_scale(args.endpoint, args.replicas)
+        case "scale-pool":
+            return ops.plan_scale_pool(args.pool, args.desired)
         case "redeploy":
             return ops.plan_redeploy(args.endpoint, args.image)
         case "launch":
@@ -495,6 +500,7 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
     """The plan as one JSON-ready object, with the structured drain plan or placement behind it."""
     from aios_tui.alloc.drain import DrainPlan
     from aios_tui.alloc.placement import Placement
+    from aios_tui.alloc.pools import PoolScale
     from aios_tui.ops import LaunchPlan
 
     doc: dict[str, Any] = {
@@ -515,6 +521,22 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         doc["placement"] = _to_json(plan.detail.placement)
         doc["placed"] = isinstance(plan.detail.placement, Placement)
         doc["whatif"] = None if plan.detail.whatif is None else _to_json(plan.detail.whatif)
+    elif isinstance(plan.detail, PoolScale):
+        scale = plan.detail
+        doc["pool_scale"] = {
+            "pool": scale.pool.name,
+            "from": scale.current,
+            "desired": scale.new,
+            "nodes_now": scale.nodes_now,
+            "cost_delta_per_hour": _to_json(scale.cost_delta_per_hour),
+            "added_zones": list(scale.added_zones),
+            "unblocked": [j.key for j in scale.unblocked],
+            "still_queued": scale.still_queued,
+            "removed": [n.name for n in scale.removed],
+            "pods_at_risk": [p.key for p in scale.at_risk],
+            "gpus_at_risk": scale.gpus_at_risk,
+            "jobs_restarting": list(scale.jobs_hit),
+        }
     return doc
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from aios_tui.alloc.drain import BARE_POD, EMPTY_DIR, DrainPlan, PodMove
 from aios_tui.alloc.drain import plan_drain as make_drain_plan
 from aios_tui.alloc.placement import Capacity, GangRequest, Placement, Refusal, place_gang
+from aios_tui.alloc.pools import PoolScale
 from aios_tui.alloc.scaling import assess_scale, describe_cost, gpu_hour_price
 from aios_tui.alloc.whatif import WhatIf, capacity_whatif
 from aios_tui.domain import Endpoint, FleetSnapshot, Health, Node, is_na
@@ -40,6 +41,7 @@ from aios_tui.sources.base import (
     LaunchSpec,
     NodeMaintainer,
     PermissionChecker,
+    PoolScaler,
     Restartable,
     Scalable,
     Source,
@@ -75,6 +77,7 @@ CAPABILITIES: Mapping[str, type] = MappingProxyType(
         "uncordon": NodeMaintainer,
         "drain": NodeMaintainer,
         "launch": JobLauncher,
+        "scale-pool": PoolScaler,
     }
 )
 
@@ -85,6 +88,7 @@ _TARGET_KIND: Mapping[str, str] = {
     "cordon": "node",
     "uncordon": "node",
     "drain": "node",
+    "scale-pool": "pool",
 }
 
 #: A call to a source that does not answer within this many seconds is reported as failed (it may still
@@ -153,7 +157,7 @@ class Plan:
     """What the user must type to confirm; None when a plain yes is enough."""
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     """The arguments ``execute`` passes to the source (and writes to the audit log)."""
-    detail: DrainPlan | LaunchPlan | None = field(default=None, compare=False, repr=False)
+    detail: DrainPlan | LaunchPlan | PoolScale | None = field(default=None, compare=False, repr=False)
     """The structured plan behind the rows, where there is one (see :meth:`Ops.drain_plan`)."""
 
     @property
@@ -452,6 +456,17 @@ class Ops:
                 {"namespace": endpoint.namespace, "name": endpoint.name, "replicas": replicas}
             ),
         )
+
+    def plan_scale_pool(self, pool_name: str, desired: int) -> Plan:
+        """Plan setting node pool ``pool_name``'s desired capacity to ``desired`` nodes (see
+        :mod:`aios_tui.ops.pools`). Raises :class:`TargetNotFound` when the pool is not in the snapshot."""
+        from aios_tui.ops.pools import plan_scale_pool
+
+        return plan_scale_pool(self, self._snapshot(), pool_name, desired)
+
+    def pool_scale(self, plan: Plan) -> PoolScale | None:
+        """The structured assessment behind a scale-pool :class:`Plan`, else None."""
+        return plan.detail if isinstance(plan.detail, PoolScale) else None
 
     def plan_redeploy(self, endpoint_key: str, image: str | None = None) -> Plan:
         """Plan a rolling restart of ``endpoint_key``, or rolling out ``image`` (``repo:tag``, or ``:tag``
@@ -826,7 +841,10 @@ class Ops:
         """Every check before running; returns the source that will run the plan."""
         nodes = plan.params.get("nodes", ())
         targets = len(nodes) if isinstance(nodes, tuple | list) else 1
-        reason = denial(plan.action, self.actor.role, read_only=self.read_only, targets=max(1, targets))
+        shrinks = plan.action == "scale-pool" and int(plan.params["desired"]) < int(plan.params["from"])
+        reason = denial(
+            plan.action, self.actor.role, read_only=self.read_only, targets=max(1, targets), shrinks=shrinks
+        )
         if reason is not None:
             raise PermissionDenied(reason)
         if plan.blockers:
@@ -861,6 +879,15 @@ class Ops:
             gone = [n for n in plan.params["nodes"] if n not in snap.node_by_name]
             if gone:
                 raise TargetNotFound(f"node {_join(gone)} no longer exists; nothing was done")
+        if kind == "pool":
+            pool = snap.pools_by_name.get(plan.target)
+            if pool is None:
+                raise TargetNotFound(f"node pool {plan.target} no longer exists; nothing was done")
+            if pool.desired_capacity != plan.params["from"]:
+                raise ActionRefused(
+                    f"{plan.target}'s desired capacity changed from {plan.params['from']} to "
+                    f"{pool.desired_capacity} since the plan; nothing was done: plan it again"
+                )
         if plan.action == "drain" and self.drain_plan(plan) is None:
             raise ActionRefused(f"{plan.title}: the plan has no drain plan behind it; plan it again")
         if plan.action == "launch":
@@ -910,6 +937,9 @@ class Ops:
             await source.redeploy_endpoint(
                 str(p["namespace"]), str(p["name"]), None if image is None else str(image)
             )
+        elif plan.action == "scale-pool":
+            assert isinstance(source, PoolScaler)
+            await source.scale_pool(str(p["pool"]), int(p["desired"]))
         elif plan.action == "launch":
             assert isinstance(source, JobLauncher)
             launch = self.launch_plan(plan)
@@ -1058,6 +1088,9 @@ class Ops:
         if _TARGET_KIND.get(action) == "endpoint":
             endpoint = snap.endpoint_by_key.get(target)
             return endpoint.source if endpoint else None
+        if _TARGET_KIND.get(action) == "pool":
+            pool = snap.pools_by_name.get(target)
+            return pool.source if pool else None
         node = snap.node_by_name.get(target)
         return node.source if node else None
 

@@ -12,7 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["MIN_ROLE", "MIN_ROLE_MANY", "MUTATING", "Actor", "PermissionDenied", "Role", "denial"]
+__all__ = [
+    "MIN_ROLE",
+    "MIN_ROLE_MANY",
+    "MIN_ROLE_SHRINK",
+    "MUTATING",
+    "Actor",
+    "PermissionDenied",
+    "Role",
+    "denial",
+]
 
 
 class Role(enum.StrEnum):
@@ -42,11 +51,19 @@ MIN_ROLE: Mapping[str, Role] = MappingProxyType(
         "uncordon": Role.OPERATOR,
         "drain": Role.OPERATOR,
         "launch": Role.OPERATOR,
+        # Growing a node pool costs money but harms nothing and is undone by shrinking it again: operator.
+        "scale-pool": Role.OPERATOR,
     }
 )
 
 #: The least role that may run an action on several targets at once, where that needs more than one.
 MIN_ROLE_MANY: Mapping[str, Role] = MappingProxyType({"drain": Role.ADMIN})
+
+#: The least role that may run an action that removes capacity, where that needs more. Shrinking a node
+#: pool terminates machines with whatever runs on them, without evicting anything first, and on a cloud the
+#: provider's termination policy (not the plan) picks which: it is a drain of several nodes at once that no
+#: PodDisruptionBudget can stop, so it takes what draining several nodes takes.
+MIN_ROLE_SHRINK: Mapping[str, Role] = MappingProxyType({"scale-pool": Role.ADMIN})
 
 #: Actions that change something: all refused in read-only mode.
 MUTATING = frozenset(MIN_ROLE)
@@ -73,8 +90,12 @@ class Actor:
         return cls(user=user, role=role)
 
 
-def denial(action: str, role: Role, *, read_only: bool, targets: int = 1) -> str | None:
-    """Why ``role`` may not run ``action`` on ``targets`` targets in this session, or None when it may."""
+def denial(
+    action: str, role: Role, *, read_only: bool, targets: int = 1, shrinks: bool = False
+) -> str | None:
+    """Why ``role`` may not run ``action`` on ``targets`` targets in this session, or None when it may.
+
+    ``shrinks``: the action removes capacity (a node pool scaled down), which may need a higher role."""
     minimum = MIN_ROLE.get(action)
     if minimum is None:
         return f"unknown action {action!r}"
@@ -85,4 +106,7 @@ def denial(action: str, role: Role, *, read_only: bool, targets: int = 1) -> str
     many = MIN_ROLE_MANY.get(action)
     if targets > 1 and many is not None and not role.allows(many):
         return f"role {role} may not {action} {targets} at once (only {many} may); {action} one at a time"
+    shrink = MIN_ROLE_SHRINK.get(action)
+    if shrinks and shrink is not None and not role.allows(shrink):
+        return f"role {role} may not {action} down (only {shrink} may: it terminates nodes)"
     return None

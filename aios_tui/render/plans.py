@@ -8,6 +8,7 @@ from rich.text import Text
 
 from aios_tui.alloc.drain import DrainPlan, PodMove
 from aios_tui.alloc.placement import Placement
+from aios_tui.alloc.pools import PoolScale
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, WARN_STYLE
 
 MAX_ROWS = 40
@@ -59,3 +60,29 @@ def drain_details(plan: DrainPlan) -> RenderableType:
     if plan.skipped:
         parts.append(Text(f"Left in place: {len(plan.skipped)} DaemonSet pods", DIM_STYLE))
     return Group(*parts) if parts else Text("Nothing runs on these nodes but DaemonSets.", DIM_STYLE)
+
+
+def pool_scale_details(scale: PoolScale) -> RenderableType:
+    """The queued jobs a scale-up starts, or the nodes a scale-down removes and what runs on them."""
+    parts: list[RenderableType] = []
+    if scale.unblocked:
+        jobs = Table(box=None, padding=(0, 1), header_style="bold", expand=True)
+        jobs.add_column("QUEUED JOB THAT WOULD START", no_wrap=True, overflow="ellipsis", ratio=3)
+        jobs.add_column("GANG", no_wrap=True)
+        jobs.add_column("PRIO", justify="right", no_wrap=True)
+        for j in scale.unblocked[:MAX_ROWS]:
+            jobs.add_row(j.key, f"{j.workers}×{j.gpus_per_worker} {j.gpu_model or 'GPU'}", str(j.priority))
+        parts.append(jobs)
+    if scale.removed:
+        nodes = Table(box=None, padding=(0, 1), header_style="bold", expand=True)
+        nodes.add_column("NODE THAT GOES", no_wrap=True, overflow="ellipsis", ratio=2)
+        nodes.add_column("GPUS USED", justify="right", no_wrap=True)
+        nodes.add_column("PODS", justify="right", no_wrap=True)
+        at_risk: dict[str, int] = {}
+        for p in scale.at_risk:
+            at_risk[p.node] = at_risk.get(p.node, 0) + 1
+        for n in scale.removed[:MAX_ROWS]:
+            used = Text(str(n.gpus_requested), WARN_STYLE if n.gpus_requested else "")
+            nodes.add_row(n.name, used, str(at_risk.get(n.name, 0)))
+        parts.append(nodes)
+    return Group(*parts) if parts else Text("No queued job and no running pod is affected.", DIM_STYLE)

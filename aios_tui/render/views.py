@@ -3,7 +3,9 @@ drawn by the same table widget, so that they sort, scroll and filter the same wa
 
 - ``IDLE``: GPUs allocated to a pod but under 5 % utilisation for the whole idle window, with their owner,
   how long they have been idle and what they cost per hour;
-- ``CORDON``: the nodes whose GPUs suggest cordoning them (``ops.suggest``), worst first.
+- ``CORDON``: the nodes whose GPUs suggest cordoning them (``ops.suggest``), worst first;
+- ``POOLS``: the node pools, with their size against their limits, what they cost per hour and how many
+  queued jobs would fit their nodes; ``s`` scales one (``ops.pools``).
 
 They are not panes of the main screen (so not in ``KINDS``): each opens as a screen of its own.
 """
@@ -15,13 +17,25 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from aios_tui.domain import FleetSnapshot, Gpu, fmt_age, fmt_money, is_na
+from aios_tui.alloc.pools import pending_for_pool
+from aios_tui.domain import FleetSnapshot, Gpu, NodePool, fmt_age, fmt_money, is_na
 from aios_tui.domain.model import short_gpu_model
 from aios_tui.ops.suggest import Suggestion, suggest_cordons
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, HEALTH_STYLE, OK_STYLE, WARN_STYLE
 from aios_tui.render.table import Column, ResourceKind, RowCtx, pct_cell
 
-__all__ = ["CORDON", "IDLE", "VIEWS", "gpu_owner", "idle_cost", "idle_summary", "view_for"]
+__all__ = [
+    "CORDON",
+    "IDLE",
+    "POOLS",
+    "VIEWS",
+    "gpu_owner",
+    "idle_cost",
+    "idle_summary",
+    "pool_cost",
+    "pools_summary",
+    "view_for",
+]
 
 
 # --- allocated but idle -----------------------------------------------------------------------------------
@@ -194,7 +208,117 @@ CORDON = ResourceKind(
     ),
 )
 
-VIEWS: dict[str, ResourceKind] = {k.name: k for k in (IDLE, CORDON)}
+# --- node pools -------------------------------------------------------------------------------------------
+
+
+def pool_cost(pool: NodePool) -> float:
+    """What the pool's nodes cost per hour now (NaN when its price is unknown)."""
+    return math.nan if is_na(pool.price_per_hour) else float(pool.price_per_hour) * pool.nodes
+
+
+def _pool_cost_cell(p: NodePool, _: RowCtx) -> Text:
+    cost = pool_cost(p)
+    return Text("N/A", DIM_STYLE) if math.isnan(cost) else Text(f"{cost:,.2f}")
+
+
+def _pool_size(p: NodePool, _: RowCtx) -> Text:
+    want = p.desired_capacity
+    text = f"{p.nodes}/{want}"
+    return Text(text, WARN_STYLE) if want != p.nodes else Text(text)
+
+
+def _pool_shape(p: NodePool, _: RowCtx) -> str:
+    return f"{p.gpus_per_node}×{short_gpu_model(p.gpu_model)}" if p.gpu_model else "no GPU"
+
+
+def _pool_pending(p: NodePool, ctx: RowCtx) -> int:
+    return pending_for_pool(ctx.snapshot, p)
+
+
+def _pending_cell(p: NodePool, ctx: RowCtx) -> Text:
+    n = _pool_pending(p, ctx)
+    return Text(str(n), WARN_STYLE) if n else Text("0", DIM_STYLE)
+
+
+def pools_summary(snapshot: FleetSnapshot, shown: Sequence[NodePool]) -> Text:
+    """``18 node pools, 200 nodes, $12.4k/h``."""
+    nodes = sum(p.nodes for p in shown)
+    cost = sum(c for p in shown if not math.isnan(c := pool_cost(p)))
+    return Text.assemble(
+        (
+            f"{len(shown)} node pool{'s' if len(shown) != 1 else ''}, {nodes:,} nodes, {fmt_money(cost)}",
+            "bold",
+        ),
+    )
+
+
+POOLS = ResourceKind(
+    name="pools",
+    title="Node pools",
+    aliases=("pool", "nodepools", "asg", "asgs", "nodegroups"),
+    rows=lambda s: s.pools,
+    key=lambda p: p.name,
+    detail="pool",
+    search_text=lambda p: f"{p.name} {p.kind} {p.instance_type} {p.gpu_model} {' '.join(p.zones)}".lower(),
+    default_sort="name",
+    actions=("scale-pool",),
+    columns=(
+        Column("name", "POOL", 10, lambda p, c: p.name, lambda p, c: p.name, flex=True, hotkey="N"),
+        Column("kind", "KIND", 5, lambda p, c: p.kind or "sim", lambda p, c: p.kind, priority=4),
+        Column("type", "TYPE", 13, lambda p, c: p.instance_type, lambda p, c: p.instance_type, priority=5),
+        Column("gpus", "GPUS", 7, _pool_shape, lambda p, c: (p.gpu_model, p.gpus_per_node), hotkey="G"),
+        Column(
+            "nodes",
+            "NODES",
+            7,
+            _pool_size,
+            lambda p, c: p.nodes,
+            justify="right",
+            descending=True,
+            hotkey="S",
+        ),
+        Column(
+            "limits",
+            "MIN–MAX",
+            7,
+            lambda p, c: f"{p.min_size}–{p.max_size}",
+            lambda p, c: p.max_size,
+            justify="right",
+            priority=2,
+        ),
+        Column(
+            "zones",
+            "ZONES",
+            10,
+            lambda p, c: ",".join(p.zones) or "-",
+            lambda p, c: p.zones,
+            priority=3,
+            flex=True,
+        ),
+        Column(
+            "cost",
+            "$/H",
+            9,
+            _pool_cost_cell,
+            lambda p, c: pool_cost(p),
+            justify="right",
+            descending=True,
+            hotkey="C",
+        ),
+        Column(
+            "pending",
+            "QUEUED",
+            6,
+            _pending_cell,
+            _pool_pending,
+            justify="right",
+            descending=True,
+            hotkey="Q",
+        ),
+    ),
+)
+
+VIEWS: dict[str, ResourceKind] = {k.name: k for k in (IDLE, CORDON, POOLS)}
 
 
 def view_for(name: str) -> ResourceKind | None:

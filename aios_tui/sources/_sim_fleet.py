@@ -239,6 +239,12 @@ class Fleet:
         self.dirty_gpus: set[int] = set()
         self.uid = 0
         self.job_seq = 0
+        self.node_seq = 0
+        """The next node's ``idx`` (never reused: GPU UUIDs hash it)."""
+        self.pool_next: dict[str, int] = {}
+        """Pool → the ordinal its next node's name gets (names are not reused either)."""
+        self.launching: dict[str, int] = {}
+        """Pool → node launches under way (each a pending event; one finding the pool full does nothing)."""
 
     def next_uid(self) -> int:
         self.uid += 1
@@ -295,6 +301,53 @@ class Fleet:
             if node.free >= gpus and node.schedulable and (not zones or node.zone in zones):
                 return node
         return None
+
+
+def add_node(
+    fleet: Fleet, pool: str, zone: str, i: int, itype: InstanceType, spec: GpuSpec | None, rng: random.Random
+) -> SimNode:
+    """Append node number ``i`` (0-based) of ``pool`` to the fleet, with its GPUs; returns it."""
+    idx = fleet.node_seq
+    fleet.node_seq += 1
+    name = f"{pool}-{i + 1:04d}"
+    rack = f"{pool}-r{i // RACK_SIZE:02d}"
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/arch": "amd64",
+        "topology.kubernetes.io/region": REGION,
+        "topology.kubernetes.io/zone": zone,
+        "node.kubernetes.io/instance-type": itype.name,
+        "eks.amazonaws.com/nodegroup": pool,
+        "eks.amazonaws.com/capacityType": "ON_DEMAND",
+        "topology.k8s.aws/network-node-layer-3": rack,
+    }
+    if itype.gpus:
+        labels["nvidia.com/gpu.product"] = _GPU_PRODUCT[itype.gpu_model]
+        labels["nvidia.com/gpu.count"] = str(itype.gpus)
+    node = SimNode(
+        idx=idx,
+        name=name,
+        pool=pool,
+        zone=zone,
+        rack=rack,
+        itype=itype,
+        spec=spec,
+        provider_id=f"aws:///{zone}/i-0{rng.getrandbits(64):016x}",
+        labels=MappingProxyType(labels),
+        gpu0=len(fleet.gpus),
+        owners=[""] * itype.gpus,
+        inlet=rng.uniform(26.0, 31.0),
+    )
+    fleet.nodes.append(node)
+    fleet.node_by_name[name] = node
+    if itype.gpus:
+        fleet.by_model.setdefault(itype.gpu_model, []).append(node)
+    for g in range(itype.gpus):
+        h = mix(fleet.salt ^ (idx << 8 | g))
+        hexes = f"{h:016x}{mix(h):016x}"
+        uuid = f"GPU-{hexes[:8]}-{hexes[8:12]}-{hexes[12:16]}-{hexes[16:20]}-{hexes[20:]}"
+        fleet.gpus.append(SimGpu(node, g, uuid, h))
+    return node
 
 
 # --- layout -----------------------------------------------------------------------------------------------
@@ -378,6 +431,9 @@ _APPS = ("chat", "search", "ads", "support", "assist", "docs", "code", "mail", "
 _EP_NAMESPACES = ("ml-prod", "ml-prod", "ml-prod", "ml-prod", "ml-staging", "search-prod", "ads-prod")
 _SERVING_SHARE = {"H100": 0.08, "H200": 0.08, "A100": 0.15, "L4": 0.7}
 JOB_READY_DELAY = (20.0, 60.0)
+NODE_BOOT_DELAY = (30.0, 60.0)
+"""Seconds from a pool's scale-up to its new node being Ready. EC2 GPU instances take minutes to boot and
+join; the simulation compresses that so that a scale-up shows within a short session."""
 REPLICA_READY_DELAY = (10.0, 30.0)
 HPA_METRIC = "requests_per_second"
 
@@ -539,52 +595,9 @@ class _Layout:
                     )
                 )
                 for i in range(in_zone):
-                    self.node(pool, zone, i, itype, spec, rng)
+                    add_node(fleet, pool, zone, i, itype, spec, rng)
+                fleet.pool_next[pool] = in_zone
         fleet.pools = tuple(pools)
-
-    def node(
-        self, pool: str, zone: str, i: int, itype: InstanceType, spec: GpuSpec | None, rng: random.Random
-    ) -> None:
-        fleet = self.fleet
-        idx = len(fleet.nodes)
-        name = f"{pool}-{i + 1:04d}"
-        rack = f"{pool}-r{i // RACK_SIZE:02d}"
-        labels = {
-            "kubernetes.io/hostname": name,
-            "kubernetes.io/arch": "amd64",
-            "topology.kubernetes.io/region": REGION,
-            "topology.kubernetes.io/zone": zone,
-            "node.kubernetes.io/instance-type": itype.name,
-            "eks.amazonaws.com/nodegroup": pool,
-            "eks.amazonaws.com/capacityType": "ON_DEMAND",
-            "topology.k8s.aws/network-node-layer-3": rack,
-        }
-        if itype.gpus:
-            labels["nvidia.com/gpu.product"] = _GPU_PRODUCT[itype.gpu_model]
-            labels["nvidia.com/gpu.count"] = str(itype.gpus)
-        node = SimNode(
-            idx=idx,
-            name=name,
-            pool=pool,
-            zone=zone,
-            rack=rack,
-            itype=itype,
-            spec=spec,
-            provider_id=f"aws:///{zone}/i-0{rng.getrandbits(64):016x}",
-            labels=MappingProxyType(labels),
-            gpu0=len(fleet.gpus),
-            owners=[""] * itype.gpus,
-            inlet=rng.uniform(26.0, 31.0),
-        )
-        fleet.nodes.append(node)
-        fleet.node_by_name[name] = node
-        if itype.gpus:
-            fleet.by_model.setdefault(itype.gpu_model, []).append(node)
-        for g in range(itype.gpus):
-            h = mix(fleet.salt ^ (idx << 8 | g))
-            hexes = f"{h:016x}{mix(h):016x}"
-            uuid = f"GPU-{hexes[:8]}-{hexes[8:12]}-{hexes[12:16]}-{hexes[16:20]}-{hexes[20:]}"
-            fleet.gpus.append(SimGpu(node, g, uuid, h))
 
     def system_pods(self) -> None:
         """DaemonSet pods on every node, small CPU services, and a few bare debugging pods."""

@@ -31,9 +31,11 @@ import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import ParamSpec
 
 from aios_tui.alloc.placement import Capacity, GangRequest, Refusal
+from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.domain import (
     IDLE_UTIL_PCT,
     NA,
@@ -56,12 +58,14 @@ from aios_tui.sources._sim_fleet import (
     HPA_METRIC,
     JOB_READY_DELAY,
     MAX_NODES,
+    NODE_BOOT_DELAY,
     REPLICA_READY_DELAY,
     ZONES,
     Fleet,
     SimEndpoint,
     SimJob,
     SimNode,
+    add_node,
     build_fleet,
     create_job_pod,
     create_replica_pod,
@@ -102,7 +106,7 @@ _SLICE_MIN, _SLICE_MAX, _SLICE_SHARE = 512, 4096, 10
 """GPUs refreshed per fetch: a tenth of the fleet, at least 512 and at most 4096."""
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
-_READY, _FINISH, _SUBMIT, _HPA = range(4)
+_READY, _FINISH, _SUBMIT, _HPA, _NODE_UP = range(5)
 
 _COND_READY = (Condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),)
 _COND_NOT_READY = (
@@ -234,6 +238,12 @@ class SimSource:
     async def launch_job(self, spec: LaunchSpec) -> None:
         await self._act(self._launch, spec)
 
+    async def scale_pool(self, name: str, desired: int) -> None:
+        """Set a pool's desired capacity, as an Auto Scaling group: new nodes join Ready after
+        ``NODE_BOOT_DELAY``; a scale-down terminates the emptiest nodes at once, their pods lost (a training
+        gang restarts, a replica is recreated elsewhere, another controller's pod moves)."""
+        await self._act(self._scale_pool, name, desired)
+
     async def _act(self, fn: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
         await asyncio.to_thread(self._locked, functools.partial(fn, *args, **kwargs))
 
@@ -347,6 +357,111 @@ class SimSource:
         fleet.jobs[key] = job
         self._cap_dirty = True
 
+    def _scale_pool(self, name: str, desired: int) -> None:
+        fleet, t = self._f, self._t
+        if isinstance(desired, bool) or not isinstance(desired, int):
+            raise ValueError(f"desired capacity must be a whole number, got {desired!r}")
+        pool = next((p for p in fleet.pools if p.name == name), None)
+        if pool is None:
+            raise SourceError(f"node pool {name} not found")
+        if not pool.min_size <= desired <= pool.max_size:
+            raise ValueError(
+                f"desired capacity {desired} is outside {name}'s limits {pool.min_size}–{pool.max_size}"
+            )
+        members = [n for n in fleet.nodes if n.pool == name]
+        self._set_pool(name, desired=desired)
+        need = desired - len(members) - fleet.launching.get(name, 0)
+        for _ in range(max(0, need)):
+            fleet.launching[name] = fleet.launching.get(name, 0) + 1
+            lo, hi = NODE_BOOT_DELAY
+            salt = zlib.crc32(f"{name}:{fleet.pool_next.get(name, 0)}:{fleet.launching[name]}".encode())
+            self._push(t + lo + (hi - lo) * unit(fleet.salt, salt), _NODE_UP, name)
+        excess = len(members) - desired
+        if excess > 0:
+            # The emptiest first, the newest on ties: what ``alloc.pools.removal_order`` predicts.
+            members.sort(key=lambda n: n.name, reverse=True)
+            members.sort(key=lambda n: n.used)
+            for node in members[:excess]:
+                self._terminate(node, t)
+            self._set_pool(name)
+
+    def _set_pool(self, name: str, *, desired: int | None = None) -> None:
+        """Refresh the pool's node count (and set its desired capacity)."""
+        fleet = self._f
+        count = sum(1 for n in fleet.nodes if n.pool == name)
+        fleet.pools = tuple(
+            replace(p, nodes=count, desired=p.desired if desired is None else desired)
+            if p.name == name
+            else p
+            for p in fleet.pools
+        )
+
+    def _node_up(self, name: str, t: float) -> None:
+        """A launch of pool ``name`` finished: the node joins Ready, unless the pool is full by now."""
+        fleet = self._f
+        fleet.launching[name] = max(0, fleet.launching.get(name, 0) - 1)
+        pool = next((p for p in fleet.pools if p.name == name), None)
+        if pool is None:
+            return
+        members = [n for n in fleet.nodes if n.pool == name]
+        if len(members) >= pool.desired_capacity:
+            return
+        itype = INSTANCE_TYPES[pool.instance_type]
+        per_zone = {z: 0 for z in pool.zones}
+        for n in members:
+            per_zone[n.zone] = per_zone.get(n.zone, 0) + 1
+        zone = min(pool.zones, key=lambda z: per_zone[z])
+        ordinal = fleet.pool_next.get(name, len(members))
+        fleet.pool_next[name] = ordinal + 1
+        rng = random.Random(mix(fleet.salt ^ zlib.crc32(f"{name}/{ordinal}".encode())))
+        first = len(fleet.gpus)
+        node = add_node(fleet, name, zone, ordinal, itype, GPU_SPECS.get(itype.gpu_model), rng)
+        for pos in range(first, len(fleet.gpus)):
+            self._uuid_pos[fleet.gpus[pos].uuid] = pos
+            self._gpu_objs.append(self._read_gpu(fleet, pos, t))
+        node.obj = None
+        self._set_pool(name)
+        self._cap_dirty = True
+
+    def _terminate(self, node: SimNode, t: float) -> None:
+        """The machine is gone: its pods with it, their controllers react; then the node leaves the fleet."""
+        fleet = self._f
+        for key, pod in list(fleet.pods.items()):
+            if pod.node != node.name or key not in fleet.pods:
+                continue
+            work = fleet.work.get(key)
+            if isinstance(work, SimEndpoint):
+                work.pods.pop(key, None)
+                fleet.remove_pod(key)
+                self._reconcile(work)
+            elif isinstance(work, SimJob):
+                self._restart(work, t)
+            else:
+                fleet.remove_pod(key)
+                if pod.owner_kind and pod.owner_kind != "DaemonSet":
+                    self._recreate_plain(pod, t)
+        for job in fleet.jobs.values():
+            if node.name in job.pinned:
+                job.pinned = ()
+        old = fleet.gpus
+        fleet.nodes.remove(node)
+        del fleet.node_by_name[node.name]
+        if node.model:
+            fleet.by_model[node.model].remove(node)
+        keep = [pos for pos, g in enumerate(old) if g.node is not node]
+        new_pos = {pos: i for i, pos in enumerate(keep)}
+        fleet.gpus = [old[pos] for pos in keep]
+        self._gpu_objs = [self._gpu_objs[pos] for pos in keep]
+        self._uuid_pos = {g.uuid: i for i, g in enumerate(fleet.gpus)}
+        fleet.dirty_gpus = {new_pos[p] for p in fleet.dirty_gpus if p in new_pos}
+        gpu0 = 0
+        for n in fleet.nodes:
+            n.gpu0 = gpu0
+            gpu0 += len(n.owners)
+        self._cursor = self._cursor if self._cursor < len(fleet.gpus) else 0
+        self._nodes_tuple = ()
+        self._cap_dirty = True
+
     # --- history ------------------------------------------------------------------------------------------
 
     def history(self, kind: str, key: str, metric: str, points: int, step: float) -> Sequence[float]:
@@ -458,6 +573,8 @@ class SimSource:
         elif kind == _HPA:
             self._hpa_tick(t)
             self._push(t + HPA_PERIOD, _HPA, "")
+        elif kind == _NODE_UP:
+            self._node_up(key, t)
 
     def _pod_ready(self, key: str) -> None:
         fleet = self._f

@@ -31,7 +31,7 @@ from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.help import HelpScreen
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import Confirmed, PlanScreen
-from aios_tui.ui.screens.views import CordonScreen, IdleScreen, ViewScreen
+from aios_tui.ui.screens.views import CordonScreen, IdleScreen, PoolsScreen, ViewScreen
 
 
 class AiosApp(App[None]):
@@ -41,6 +41,7 @@ class AiosApp(App[None]):
         Binding("a", "action_log", "Actions"),
         Binding("i", "view('idle')", "Idle GPUs", show=False),
         Binding("h", "view('cordon')", "Health", show=False),
+        Binding("p", "view('pools')", "Pools", show=False),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -153,9 +154,9 @@ class AiosApp(App[None]):
             self.push_screen(ActionLogScreen(self.ops.audit))
 
     def action_view(self, name: str) -> None:
-        """``i`` / ``:idle``: the allocated-but-idle GPUs; ``h`` / ``:health``: the nodes to cordon. The same
-        key again (or esc) goes back."""
-        screen_type = IdleScreen if name == "idle" else CordonScreen
+        """``i`` / ``:idle``: the allocated-but-idle GPUs; ``h`` / ``:health``: the nodes to cordon; ``p`` /
+        ``:pools``: the node pools. The same key again (or esc) goes back."""
+        screen_type: type[ViewScreen] = {"idle": IdleScreen, "pools": PoolsScreen}.get(name, CordonScreen)
         if isinstance(self.screen, screen_type) or not isinstance(
             self.screen, (MainScreen, ViewScreen, DetailScreen)
         ):
@@ -213,12 +214,14 @@ class AiosApp(App[None]):
                 )
         elif cmd == "scale" and args:
             self.start_scale(args[0], args[1] if len(args) > 1 else None)
+        elif cmd in ("scale-pool", "scalepool") and args:
+            self.start_scale_pool(args[0], args[1] if len(args) > 1 else None)
         elif cmd in ("ctx", "context"):
             self.notify(f"context: {self.fleet.context if self.fleet else '…'}")
         else:
             self.notify(
-                f"unknown command {cmd!r}: try :nodes :gpus :jobs :endpoints :idle :health :sort :theme "
-                ":scale :q",
+                f"unknown command {cmd!r}: try :nodes :gpus :jobs :endpoints :idle :health :pools :sort "
+                ":theme :scale :scale-pool :q",
                 severity="warning",
             )
 
@@ -239,6 +242,11 @@ class AiosApp(App[None]):
             "Nodes to cordon",
             "Nodes whose GPUs report XIDs, ECC errors or throttling; cordon from there (h, :health)",
             lambda: self.action_view("cordon"),
+        )
+        yield SystemCommand(
+            "Node pools",
+            "Node pools: size, limits, $/h, queued jobs that fit; scale one from there (p, :pools)",
+            lambda: self.action_view("pools"),
         )
         yield SystemCommand(
             "Refresh now", "Fetch every source now (ctrl+r)", lambda: self.run_command("refresh")
@@ -266,6 +274,9 @@ class AiosApp(App[None]):
         self._open_form(
             "scale", endpoint_key, lambda snap: forms.scale_form(self.ops, snap, endpoint_key, replicas)
         )
+
+    def start_scale_pool(self, pool: str, desired: str | None = None) -> None:
+        self._open_form("scale-pool", pool, lambda snap: forms.scale_pool_form(self.ops, snap, pool, desired))
 
     def start_redeploy(self, endpoint_key: str) -> None:
         self._open_form(

@@ -12,7 +12,7 @@ from rich.console import RenderableType
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.ops import Ops, Plan
-from aios_tui.render.plans import drain_details
+from aios_tui.render.plans import drain_details, pool_scale_details
 from aios_tui.sources.base import DEFAULT_TRAINING_IMAGE, LaunchSpec
 from aios_tui.ui.screens.plan import Field, PlanScreen, Values
 
@@ -76,6 +76,27 @@ def scale_form(
 
     field = Field("replicas", f"Replicas (now {current}{hpa}; +N/-N relative):", replicas or str(current))
     return PlanScreen(f"Scale {endpoint_key}", [field], plan)
+
+
+def scale_pool_form(
+    ops: Ops, snapshot: FleetSnapshot, pool_name: str, desired: str | None = None
+) -> PlanScreen:
+    """The new desired capacity of a node pool (``+N``/``-N`` relative), then its plan."""
+    pool = snapshot.pools_by_name.get(pool_name)
+    if pool is None:
+        raise LookupError(f"no node pool {pool_name!r}")
+    current = pool.desired_capacity
+
+    def plan(values: Values) -> Plan:
+        return ops.plan_scale_pool(pool_name, parse_replicas(values["desired"], current))
+
+    def details(p: Plan) -> RenderableType | None:
+        scale = ops.pool_scale(p)
+        return pool_scale_details(scale) if scale is not None else None
+
+    label = f"Nodes (now {current}; {pool.min_size}–{pool.max_size}; +N/-N)"
+    field = Field("desired", label, desired or str(current))
+    return PlanScreen(f"Scale pool {pool_name}", [field], plan, details=details)
 
 
 def cordon_form(ops: Ops, snapshot: FleetSnapshot, nodes: Sequence[str]) -> PlanScreen:

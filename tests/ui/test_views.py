@@ -191,3 +191,47 @@ async def test_read_only_refuses_the_suggested_cordon(make_app: MakeApp) -> None
             assert isinstance(app.screen, CordonScreen)
             assert not app.fleet.node_by_name[node].cordoned  # type: ignore[union-attr,index]
             assert any(n.title == "Cordon not allowed" for n in app._notifications)
+
+
+async def test_pools_view_scales_a_pool_through_the_plan_screen(make_app: MakeApp) -> None:
+    from aios_tui.ui.screens.views import PoolsScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        snap = app.fleet
+        assert snap is not None
+        [job] = [j for j in snap.jobs if j.state.value == "Queued"]
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, PoolsScreen)
+        text = screen_text(app)
+        assert f"{len(snap.pools)} node pools" in text and "QUEUED" in text and "MIN–MAX" in text
+        pool = snap.pools_by_name["h100-a"]
+        assert f"{pool.nodes}/{pool.nodes}" in text
+        app.screen.table.set_filter("h100-a")
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, PlanScreen)
+        await pilot.press("end", "ctrl+u", *str(pool.max_size))
+        await _settle(app, pilot)
+        text = screen_text(app)
+        assert f"Scale node pool h100-a from {pool.nodes} to {pool.max_size} nodes" in text
+        assert job.key in text and "Unblocks" in text
+        assert f"+{fmt_money((pool.max_size - pool.nodes) * float(pool.price_per_hour))}" in text
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, PoolsScreen)
+        assert f"{pool.nodes}/{pool.max_size}" in screen_text(app)  # launching: nodes / desired
+        await _tick(app, pilot, 61)
+        assert f"{pool.max_size}/{pool.max_size}" in screen_text(app)
+
+
+async def test_pools_view_hides_scale_when_read_only(make_app: MakeApp) -> None:
+    app = make_app(read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("p", "s")
+        await pilot.pause()
+        assert not isinstance(app.screen, PlanScreen)

@@ -511,3 +511,52 @@ def test_act_ctrl_c_exits_130(capsys: pytest.CaptureFixture[str], monkeypatch: p
 
     monkeypatch.setattr(Ops, "execute", interrupted)
     assert run(capsys, "act", "cordon", name, "--yes", "--sim-nodes", "12")[0] == 130
+
+
+def _h100_pool() -> dict[str, Any]:
+    """The first H100 pool of the 12-node fleet ``--sim-nodes 12`` draws (seed 0)."""
+    from aios_tui.sources.sim import SimSource
+
+    p = next(p for p in SimSource(seed=0, nodes=12).fetch_now().pools if p.gpu_model == "H100")
+    return {"name": p.name, "nodes": p.nodes, "max_size": p.max_size, "price_per_hour": p.price_per_hour}
+
+
+def test_plan_scale_pool_json_and_limits(capsys: pytest.CaptureFixture[str]) -> None:
+    pool = _h100_pool()
+    code, out, err = run(
+        capsys, "plan", "scale-pool", pool["name"], str(pool["max_size"]), "--json", "--sim-nodes", "12"
+    )
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["action"] == "scale-pool" and doc["params"]["desired"] == pool["max_size"]
+    assert doc["pool_scale"]["from"] == pool["nodes"]
+    added = pool["max_size"] - pool["nodes"]
+    assert abs(doc["pool_scale"]["cost_delta_per_hour"] - added * pool["price_per_hour"]) < 0.01
+    code, _, err = run(
+        capsys, "plan", "scale-pool", pool["name"], str(pool["max_size"] + 1), "--sim-nodes", "12"
+    )
+    assert code == 3 and "outside the pool's limits" in err
+    code, _, err = run(capsys, "plan", "scale-pool", "nope", "1", "--sim-nodes", "12")
+    assert (code, err) == (3, "aios-tui: node pool nope not found\n")
+
+
+def test_act_scale_pool_runs_and_audits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pool = _h100_pool()
+    code, out, err = run(
+        capsys,
+        "--sim-nodes",
+        "12",
+        "act",
+        "scale-pool",
+        pool["name"],
+        str(pool["max_size"]),
+        "--yes",
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["result"]["ok"] is True
+    [line] = audit_lines(tmp_path)
+    assert (line["action"], line["target"], line["outcome"]) == ("scale-pool", pool["name"], "ok")
+    # shrinking needs admin (exit 3, refused before anything runs)
+    code, _, err = run(capsys, "--sim-nodes", "12", "act", "scale-pool", pool["name"], "0", "--yes")
+    assert code == 3 and "may not scale-pool down" in err

@@ -24,11 +24,12 @@ GENERAL = [
     ("/", "filter the pane (words must all match, !word excludes; esc clears)"),
     (
         ":",
-        "command mode (:nodes :gpus :jobs :endpoints :idle :health :sort COL :theme NAME :scale NS/NAME N "
-        ":audit :q)",
+        "command mode (:nodes :gpus :jobs :endpoints :idle :health :pools :sort COL :theme NAME "
+        ":scale NS/NAME N :scale-pool POOL N :audit :q)",
     ),
     ("i", "allocated-but-idle GPUs: under 5% for the idle window, owner, idle for, $/h (:idle)"),
     ("h", "nodes to cordon: GPUs with an XID, ECC errors or throttling; enter opens the plan (:health)"),
+    ("p", "node pools: nodes/desired, min–max, zones, $/h, queued jobs that fit; s scales one (:pools)"),
     ("shift+letter", "sort by that column; again to reverse (letters below)"),
     ("z", "zoom the pane (wide layout)"),
     ("a", "action log: every action taken, by whom, and its outcome (:audit)"),
@@ -44,6 +45,7 @@ ACTIONS = [
     ("d", "Nodes: drain: where each pod goes, what cannot move and why, gangs that restart"),
     ("s", "Endpoints: scale (fit check, $/h, HPA warning)"),
     ("r", "Endpoints: redeploy (rolling restart, or a new image tag)"),
+    ("s", "Pools (p): scale a node pool (new desired, $/h, jobs it unblocks, nodes that go)"),
     ("n", "Jobs: launch a training job (gang placement, or why not and what capacity would fix it)"),
     ("", "every action: plan first, confirm (typed name when destructive), progress, audit"),
 ]

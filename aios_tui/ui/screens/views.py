@@ -1,6 +1,6 @@
-"""Screens over one view of the telemetry: the allocated-but-idle GPUs (``i``, ``:idle``) and the nodes
-to cordon (``h``, ``:health``). Each is the header, a one-line summary and a table that sorts like the panes
-(shift+letter, again to reverse) and filters with ``/``."""
+"""Screens over one view of the fleet: the allocated-but-idle GPUs (``i``, ``:idle``), the nodes to cordon
+(``h``, ``:health``) and the node pools (``p``, ``:pools``). Each is the header, a one-line summary and a
+table that sorts like the panes (shift+letter, again to reverse) and filters with ``/``."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from textual.widgets import Footer, Input, Static
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE
 from aios_tui.render.table import ResourceKind
-from aios_tui.render.views import CORDON, IDLE, idle_summary
+from aios_tui.render.views import CORDON, IDLE, POOLS, idle_summary, pools_summary
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
 
 if TYPE_CHECKING:
     from aios_tui.ui.app import AiosApp
 
-__all__ = ["CordonScreen", "IdleScreen", "ViewScreen"]
+__all__ = ["CordonScreen", "IdleScreen", "PoolsScreen", "ViewScreen"]
 
 
 class ViewScreen(Screen[None]):
@@ -190,4 +190,43 @@ class CordonScreen(ViewScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cordon":
             return self.aios.can_act("cordon")
+        return True
+
+
+class _PoolTable(FleetTable):
+    """Enter on a pool scales it: the footer says so."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Scale pool")]
+
+
+class PoolsScreen(ViewScreen):
+    """``p``: the node pools; ``s`` or enter opens the scale plan for the pool under the cursor."""
+
+    KIND = POOLS
+    TABLE = _PoolTable
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,p", "back", "Back"),
+        Binding("s", "scale_pool", "Scale"),
+        Binding("slash", "filter", "Filter"),
+        *_sort_bindings(POOLS),
+    ]
+
+    def summary(self, snapshot: FleetSnapshot) -> Text:
+        out = pools_summary(snapshot, self.table.rows)
+        if not self.read_only and self.aios.can_act("scale-pool"):
+            out.append("  s: scale the pool under the cursor", DIM_STYLE)
+        return out
+
+    @on(FleetTable.Selected)
+    def _selected(self, event: FleetTable.Selected) -> None:
+        event.stop()
+        self.aios.start_scale_pool(event.key)
+
+    def action_scale_pool(self) -> None:
+        if self.table.cursor_key is not None:
+            self.aios.start_scale_pool(self.table.cursor_key)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "scale_pool":
+            return self.aios.can_act("scale-pool")
         return True

@@ -1,0 +1,105 @@
+"""Scaling a node pool through Ops on the embedded fleet: refusals (read-only, role, limits), the typed
+confirmation of a scale-down, the audit line, and nodes that join after the boot delay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from aios_tui.ops import ActionRefused, Actor, AuditLog, ConfirmationError, Ops, PermissionDenied, Role
+from aios_tui.poll import Poller
+from aios_tui.sources.sim import SimSource
+from aios_tui.ui.harness import START, FakeClock
+
+
+def _ops(
+    tmp_path: Path, *, role: Role = Role.OPERATOR, read_only: bool = False
+) -> tuple[Ops, Poller, FakeClock]:
+    clock = FakeClock()
+    sim = SimSource(seed=7, nodes=40, clock=clock, start=START)
+    poller = Poller([sim], clock=clock)
+    asyncio.run(poller.refresh())
+    ops = Ops(
+        {sim.name: sim},
+        lambda: poller.snapshot,
+        AuditLog(tmp_path / "audit.jsonl"),
+        actor=Actor("tester", role),
+        read_only=read_only,
+    )
+    return ops, poller, clock
+
+
+def _audit(tmp_path: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+
+
+def test_read_only_and_viewer_are_refused_in_the_backend(tmp_path: Path) -> None:
+    ops, poller, _ = _ops(tmp_path, read_only=True)
+    pool = poller.snapshot.pools[0]
+    plan = ops.plan_scale_pool(pool.name, pool.nodes + 1)
+    assert plan.blockers[0] == "read-only mode: scale-pool is not allowed"
+    with pytest.raises(PermissionDenied):
+        asyncio.run(ops.execute(plan))
+    assert _audit(tmp_path)[-1]["outcome"] == "refused"
+    ops, poller, _ = _ops(tmp_path, role=Role.VIEWER)
+    assert ops.check("scale-pool", pool.name) == "role viewer may not scale-pool"
+
+
+def test_scale_down_needs_admin_and_the_pool_name(tmp_path: Path) -> None:
+    ops, poller, _ = _ops(tmp_path)
+    pool = next(p for p in poller.snapshot.pools if p.nodes >= 2)
+    plan = ops.plan_scale_pool(pool.name, pool.nodes - 1)
+    assert "may not scale-pool down" in plan.blockers[0] and plan.confirm_phrase == pool.name
+    with pytest.raises(PermissionDenied):
+        asyncio.run(ops.execute(plan, confirmation=pool.name))
+    ops, poller, _ = _ops(tmp_path, role=Role.ADMIN)
+    plan = ops.plan_scale_pool(pool.name, pool.nodes - 1)
+    assert plan.ok and any(label.startswith("Removes") for label, _ in plan.lines)
+    with pytest.raises(ConfirmationError):
+        asyncio.run(ops.execute(plan))
+    result = asyncio.run(ops.execute(plan, confirmation=pool.name))
+    assert result.ok
+    asyncio.run(poller.refresh())
+    after = poller.snapshot.pools_by_name[pool.name]
+    assert (after.nodes, after.desired) == (pool.nodes - 1, pool.nodes - 1)
+
+
+def test_scale_up_plans_the_unblocked_job_runs_audits_and_nodes_join_after_the_delay(tmp_path: Path) -> None:
+    ops, poller, clock = _ops(tmp_path)
+    [job] = [j for j in poller.snapshot.jobs if j.state.value == "Queued"]  # the fleet has one waiting
+    assert (job.workers, job.gpus_per_worker, job.gpu_model) == (2, 8, "H100")
+    pools = [p for p in poller.snapshot.pools if p.gpu_model == "H100"]
+    plans = {p.name: ops.plan_scale_pool(p.name, p.max_size) for p in pools}
+    pool = next(p for p in pools if f"{job.key} (2×8 H100)" in dict(plans[p.name].lines).get("Unblocks", ""))
+    plan = plans[pool.name]
+    assert plan.ok and plan.confirm_phrase is None
+    lines = dict(plan.lines)
+    assert lines["Cost"].startswith("+$")
+    assert lines["Desired"].startswith(f"{pool.nodes} → {pool.max_size}")
+    with pytest.raises(ActionRefused):  # limits are enforced before anything runs
+        asyncio.run(ops.execute(ops.plan_scale_pool(pool.name, pool.max_size + 1)))
+    result = asyncio.run(ops.execute(plan))
+    assert result.ok, result.message
+    [*_, line] = _audit(tmp_path)
+    assert (line["action"], line["target"], line["outcome"], line["user"]) == (
+        "scale-pool",
+        pool.name,
+        "ok",
+        "tester",
+    )
+    assert line["params"] == {"pool": pool.name, "from": pool.nodes, "desired": pool.max_size}
+    assert "token" not in json.dumps(line).lower() and "secret" not in json.dumps(line).lower()
+    asyncio.run(poller.refresh())
+    now = poller.snapshot.pools_by_name[pool.name]
+    assert (now.nodes, now.desired) == (pool.nodes, pool.max_size)  # launching, not up yet
+    clock.advance(61)
+    asyncio.run(poller.refresh())
+    snap = poller.snapshot
+    assert snap.pools_by_name[pool.name].nodes == pool.max_size
+    assert sum(1 for n in snap.nodes if n.pool == pool.name) == pool.max_size
+    assert snap.job_by_key[job.key].state.value != "Queued"  # the sim's scheduler placed it
+    # the same desired again: nothing to do
+    assert "already has desired capacity" in ops.plan_scale_pool(pool.name, pool.max_size).blockers[-1]
