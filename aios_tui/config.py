@@ -31,6 +31,7 @@ __all__ = [
     "ENV_PREFIX",
     "PANES",
     "ROLES",
+    "AwsPriceSettings",
     "AwsSettings",
     "ConfigError",
     "KubernetesSettings",
@@ -126,6 +127,17 @@ class KubernetesSettings:
     """Seconds before one API call is abandoned (the client's own default is to wait forever)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AwsPriceSettings:
+    """``[[aws.prices]]``: an instance type's USD per hour, instead of the bundled table's list price (your
+    discount, a Savings Plan rate, a type the table lacks)."""
+
+    instance_type: str
+    """The EC2 instance type (required), ``p5.48xlarge`` say."""
+    price: float = field(metadata={"lo": 0, "hi": 100000})
+    """USD per instance-hour (required)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AwsSettings:
     """``[aws]``: EC2 GPU instances, Auto Scaling groups and EKS node groups as node pools, with prices."""
@@ -133,9 +145,10 @@ class AwsSettings:
     enabled: bool = False
     """Poll AWS."""
     regions: tuple[str, ...] = _opt(("us-east-1",))
-    """Regions to list instances and node groups in."""
-    profile: str = ""
-    """Profile from ``~/.aws/config``; "" means the default credential chain."""
+    """Regions to list instances and node groups in (all of them in one source per profile)."""
+    profiles: tuple[str, ...] = ()
+    """Profiles from ``~/.aws/config``, one source each (``aws:<profile>``); empty means one source, ``aws``,
+    on the standard credential chain (``AWS_PROFILE``, the environment, the config files)."""
     endpoint_url: str = ""
     """Endpoint to send API calls to instead of AWS (a local moto server, for instance)."""
     read_only: bool = False
@@ -144,6 +157,10 @@ class AwsSettings:
     """Seconds between two polls."""
     timeout: float = _opt(10.0, lo=0.5, hi=600)
     """Seconds before one API call is abandoned."""
+    spot_prices: bool = True
+    """Ask EC2 for the current spot price of the spot instances' types (else their price is unknown)."""
+    prices: tuple[AwsPriceSettings, ...] = ()
+    """Prices that replace the bundled table's, one ``[[aws.prices]]`` table each."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

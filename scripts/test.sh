@@ -58,6 +58,7 @@ rules = {  # package: (lowest allowed, first refused)
     "python-dateutil": ((2, 8), (3,)),
     "textual": ((8, 2), (8, 3)),
     "prometheus-client": ((0, 20), (1,)),
+    "moto": ((5, 0), (6,)),
 }
 bad = []
 for name, (low, high) in rules.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from aios_tui.config import ConfigError, Settings, real_sources_enabled
+from aios_tui.config import ConfigError, Settings
 from aios_tui.sources.base import Source, SourceError
 
 __all__ = ["build_sources"]
@@ -17,20 +17,12 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time)
     ``[kubernetes] enabled`` gives one source per context (``k8s:<context>``); ``[nvml] enabled`` the local
     GPUs (``nvml``, which reports NVML being absent as a fetch error, not here); ``[[ssh_hosts]]`` one
     ``ssh`` source for every host (an unreachable host is an error on its node, not here). The embedded
-    fleet runs when ``[sim] enabled`` or when no real source is. A real source that this version cannot yet
-    run, or a kubeconfig that cannot be used, is a :class:`ConfigError` naming the setting (``--sim`` clears
-    them all first: see :func:`aios_tui.config.sim_only`).
+    fleet runs when ``[sim] enabled`` or when no real source is. ``[aws] enabled`` gives one source per
+    profile (``aws:<profile>``, or ``aws`` on the default credential chain), every region in it, listed after
+    Kubernetes so that the cluster's own nodes win the merge. A kubeconfig that cannot be used, or an AWS
+    profile that does not exist, is a :class:`ConfigError` naming the setting (``--sim`` clears them all
+    first: see :func:`aios_tui.config.sim_only`).
     """
-    enabled = real_sources_enabled(settings)
-    runnable = ("Kubernetes", "Prometheus", "NVML", "SSH hosts")
-    unavailable = [(where, what) for where, what in enabled if what not in runnable]
-    if unavailable:
-        where, what = unavailable[0]
-        raise ConfigError(
-            settings.config_file,
-            where,
-            detail=f"the {what} source is not available in this version yet; use --sim or disable it",
-        )
     sources: list[Source] = []
     if settings.kubernetes.enabled:
         from aios_tui.sources.kubernetes import sources_from_settings
@@ -39,8 +31,11 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time)
             sources.extend(sources_from_settings(settings.kubernetes, clock=clock))
         except SourceError as exc:
             raise ConfigError(settings.config_file, "[kubernetes]", detail=str(exc)) from None
+    several_contexts = len(sources) > 1
+    if settings.aws.enabled:  # after Kubernetes: the cluster's own node wins the merge on provider_id
+        sources.extend(_aws(settings))
     if settings.prometheus.enabled:
-        sources.append(_prometheus(settings, several_contexts=len(sources) > 1, clock=clock))
+        sources.append(_prometheus(settings, several_contexts=several_contexts, clock=clock))
     if settings.nvml.enabled:
         from aios_tui.sources.nvml import NvmlSource
 
@@ -82,3 +77,41 @@ def _prometheus(settings: Settings, *, several_contexts: bool, clock: Callable[[
         )
     except SourceError as exc:
         raise ConfigError(settings.config_file, "[prometheus] bearer_token_env", detail=str(exc)) from None
+
+
+def _aws(settings: Settings) -> list[Source]:
+    """One cloud source per AWS profile (no network: credentials are resolved at the first fetch)."""
+    from aios_tui.sources.aws import AwsProvider
+    from aios_tui.sources.cloud import CloudSource
+
+    aws = settings.aws
+    if not aws.regions:
+        raise ConfigError(settings.config_file, "[aws] regions", detail="name at least one region")
+    prices: dict[str, float] = {}
+    for i, p in enumerate(aws.prices, start=1):
+        if not p.instance_type:
+            raise ConfigError(settings.config_file, f"[[aws.prices]] #{i} instance_type", detail="empty")
+        prices[p.instance_type] = p.price
+    read_only = settings.read_only or aws.read_only
+    why = "read_only in the settings" if settings.read_only else "aws read_only in the settings"
+    out: list[Source] = []
+    for profile in aws.profiles or ("",):
+        try:
+            provider = AwsProvider(
+                profile=profile, regions=aws.regions, endpoint_url=aws.endpoint_url, timeout=aws.timeout
+            )
+        except SourceError as exc:
+            raise ConfigError(settings.config_file, "[aws] profiles", detail=str(exc)) from None
+        out.append(
+            CloudSource(
+                provider,
+                name=f"aws:{profile}" if profile else "aws",
+                interval=aws.interval,
+                timeout=aws.timeout,
+                read_only=read_only,
+                read_only_why=why,
+                prices=prices,
+                spot_prices=aws.spot_prices,
+            )
+        )
+    return out

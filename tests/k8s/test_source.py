@@ -326,17 +326,17 @@ def test_one_source_per_context(apiserver: FakeApiServer, tmp_path: Path) -> Non
 # --- configuration and the command line -------------------------------------------------------------------
 
 
-def test_build_sources_runs_kubernetes_and_still_refuses_the_later_sources(kubeconfig: Path) -> None:
+def test_build_sources_runs_kubernetes_then_aws(kubeconfig: Path) -> None:
     k8s = KubernetesSettings(enabled=True, kubeconfig=kubeconfig)
     sources = build_sources(Settings(kubernetes=k8s))
     assert [(s.name, s.kind) for s in sources] == [("k8s:test", "kubernetes")]
     with_sim = build_sources(Settings(kubernetes=k8s, sim=SimSettings(enabled=True, nodes=3)))
     assert [s.kind for s in with_sim] == ["kubernetes", "sim"]
-    with pytest.raises(ConfigError, match="the AWS source is not available in this version yet"):
-        build_sources(Settings(kubernetes=k8s, aws=AwsSettings(enabled=True)))
+    with_aws = build_sources(Settings(kubernetes=k8s, aws=AwsSettings(enabled=True, profiles=())))
+    assert [(s.name, s.kind) for s in with_aws] == [("k8s:test", "kubernetes"), ("aws", "aws")]
     with pytest.raises(ConfigError, match=r"\[kubernetes\]: kubeconfig .* has no context nope"):
         build_sources(Settings(kubernetes=dataclasses.replace(k8s, contexts=("nope",))))
-    for src in (*sources, *with_sim):
+    for src in (*sources, *with_sim, *with_aws):
         if isinstance(src, KubernetesSource):
             src.close_now()
 

@@ -272,5 +272,7 @@ async def test_build_sources_gives_one_ssh_source_for_all_hosts(lab: Lab) -> Non
     bad = dataclasses.replace(settings, ssh_hosts=(lab.host("a"), lab.host("b", labels=("rack",))))
     with pytest.raises(ConfigError, match=r"^\[\[ssh_hosts\]\] #2 labels: expected key=value, got 'rack'$"):
         build_sources(bad)
-    with pytest.raises(ConfigError, match="the AWS source is not available in this version yet"):
-        build_sources(dataclasses.replace(settings, aws=dataclasses.replace(settings.aws, enabled=True)))
+    with_aws = build_sources(
+        dataclasses.replace(settings, aws=dataclasses.replace(settings.aws, enabled=True))
+    )
+    assert [s.kind for s in with_aws] == ["aws", "ssh"]

@@ -195,17 +195,16 @@ def test_missing_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert run(capsys, "snapshot", "--sim-nodes", "3")[0] == 0
 
 
-def test_enabled_real_source_is_refused_unless_sim(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_unusable_real_source_is_refused_unless_sim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "config.toml"
-    path.write_text("[aws]\nenabled = true\n")
+    path.write_text('[aws]\nenabled = true\nprofiles = ["nope"]\n')
+    (tmp_path / "aws-config").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
     code, out, err = run(capsys, "--config", str(path), "snapshot", "--sim-nodes", "3")
     assert (code, out) == (2, "")
-    assert err == (
-        f"aios-tui: {path}: [aws] enabled = true: the AWS source is not available in this "
-        "version yet; use --sim or disable it\n"
-    )
+    assert err == f"aios-tui: {path}: [aws] profiles: AWS profile nope is not in the AWS config files\n"
     doc = snapshot_json(capsys, "--config", str(path), "snapshot", "--sim", "--sim-nodes", "3", "--json")
     assert len(doc["nodes"]) == 3
 

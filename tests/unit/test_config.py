@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from aios_tui.config import (
+    AwsPriceSettings,
     ConfigError,
     Override,
     Settings,
@@ -123,10 +124,14 @@ timeout = 4.0
 [aws]
 enabled = true
 regions = ["us-west-2", "eu-west-1"]
-profile = "ops"
+profiles = ["ops", "dev"]
 endpoint_url = "http://127.0.0.1:5000"
 interval = 30
 timeout = 8
+
+[[aws.prices]]
+instance_type = "p5.48xlarge"
+price = 55.04
 
 [prometheus]
 enabled = true
@@ -169,6 +174,8 @@ def test_full_file(tmp_path: Path) -> None:
     assert (k.job_label_selector, k.endpoint_label_selector, k.read_only) == ("team=ml", "serving=true", True)
     assert s.aws.regions == ("us-west-2", "eu-west-1")
     assert s.aws.endpoint_url == "http://127.0.0.1:5000"
+    assert s.aws.profiles == ("ops", "dev")
+    assert s.aws.prices == (AwsPriceSettings(instance_type="p5.48xlarge", price=55.04),)
     assert s.prometheus.verify_tls is False
     assert s.prometheus.bearer_token_env == "PROM_TOKEN"
     assert s.nvml.enabled
@@ -360,6 +367,7 @@ def test_example_file_is_all_defaults() -> None:
 def test_example_file_and_settings_cover_each_other() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     full = _uncomment(_uncomment_ssh_hosts(text), "# [[prometheus.queries]]")
+    full = _uncomment(full, "# [[aws.prices]]")
     keys = _example_keys(tomllib.loads(full))
     assert keys == setting_keys(), (
         f"in the example but not a setting: {sorted(keys - setting_keys())}; "
@@ -383,7 +391,7 @@ def test_every_setting_has_a_docstring() -> None:
 
     tree = ast.parse(inspect.getsource(config))
     classes = {"Settings", "SimSettings", "KubernetesSettings", "AwsSettings", "PrometheusSettings"}
-    classes |= {"NvmlSettings", "SshHostSettings", "SshSettings", "PromQuerySettings"}
+    classes |= {"NvmlSettings", "SshHostSettings", "SshSettings", "PromQuerySettings", "AwsPriceSettings"}
     seen = set()
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name in classes:

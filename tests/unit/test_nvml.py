@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aios_tui.config import AwsSettings, ConfigError, NvmlSettings, Settings, SimSettings
+from aios_tui.config import AwsSettings, NvmlSettings, Settings, SimSettings
 from aios_tui.domain import Health, SourceState, Throttle, is_na
 from aios_tui.poll import Poller
 from aios_tui.sources import build_sources
@@ -284,14 +284,14 @@ async def test_a_fetch_the_poller_abandons_leaves_the_next_one_refused_until_it_
     await src.close()
 
 
-def test_build_sources_runs_nvml_and_still_refuses_aws() -> None:
+def test_build_sources_runs_nvml_and_aws() -> None:
     (only,) = build_sources(Settings(nvml=NvmlSettings(enabled=True, interval=1.0, slow_every=4)))
     assert isinstance(only, NvmlSource)
     assert (only.name, only.interval, only.slow_every) == ("nvml", 1.0, 4)
     both = build_sources(Settings(nvml=NvmlSettings(enabled=True), sim=SimSettings(enabled=True, nodes=3)))
     assert [s.kind for s in both] == ["nvml", "sim"]
-    with pytest.raises(ConfigError, match="the AWS source is not available in this version yet"):
-        build_sources(Settings(nvml=NvmlSettings(enabled=True), aws=AwsSettings(enabled=True)))
+    with_aws = build_sources(Settings(nvml=NvmlSettings(enabled=True), aws=AwsSettings(enabled=True)))
+    assert [s.kind for s in with_aws] == ["aws", "nvml"]
 
 
 # --- the real binding -------------------------------------------------------------------------------------

@@ -1,0 +1,474 @@
+"""AWS as a :class:`~aios_tui.sources.cloud.CloudProvider`: EC2 GPU instances, Auto Scaling groups and EKS
+managed node groups, spot prices, and setting a pool's desired capacity (boto3).
+
+One provider is one profile (or the standard credential chain: ``AWS_PROFILE``, the environment, the config
+files) in several regions. Every client has explicit connect/read timeouts and botocore's ``standard``
+retry mode with 3 attempts, which backs off with jitter on throttling; throttling that outlasts the retries,
+and expired or invalid credentials, fail the whole fetch with a :class:`SourceError` (the poller keeps the
+last data and backs off). Access denied on one API (``eks:ListNodegroups``, say), or a region that does not
+answer, is a problem sentence and the rest still shows. Messages are built here from the error *code*
+only: AWS's own messages (which may name the caller's ARN) and anything from the credentials never reach a
+message or a log line; botocore's and boto3's loggers are held at WARNING, since at DEBUG they log signed
+request headers.
+
+Instances: those whose type has GPUs (the bundled table, else ``DescribeInstanceTypes``' ``GpuInfo``, asked
+once per unknown type), terminated ones left out. Their pool is the EKS node group
+(``<cluster>/<nodegroup>``, from the ``eks:nodegroup-name`` tag) or the Auto Scaling group
+(``aws:autoscaling:groupName``); the cluster comes from ``eks:cluster-name``, ``aws:eks:cluster-name`` or
+``kubernetes.io/cluster/<name>``. Pools: GPU ASGs (not those that back an EKS node group: the node group is
+shown instead) and GPU EKS managed node groups of every cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import boto3
+import botocore.exceptions as bex
+from botocore.config import Config
+
+from aios_tui.alloc.prices import INSTANCE_TYPES
+from aios_tui.domain import NA
+from aios_tui.sources.base import SourceError
+from aios_tui.sources.cloud import CloudInstance, CloudPool, Listing, SpotPrice
+
+__all__ = ["AwsProvider"]
+
+log = logging.getLogger("aios_tui.sources.aws")
+
+T = TypeVar("T")
+
+_EXPIRED = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "AuthFailure",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+    }
+)
+_THROTTLED = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+    }
+)
+_DENIED = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedException", "Forbidden"}
+)
+_UNREACHABLE = (
+    bex.EndpointConnectionError,
+    bex.ConnectTimeoutError,
+    bex.ReadTimeoutError,
+    bex.ConnectionClosedError,
+)
+_CLUSTER_TAGS = ("eks:cluster-name", "aws:eks:cluster-name")
+_LIFECYCLE = {"ON_DEMAND": "on-demand", "SPOT": "spot", "CAPACITY_BLOCK": "capacity-block"}
+
+
+class _Problems:
+    """Problem sentences of one listing (each logged at INFO: built here, with no secret in them)."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, sentence: str) -> None:
+        log.info("aws: %s", sentence)
+        self.items.append(sentence)
+
+
+class AwsProvider:
+    """One AWS profile in some regions."""
+
+    kind = "aws"
+    machine = "EC2 instance"
+
+    def __init__(
+        self,
+        *,
+        profile: str = "",
+        regions: Iterable[str] = ("us-east-1",),
+        endpoint_url: str = "",
+        timeout: float = 10.0,
+        session_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        for name in ("botocore", "boto3"):  # at DEBUG they log signed request headers
+            logger = logging.getLogger(name)
+            if logger.level < logging.WARNING:
+                logger.setLevel(logging.WARNING)
+        self.regions = tuple(regions)
+        self._endpoint = endpoint_url or None
+        try:
+            self._session = (session_factory or boto3.session.Session)(profile_name=profile or None)
+        except bex.ProfileNotFound:
+            raise SourceError(f"AWS profile {profile} is not in the AWS config files") from None
+        except bex.BotoCoreError as exc:
+            raise SourceError(f"AWS profile {profile or '(default)'}: {type(exc).__name__}") from None
+        # With no profile named, AWS_PROFILE (or "default") is the one the chain uses.
+        self.profile = profile or str(self._session.profile_name or "default")
+        self._who = f"profile {profile}" if profile else "the default credential chain"
+        self.context = f"aws {self.profile} · {', '.join(self.regions)}"
+        self._config = Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"mode": "standard", "max_attempts": 3},
+        )
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self._gpu_info: dict[str, tuple[str, int]] = {
+            t.name: (t.gpu_model, t.gpus) for t in INSTANCE_TYPES.values()
+        }
+
+    # --- plumbing ----------------------------------------------------------------------------------------
+
+    def _client(self, service: str, region: str) -> Any:
+        with self._lock:  # a boto3 Session is not thread-safe; its clients are
+            c = self._clients.get((service, region))
+            if c is None:
+                c = self._session.client(
+                    service, region_name=region, endpoint_url=self._endpoint, config=self._config
+                )
+                self._clients[(service, region)] = c
+            return c
+
+    def _call(
+        self, service: str, op: str, region: str, problems: _Problems | None, fn: Callable[[], T]
+    ) -> T | None:
+        """``fn()``; a problem (None back) for what spoils only this call, SourceError for the rest."""
+        where = f"{service} {op} in {region}"
+        try:
+            return fn()
+        except bex.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "")) or "error"
+            if code in _EXPIRED:
+                raise SourceError(self._expired(code)) from None
+            if code in _THROTTLED:
+                raise SourceError(f"AWS is throttling {where} ({code}) after retries: backing off") from None
+            why = "access denied" if code in _DENIED else code
+            if problems is None:
+                raise SourceError(f"{where}: {why}") from None
+            problems.add(f"{where}: {why}")
+        except (bex.NoCredentialsError, bex.PartialCredentialsError):
+            raise SourceError(f"no AWS credentials found for {self._who}") from None
+        except (bex.TokenRetrievalError, bex.SSOTokenLoadError, bex.UnauthorizedSSOTokenError):
+            raise SourceError(self._expired("SSO")) from None
+        except bex.ProfileNotFound:
+            raise SourceError(f"AWS profile {self.profile} is not in the AWS config files") from None
+        except _UNREACHABLE as exc:
+            if problems is None:
+                raise SourceError(f"{where}: unreachable ({type(exc).__name__})") from None
+            problems.add(f"{where}: unreachable ({type(exc).__name__})")
+        except bex.BotoCoreError as exc:  # the class only: a message could quote a config value
+            if problems is None:
+                raise SourceError(f"{where}: {type(exc).__name__}") from None
+            problems.add(f"{where}: {type(exc).__name__}")
+        return None
+
+    def _expired(self, code: str) -> str:
+        login = f"aws sso login --profile {self.profile}, or new keys in the environment"
+        return (
+            f"AWS credentials for {self._who} have expired or are not valid ({code}): refresh them ({login})"
+        )
+
+    def _pages(
+        self, service: str, op: str, region: str, problems: _Problems, key: str, **kw: Any
+    ) -> list[Any] | None:
+        def run() -> list[Any]:
+            paginator = self._client(service, region).get_paginator(_snake(op))
+            return [item for page in paginator.paginate(**kw) for item in page.get(key, [])]
+
+        return self._call(service, op, region, problems, run)
+
+    def _gpus(self, region: str, types: Collection[str], problems: _Problems) -> None:
+        """Fill the GPU model and count of types the table lacks (``DescribeInstanceTypes``, 100 a call)."""
+        unknown = sorted(t for t in types if t not in self._gpu_info)
+        for start in range(0, len(unknown), 100):
+            batch = unknown[start : start + 100]
+            found = self._pages(
+                "ec2", "DescribeInstanceTypes", region, problems, "InstanceTypes", InstanceTypes=batch
+            )
+            if found is None:
+                return
+            for t in found:
+                gpus = (t.get("GpuInfo") or {}).get("Gpus") or []
+                count = sum(int(g.get("Count", 0)) for g in gpus)
+                model = str(gpus[0].get("Name", "")) if gpus else ""
+                self._gpu_info[str(t["InstanceType"])] = (model, count)
+            for name in batch:
+                self._gpu_info.setdefault(name, ("", 0))
+
+    def _is_gpu(self, instance_type: str) -> bool:
+        return self._gpu_info.get(instance_type, ("", 0))[1] > 0
+
+    # --- CloudProvider -----------------------------------------------------------------------------------
+
+    def instances(self, region: str) -> Listing[CloudInstance]:
+        problems = _Problems()
+        reservations = self._pages(
+            "ec2",
+            "DescribeInstances",
+            region,
+            problems,
+            "Reservations",
+            Filters=[
+                {
+                    "Name": "instance-state-name",
+                    "Values": ["pending", "running", "stopping", "stopped", "shutting-down"],
+                }
+            ],
+        )
+        raw = [i for r in reservations or [] for i in r.get("Instances", [])]
+        self._gpus(region, {str(i.get("InstanceType", "")) for i in raw}, problems)
+        out = []
+        for i in raw:
+            itype = str(i.get("InstanceType", ""))
+            if not self._is_gpu(itype):
+                continue
+            tags = {str(t.get("Key")): str(t.get("Value", "")) for t in i.get("Tags", [])}
+            zone = str(i.get("Placement", {}).get("AvailabilityZone", ""))
+            iid = str(i["InstanceId"])
+            cluster = _cluster(tags)
+            model, gpus = self._gpu_info[itype]
+            launched = i.get("LaunchTime")
+            out.append(
+                CloudInstance(
+                    id=iid,
+                    provider_id=f"aws:///{zone}/{iid}",
+                    instance_type=itype,
+                    region=region,
+                    zone=zone,
+                    state=str(i.get("State", {}).get("Name", "")),
+                    gpu_model=model,
+                    gpus=gpus,
+                    lifecycle=str(i.get("InstanceLifecycle") or "on-demand"),
+                    launched_at=launched.timestamp() if launched is not None else NA,
+                    pool=_pool_of(tags, cluster),
+                    cluster=cluster,
+                )
+            )
+        return Listing(tuple(out), tuple(problems.items))
+
+    def pools(self, region: str) -> Listing[CloudPool]:
+        problems = _Problems()
+        nodegroups = self._nodegroups(region, problems)
+        backing = {asg for ng in nodegroups for asg in ng[1]}
+        groups = self._pages(
+            "autoscaling", "DescribeAutoScalingGroups", region, problems, "AutoScalingGroups"
+        )
+        out: list[CloudPool] = []
+        asgs: list[tuple[dict[str, Any], tuple[str, ...]]] = []
+        for g in groups or []:
+            tags = {str(t.get("Key")): str(t.get("Value", "")) for t in g.get("Tags", [])}
+            if g["AutoScalingGroupName"] in backing or "eks:nodegroup-name" in tags:
+                continue
+            asgs.append((g, self._asg_types(g, region, problems)))
+        self._gpus(region, {t for _, types in asgs for t in types}, problems)
+        self._gpus(region, {t for ng in nodegroups for t in ng[0].instance_types}, problems)
+        for g, types in asgs:
+            if not any(self._is_gpu(t) for t in types):
+                continue
+            gpu_type = next(t for t in types if self._is_gpu(t))
+            model, gpus = self._gpu_info[gpu_type]
+            # A mixed-instances policy says; without one the launch template does (the source then goes
+            # by the instances it has).
+            dist = (g.get("MixedInstancesPolicy") or {}).get("InstancesDistribution") or {}
+            od = dist.get("OnDemandPercentageAboveBaseCapacity")
+            lifecycle = "spot" if od == 0 else "on-demand" if od == 100 else ""
+            out.append(
+                CloudPool(
+                    name=str(g["AutoScalingGroupName"]),
+                    kind="asg",
+                    region=region,
+                    instance_types=types,
+                    min_size=int(g.get("MinSize", 0)),
+                    max_size=int(g.get("MaxSize", 0)),
+                    desired=int(g.get("DesiredCapacity", -1)),
+                    gpu_model=model,
+                    gpus_per_node=gpus,
+                    zones=tuple(sorted(g.get("AvailabilityZones", []))),
+                    lifecycle=lifecycle,
+                    ref=str(g["AutoScalingGroupName"]),
+                )
+            )
+        for ng, _ in nodegroups:
+            if any(self._is_gpu(t) for t in ng.instance_types):
+                gpu_type = next(t for t in ng.instance_types if self._is_gpu(t))
+                model, gpus = self._gpu_info[gpu_type]
+                out.append(_replace_gpu(ng, model, gpus))
+        return Listing(tuple(out), tuple(problems.items))
+
+    def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]:
+        problems = _Problems()
+        if not instance_types:
+            return Listing()
+        client = self._client("ec2", region)
+        history = self._call(
+            "ec2",
+            "DescribeSpotPriceHistory",
+            region,
+            problems,
+            lambda: client.describe_spot_price_history(
+                InstanceTypes=sorted(instance_types),
+                ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"],
+                StartTime=_now(),
+            ).get("SpotPriceHistory", []),
+        )
+        latest: dict[tuple[str, str], tuple[Any, float]] = {}
+        for h in history or []:
+            k = (str(h["InstanceType"]), str(h["AvailabilityZone"]))
+            at, price = h.get("Timestamp"), float(h["SpotPrice"])
+            if k not in latest or (at is not None and at > latest[k][0]):
+                latest[k] = (at, price)
+        items = tuple(SpotPrice(t, z, p) for (t, z), (_, p) in sorted(latest.items()))
+        return Listing(items, tuple(problems.items))
+
+    def scale_pool(self, pool: CloudPool, desired: int) -> None:
+        if pool.kind == "asg":
+            client = self._client("autoscaling", pool.region)
+            self._call(
+                "autoscaling",
+                "SetDesiredCapacity",
+                pool.region,
+                None,
+                lambda: client.set_desired_capacity(
+                    AutoScalingGroupName=pool.ref, DesiredCapacity=desired, HonorCooldown=False
+                ),
+            )
+        elif pool.kind == "eks-nodegroup":
+            client = self._client("eks", pool.region)
+            self._call(
+                "eks",
+                "UpdateNodegroupConfig",
+                pool.region,
+                None,
+                lambda: client.update_nodegroup_config(
+                    clusterName=pool.cluster, nodegroupName=pool.ref, scalingConfig={"desiredSize": desired}
+                ),
+            )
+        else:
+            raise SourceError(f"cannot scale {pool.name}: unknown pool kind {pool.kind!r}")
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _nodegroups(self, region: str, problems: _Problems) -> list[tuple[CloudPool, tuple[str, ...]]]:
+        """EKS managed node groups of every cluster, each with the Auto Scaling groups behind it."""
+        clusters = self._pages("eks", "ListClusters", region, problems, "clusters")
+        client = self._client("eks", region)
+        out = []
+        for cluster in clusters or []:
+            names = self._pages("eks", "ListNodegroups", region, problems, "nodegroups", clusterName=cluster)
+            for ng_name in names or []:
+
+                def describe(c: str = cluster, n: str = ng_name) -> Any:
+                    return client.describe_nodegroup(clusterName=c, nodegroupName=n)["nodegroup"]
+
+                ng = self._call("eks", "DescribeNodegroup", region, problems, describe)
+                if ng is None:
+                    continue
+                scaling = ng.get("scalingConfig", {})
+                asgs = tuple(
+                    str(a["name"])
+                    for a in (ng.get("resources") or {}).get("autoScalingGroups", [])
+                    if "name" in a
+                )
+                pool = CloudPool(
+                    name=f"{cluster}/{ng_name}",
+                    kind="eks-nodegroup",
+                    region=region,
+                    instance_types=tuple(ng.get("instanceTypes") or ()),
+                    min_size=int(scaling.get("minSize", 0)),
+                    max_size=int(scaling.get("maxSize", 0)),
+                    desired=int(scaling.get("desiredSize", -1)),
+                    lifecycle=_LIFECYCLE.get(str(ng.get("capacityType", "")), ""),
+                    cluster=str(cluster),
+                    ref=str(ng_name),
+                )
+                out.append((pool, asgs))
+        return out
+
+    def _asg_types(self, g: Mapping[str, Any], region: str, problems: _Problems) -> tuple[str, ...]:
+        """The instance types an ASG launches: its mixed-instances overrides, else its instances' types, else
+        its launch template's."""
+        mixed = g.get("MixedInstancesPolicy") or {}
+        overrides = (mixed.get("LaunchTemplate") or {}).get("Overrides") or []
+        types = [str(o["InstanceType"]) for o in overrides if o.get("InstanceType")]
+        if not types:
+            types = [str(m["InstanceType"]) for m in g.get("Instances", []) if m.get("InstanceType")]
+        template = g.get("LaunchTemplate") or (mixed.get("LaunchTemplate") or {}).get(
+            "LaunchTemplateSpecification"
+        )
+        if not types and template:
+            client = self._client("ec2", region)
+            ref = (
+                {"LaunchTemplateId": template["LaunchTemplateId"]}
+                if template.get("LaunchTemplateId")
+                else {"LaunchTemplateName": template.get("LaunchTemplateName", "")}
+            )
+            versions = self._call(
+                "ec2",
+                "DescribeLaunchTemplateVersions",
+                region,
+                problems,
+                lambda: client.describe_launch_template_versions(
+                    **ref, Versions=[str(template.get("Version") or "$Default")]
+                ).get("LaunchTemplateVersions", []),
+            )
+            for v in versions or []:
+                t = (v.get("LaunchTemplateData") or {}).get("InstanceType")
+                if t:
+                    types.append(str(t))
+        return tuple(dict.fromkeys(types))
+
+
+def _cluster(tags: Mapping[str, str]) -> str:
+    for key in _CLUSTER_TAGS:
+        if tags.get(key):
+            return tags[key]
+    for key in tags:
+        if key.startswith("kubernetes.io/cluster/"):
+            return key.removeprefix("kubernetes.io/cluster/")
+    return ""
+
+
+def _pool_of(tags: Mapping[str, str], cluster: str) -> str:
+    ng = tags.get("eks:nodegroup-name", "")
+    if ng and cluster:
+        return f"{cluster}/{ng}"
+    return tags.get("aws:autoscaling:groupName", "")
+
+
+def _replace_gpu(pool: CloudPool, model: str, gpus: int) -> CloudPool:
+    return dataclasses.replace(pool, gpu_model=model, gpus_per_node=gpus)
+
+
+def _snake(op: str) -> str:
+    out = []
+    for i, ch in enumerate(op):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,335 @@
+"""Clouds as a source: a small provider interface (:class:`CloudProvider`) and one :class:`CloudSource` that
+turns any provider into nodes and node pools with prices.
+
+A provider answers, per region, with plain records: its GPU instances (:class:`CloudInstance`), its node
+pools (:class:`CloudPool`: an Auto Scaling group, an EKS managed node group …) and spot prices; and it sets
+a pool's desired capacity. Its calls block (cloud SDKs do), so the source runs them on a small thread pool,
+every region at once, with the provider's own per-call timeouts. What a provider could not read (access
+denied on one API, one region unreachable) comes back as a short sentence beside the rest
+(:attr:`Listing.problems`); an error that spoils everything (expired credentials, throttling after the
+retries) is a :class:`SourceError`, and the poller keeps the last data, marked stale, and backs off. AWS is
+:mod:`aios_tui.sources.aws`; GCP or Azure would add a provider beside it and touch nothing else.
+
+What the source gives: a :class:`Node` per instance, named by the instance id, with ``provider_id`` set as
+Kubernetes' ``spec.providerID`` would be, so that the poller merges it into the cluster's own node (listed
+first) and one row shows both views; an instance tagged for a cluster that no Kubernetes node matches stays a
+row of its own, not ready, with a ``NotInCluster`` condition. Prices: the spot price for spot instances where
+the provider gives one, else the bundled on-demand table (:mod:`aios_tui.alloc.prices`) or the settings' own
+figures; NA when unknown (spot without a spot price, capacity blocks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from aios_tui.alloc.prices import INSTANCE_TYPES, price_per_hour
+from aios_tui.domain import NA, Condition, Node, NodePool
+from aios_tui.domain.units import Metric, is_na
+from aios_tui.sources.base import SourceData, SourceError
+
+__all__ = [
+    "SCALE_POOL",
+    "CloudInstance",
+    "CloudPool",
+    "CloudProvider",
+    "CloudSource",
+    "Listing",
+    "SpotPrice",
+]
+
+log = logging.getLogger("aios_tui.sources.cloud")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+SCALE_POOL = "scale-pool"
+"""The action name :meth:`CloudSource.permission` answers for."""
+
+_LIVE = frozenset({"pending", "running"})
+_UNPOOLED = "ec2"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudInstance:
+    """One GPU machine as the cloud sees it."""
+
+    id: str
+    provider_id: str
+    """As Kubernetes' ``spec.providerID`` names it (``aws:///us-east-1a/i-0abc…``)."""
+    instance_type: str
+    region: str
+    zone: str
+    state: str
+    """``pending``, ``running``, ``stopping``, ``stopped`` … (terminated ones are left out)."""
+    gpu_model: str = ""
+    gpus: int = 0
+    lifecycle: str = "on-demand"
+    """``on-demand``, ``spot`` or ``capacity-block``."""
+    launched_at: Metric = NA
+    """Unix time."""
+    pool: str = ""
+    """The :attr:`CloudPool.name` it belongs to, "" for none."""
+    cluster: str = ""
+    """The Kubernetes cluster it is tagged for, "" for none."""
+
+
+@dataclass(frozen=True, slots=True)
+class CloudPool:
+    """A group of machines scaled together."""
+
+    name: str
+    """Unique across the provider's regions (an ASG name, ``<cluster>/<nodegroup>``)."""
+    kind: str
+    """``asg``, ``eks-nodegroup`` …"""
+    region: str
+    instance_types: tuple[str, ...]
+    min_size: int
+    max_size: int
+    desired: int
+    gpu_model: str = ""
+    gpus_per_node: int = 0
+    zones: tuple[str, ...] = ()
+    lifecycle: str = ""
+    cluster: str = ""
+    ref: str = ""
+    """What the provider needs to find it again (an ARN, the backend's own name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpotPrice:
+    instance_type: str
+    zone: str
+    price: float
+    """USD per hour, now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[T]):
+    """What one call found, and the parts it could not read (short sentences, no secrets)."""
+
+    items: tuple[T, ...] = ()
+    problems: tuple[str, ...] = ()
+
+
+class CloudProvider(Protocol):
+    """One cloud account (a profile, a subscription, a project) in some regions. Every method blocks; raise
+    :class:`SourceError` for what spoils the whole fetch (credentials, throttling), with no secret in it."""
+
+    kind: str
+    """``aws``, ``gcp``, ``azure``."""
+    regions: tuple[str, ...]
+    context: str
+    """What it is connected to, for the header (profile and regions; never a key)."""
+    machine: str
+    """What the cloud calls a machine, for messages (``EC2 instance``)."""
+
+    def instances(self, region: str) -> Listing[CloudInstance]: ...
+
+    def pools(self, region: str) -> Listing[CloudPool]: ...
+
+    def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]: ...
+
+    def scale_pool(self, pool: CloudPool, desired: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CloudSource:
+    """Any :class:`CloudProvider` as a source: nodes, node pools and prices; scales pools
+    (:class:`~aios_tui.sources.base.PoolScaler`) unless read-only."""
+
+    def __init__(
+        self,
+        provider: CloudProvider,
+        *,
+        name: str,
+        interval: float = 60.0,
+        timeout: float = 10.0,
+        read_only: bool = False,
+        read_only_why: str = "read_only in the settings",
+        prices: Mapping[str, float] | None = None,
+        spot_prices: bool = True,
+    ) -> None:
+        self.name = name
+        self.kind = provider.kind
+        self.interval = interval
+        # Per region the listing is a handful of calls in a row (pages, node groups), each allowed ``timeout``
+        # by the provider; regions run side by side.
+        self.timeout = timeout * 8
+        self.read_only = read_only
+        self._read_only_why = read_only_why
+        self._provider = provider
+        self._prices = dict(prices or {})
+        self._want_spot = spot_prices
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            min(16, max(2, 2 * len(provider.regions))), thread_name_prefix=f"cloud:{name}"
+        )
+        self._pools: dict[str, CloudPool] = {}
+        self._closed = False
+
+    # --- Source ------------------------------------------------------------------------------------------
+
+    async def fetch(self) -> SourceData:
+        if self._closed:
+            raise SourceError("source closed")
+        p = self._provider
+        regions = p.regions
+        inst_lists, pool_lists = await asyncio.gather(
+            asyncio.gather(*(self._run(p.instances, r) for r in regions)),
+            asyncio.gather(*(self._run(p.pools, r) for r in regions)),
+        )
+        instances = [i for li in inst_lists for i in li.items]
+        pools = [q for li in pool_lists for q in li.items]
+        problems = [s for li in inst_lists for s in li.problems]
+        problems += [s for li in pool_lists for s in li.problems]
+        if problems and not instances and not pools:
+            raise SourceError("; ".join(dict.fromkeys(problems)))
+        spot: dict[tuple[str, str], float] = {}
+        if self._want_spot:
+            wanted: dict[str, set[str]] = defaultdict(set)
+            for i in instances:
+                if i.lifecycle == "spot":
+                    wanted[i.region].add(i.instance_type)
+            for q in pools:
+                if q.lifecycle == "spot":
+                    wanted[q.region].update(q.instance_types)
+            answers = await asyncio.gather(
+                *(self._run(p.spot_prices, r, sorted(types)) for r, types in sorted(wanted.items()))
+            )
+            for li in answers:
+                problems.extend(li.problems)
+                for sp in li.items:
+                    spot[(sp.instance_type, sp.zone)] = sp.price
+        nodes = tuple(self._node(i, spot) for i in instances)
+        self._pools = {q.name: q for q in pools}
+        return SourceData(
+            nodes=nodes,
+            pools=tuple(self._node_pool(q, nodes, spot) for q in pools),
+            context=p.context,
+            problems=tuple(dict.fromkeys(problems)),
+        )
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self._provider.close)
+
+    async def _run(self, fn: Callable[..., R], *args: Any) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # --- actions -----------------------------------------------------------------------------------------
+
+    def permission(self, action: str, target: str | None = None) -> str | None:
+        """None when ``action`` (``scale-pool``) on the pool ``target`` looks allowed, else why not."""
+        if action != SCALE_POOL:
+            return None
+        if self.read_only:
+            return f"{self.name} is read-only ({self._read_only_why})"
+        if target is not None and self._pools and target not in self._pools:
+            return f"{self.name} has no node pool {target}"
+        return None
+
+    async def scale_pool(self, name: str, desired: int) -> None:
+        """Set the pool's desired capacity (between its min and max); raises :class:`SourceError`."""
+        why = self.permission(SCALE_POOL, name)
+        if why:
+            raise SourceError(why)
+        pool = self._pools.get(name)
+        if pool is None:
+            raise SourceError(f"{self.name} has no node pool {name} (not listed yet)")
+        if not pool.min_size <= desired <= pool.max_size:
+            raise SourceError(
+                f"{name}: desired {desired} is outside its size limits {pool.min_size}..{pool.max_size}"
+            )
+        log.info("%s: setting desired capacity of %s to %d", self.name, name, desired)
+        await self._run(self._provider.scale_pool, pool, desired)
+
+    # --- conversion --------------------------------------------------------------------------------------
+
+    def _price(
+        self, instance_type: str, zone: str, lifecycle: str, spot: Mapping[tuple[str, str], float]
+    ) -> Metric:
+        if lifecycle == "spot":
+            return spot.get((instance_type, zone), NA)
+        if lifecycle == "capacity-block":
+            return self._prices.get(instance_type, NA)
+        return price_per_hour(instance_type, self._prices)
+
+    def _node(self, i: CloudInstance, spot: Mapping[tuple[str, str], float]) -> Node:
+        known = INSTANCE_TYPES.get(i.instance_type)
+        model = i.gpu_model or (known.gpu_model if known else "")
+        gpus = i.gpus or (known.gpus if known else 0)
+        running = i.state == "running"
+        conditions: tuple[Condition, ...] = ()
+        ready = running
+        if i.cluster:
+            # The cluster's own node, matched on provider_id, replaces this one when it joined.
+            ready = False
+            if running:
+                why = f"{self._provider.machine} running, not a node of cluster {i.cluster}"
+                conditions = (Condition("Ready", "False", "NotInCluster", why),)
+        return Node(
+            name=i.id,
+            source=self.name,
+            pool=i.pool or _UNPOOLED,
+            zone=i.zone,
+            instance_type=i.instance_type,
+            gpu_model=model,
+            gpus_total=gpus,
+            gpus_allocatable=gpus if running else 0,
+            ready=ready,
+            conditions=conditions,
+            provider_id=i.provider_id,
+            # A stopped machine is not billed (its disks are, and are not counted here).
+            price_per_hour=self._price(i.instance_type, i.zone, i.lifecycle, spot)
+            if i.state in _LIVE
+            else 0.0,
+            lifecycle=i.lifecycle,
+            launched_at=i.launched_at,
+            instance_state=i.state,
+        )
+
+    def _node_pool(
+        self, q: CloudPool, nodes: tuple[Node, ...], spot: Mapping[tuple[str, str], float]
+    ) -> NodePool:
+        members = [n for n in nodes if n.pool == q.name and n.instance_state in _LIVE]
+        first = q.instance_types[0] if q.instance_types else ""
+        known = INSTANCE_TYPES.get(first)
+        lifecycles = {n.lifecycle for n in members}
+        lifecycle = q.lifecycle or (lifecycles.pop() if len(lifecycles) == 1 else "")
+        prices = [n.price_per_hour for n in members if not is_na(n.price_per_hour)]
+        price: Metric
+        if prices:
+            price = sum(prices) / len(prices)
+        elif lifecycle == "spot":
+            quotes = [v for (t, _), v in spot.items() if t == first]
+            price = min(quotes) if quotes else NA
+        else:
+            price = self._price(first, "", lifecycle or "on-demand", spot)
+        zones = q.zones or tuple(sorted({n.zone for n in members if n.zone}))
+        return NodePool(
+            name=q.name,
+            source=self.name,
+            instance_type=first,
+            gpu_model=q.gpu_model or (known.gpu_model if known else ""),
+            gpus_per_node=q.gpus_per_node or (known.gpus if known else 0),
+            price_per_hour=price if not (isinstance(price, float) and math.isnan(price)) else NA,
+            nodes=len(members),
+            min_size=q.min_size,
+            max_size=q.max_size,
+            zones=zones,
+            desired=q.desired,
+            instance_types=q.instance_types,
+            kind=q.kind,
+            region=q.region,
+            lifecycle=lifecycle,
+        )

@@ -1,0 +1,386 @@
+"""The AWS source against a real moto server on 127.0.0.1, reached by boto3 over HTTP (``endpoint_url``),
+nothing patched: instances → nodes, ASGs and EKS node groups → pools, prices, scaling, the join with
+Kubernetes nodes, and the errors that matter on call (throttling, expired credentials, access denied)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aios_tui.alloc.prices import INSTANCE_TYPES
+from aios_tui.config import AwsPriceSettings, AwsSettings, ConfigError, KubernetesSettings, Settings
+from aios_tui.domain import NodePool, SourceState
+from aios_tui.ops import Actor, Ops, Role
+from aios_tui.ops.audit import AuditEntry, AuditLog
+from aios_tui.poll import Poller
+from aios_tui.sources import build_sources
+from aios_tui.sources.aws import AwsProvider
+from aios_tui.sources.base import PermissionChecker, PoolScaler, SourceData, SourceError
+from aios_tui.sources.cloud import CloudSource
+from aios_tui.sources.kubernetes import sources_from_settings
+from tests.aws.conftest import FAKE_KEY_ID, FAKE_SECRET, SECRETS, FaultProxy, Scene
+from tests.k8s.apiserver import FakeApiServer, fixture_scene
+
+REGIONS = ("us-east-1", "us-west-2")
+
+
+def aws_source(url: str, **kw: object) -> CloudSource:
+    settings = AwsSettings(enabled=True, regions=REGIONS, endpoint_url=url, timeout=5.0)
+    settings = dataclasses.replace(settings, **kw)  # type: ignore[arg-type]
+    (src,) = build_sources(Settings(aws=settings))
+    assert isinstance(src, CloudSource)
+    return src
+
+
+@pytest.fixture
+def source(scene: Scene) -> Iterator[CloudSource]:
+    src = aws_source(scene.url)
+    yield src
+    src._provider.close()
+
+
+def no_secret_in(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, "a credential leaked"
+
+
+def pool(data: SourceData, name: str) -> NodePool:
+    (found,) = [p for p in data.pools if p.name == name]
+    return found
+
+
+# --- what it shows ---------------------------------------------------------------------------------------
+
+
+async def test_gpu_instances_become_nodes(scene: Scene, source: CloudSource) -> None:
+    data = await source.fetch()
+    by = {n.name: n for n in data.nodes}
+    assert scene.ids["cpu"] not in by, "CPU-only instances are left out"
+    assert set(by) == {scene.ids[r] for r in ("joined", "orphan", "plain", "stopped", "west")} | {
+        n.name for n in data.nodes if n.pool == "g5-pool"
+    }
+    assert data.problems == ()
+    assert data.context == "aws default · us-east-1, us-west-2"
+
+    plain = by[scene.ids["plain"]]
+    assert (plain.instance_type, plain.gpu_model, plain.gpus_total, plain.gpus_allocatable) == (
+        "p4d.24xlarge",
+        "A100",
+        8,
+        8,
+    )
+    assert (plain.zone, plain.lifecycle, plain.instance_state, plain.ready, plain.pool) == (
+        "us-east-1c",
+        "on-demand",
+        "running",
+        True,
+        "ec2",
+    )
+    assert plain.provider_id == scene.provider_id("plain")
+    assert plain.price_per_hour == INSTANCE_TYPES["p4d.24xlarge"].price_per_hour
+    assert abs(plain.launched_at - time.time()) < 600
+    assert plain.conditions == ()
+
+    orphan = by[scene.ids["orphan"]]
+    assert (orphan.lifecycle, orphan.ready, orphan.gpu_model, orphan.gpus_total) == ("spot", False, "H100", 8)
+    (cond,) = orphan.conditions
+    assert (cond.type, cond.status, cond.reason) == ("Ready", "False", "NotInCluster")
+    assert "not a node of cluster prod" in cond.message
+    # moto's spot price history answers 0.00001 for every type and zone: the node takes the API's figure.
+    assert orphan.price_per_hour == pytest.approx(0.00001)
+
+    stopped = by[scene.ids["stopped"]]
+    assert (stopped.instance_state, stopped.ready, stopped.gpu_model, stopped.gpus_total) == (
+        "stopped",
+        False,
+        "L40S",
+        1,
+    )
+    assert (stopped.price_per_hour, stopped.gpus_allocatable) == (0.0, 0)
+
+    west = by[scene.ids["west"]]
+    assert (west.zone, west.gpu_model, west.gpus_total) == ("us-west-2a", "L4", 4)
+
+
+async def test_pools_are_asgs_and_eks_node_groups(scene: Scene, source: CloudSource) -> None:
+    data = await source.fetch()
+    assert {p.name for p in data.pools} == {"g5-pool", "prod/h100"}, "CPU pools and backing ASGs left out"
+    g5 = pool(data, "g5-pool")
+    assert (g5.kind, g5.region, g5.instance_type, g5.instance_types) == (
+        "asg",
+        "us-east-1",
+        "g5.12xlarge",
+        ("g5.12xlarge",),
+    )
+    assert (g5.min_size, g5.desired, g5.max_size, g5.nodes) == (0, 2, 4, 2)
+    assert (g5.gpu_model, g5.gpus_per_node, g5.lifecycle) == ("A10G", 4, "on-demand")
+    assert g5.price_per_hour == INSTANCE_TYPES["g5.12xlarge"].price_per_hour
+    assert set(g5.zones) == {"us-east-1a", "us-east-1b"}
+    ng = pool(data, "prod/h100")
+    assert (ng.kind, ng.region, ng.instance_types, ng.lifecycle) == (
+        "eks-nodegroup",
+        "us-east-1",
+        ("p5.48xlarge",),
+        "on-demand",
+    )
+    assert (ng.min_size, ng.desired, ng.max_size, ng.gpu_model, ng.gpus_per_node) == (0, 1, 8, "H100", 8)
+    assert ng.price_per_hour == INSTANCE_TYPES["p5.48xlarge"].price_per_hour
+
+
+async def test_config_prices_override_the_table(scene: Scene) -> None:
+    src = aws_source(scene.url, prices=(AwsPriceSettings(instance_type="p4d.24xlarge", price=21.5),))
+    data = await src.fetch()
+    (plain,) = [n for n in data.nodes if n.name == scene.ids["plain"]]
+    assert plain.price_per_hour == 21.5
+    g5 = pool(data, "g5-pool")
+    assert g5.price_per_hour == INSTANCE_TYPES["g5.12xlarge"].price_per_hour
+
+
+@pytest.fixture
+def two_profiles(aws_env: Path) -> None:
+    """Profiles ops and dev in the AWS config file (an explicit profile skips the environment's keys)."""
+    keys = f"aws_access_key_id = {FAKE_KEY_ID}\naws_secret_access_key = {FAKE_SECRET}\n"
+    aws_env.write_text(f"[profile ops]\n{keys}[profile dev]\n{keys}", encoding="utf-8")
+
+
+@pytest.mark.usefixtures("two_profiles")
+async def test_several_profiles_are_several_sources(scene: Scene) -> None:
+    settings = AwsSettings(enabled=True, profiles=("ops", "dev"), endpoint_url=scene.url, timeout=5.0)
+    srcs = build_sources(Settings(aws=settings))
+    assert [s.name for s in srcs] == ["aws:ops", "aws:dev"]
+    data = await srcs[0].fetch()
+    assert data.context == "aws ops · us-east-1"
+    assert scene.ids["plain"] in {n.name for n in data.nodes}
+    with pytest.raises(
+        ConfigError, match=r"\[aws\] profiles: AWS profile nope is not in the AWS config files"
+    ):
+        build_sources(Settings(aws=dataclasses.replace(settings, profiles=("nope",))))
+
+
+# --- scaling ---------------------------------------------------------------------------------------------
+
+
+async def test_scale_pool_changes_desired_capacity_on_the_server(scene: Scene, source: CloudSource) -> None:
+    assert isinstance(source, PoolScaler) and isinstance(source, PermissionChecker)
+    await source.fetch()
+    assert source.permission("scale-pool", "g5-pool") is None
+    await source.scale_pool("g5-pool", 3)
+    (g,) = scene.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["g5-pool"])[
+        "AutoScalingGroups"
+    ]
+    assert g["DesiredCapacity"] == 3
+    await source.scale_pool("prod/h100", 4)
+    ng = scene.client("eks").describe_nodegroup(clusterName="prod", nodegroupName="h100")["nodegroup"]
+    assert ng["scalingConfig"]["desiredSize"] == 4
+    data = await source.fetch()
+    assert pool(data, "prod/h100").desired == 4
+    with pytest.raises(SourceError, match=r"desired 9 is outside its size limits 0\.\.8"):
+        await source.scale_pool("prod/h100", 9)
+    assert source.permission("scale-pool", "nope") == "aws has no node pool nope"
+    with pytest.raises(SourceError, match="no node pool nope"):
+        await source.scale_pool("nope", 1)
+
+
+@pytest.mark.parametrize("where", ["aws", "global"])
+async def test_read_only_refuses_scaling_in_the_backend(scene: Scene, where: str) -> None:
+    aws = AwsSettings(enabled=True, endpoint_url=scene.url, read_only=where == "aws")
+    (src,) = build_sources(Settings(aws=aws, read_only=where == "global"))
+    assert isinstance(src, CloudSource)
+    await src.fetch()
+    why = src.permission("scale-pool", "g5-pool")
+    assert why is not None and why.startswith("aws is read-only")
+    with pytest.raises(SourceError, match="read-only"):
+        await src.scale_pool("g5-pool", 3)
+    (g,) = scene.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["g5-pool"])[
+        "AutoScalingGroups"
+    ]
+    assert g["DesiredCapacity"] == 2
+
+
+# --- the join with Kubernetes ----------------------------------------------------------------------------
+
+
+async def test_one_row_per_machine_with_both_views(scene: Scene, tmp_path: Path) -> None:
+    objects = fixture_scene()
+    h100 = "ip-10-0-1-11.ec2.internal"
+    for obj in objects:  # the cluster's p5 node is the moto instance tagged for prod
+        if obj["kind"] == "Node" and obj["metadata"]["name"] == h100:
+            obj["spec"]["providerID"] = scene.provider_id("joined")
+    with FakeApiServer(objects) as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        (k8s,) = sources_from_settings(KubernetesSettings(enabled=True, kubeconfig=kubeconfig), env={})
+        poller = Poller([k8s, aws_source(scene.url)])
+        try:
+            snap = await poller.refresh()
+        finally:
+            await poller.stop()
+    names = {n.name for n in snap.nodes}
+    assert scene.ids["joined"] not in names, "the instance merged into its Kubernetes node"
+    node = snap.node_by_name[h100]
+    assert node.ready and node.source.startswith("k8s")
+    assert (node.instance_state, node.lifecycle, node.provider_id) == (
+        "running",
+        "on-demand",
+        scene.provider_id("joined"),
+    )
+    assert abs(node.launched_at - time.time()) < 600
+    orphan = snap.node_by_name[scene.ids["orphan"]]
+    assert not orphan.ready and orphan.conditions[0].reason == "NotInCluster"
+    assert {s.name: s.state for s in snap.sources} == {"k8s:test": SourceState.OK, "aws": SourceState.OK}
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+
+async def test_throttling_is_retried_then_fails_and_the_poller_keeps_the_last_data(
+    scene: Scene, faults: FaultProxy
+) -> None:
+    src = aws_source(faults.url)
+    poller = Poller([src], max_backoff=5.0)
+    try:
+        first = await poller.refresh()
+        assert first.sources[0].state is SourceState.OK
+        count = len(first.nodes)
+        faults.faults["DescribeInstances"] = "RequestLimitExceeded"
+        faults.faults["DescribeAutoScalingGroups"] = "Throttling"
+        faults.seen.clear()
+        second = await poller.refresh()
+    finally:
+        await poller.stop()
+    health = second.sources[0]
+    assert health.state is SourceState.STALE
+    assert "throttling" in health.error and "backing off" in health.error
+    assert len(second.nodes) == count, "the last good data stays"
+    assert faults.seen["DescribeInstances"] >= 3, "retried before giving up"
+
+
+async def test_expired_credentials_say_so(scene: Scene, faults: FaultProxy) -> None:
+    src = aws_source(faults.url)
+    faults.faults["DescribeInstances"] = "RequestExpired"
+    faults.faults["DescribeAutoScalingGroups"] = "ExpiredToken"
+    with pytest.raises(SourceError) as err:
+        await src.fetch()
+    msg = str(err.value)
+    assert "AWS credentials for the default credential chain have expired or are not valid" in msg
+    assert "refresh them" in msg
+    assert faults.seen["DescribeInstances"] == 1, "not retried"
+    no_secret_in(msg, repr(err.value))
+
+
+async def test_access_denied_on_eks_only_is_partial(scene: Scene, faults: FaultProxy) -> None:
+    src = aws_source(faults.url)
+    faults.faults["ListClusters"] = "AccessDeniedException"
+    poller = Poller([src])
+    try:
+        snap = await poller.refresh()
+    finally:
+        await poller.stop()
+    health = snap.sources[0]
+    assert health.state is SourceState.PARTIAL
+    assert "eks ListClusters in us-east-1: access denied" in health.error
+    assert scene.ids["plain"] in snap.node_by_name
+    assert {p.name for p in snap.pools} == {"g5-pool"}
+
+
+async def test_access_denied_everywhere_fails(scene: Scene, faults: FaultProxy) -> None:
+    src = aws_source(faults.url)
+    for action, code in (
+        ("DescribeInstances", "UnauthorizedOperation"),
+        ("DescribeAutoScalingGroups", "AccessDenied"),
+        ("ListClusters", "AccessDeniedException"),
+    ):
+        faults.faults[action] = code
+    with pytest.raises(SourceError, match="ec2 DescribeInstances in us-east-1: access denied"):
+        await src.fetch()
+
+
+async def test_no_credential_in_any_output_or_log(
+    scene: Scene, faults: FaultProxy, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    src = aws_source(faults.url)
+    poller = Poller([src])
+    texts: list[str] = []
+    try:
+        snap = await poller.refresh()
+        await src.scale_pool("g5-pool", 1)
+        for action, code in (
+            ("DescribeInstances", "RequestLimitExceeded"),
+            ("DescribeInstances", "ExpiredToken"),
+            ("ListClusters", "AccessDeniedException"),
+        ):
+            faults.faults = {action: code}
+            snap = await poller.refresh()
+            texts.extend(f"{h.state} {h.error}" for h in snap.sources)
+            faults.faults = {"SetDesiredCapacity": code}
+            try:
+                await src.scale_pool("g5-pool", 2)
+            except SourceError as exc:
+                texts.append(str(exc))
+                audit = AuditLog(tmp_path / "audit.jsonl")
+                audit.append(
+                    AuditEntry(
+                        ts="2026-11-30T00:00:00Z",
+                        user="oncall",
+                        host="h",
+                        role="admin",
+                        action="scale-pool",
+                        target="g5-pool",
+                        source=src.name,
+                        title="scale g5-pool to 2",
+                        outcome="failed",
+                        message=str(exc),
+                    )
+                )
+    finally:
+        await poller.stop()
+    assert any("throttling" in t for t in texts) and any("expired" in t for t in texts)
+    assert any("access denied" in t for t in texts)
+    texts.append(repr(src._provider.__dict__.get("context")))
+    texts.append(repr(snap))
+    texts.append(caplog.text)
+    texts.append((tmp_path / "audit.jsonl").read_text(encoding="utf-8"))
+    assert caplog.records, "something was logged at DEBUG"
+    no_secret_in(*texts)
+
+
+def test_provider_context_and_repr_hold_no_credential(aws_env: Path) -> None:
+    p = AwsProvider(regions=REGIONS, endpoint_url="http://127.0.0.1:9")
+    no_secret_in(p.context, repr(p), repr(vars(p)))
+    assert logging.getLogger("botocore").getEffectiveLevel() >= logging.WARNING
+
+
+async def test_scale_pool_action_end_to_end_through_ops(
+    scene: Scene, source: CloudSource, tmp_path: Path
+) -> None:
+    """The console's path: plan over the merged snapshot (cost, limits), confirm, execute on moto, audit."""
+    poller = Poller([source])
+    audit = tmp_path / "audit.jsonl"
+    ops = Ops(
+        {source.name: source}, lambda: poller.snapshot, AuditLog(audit), actor=Actor("oncall", Role.OPERATOR)
+    )
+    await poller.refresh()
+    g5 = poller.snapshot.pools_by_name["g5-pool"]
+    plan = ops.plan_scale_pool("g5-pool", g5.desired_capacity + 1)
+    assert not plan.blockers, plan.blockers
+    text = "\n".join(f"{k} {v}" for k, v in plan.lines)
+    assert f"{g5.desired_capacity} → {g5.desired_capacity + 1}" in text
+    assert f"+${INSTANCE_TYPES['g5.12xlarge'].price_per_hour:,.2f}/h" in text
+    result = await ops.execute(plan)
+    assert result.ok, result.message
+    (g,) = scene.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["g5-pool"])[
+        "AutoScalingGroups"
+    ]
+    assert g["DesiredCapacity"] == g5.desired_capacity + 1
+    # Shrinking needs an admin: the operator's plan is refused before anything reaches AWS.
+    down = ops.plan_scale_pool("g5-pool", 0)
+    assert down.blockers and "admin" in " ".join(down.blockers)
+    line = audit.read_text(encoding="utf-8")
+    assert "scale-pool" in line and "g5-pool" in line
+    no_secret_in(line)
