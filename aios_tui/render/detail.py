@@ -71,6 +71,14 @@ def _title(text: str, sub: str = "") -> Text:
     return Text.assemble((text, "bold underline"), (" — " + sub if sub else "", DIM_STYLE))
 
 
+def _cloud_line(n: Node, now: float) -> list[tuple[str, str]]:
+    """``Cloud  running, launched 3h ago`` when a cloud source told."""
+    parts = [n.instance_state] if n.instance_state else []
+    if not is_na(n.launched_at):
+        parts.append(f"launched {fmt_age(max(0.0, now - float(n.launched_at)))} ago")
+    return [("Cloud", ", ".join(parts))] if parts else []
+
+
 def node_detail(
     n: Node, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
 ) -> RenderableType:
@@ -91,7 +99,8 @@ def node_detail(
                 f"{n.gpus_requested} of {n.gpus_allocatable} allocatable requested "
                 f"({n.gpus_total} × {n.gpu_model or 'none'})",
             ),
-            ("Price", fmt_money(n.price_per_hour)),
+            ("Price", fmt_money(n.price_per_hour) + (f" ({n.lifecycle})" if n.lifecycle else "")),
+            *_cloud_line(n, now),
             ("Conditions", conditions),
             ("Taints", ", ".join(str(t) for t in n.taints) or "none"),
             ("Cluster", n.cluster or n.source),
@@ -111,7 +120,16 @@ def node_detail(
     )
     return Group(
         _title(
-            f"Node {n.name}", f"util {fmt(stats.util)}%  max {fmt(stats.temp_max)}°C  {fmt(stats.power)}W"
+            f"Node {n.name}",
+            "  ".join(
+                f"{label} {fmt(value)}{unit}".strip()
+                for label, value, unit in (
+                    ("util", stats.util, "%"),
+                    ("max", stats.temp_max, "°C"),
+                    ("", stats.power, "W"),
+                )
+                if not is_na(value)
+            ).strip(),
         ),
         Text(""),
         fields,

@@ -196,3 +196,21 @@ def test_kind_aliases() -> None:
     assert kind_for("ep") is ENDPOINTS
     assert kind_for("GPU") is GPUS
     assert kind_for("nope") is None
+
+
+def test_node_detail_shows_what_the_cloud_says_and_no_na_in_its_title() -> None:
+    from rich.console import Console
+
+    from aios_tui.domain import FleetSnapshot, Node
+    from aios_tui.render.detail import node_detail
+
+    now = 1_800_000_000.0
+    n = Node(name="i-0abc", source="aws", pool="ec2", zone="us-east-1a", instance_type="p5.48xlarge",
+             gpu_model="H100", gpus_total=8, gpus_allocatable=8, price_per_hour=41.0, lifecycle="spot",
+             launched_at=now - 2 * 3600, instance_state="running")  # fmt: skip
+    console = Console(width=100, record=True)
+    console.print(node_detail(n, FleetSnapshot(timestamp=now, nodes=(n,)), now, lambda *a: [], 100, False))
+    text = console.export_text()
+    assert "$41.00/h (spot)" in text
+    assert "Cloud        running, launched 2h ago" in text
+    assert "N/A" not in text.splitlines()[0]  # no readings: the title says nothing rather than "N/A%"
