@@ -37,7 +37,7 @@ async def _scale_plan(pilot: Any) -> None:
     await pilot.press("4")
     table = pilot.app.main.table()
     table.select_key(next(e.key for e in pilot.app.fleet.endpoints if e.hpa is None))
-    await pilot.press("s", "end", "ctrl+u", "+2")
+    await pilot.press("s", "end", "ctrl+u", "+", "2")
 
 
 async def _hot_node(pilot: Any) -> None:
@@ -70,6 +70,14 @@ async def _nodes_to_cordon(pilot: Any) -> None:
     await pilot.press("h")
 
 
+async def _scale_pool_plan(pilot: Any) -> None:
+    # The pools view, sorted by name: the 7th is h100-a (p5.48xlarge); the form shows the plan as it is typed.
+    await pilot.press("p", *["down"] * 6, "s")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press("end", "ctrl+u", "+", "2")
+
+
 SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("main-160x50", (160, 50), 200, _nothing),
     ("main-80x24", (80, 24), 200, _nothing),
@@ -81,6 +89,7 @@ SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("jobs-filtered-80x24", (80, 24), 200, _filter_jobs),
     ("idle-gpus-120x40", (120, 40), 200, _idle_gpus),
     ("nodes-to-cordon-120x40", (120, 40), 200, _nodes_to_cordon),
+    ("scale-pool-plan-120x40", (120, 40), 200, _scale_pool_plan),
 ]
 
 
