@@ -216,6 +216,10 @@ def pool_cost(pool: NodePool) -> float:
     return math.nan if is_na(pool.price_per_hour) else float(pool.price_per_hour) * pool.nodes
 
 
+_KIND_SHORT = {"eks-nodegroup": "eks"}
+"""Pool kinds as the 5-column KIND cell shows them."""
+
+
 def _pool_cost_cell(p: NodePool, _: RowCtx) -> Text:
     cost = pool_cost(p)
     return Text("N/A", DIM_STYLE) if math.isnan(cost) else Text(f"{cost:,.2f}")
@@ -264,7 +268,14 @@ POOLS = ResourceKind(
     actions=("scale-pool",),
     columns=(
         Column("name", "POOL", 10, lambda p, c: p.name, lambda p, c: p.name, flex=True, hotkey="N"),
-        Column("kind", "KIND", 5, lambda p, c: p.kind or "sim", lambda p, c: p.kind, priority=4),
+        Column(
+            "kind",
+            "KIND",
+            5,
+            lambda p, c: _KIND_SHORT.get(p.kind, p.kind) or "sim",
+            lambda p, c: p.kind,
+            priority=4,
+        ),
         Column("type", "TYPE", 13, lambda p, c: p.instance_type, lambda p, c: p.instance_type, priority=5),
         Column("gpus", "GPUS", 7, _pool_shape, lambda p, c: (p.gpu_model, p.gpus_per_node), hotkey="G"),
         Column(

@@ -214,3 +214,16 @@ def test_node_detail_shows_what_the_cloud_says_and_no_na_in_its_title() -> None:
     assert "$41.00/h (spot)" in text
     assert "Cloud        running, launched 2h ago" in text
     assert "N/A" not in text.splitlines()[0]  # no readings: the title says nothing rather than "N/A%"
+
+
+def test_pool_kind_fits_its_column() -> None:
+    from aios_tui.domain import NodePool
+    from aios_tui.render.views import POOLS
+
+    (kind,) = [c for c in POOLS.columns if c.key == "kind"]
+    cells = [
+        str(kind.cell(NodePool(name="n", source="s", instance_type="p5.48xlarge", kind=k), None))  # type: ignore[arg-type]
+        for k in ("eks-nodegroup", "asg", "")
+    ]
+    assert cells == ["eks", "asg", "sim"]
+    assert all(len(c) <= kind.width for c in cells)
