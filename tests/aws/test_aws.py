@@ -269,7 +269,9 @@ async def test_expired_credentials_say_so(scene: Scene, faults: FaultProxy) -> N
     msg = str(err.value)
     assert "AWS credentials for the default credential chain have expired or are not valid" in msg
     assert "refresh them" in msg
-    assert faults.seen["DescribeInstances"] == 1, "not retried"
+    # Once per region (the regions are asked in parallel; one's failure may end the fetch before the other's
+    # call), never the retries that throttling gets.
+    assert 1 <= faults.seen["DescribeInstances"] <= len(REGIONS), "not retried"
     no_secret_in(msg, repr(err.value))
 
 
