@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from aios_tui.alloc.pools import assess_pool_scale
 from aios_tui.alloc.scaling import describe_cost
 from aios_tui.domain import FleetSnapshot, Job, NodePool
+from aios_tui.ops.core import Plan, TargetNotFound
 from aios_tui.ops.permissions import denial
 
 if TYPE_CHECKING:
-    from aios_tui.ops.actions import Ops, Plan
+    from aios_tui.ops.actions import Ops
 
 __all__ = ["describe_pool", "plan_scale_pool"]
 
@@ -53,8 +54,6 @@ def _zones(zones: Sequence[str]) -> str:
 
 def plan_scale_pool(ops: Ops, snap: FleetSnapshot, pool_name: str, desired: int) -> Plan:
     """The :class:`Plan` of setting ``pool_name`` to ``desired`` nodes (see :meth:`Ops.plan_scale_pool`)."""
-    from aios_tui.ops.actions import Plan, TargetNotFound
-
     pool = snap.pools_by_name.get(pool_name)
     if pool is None:
         raise TargetNotFound(f"node pool {pool_name} not found")
