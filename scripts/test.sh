@@ -86,7 +86,8 @@ python -m pip check
 # Prometheus (Debian's package): the tests/prom fixtures start one per test, each with its own scrape
 # targets, so the script only makes sure the binary is there and says where.
 step "prometheus"
-if ! command -v prometheus >/dev/null && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+# $EUID, not `id -u`: on some sandboxes /usr/bin/id reports another uid than the one the shell runs as.
+if ! command -v prometheus >/dev/null && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
     echo "  installing Debian's prometheus package"
     # The package's init script would start a daemon on 0.0.0.0:9090; policy-rc.d (101: "action forbidden")
     # keeps it from doing so where the image does not already forbid it, as Docker's Debian images do.
