@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from itertools import islice
 from types import MappingProxyType
 
-from aios_tui.domain import FleetSnapshot, Health, Node
+from aios_tui.domain import FleetSnapshot, Health, Job, Node
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -87,6 +87,18 @@ class GangRequest:
     @property
     def gpus(self) -> int:
         return self.workers * self.gpus_per_worker
+
+    @classmethod
+    def for_job(cls, job: Job) -> GangRequest:
+        """What a queued :class:`Job` asks the scheduler for (at least 1 worker × 1 GPU)."""
+        return cls(
+            workers=max(1, job.workers),
+            gpus_per_worker=max(1, job.gpus_per_worker),
+            gpu_model=job.gpu_model,
+            zone=job.zone,
+            priority=job.priority,
+            name=job.key,
+        )
 
     def describe(self) -> str:
         """``4×8 H100``, or ``4×8 GPUs`` when any model will do."""

@@ -110,22 +110,11 @@ def _queued(snapshot: FleetSnapshot) -> list[Job]:
     return jobs
 
 
-def _request(job: Job) -> GangRequest:
-    return GangRequest(
-        workers=max(1, job.workers),
-        gpus_per_worker=max(1, job.gpus_per_worker),
-        gpu_model=job.gpu_model,
-        zone=job.zone,
-        priority=job.priority,
-        name=job.key,
-    )
-
-
 def _placed(cap: Capacity, queue: Sequence[Job]) -> set[str]:
     """Keys of the queued jobs that start, placing them in order and committing each."""
     out: set[str] = set()
     for job in queue:
-        result = cap.place(_request(job))
+        result = cap.place(GangRequest.for_job(job))
         if isinstance(result, Placement):
             cap.commit(result)
             out.add(job.key)

@@ -124,17 +124,6 @@ def capacity_whatif(snapshot: FleetSnapshot, request: GangRequest, *, max_nodes:
     return _whatif(snapshot, cap, request, max_nodes, result.best_zone)
 
 
-def _request(job: Job) -> GangRequest:
-    return GangRequest(
-        workers=max(1, job.workers),
-        gpus_per_worker=max(1, job.gpus_per_worker),
-        gpu_model=job.gpu_model,
-        zone=job.zone,
-        priority=job.priority,
-        name=job.key,
-    )
-
-
 def why_pending(snapshot: FleetSnapshot, job: Job) -> str:
     """Why ``job`` cannot start on ``snapshot``, and which extra nodes would let it, in one sentence.
 
@@ -146,7 +135,7 @@ def why_pending(snapshot: FleetSnapshot, job: Job) -> str:
     text = answers.get(key)
     if text is not None:
         return text
-    request = _request(job)
+    request = GangRequest.for_job(job)
     result = cap.place(request)
     if isinstance(result, Placement):
         text = f"{request.describe()} fits now ({result.domain}); it waits for its turn in the queue"
