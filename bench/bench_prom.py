@@ -72,13 +72,25 @@ async def main_async(gpus: int, refreshes: int) -> None:
             times: list[float] = []
             cpu: list[float] = []
             naive: list[float] = []
+            stalls: list[float] = []
+            ticking = True
+
+            async def ticker() -> None:  # how late a 10 ms timer wakes: what a user would feel
+                while ticking:
+                    due = time.perf_counter() + 0.01
+                    await asyncio.sleep(0.01)
+                    stalls.append(time.perf_counter() - due)
+
             try:
+                tick = asyncio.create_task(ticker())
                 for _ in range(refreshes):
                     t, c = time.perf_counter(), time.process_time()
                     data = await src.fetch()
                     times.append(time.perf_counter() - t)
                     cpu.append(time.process_time() - c)
                     assert len(data.gpus) == gpus, len(data.gpus)
+                ticking = False
+                await tick
                 names = [pq.GPU_UTIL, *(n for names in pq.GPU_FIELDS.values() for n in names)]
                 for _ in range(refreshes):
                     t = time.perf_counter()
@@ -96,6 +108,9 @@ async def main_async(gpus: int, refreshes: int) -> None:
     print(
         f"naive, every series with all labels: median {base:.2f} s (n={refreshes}); ratio {base / med:.1f}x"
     )
+    stalls.sort()
+    print(f"event loop during the refreshes: worst stall {stalls[-1] * 1000:.0f} ms, "
+          f"p99 {stalls[int(len(stalls) * 0.99)] * 1000:.0f} ms")  # fmt: skip
     print(f"nodes {len(data.nodes)}, endpoints {len(data.endpoints)}")
 
 

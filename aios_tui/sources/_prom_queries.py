@@ -90,6 +90,16 @@ def gpu_field_query(field: str) -> str:
     return f"{query} != 0" if field in SPARSE_FIELDS else query
 
 
+def gpu_history_query(metric: str, uuid: str) -> str:
+    """One GPU's reading (a :data:`GPU_HISTORY` key) for a range query."""
+    return f'max({GPU_HISTORY[metric]}{{UUID="{escape(uuid)}"}})'
+
+
+def node_util_query(label: str, host: str) -> str:
+    """The mean utilisation of a host's GPUs, the host named by ``label`` (``Hostname``, ``hostname`` …)."""
+    return f'avg({GPU_UTIL}{{{label}="{escape(host)}"}})'
+
+
 def idle_query(window: float) -> str:
     """The GPUs whose utilisation stayed under 5 % for the whole window (seconds)."""
     return f"max by (UUID) (max_over_time({GPU_UTIL}[{_duration(window)}])) < {IDLE_UTIL_PCT:g}"
@@ -185,13 +195,14 @@ def render(
     template: str, by: Sequence[str], sel: Mapping[str, str] | None = None, window: float = 60.0
 ) -> str:
     """A template with its grouping, label matchers and ``rate()`` window (seconds) filled in."""
-    matchers = ", ".join(f'{k}="{_escape(v)}"' for k, v in (sel or {}).items())
+    matchers = ", ".join(f'{k}="{escape(v)}"' for k, v in (sel or {}).items())
     return string.Template(template).substitute(
         by=", ".join(by), sel=matchers, and_sel=f", {matchers}" if matchers else "", window=_duration(window)
     )
 
 
-def _escape(value: str) -> str:
+def escape(value: str) -> str:
+    """``value`` as the inside of a PromQL string literal."""
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
