@@ -15,10 +15,10 @@ What it gives: a :class:`Gpu` per dcgm-exporter GPU on its node (``Hostname``/``
 per host (Kubernetes' own node wins where both exist: the poller merges by name); an :class:`Endpoint` per
 ``namespace``/endpoint label with traffic, which fills the figures Kubernetes' endpoint of the same key lacks.
 
-History for sparklines comes from range queries sized to the sparkline (``points`` values, ``step`` apart,
-never over Prometheus' 11,000 points), asked in the background the first time a sparkline wants them and
-then at most once per ``step``: :meth:`PrometheusSource.history` never blocks, so a detail view shows what
-is cached and fills in on its next redraw.
+History for sparklines comes from range queries of the points the poller asks for (``points`` values,
+``step`` apart, never over Prometheus' 11,000 points), asked in the background the first time a sparkline
+wants them and then at most once per ``step``: :meth:`PrometheusSource.history` never blocks, so a detail
+view shows what is cached and fills in on its next redraw.
 """
 
 from __future__ import annotations
