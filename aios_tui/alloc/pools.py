@@ -138,8 +138,8 @@ def assess_pool_scale(snapshot: FleetSnapshot, pool: NodePool, desired: int) -> 
     price = pool.price_per_hour
     cost: Metric = NA if is_na(price) else float(price) * (desired - current)
     base = PoolScale(pool, current, desired, len(members), cost, blockers=tuple(blockers))
-    if desired < 0:
-        return base
+    if blockers and desired != current:
+        return base  # out of bounds: nothing to assess, and 10⁸ hypothetical nodes would take minutes
 
     queue = _queued(snapshot)
     fits_model = [j for j in queue if _fits_pool(j, pool)]

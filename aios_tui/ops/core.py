@@ -1,78 +1,50 @@
 """What every action shares: the :class:`Plan` shown before it runs, the :class:`ActionResult` it ends with,
-the refusals, the capability each action needs, the time limits, and the step bookkeeping of an execution.
+the refusals, the time limits, and :class:`Steps`, the bookkeeping of one execution (journaled step by step,
+stoppable between steps).
 
-:class:`~aios_tui.ops.actions.Ops` plans and runs the actions; the planning (and execution step) of each
-lives in its own module (:mod:`~aios_tui.ops.scale`, :mod:`~aios_tui.ops.redeploy`,
-:mod:`~aios_tui.ops.cordon`, :mod:`~aios_tui.ops.drain`, :mod:`~aios_tui.ops.launch`,
-:mod:`~aios_tui.ops.pools`), all built on these.
+The actions themselves live one per module in :mod:`aios_tui.ops.actions`; :class:`~aios_tui.ops.engine.Ops`
+plans and runs them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
-from aios_tui.alloc.drain import DrainPlan
-from aios_tui.alloc.pools import PoolScale
 from aios_tui.domain import Endpoint
 from aios_tui.domain.errors import describe_error
 from aios_tui.ops.audit import AuditError
-from aios_tui.sources.base import (
-    JobLauncher,
-    NodeMaintainer,
-    PermissionChecker,
-    PoolScaler,
-    Restartable,
-    Scalable,
-    Source,
-)
-
-if TYPE_CHECKING:
-    from aios_tui.ops.launch import LaunchPlan
 
 __all__ = [
     "ACTION_TIMEOUT_S",
-    "CAPABILITIES",
     "EVICT_CONCURRENCY",
     "PDB_RETRY_S",
     "ActionRefused",
     "ActionResult",
+    "Alternative",
+    "CancelToken",
     "ConfirmationError",
     "Plan",
     "Progress",
+    "Steps",
     "TargetNotFound",
     "UnauditedAction",
+    "describe",
+    "is_production",
+    "join",
     "looks_like_production",
+    "nodes_title",
+    "plural",
+    "quiet",
 ]
 
 log = logging.getLogger("aios_tui.ops")
-
-#: The source capability each action needs.
-CAPABILITIES: Mapping[str, type] = MappingProxyType(
-    {
-        "scale": Scalable,
-        "redeploy": Restartable,
-        "cordon": NodeMaintainer,
-        "uncordon": NodeMaintainer,
-        "drain": NodeMaintainer,
-        "launch": JobLauncher,
-        "scale-pool": PoolScaler,
-    }
-)
-
-#: What the target of each action is, for lookups and messages.
-_TARGET_KIND: Mapping[str, str] = {
-    "scale": "endpoint",
-    "redeploy": "endpoint",
-    "cordon": "node",
-    "uncordon": "node",
-    "drain": "node",
-    "scale-pool": "pool",
-}
 
 #: A call to a source that does not answer within this many seconds is reported as failed (it may still
 #: apply). Each step of an action has its own limit; a drain waiting on a PodDisruptionBudget is not a call.
@@ -85,18 +57,40 @@ EVICT_CONCURRENCY = 4
 Progress = Callable[[str], None]
 """Called with one line for a person each time an action makes a step, waits, or gives up."""
 
+D = TypeVar("D")
 
-def _describe(exc: BaseException) -> str:
+
+def describe(exc: BaseException) -> str:
     """``ApiException: 409 Conflict``: one line, credentials masked, cut to a few hundred characters."""
     return describe_error(exc, limit=300)
 
 
-def _quiet(_: str) -> None:
+def quiet(_: str) -> None:
     """The progress callback when nobody listens."""
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """``1 node``, ``2 nodes``."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def join(names: Sequence[str]) -> str:
+    return ", ".join(names)
+
+
+def nodes_title(names: Sequence[str]) -> str:
+    """``h100-a-0001``, or ``2 nodes (h100-a-0001, h100-a-0002)``."""
+    return names[0] if len(names) == 1 else f"{len(names)} nodes ({join(names)})"
+
+
+def is_production(namespace: str) -> bool:
+    """True when a namespace (or cluster) name says production: ``prod``, ``ml-prod``, ``production``."""
+    return "prod" in namespace.lower()
+
+
+def looks_like_production(endpoint: Endpoint) -> bool:
+    """True when the endpoint's namespace or cluster says production."""
+    return is_production(endpoint.namespace) or is_production(endpoint.cluster)
 
 
 class ActionRefused(Exception):
@@ -111,9 +105,23 @@ class TargetNotFound(ActionRefused, LookupError):
     """The target of an action is not in the current snapshot."""
 
 
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """Other arguments that would work where the plan cannot: "2×8 H200 in us-east-1b fits now"."""
+
+    label: str
+    args: Mapping[str, str]
+    """The changed arguments, as a user would type them into the plan's fields."""
+
+
 @dataclass(frozen=True)
-class Plan:
-    """What an action will do, shown before it runs. Any ``blockers`` make it impossible to execute."""
+class Plan(Generic[D]):
+    """What an action will do, shown before it runs. Any ``blockers`` make it impossible to execute.
+
+    ``detail`` is the structured plan behind the rows, typed by the action that made it (a drain's
+    :class:`~aios_tui.alloc.drain.DrainPlan`, a launch's :class:`~aios_tui.ops.actions.launch.LaunchPlan`,
+    a pool's :class:`~aios_tui.alloc.pools.PoolScale`; None where the rows say everything).
+    """
 
     action: str
     target: str
@@ -126,13 +134,33 @@ class Plan:
     confirm_phrase: str | None
     """What the user must type to confirm; None when a plain yes is enough."""
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    """The arguments ``execute`` passes to the source (and writes to the audit log)."""
-    detail: DrainPlan | LaunchPlan | PoolScale | None = field(default=None, compare=False, repr=False)
-    """The structured plan behind the rows, where there is one (see :meth:`Ops.drain_plan`)."""
+    """The arguments the action passes to the source (and writes to the audit log)."""
+    detail: D = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    targets: tuple[str, ...] = ()
+    """Every object the action changes (the nodes of a drain); ``(target,)`` when it is one."""
+    shrinks: bool = False
+    """The action removes capacity (a node pool scaled down), which may need a higher role."""
+    alternatives: tuple[Alternative, ...] = ()
+    """For a plan that cannot run: arguments that would (the plan screen offers them)."""
 
     @property
     def ok(self) -> bool:
         return not self.blockers
+
+    @property
+    def digest(self) -> str:
+        """A short hash of what the user was shown and what will be done, written to the audit intent."""
+        doc = [
+            self.action,
+            self.target,
+            self.source,
+            self.title,
+            self.lines,
+            self.warnings,
+            dict(self.params),
+        ]
+        raw = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,50 +172,110 @@ class ActionResult:
     done: tuple[str, ...] = ()
     not_done: tuple[str, ...] = ()
     """Steps that failed (``step: why``) or were never attempted (the step alone)."""
+    cancelled: bool = False
+    """Stopped on request between two steps."""
 
 
 class UnauditedAction(AuditError):
-    """The action ran (``result`` says how it ended) but its audit line could not be written."""
+    """The action ran (``result`` says how it ended) but its outcome line could not be written."""
 
     def __init__(self, message: str, result: ActionResult) -> None:
         super().__init__(message)
         self.result = result
 
 
-def looks_like_production(endpoint: Endpoint) -> bool:
-    """True when the namespace (or cluster) name says production: ``prod``, ``ml-prod``, ``production``."""
-    return "prod" in endpoint.namespace.lower() or "prod" in endpoint.cluster.lower()
+class CancelToken:
+    """Asks a running action to stop after its current step. Waits (a PodDisruptionBudget's) end at once."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.by = ""
+
+    def cancel(self, by: str = "") -> None:
+        self.by = by
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless cancelled first; True when cancelled."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
-def _prod(namespace: str) -> bool:
-    return "prod" in namespace.lower()
+StepJournal = Callable[[str, str, str], None]
+"""Called with (step, ``ok`` or ``failed``, why) as each step ends, before the next starts."""
 
 
-class _Steps:
-    """The steps of one execution, in plan order, and how each ended."""
+class Steps:
+    """The steps of one execution, in plan order, and how each ended.
 
-    def __init__(self, names: Iterable[str]) -> None:
+    Each step's end goes to ``journal`` at once (the write-ahead audit log); a step whose end cannot be
+    journaled stops the action, as no change may go unaudited. Between steps it honours ``cancel``.
+    """
+
+    def __init__(
+        self,
+        names: Iterable[str] = (),
+        *,
+        journal: StepJournal | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
         self._why: dict[str, str | None] = dict.fromkeys(names)  # None: not attempted, "": done
+        self._journal = journal
+        self.cancel = cancel or CancelToken()
         self.stopped = ""
-        """The first hard failure; once set, no new step starts."""
+        """The first hard failure (or the cancellation); once set, no new step starts."""
 
     def __len__(self) -> int:
         return len(self._why)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._why)
+
     def add(self, name: str) -> None:
         self._why.setdefault(name, None)
 
+    def may_start(self) -> bool:
+        """False once a step failed hard or the action was cancelled: start nothing new."""
+        if self.cancel.cancelled and not self.stopped:
+            self.stopped = "cancelled" + (f" by {self.cancel.by}" if self.cancel.by else "")
+        return not self.stopped
+
     def done(self, name: str) -> None:
         self._why[name] = ""
+        self._write(name, "ok", "")
 
     def fail(self, name: str, why: str, *, hard: bool = True) -> None:
         self._why[name] = why or "failed"
         if hard and not self.stopped:
             self.stopped = f"{name}: {why}"
+        self._write(name, "failed", why or "failed")
+
+    def _write(self, name: str, outcome: str, why: str) -> None:
+        if self._journal is None:
+            return
+        try:
+            self._journal(name, outcome, why)
+        except Exception as exc:  # the audit log is gone: change nothing more
+            log.error("step %s (%s) was not journaled: %s", name, outcome, exc)
+            if not self.stopped or self.stopped.startswith("cancelled"):
+                self.stopped = f"the audit log cannot be written ({exc}): stopped"
 
     async def attempt(self, name: str, call: Callable[[], Awaitable[None]]) -> bool:
         """Run one call to a source with its time limit; True when it succeeded. Never raises (but for
-        cancellation): a failure is recorded and stops the steps not yet started."""
+        task cancellation): a failure is recorded and stops the steps not yet started. A step is not
+        started once the action was cancelled or stopped."""
+        self.add(name)
+        if not self.may_start():
+            return False
         try:
             async with asyncio.timeout(ACTION_TIMEOUT_S):
                 await call()
@@ -198,7 +286,7 @@ class _Steps:
             return False
         except Exception as exc:
             log.warning("%s failed", name, exc_info=True)
-            self.fail(name, _describe(exc))
+            self.fail(name, describe(exc))
             return False
         self.done(name)
         return True
@@ -206,6 +294,8 @@ class _Steps:
     def result(self, title: str, *, interrupted: bool = False) -> ActionResult:
         done = tuple(n for n, why in self._why.items() if why == "")
         failed = [(n, why) for n, why in self._why.items() if why]
+        cancelled = self.stopped.startswith("cancelled")
+        total = plural(len(self._why), "step")
         if len(self._why) == 1:  # one step: the title is the step, the message carries the reason
             not_done = tuple(n for n, why in self._why.items() if why != "")
             if failed:
@@ -213,26 +303,17 @@ class _Steps:
         else:
             not_done = tuple(f"{n}: {why}" if why else n for n, why in self._why.items() if why != "")
         if interrupted:
-            head = f"{title}: interrupted after {len(done)} of {_plural(len(self._why), 'step')}"
+            head = f"{title}: interrupted after {len(done)} of {total}"
             return ActionResult(False, head + "; run it again to continue", done, not_done)
+        if cancelled and not_done:
+            head = f"{title}: {self.stopped} after {len(done)} of {total}"
+            return ActionResult(False, head + "; run it again to continue", done, not_done, cancelled=True)
         if not not_done:
             return ActionResult(True, f"{title}: done", done, not_done)
         why = f" ({failed[0][0]}: {failed[0][1]}{' …' if len(failed) > 1 else ''})" if failed else ""
+        if not failed and self.stopped:
+            why = f" ({self.stopped})"
         message = (
-            f"{title}: {len(done)} of {_plural(len(self._why), 'step')} done, {len(not_done)} not done{why}; "
-            "run it again to continue"
+            f"{title}: {len(done)} of {total} done, {len(not_done)} not done{why}; run it again to continue"
         )
         return ActionResult(False, message, done, not_done)
-
-
-def _source_refusal(source: Source, action: str, target: str | None) -> str | None:
-    """Why the source itself would refuse (RBAC, a read-only cluster), when it can tell ahead of time."""
-    return source.permission(action, target) if isinstance(source, PermissionChecker) else None
-
-
-def _join(names: Sequence[str]) -> str:
-    return ", ".join(names)
-
-
-def _nodes_title(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{len(names)} nodes ({_join(names)})"

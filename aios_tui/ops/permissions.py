@@ -1,6 +1,8 @@
-"""Who may do what: roles, the action → minimum-role table, and the read-only switch.
+"""Who may do what: roles, the read-only switch, and :func:`denial`, the one place that says no.
 
-Enforced by :class:`~aios_tui.ops.actions.Ops` on every execute, not only by the UI hiding keys.
+Each action declares its own least roles (:class:`RoleRule`, see :mod:`aios_tui.ops.actions`); this module
+decides with them. Enforced by :class:`~aios_tui.ops.engine.Ops` when it plans and again when it executes,
+not only by the UI hiding keys.
 """
 
 from __future__ import annotations
@@ -8,20 +10,10 @@ from __future__ import annotations
 import enum
 import getpass
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
+from typing import Protocol
 
-__all__ = [
-    "MIN_ROLE",
-    "MIN_ROLE_MANY",
-    "MIN_ROLE_SHRINK",
-    "MUTATING",
-    "Actor",
-    "PermissionDenied",
-    "Role",
-    "denial",
-]
+__all__ = ["Actor", "PermissionDenied", "Role", "RoleRule", "denial"]
 
 
 class Role(enum.StrEnum):
@@ -33,40 +25,27 @@ class Role(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        return _RANKS[self]
+        return list(Role).index(self)
 
     def allows(self, minimum: Role) -> bool:
         return self.rank >= minimum.rank
 
 
-_RANKS: Mapping[Role, int] = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+class RoleRule(Protocol):
+    """An action's roles: the least role that may run it, and the higher one it needs on several targets at
+    once or when it removes capacity (None: no higher one)."""
 
-#: The least role that may run each action. Every action listed here changes the fleet; an action that is
-#: not listed is refused.
-MIN_ROLE: Mapping[str, Role] = MappingProxyType(
-    {
-        "scale": Role.OPERATOR,
-        "redeploy": Role.OPERATOR,
-        "cordon": Role.OPERATOR,
-        "uncordon": Role.OPERATOR,
-        "drain": Role.OPERATOR,
-        "launch": Role.OPERATOR,
-        # Growing a node pool costs money but harms nothing and is undone by shrinking it again: operator.
-        "scale-pool": Role.OPERATOR,
-    }
-)
+    @property
+    def name(self) -> str: ...
 
-#: The least role that may run an action on several targets at once, where that needs more than one.
-MIN_ROLE_MANY: Mapping[str, Role] = MappingProxyType({"drain": Role.ADMIN})
+    @property
+    def min_role(self) -> Role: ...
 
-#: The least role that may run an action that removes capacity, where that needs more. Shrinking a node
-#: pool terminates machines with whatever runs on them, without evicting anything first, and on a cloud the
-#: provider's termination policy (not the plan) picks which: it is a drain of several nodes at once that no
-#: PodDisruptionBudget can stop, so it takes what draining several nodes takes.
-MIN_ROLE_SHRINK: Mapping[str, Role] = MappingProxyType({"scale-pool": Role.ADMIN})
+    @property
+    def min_role_many(self) -> Role | None: ...
 
-#: Actions that change something: all refused in read-only mode.
-MUTATING = frozenset(MIN_ROLE)
+    @property
+    def min_role_shrink(self) -> Role | None: ...
 
 
 class PermissionDenied(Exception):
@@ -91,22 +70,23 @@ class Actor:
 
 
 def denial(
-    action: str, role: Role, *, read_only: bool, targets: int = 1, shrinks: bool = False
+    rule: RoleRule | None, role: Role, *, read_only: bool, targets: int = 1, shrinks: bool = False
 ) -> str | None:
-    """Why ``role`` may not run ``action`` on ``targets`` targets in this session, or None when it may.
+    """Why ``role`` may not run the action ``rule`` describes on ``targets`` targets in this session, or None
+    when it may. ``rule`` None: an action nobody registered, always refused.
 
     ``shrinks``: the action removes capacity (a node pool scaled down), which may need a higher role."""
-    minimum = MIN_ROLE.get(action)
-    if minimum is None:
-        return f"unknown action {action!r}"
+    if rule is None:
+        return "unknown action"
+    action = rule.name
     if read_only:
         return f"read-only mode: {action} is not allowed"
-    if not role.allows(minimum):
-        return f"role {role} may not {action}"
-    many = MIN_ROLE_MANY.get(action)
+    if not role.allows(rule.min_role):
+        return f"role {role} may not {action} (it needs {rule.min_role})"
+    many = rule.min_role_many
     if targets > 1 and many is not None and not role.allows(many):
         return f"role {role} may not {action} {targets} at once (only {many} may); {action} one at a time"
-    shrink = MIN_ROLE_SHRINK.get(action)
+    shrink = rule.min_role_shrink
     if shrinks and shrink is not None and not role.allows(shrink):
         return f"role {role} may not {action} down (only {shrink} may: it terminates nodes)"
     return None

@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import logging
 import operator
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -22,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from aios_tui.domain import FleetSnapshot, Node, SourceHealth, SourceState, errors
+from aios_tui.domain.clock import now as wall_now
 from aios_tui.poll.history import RingHistory
 from aios_tui.poll.idle import IdleTracker
 from aios_tui.sources.base import HistoryProvider, Source, SourceData
@@ -156,7 +156,7 @@ class Poller:
         self,
         sources: Sequence[Source],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
         max_backoff: float = 60.0,
         history_points: int = 120,
         idle_window: float = 600.0,

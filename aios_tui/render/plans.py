@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -86,3 +88,20 @@ def pool_scale_details(scale: PoolScale) -> RenderableType:
             nodes.add_row(n.name, used, str(at_risk.get(n.name, 0)))
         parts.append(nodes)
     return Group(*parts) if parts else Text("No queued job and no running pod is affected.", DIM_STYLE)
+
+
+@functools.singledispatch
+def plan_details(detail: object) -> RenderableType | None:
+    """The long part of a plan, drawn by the type of its detail (a drain's pod table, a pool's jobs and
+    nodes); None for plans whose rows say everything."""
+    return None
+
+
+@plan_details.register
+def _(detail: DrainPlan) -> RenderableType | None:
+    return drain_details(detail)
+
+
+@plan_details.register
+def _(detail: PoolScale) -> RenderableType | None:
+    return pool_scale_details(detail)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from aios_tui.config import ConfigError, Settings
+from aios_tui.domain.clock import now as wall_now
 from aios_tui.sources.base import Source, SourceError
 
 __all__ = ["build_sources"]
 
 
-def build_sources(settings: Settings, *, clock: Callable[[], float] = time.time) -> list[Source]:
+def build_sources(settings: Settings, *, clock: Callable[[], float] = wall_now) -> list[Source]:
     """The sources the settings ask for, not yet started.
 
     ``[kubernetes] enabled`` gives one source per context (``k8s:<context>``); ``[nvml] enabled`` the local

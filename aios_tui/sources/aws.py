@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import boto3
@@ -34,6 +34,7 @@ from botocore.config import Config
 
 from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.domain import NA
+from aios_tui.domain.clock import now_utc
 from aios_tui.sources.base import SourceError
 from aios_tui.sources.cloud import CloudInstance, CloudPool, Listing, SpotPrice
 
@@ -471,4 +472,4 @@ def _snake(op: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    return now_utc()

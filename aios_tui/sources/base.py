@@ -136,6 +136,17 @@ class JobLauncher(Protocol):
 
 
 @runtime_checkable
+class JobQueue(Protocol):
+    """Can hold a training job that does not fit now and start it whole once it fits (the embedded fleet's
+    scheduler; Kubernetes with Kueue). A launch with no placement is then queued, not scattered."""
+
+    def queues_jobs(self) -> bool:
+        """Whether a job launched with no placement waits, whole, for room (False: it would be left to a
+        scheduler that may start part of the gang)."""
+        ...
+
+
+@runtime_checkable
 class PoolScaler(Protocol):
     """Can set a node pool's desired capacity (an Auto Scaling group, an EKS node group)."""
 

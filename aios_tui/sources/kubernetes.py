@@ -41,6 +41,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from aios_tui.config import KubernetesSettings
 from aios_tui.domain import Gpu, Node, Pod, PodPhase
+from aios_tui.domain.clock import now as wall_now
 from aios_tui.domain.errors import redact
 from aios_tui.domain.model import gpu_slot
 from aios_tui.sources._k8s_convert import (
@@ -203,7 +204,7 @@ def sources_from_settings(
     settings: KubernetesSettings,
     *,
     env: Mapping[str, str] | None = None,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] = wall_now,
 ) -> list[KubernetesSource]:
     """One source per configured context (the current one when none is), named ``k8s:<context>``.
 
@@ -261,7 +262,7 @@ class KubernetesSource:
         name: str,
         api_client_factory: Callable[[], Any],
         settings: KubernetesSettings,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
         context: str = "",
         retry_base: float = 0.5,
         retry_max: float = 30.0,
@@ -508,6 +509,11 @@ class KubernetesSource:
 
     async def launch_job(self, spec: LaunchSpec) -> None:
         await self._act(self._launch, self._names.spec(spec) if self._names is not None else spec)
+
+    def queues_jobs(self) -> bool:
+        """With ``kueue_queue`` set a job is created suspended and Kueue admits it whole; without it, an
+        unpinned Job would be left to the scheduler, which may bind part of the gang."""
+        return bool(self._settings.kueue_queue)
 
     async def _act(self, fn: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
         await asyncio.to_thread(functools.partial(fn, *args, **kwargs))

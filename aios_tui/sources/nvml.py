@@ -21,7 +21,6 @@ import asyncio
 import concurrent.futures
 import logging
 import socket
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -29,6 +28,7 @@ from typing import Any
 
 from aios_tui.config import NvmlSettings
 from aios_tui.domain import NA, Gpu, Health, Metric, Node, Throttle
+from aios_tui.domain.clock import now as wall_now
 from aios_tui.domain.model import short_gpu_model
 from aios_tui.sources.base import SourceData, SourceError
 
@@ -94,7 +94,7 @@ class NvmlSource:
         *,
         name: str = "nvml",
         settings: NvmlSettings,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
         nvml: Any = None,
         host: str | None = None,
     ) -> None:

@@ -31,7 +31,6 @@ import logging
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aios_tui.config import PrometheusSettings
 from aios_tui.domain import NA, Endpoint, Gpu, Metric, Node, Throttle, is_na
+from aios_tui.domain.clock import now as wall_now
 from aios_tui.domain.errors import describe_error
 from aios_tui.domain.model import short_gpu_model
 from aios_tui.sources import _prom_queries as pq
@@ -75,7 +75,7 @@ class PrometheusSource:
         settings: PrometheusSettings,
         idle_window: float = 600.0,
         qualify: bool = False,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
         env: Mapping[str, str] | None = None,
         connect: Callable[..., Any] | None = None,
     ) -> None:

@@ -27,7 +27,6 @@ import math
 import random
 import re
 import threading
-import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -54,6 +53,7 @@ from aios_tui.domain import (
     Taint,
     Throttle,
 )
+from aios_tui.domain.clock import now as wall_now
 from aios_tui.sources._sim_fleet import (
     HPA_METRIC,
     JOB_READY_DELAY,
@@ -160,7 +160,7 @@ class SimSource:
         name: str = "sim",
         interval: float = 2.0,
         timeout: float = 5.0,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
         start: float | None = None,
     ) -> None:
         if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES:
@@ -237,6 +237,10 @@ class SimSource:
 
     async def launch_job(self, spec: LaunchSpec) -> None:
         await self._act(self._launch, spec)
+
+    def queues_jobs(self) -> bool:
+        """A job launched with no placement waits in the queue and starts whole once it fits."""
+        return True
 
     async def scale_pool(self, name: str, desired: int) -> None:
         """Set a pool's desired capacity, as an Auto Scaling group: new nodes join Ready after

@@ -28,7 +28,6 @@ import logging
 import math
 import os
 import socket
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ import asyncssh
 
 from aios_tui.config import SshHostSettings
 from aios_tui.domain import Condition, Gpu, Health, Node
+from aios_tui.domain.clock import now as wall_now
 from aios_tui.sources._smi_parse import (
     SmiGpu,
     SmiParseError,
@@ -112,7 +112,7 @@ class SshSource:
         *,
         hosts: Sequence[SshHostSettings],
         name: str = "ssh",
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = wall_now,
         max_connections: int = 16,
     ) -> None:
         if not hosts:

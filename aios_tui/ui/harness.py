@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aios_tui.config import Settings
+from aios_tui.domain.clock import FrozenClock
 from aios_tui.ops import Actor, AuditLog, Ops, Role
 from aios_tui.poll import Poller
 from aios_tui.sources.sim import SimSource
@@ -18,15 +19,11 @@ START = 1_795_000_000.0
 """2026-11-17 10:13:20 UTC: mid-morning, traffic climbing."""
 
 
-class FakeClock:
+class FakeClock(FrozenClock):
+    """A :class:`FrozenClock` that starts at :data:`START`."""
+
     def __init__(self, t: float = START) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+        super().__init__(t)
 
 
 def sim_app(

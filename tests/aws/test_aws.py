@@ -369,7 +369,7 @@ async def test_scale_pool_action_end_to_end_through_ops(
     )
     await poller.refresh()
     g5 = poller.snapshot.pools_by_name["g5-pool"]
-    plan = ops.plan_scale_pool("g5-pool", g5.desired_capacity + 1)
+    plan = ops.plan("scale-pool", pool="g5-pool", desired=g5.desired_capacity + 1)
     assert not plan.blockers, plan.blockers
     text = "\n".join(f"{k} {v}" for k, v in plan.lines)
     assert f"{g5.desired_capacity} → {g5.desired_capacity + 1}" in text
@@ -381,7 +381,7 @@ async def test_scale_pool_action_end_to_end_through_ops(
     ]
     assert g["DesiredCapacity"] == g5.desired_capacity + 1
     # Shrinking needs an admin: the operator's plan is refused before anything reaches AWS.
-    down = ops.plan_scale_pool("g5-pool", 0)
+    down = ops.plan("scale-pool", pool="g5-pool", desired=0)
     assert down.blockers and "admin" in " ".join(down.blockers)
     line = audit.read_text(encoding="utf-8")
     assert "scale-pool" in line and "g5-pool" in line

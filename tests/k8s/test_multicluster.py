@@ -51,11 +51,11 @@ async def test_same_names_in_two_clusters_stay_apart_and_actions_reach_the_right
             AuditLog(tmp_path / "audit.jsonl"),
             actor=Actor("t", Role.ADMIN),
         )
-        result = await ops.execute(ops.plan_cordon([f"prod-eu/{H100}"]))
+        result = await ops.execute(ops.plan("cordon", nodes=[f"prod-eu/{H100}"]))
         assert result.ok, result.message
         assert eu.get("nodes", "", H100)["spec"].get("unschedulable") is True  # type: ignore[index]
         assert not (us.get("nodes", "", H100) or {}).get("spec", {}).get("unschedulable")
-        plan = ops.plan_scale("prod-us/ml-prod/llm-serve", 4)
+        plan = ops.plan("scale", endpoint="prod-us/ml-prod/llm-serve", replicas=4)
         result = await ops.execute(plan, confirmation="llm-serve")
         assert result.ok, result.message
         assert us.get("deployments", "ml-prod", "llm-serve")["spec"]["replicas"] == 4  # type: ignore[index]

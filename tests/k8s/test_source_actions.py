@@ -16,6 +16,7 @@ from aios_tui.ops import ActionRefused, Actor, AuditLog, Ops, PermissionDenied, 
 from aios_tui.poll import Poller
 from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceError
 from aios_tui.sources.kubernetes import KubernetesSource
+from tests.actions import launch_args
 from tests.k8s.apiserver import FakeApiServer
 from tests.k8s.test_source import make_source
 
@@ -79,7 +80,7 @@ def patches(server: FakeApiServer, path: str) -> int:
 
 
 async def test_scale_through_the_scale_subresource(world: World) -> None:
-    plan = world.ops.plan_scale(SERVE, 5)
+    plan = world.ops.plan("scale", endpoint=SERVE, replicas=5)
     assert plan.ok and plan.source == "k8s:test"
     result = await world.ops.execute(plan, confirmation=plan.confirm_phrase)
     assert result.ok, result.message
@@ -90,12 +91,12 @@ async def test_scale_through_the_scale_subresource(world: World) -> None:
 
 
 async def test_redeploy_restarts_and_changes_the_image(world: World) -> None:
-    plan = world.ops.plan_redeploy(SERVE)
+    plan = world.ops.plan("redeploy", endpoint=SERVE)
     assert (await world.ops.execute(plan, confirmation=plan.confirm_phrase)).ok
     deployment = world.server.get("Deployment", "ml-prod", "llm-serve")
     assert deployment is not None
     assert "kubectl.kubernetes.io/restartedAt" in deployment["spec"]["template"]["metadata"]["annotations"]
-    plan = world.ops.plan_redeploy(SERVE, "vllm/vllm-openai:v0.9.1")
+    plan = world.ops.plan("redeploy", endpoint=SERVE, image="vllm/vllm-openai:v0.9.1")
     result = await world.ops.execute(plan, confirmation=plan.confirm_phrase)
     assert result.ok, result.message
     deployment = world.server.get("Deployment", "ml-prod", "llm-serve")
@@ -110,19 +111,19 @@ async def test_redeploy_restarts_and_changes_the_image(world: World) -> None:
 
 
 async def test_cordon_and_uncordon(world: World) -> None:
-    result = await world.ops.execute(world.ops.plan_cordon([H100]))
+    result = await world.ops.execute(world.ops.plan("cordon", nodes=[H100]))
     assert result.ok, result.message
     node = world.server.get("Node", "", H100)
     assert node is not None and node["spec"]["unschedulable"] is True
     await world.settle(lambda s: s.node_by_name[H100].cordoned)
-    assert (await world.ops.execute(world.ops.plan_cordon([H100], cordon=False))).ok
+    assert (await world.ops.execute(world.ops.plan("uncordon", nodes=[H100]))).ok
     node = world.server.get("Node", "", H100)
     assert node is not None and not node["spec"].get("unschedulable")
     await world.settle(lambda s: not s.node_by_name[H100].cordoned)
 
 
 async def test_drain_evicts_through_the_eviction_api(world: World) -> None:
-    plan = world.ops.plan_drain([DRAINED])
+    plan = world.ops.plan("drain", nodes=[DRAINED])
     assert plan.ok, plan.blockers
     result = await world.ops.execute(plan)
     assert result.ok, result.message
@@ -138,7 +139,7 @@ async def test_drain_evicts_through_the_eviction_api(world: World) -> None:
 async def test_drain_reports_a_pdb_refusal_and_a_misconfigured_pdb(world: World) -> None:
     world.server.set_eviction(MOVED[0], 429)
     world.server.set_eviction(MOVED[1], 500)
-    plan = world.ops.plan_drain([DRAINED], pdb_timeout_s=0.2)
+    plan = world.ops.plan("drain", nodes=[DRAINED], pdb_timeout_s=0.2)
     lines: list[str] = []
     result = await world.ops.execute(plan, progress=lines.append)
     assert not result.ok
@@ -167,7 +168,9 @@ async def test_evict_answers(world: World) -> None:
 
 
 async def test_launch_an_indexed_job_pinned_to_the_planned_nodes(world: World) -> None:
-    plan = world.ops.plan_launch(LaunchSpec("research", "probe", "nvcr.io/nvidia/pytorch:24.08-py3", 1, 4))
+    plan = world.ops.plan(
+        "launch", **launch_args(LaunchSpec("research", "probe", "nvcr.io/nvidia/pytorch:24.08-py3", 1, 4))
+    )
     assert plan.ok, plan.blockers
     assert plan.params["placement"] == (DRAINED,)
     result = await world.ops.execute(plan)
@@ -203,7 +206,7 @@ async def test_launch_hands_the_job_to_kueue_when_configured(
 ) -> None:
     w = await make_world(apiserver, kubeconfig, tmp_path / "audit.jsonl", kueue_queue="research")
     try:
-        plan = w.ops.plan_launch(LaunchSpec("research", "queued", "img", 1, 4))
+        plan = w.ops.plan("launch", **launch_args(LaunchSpec("research", "queued", "img", 1, 4)))
         assert (await w.ops.execute(plan)).ok
         job = apiserver.get("Job", "research", "queued")
         assert job is not None
@@ -230,7 +233,7 @@ async def test_an_action_rbac_forbids_is_unavailable_with_its_reason(
         assert w.source.permission("scale", SERVE) == reason
         assert w.ops.check("scale", SERVE) == reason
         assert w.ops.check("redeploy", SERVE) is None  # only the scale subresource is denied
-        plan = w.ops.plan_scale(SERVE, 4)
+        plan = w.ops.plan("scale", endpoint=SERVE, replicas=4)
         assert reason in plan.blockers
         with pytest.raises(ActionRefused, match="forbidden by RBAC"):
             await w.ops.execute(plan, confirmation=plan.confirm_phrase)
@@ -241,7 +244,7 @@ async def test_an_action_rbac_forbids_is_unavailable_with_its_reason(
 
 async def test_a_403_at_run_time_is_reported_plainly(world: World) -> None:
     reviewed(world.source, "scale", SERVE)
-    plan = world.ops.plan_scale(SERVE, 4)
+    plan = world.ops.plan("scale", endpoint=SERVE, replicas=4)
     assert plan.ok  # allowed when planned ...
     world.server.deny("patch", "deployments", "scale", "ml-prod")  # ... and not any more
     result = await world.ops.execute(plan, confirmation=plan.confirm_phrase)
@@ -266,7 +269,7 @@ async def test_a_read_only_context_refuses_every_action(
         reason = w.ops.check("cordon", H100)
         assert reason is not None and "read-only" in reason
         assert w.ops.check("launch") is not None
-        plan = w.ops.plan_cordon([H100])
+        plan = w.ops.plan("cordon", nodes=[H100])
         with pytest.raises((ActionRefused, PermissionDenied), match="read-only"):
             await w.ops.execute(plan)
         node = apiserver.get("Node", "", H100)
@@ -276,15 +279,15 @@ async def test_a_read_only_context_refuses_every_action(
 
 
 async def test_drain_preview_asks_the_server_for_a_dry_run_and_changes_nothing(world: World) -> None:
-    plan = world.ops.plan_drain([DRAINED])
-    drain = world.ops.drain_plan(plan)
+    plan = world.ops.plan("drain", nodes=[DRAINED])
+    drain = plan.detail
     assert drain is not None and drain.evict
     refused = drain.evict[0].pod
     world.server.set_eviction(refused, 429)
     before = {p["metadata"]["name"] for p in world.server.list("pods")}
-    lines = await world.ops.dry_run_drain(plan)
+    lines = await world.ops.verify(plan)
     assert lines[0].startswith(f"server dry run: 1 of {len(drain.evict)} evictions would be refused now")
     assert refused in lines[1] and "refused now" in lines[1]
     assert {p["metadata"]["name"] for p in world.server.list("pods")} == before  # dryRun=All: nothing evicted
     world.server.set_eviction(refused, 201)
-    assert (await world.ops.dry_run_drain(plan))[0].startswith("server dry run: all ")
+    assert (await world.ops.verify(plan))[0].startswith("server dry run: all ")

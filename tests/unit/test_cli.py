@@ -36,6 +36,7 @@ from aios_tui.domain import (
     Taint,
     Throttle,
 )
+from aios_tui.render.jsonout import snapshot_to_json
 
 FIVE_LISTS = ("nodes", "gpus", "jobs", "endpoints", "sources")
 
@@ -281,7 +282,7 @@ def test_json_conversion_matches_the_reference() -> None:
         sources=(SourceHealth("sim", "sim", SourceState.OK, last_ok=12.0),),
         context="sim",
     )
-    doc = cli.snapshot_to_json(snap)
+    doc = snapshot_to_json(snap)
     for key in ("nodes", "gpus", "jobs", "endpoints", "sources"):
         assert doc[key] == _reference(getattr(snap, key)), key
     assert doc["totals"] == _reference(snap.totals)
@@ -297,7 +298,7 @@ def test_json_conversion_matches_the_reference() -> None:
 
 def test_json_has_no_nan() -> None:
     gpu = Gpu(node="n", index=0, uuid="u", model="m", util=float("nan"), power=float("inf"))
-    doc = cli.snapshot_to_json(FleetSnapshot(timestamp=0.0, gpus=(gpu,)))
+    doc = snapshot_to_json(FleetSnapshot(timestamp=0.0, gpus=(gpu,)))
     assert (doc["gpus"][0]["util"], doc["gpus"][0]["power"]) == (None, None)
     json.dumps(doc, allow_nan=False)
 
@@ -342,9 +343,11 @@ def sim_nodes(capsys: pytest.CaptureFixture[str], n: int = 12) -> list[dict[str,
     return nodes
 
 
-def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
+def audit_lines(tmp_path: Path, phase: str = "end") -> list[dict[str, Any]]:
+    """The audit log's lines of one phase: ``end`` (how each attempt ended), ``intent``, ``step``; or all."""
     path = tmp_path / "state" / "aios-tui" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [ln for ln in lines if phase == "all" or ln.get("phase", "end") == phase]
 
 
 def test_plan_launch_json_places_the_gang(capsys: pytest.CaptureFixture[str]) -> None:
@@ -373,15 +376,26 @@ def test_plan_launch_json_places_the_gang(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_plan_launch_that_cannot_fit_exits_3_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(
-        capsys, "--sim-nodes", "12", "plan", "launch", "--workers", "40", "--gpus-per-worker", "8", "--json"
-    )
+    args = ("--sim-nodes", "12", "plan", "launch", "--gpu-model", "h100", "--json")
+    code, out, err = run(capsys, *args, "--workers", "3", "--gpus-per-worker", "8")
     assert code == 3
     doc = json.loads(out)
     assert doc["ok"] is False and doc["placed"] is False
+    assert doc["params"]["gpu_model"] == "H100"  # "h100" as typed, matched to the fleet's name
     assert doc["placement"]["reason"] in err
     assert err.startswith("aios-tui: cannot launch ")
-    assert doc["whatif"] is None or doc["whatif"]["nodes"] >= 1
+    assert doc["whatif"]["nodes"] >= 1
+    # Queueing is offered where the backend starts queued gangs whole; --queue takes it.
+    queue = {"label": "queue it: it starts, whole, when it fits", "args": {"queue": "y"}}
+    assert queue in doc["alternatives"]
+    code, out, err = run(capsys, *args, "--workers", "3", "--gpus-per-worker", "8", "--queue")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert doc["ok"] and doc["queued"] and doc["params"]["placement"] == []
+    # Larger than the fleet and its pools grown to their limits: refused before any placement is tried.
+    code, out, err = run(capsys, *args, "--workers", "400", "--gpus-per-worker", "8")
+    assert code == 3 and "3200 needs" not in err
+    assert "400×8 needs 3,200 H100s: the fleet has " in err
 
 
 def test_plan_drain_json_has_the_drain_plan(capsys: pytest.CaptureFixture[str]) -> None:
@@ -426,7 +440,9 @@ def test_act_without_a_terminal_or_yes_refuses(tmp_path: Path, capsys: pytest.Ca
     code, _, err = run(capsys, "act", "cordon", name, "--sim-nodes", "12")
     assert code == 3
     assert "no terminal to confirm on: pass --yes" in err
-    assert audit_lines(tmp_path) == []
+    [refused] = audit_lines(tmp_path, "all")  # refused, and audited: nothing ran, no intent
+    assert (refused["outcome"], refused["action"], refused["target"]) == ("refused", "cordon", name)
+    assert refused["message"].startswith("no terminal to confirm on")
 
 
 class _Terminal(io.StringIO):
@@ -448,13 +464,22 @@ def test_act_asks_on_the_terminal(
     monkeypatch.setattr(sys, "stdin", _Terminal("y\n"))
     code, _, err = run(capsys, "act", "cordon", name, "--sim-nodes", "12")
     assert code == 0, err
-    assert [line["outcome"] for line in audit_lines(tmp_path)] == ["ok"]
+    outcomes = [(line["action"], line["outcome"], line["message"]) for line in audit_lines(tmp_path)]
+    assert outcomes == [
+        (
+            "uncordon",
+            "refused",
+            f"cannot uncordon {name}: {name} is already uncordoned: did you mean cordon (c)?",
+        ),
+        ("cordon", "refused", "not confirmed: nothing was done"),
+        ("cordon", "ok", f"Cordon {name}: done"),
+    ]
 
 
 def test_act_drain_of_two_nodes_needs_admin_and_the_phrase(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a, b = (n["name"] for n in sim_nodes(capsys)[:2])
+    a, b = (n["name"] for n in sim_nodes(capsys)[1:3])  # two whose pods fit elsewhere at the pinned hour
     args = ("act", "drain", a, b, "--allow-empty-dir", "--allow-unmanaged", "--sim-nodes", "12", "--yes")
     code, _, err = run(capsys, *args)
     assert code == 3 and "role operator may not drain 2 at once" in err

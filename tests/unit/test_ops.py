@@ -25,9 +25,11 @@ from aios_tui.ops import (
     PermissionDenied,
     Role,
     TargetNotFound,
+    UnauditedAction,
     default_audit_path,
 )
 from aios_tui.sources.base import Scalable, Source, SourceData
+from aios_tui.ui.harness import START
 
 
 class FakeScaler:
@@ -43,6 +45,9 @@ class FakeScaler:
         self.nodes = nodes
         self.calls: list[tuple[str, str, int]] = []
         self.fail: Exception | None = None
+        self.audit_path: Path | None = None
+        self.audited_before: list[list[dict[str, object]]] = []
+        """The audit log's lines at each call: the intent must already be on disk."""
 
     async def fetch(self) -> SourceData:
         return SourceData(nodes=self.nodes, endpoints=tuple(self.endpoints.values()))
@@ -51,11 +56,18 @@ class FakeScaler:
         pass
 
     async def scale_endpoint(self, namespace: str, name: str, replicas: int) -> None:
+        self.audited_before.append(_lines(self.audit_path))
         if self.fail is not None:
             raise self.fail
         self.calls.append((namespace, name, replicas))
         key = f"{namespace}/{name}"
         self.endpoints[key] = replace(self.endpoints[key], replicas_desired=replicas)
+
+
+def _lines(path: Path | None) -> list[dict[str, object]]:
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 class FakeReadOnlySource:
@@ -111,9 +123,14 @@ class World:
     pokes: list[str] = field(default_factory=list)
 
     def lines(self) -> list[dict[str, object]]:
+        """Every line of the audit log: intents, steps and ends."""
         if not self.audit.path.exists():
             return []
         return [json.loads(line) for line in self.audit.path.read_text().splitlines()]
+
+    def ends(self) -> list[dict[str, object]]:
+        """How each attempt ended (a refusal is only that line)."""
+        return [line for line in self.lines() if line.get("phase", "end") == "end"]
 
 
 def make_world(
@@ -126,6 +143,7 @@ def make_world(
 ) -> World:
     src = FakeScaler("sim", endpoints or (endpoint(),), nodes=(h100("a", 8), h100("b", 4)))
     audit = AuditLog(audit_path or tmp_path / "state" / "aios-tui" / "audit.jsonl")
+    src.audit_path = audit.path
 
     def snapshot() -> FleetSnapshot:
         return FleetSnapshot(timestamp=0.0, nodes=src.nodes, endpoints=tuple(src.endpoints.values()))
@@ -147,9 +165,9 @@ def test_fake_scaler_is_scalable() -> None:
     assert isinstance(FakeScaler("sim", ()), Source)
 
 
-async def test_plan_then_execute_scales_and_writes_one_audit_line(tmp_path: Path) -> None:
+async def test_plan_then_execute_scales_with_the_intent_on_disk_before_the_change(tmp_path: Path) -> None:
     w = make_world(tmp_path)
-    plan = w.ops.plan_scale("ml-staging/llm-serve", 5)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=5)
 
     assert plan.ok
     assert plan.action == "scale"
@@ -157,7 +175,8 @@ async def test_plan_then_execute_scales_and_writes_one_audit_line(tmp_path: Path
     assert plan.source == "sim"
     assert plan.title == "Scale ml-staging/llm-serve from 3 to 5 replicas"
     assert plan.confirm_phrase is None
-    assert dict(plan.params) == {"namespace": "ml-staging", "name": "llm-serve", "replicas": 5}
+    params = {"namespace": "ml-staging", "name": "llm-serve", "replicas": 5, "asked": "5"}
+    assert dict(plan.params) == params
     rows = dict(plan.lines)
     assert rows["Replicas"] == "3 → 5"
     assert rows["GPUs"] == "+8 × H100 (fits: 3 free slots)"
@@ -170,28 +189,38 @@ async def test_plan_then_execute_scales_and_writes_one_audit_line(tmp_path: Path
     assert w.source.calls == [("ml-staging", "llm-serve", 5)]
     assert w.source.endpoints["ml-staging/llm-serve"].replicas_desired == 5
     assert w.pokes == ["sim"]
-    [line] = w.lines()
-    assert line["user"] == "alice"
-    assert line["role"] == "operator"
-    assert line["host"]
-    assert line["action"] == "scale"
-    assert line["target"] == "ml-staging/llm-serve"
-    assert line["source"] == "sim"
-    assert line["title"] == plan.title
-    assert line["params"] == {"namespace": "ml-staging", "name": "llm-serve", "replicas": 5}
-    assert line["warnings"] == list(plan.warnings)
-    assert line["outcome"] == "ok"
-    ts = dt.datetime.fromisoformat(str(line["ts"]))
-    assert ts.utcoffset() == dt.timedelta(0)
-    assert abs((dt.datetime.now(dt.UTC) - ts).total_seconds()) < 60
-    [entry] = w.audit.read()
-    assert entry.outcome == "ok" and entry.params["replicas"] == 5
+    intent, step, end = w.lines()
+    # The intent was durable before the source was asked to change anything.
+    assert w.source.audited_before == [[intent]]
+    assert intent["phase"] == "intent" and intent["outcome"] == "started"
+    assert intent["digest"] == plan.digest and len(plan.digest) == 16
+    assert intent["steps"] == [plan.title]
+    assert intent["pid"] == os.getpid()
+    assert (step["phase"], step["step"], step["outcome"]) == ("step", plan.title, "ok")
+    assert end["phase"] == "end"
+    assert intent["id"] == step["id"] == end["id"] and len(str(intent["id"])) == 16
+    for line in (intent, end):
+        assert line["user"] == "alice"
+        assert line["role"] == "operator"
+        assert line["host"]
+        assert line["action"] == "scale"
+        assert line["target"] == "ml-staging/llm-serve"
+        assert line["source"] == "sim"
+        assert line["title"] == plan.title
+        assert line["params"] == params
+        assert line["warnings"] == list(plan.warnings)
+    assert end["outcome"] == "ok"
+    ts = dt.datetime.fromisoformat(str(end["ts"]))
+    assert ts == dt.datetime.fromtimestamp(START, dt.UTC)  # the pinned clock, never the wall's
+    [record] = w.audit.records()
+    assert record.outcome == "ok" and record.done == [plan.title] and record.planned == (plan.title,)
+    assert record.end is not None and record.end.params["replicas"] == 5
 
 
 async def test_read_only_refuses_audits_and_leaves_the_source_alone(tmp_path: Path) -> None:
     w = make_world(tmp_path, read_only=True)
     assert w.ops.check("scale", "ml-staging/llm-serve") == "read-only mode: scale is not allowed"
-    plan = w.ops.plan_scale("ml-staging/llm-serve", 5)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=5)
     assert not plan.ok
     assert "read-only mode: scale is not allowed" in plan.blockers
 
@@ -206,12 +235,16 @@ async def test_read_only_refuses_audits_and_leaves_the_source_alone(tmp_path: Pa
     assert [(line["outcome"], line["message"]) for line in w.lines()] == [
         ("refused", "read-only mode: scale is not allowed"),
     ] * 2
+    assert not any("digest" in line for line in w.lines())  # no intent: nothing was to run
 
 
 async def test_viewer_may_not_scale(tmp_path: Path) -> None:
     w = make_world(tmp_path, role=Role.VIEWER)
-    assert w.ops.check("scale", "ml-staging/llm-serve") == "role viewer may not scale"
-    plan = replace(w.ops.plan_scale("ml-staging/llm-serve", 5), blockers=())
+    assert w.ops.check("scale", "ml-staging/llm-serve") == "role viewer may not scale (it needs operator)"
+    refused = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=5)
+    # Refused before any plan is built: no assessment, only why.
+    assert refused.blockers == ("role viewer may not scale (it needs operator)",) and refused.source == ""
+    plan = replace(refused, blockers=(), source="sim")
     with pytest.raises(PermissionDenied, match="role viewer may not scale"):
         await w.ops.execute(plan)
     assert w.source.calls == []
@@ -221,12 +254,12 @@ async def test_viewer_may_not_scale(tmp_path: Path) -> None:
 async def test_admin_may_scale(tmp_path: Path) -> None:
     w = make_world(tmp_path, role=Role.ADMIN)
     assert w.ops.check("scale", "ml-staging/llm-serve") is None
-    assert (await w.ops.execute(w.ops.plan_scale("ml-staging/llm-serve", 4))).ok
+    assert (await w.ops.execute(w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=4))).ok
 
 
 async def test_production_needs_the_typed_name(tmp_path: Path) -> None:
     w = make_world(tmp_path, endpoint(namespace="ml-prod"))
-    plan = w.ops.plan_scale("ml-prod/llm-serve", 5)
+    plan = w.ops.plan("scale", endpoint="ml-prod/llm-serve", replicas=5)
     assert plan.confirm_phrase == "llm-serve"
 
     with pytest.raises(ConfirmationError, match="type 'llm-serve' to confirm"):
@@ -238,12 +271,12 @@ async def test_production_needs_the_typed_name(tmp_path: Path) -> None:
     result = await w.ops.execute(plan, confirmation=" llm-serve ")
     assert result.ok
     assert w.source.calls == [("ml-prod", "llm-serve", 5)]
-    assert [line["outcome"] for line in w.lines()] == ["refused", "refused", "ok"]
+    assert [line["outcome"] for line in w.ends()] == ["refused", "refused", "ok"]
 
 
 async def test_scale_to_zero_needs_the_typed_name(tmp_path: Path) -> None:
     w = make_world(tmp_path)
-    plan = w.ops.plan_scale("ml-staging/llm-serve", 0)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=0)
     assert plan.confirm_phrase == "llm-serve"
     assert any("will serve no traffic" in warning for warning in plan.warnings)
     with pytest.raises(ConfirmationError):
@@ -255,12 +288,12 @@ async def test_scale_to_zero_needs_the_typed_name(tmp_path: Path) -> None:
 
 async def test_staging_scale_up_needs_no_phrase(tmp_path: Path) -> None:
     w = make_world(tmp_path)
-    assert w.ops.plan_scale("ml-staging/llm-serve", 4).confirm_phrase is None
+    assert w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=4).confirm_phrase is None
 
 
 async def test_a_blocked_plan_is_refused(tmp_path: Path) -> None:
     w = make_world(tmp_path)
-    plan = w.ops.plan_scale("ml-staging/llm-serve", 3)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=3)
     assert plan.blockers == ("ml-staging/llm-serve is already at 3 replicas.",)
     with pytest.raises(ActionRefused, match="already at 3 replicas"):
         await w.ops.execute(plan)
@@ -268,16 +301,25 @@ async def test_a_blocked_plan_is_refused(tmp_path: Path) -> None:
     assert [line["outcome"] for line in w.lines()] == ["refused"]
 
 
+def test_out_of_bounds_is_refused_before_planning(tmp_path: Path) -> None:
+    w = make_world(tmp_path)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas="-5")
+    assert plan.blockers == ("ml-staging/llm-serve has 3 replicas: -5 would leave -2.",)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=10**6)
+    assert plan.blockers == ("1,000,000 replicas is above the hard cap of 1,000: is it a typo?",)
+    assert plan.lines == (("Endpoint", "ml-staging/llm-serve"), ("Replicas", "1000000"))
+
+
 def test_unknown_endpoint_is_a_lookup_error(tmp_path: Path) -> None:
     w = make_world(tmp_path)
     with pytest.raises(LookupError) as info:
-        w.ops.plan_scale("ml/nope", 2)
+        w.ops.plan("scale", endpoint="ml/nope", replicas=2)
     assert str(info.value) == "endpoint ml/nope not found"
 
 
 async def test_a_target_that_vanished_is_not_scaled(tmp_path: Path) -> None:
     w = make_world(tmp_path)
-    plan = w.ops.plan_scale("ml-staging/llm-serve", 5)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=5)
     del w.source.endpoints["ml-staging/llm-serve"]
     with pytest.raises(TargetNotFound, match="no longer exists"):
         await w.ops.execute(plan)
@@ -287,7 +329,7 @@ async def test_a_target_that_vanished_is_not_scaled(tmp_path: Path) -> None:
 
 async def test_audit_file_is_0600_in_a_0700_directory(tmp_path: Path) -> None:
     w = make_world(tmp_path)
-    await w.ops.execute(w.ops.plan_scale("ml-staging/llm-serve", 4))
+    await w.ops.execute(w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=4))
     assert stat.S_IMODE(w.audit.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(w.audit.path.parent.stat().st_mode) == 0o700
 
@@ -296,26 +338,59 @@ async def test_unwritable_audit_log_means_the_action_does_not_run(tmp_path: Path
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the audit directory should be")
     w = make_world(tmp_path, audit_path=blocker / "audit.jsonl")
-    plan = w.ops.plan_scale("ml-staging/llm-serve", 5)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=5)
     with pytest.raises(AuditError, match="cannot write the audit log"):
         await w.ops.execute(plan)
     assert w.source.calls == []
     assert w.pokes == []
 
 
+async def test_a_full_disk_refuses_before_any_change(tmp_path: Path) -> None:
+    """/dev/full opens and takes no byte: the intent cannot be written, so nothing runs."""
+    if not os.path.exists("/dev/full"):  # noqa: PTH110, ASYNC240 - a device, before anything runs
+        pytest.skip("no /dev/full here")
+    w = make_world(tmp_path, audit_path=Path("/dev/full"))
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=5)
+    with pytest.raises(AuditError, match="No space left on device"):
+        await w.ops.execute(plan)
+    assert w.source.calls == [] and w.source.audited_before == []
+
+
+async def test_a_step_that_cannot_be_journaled_stops_the_action(tmp_path: Path) -> None:
+    """The intent got on disk, then the disk filled: the end cannot be written either, and it says so."""
+    w = make_world(tmp_path)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=5)
+    real_append = w.audit.append
+    written: list[str] = []
+
+    def append(entry: AuditEntry) -> None:
+        if entry.phase != "intent":
+            raise AuditError("cannot write the audit log: No space left on device")
+        written.append(entry.phase)
+        real_append(entry)
+
+    w.audit.append = append  # type: ignore[method-assign]
+    with pytest.raises(UnauditedAction, match="its end could not be audited") as info:
+        await w.ops.execute(plan)
+    assert written == ["intent"]
+    assert w.source.calls == [("ml-staging", "llm-serve", 5)]  # the one step ran; its line is what failed
+    assert info.value.result.done == (plan.title,)
+
+
 async def test_a_failing_source_gives_a_failed_result_and_audit_line(tmp_path: Path) -> None:
     w = make_world(tmp_path)
     w.source.fail = RuntimeError("409 Conflict: the object has been modified (token=s3cr3t)")
-    plan = w.ops.plan_scale("ml-staging/llm-serve", 5)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=5)
     result = await w.ops.execute(plan)
     assert not result.ok
     assert result.message.startswith(f"{plan.title} failed: RuntimeError: 409 Conflict")
     assert result.not_done == (plan.title,) and result.done == ()
     assert "s3cr3t" not in result.message
     assert w.pokes == ["sim"]  # show whatever state the source is in now
-    [line] = w.lines()
-    assert line["outcome"] == "failed"
-    assert line["message"] == result.message
+    intent, step, end = w.lines()
+    assert (intent["phase"], step["outcome"], end["outcome"]) == ("intent", "failed", "failed")
+    assert end["message"] == result.message
+    assert "s3cr3t" not in w.audit.path.read_text()
 
 
 def test_check_knows_which_source_can_act(tmp_path: Path) -> None:
@@ -334,7 +409,7 @@ def test_check_knows_which_source_can_act(tmp_path: Path) -> None:
 async def test_hpa_owned_plan_shows_the_hpa(tmp_path: Path) -> None:
     hpa = Hpa(name="llm-hpa", min_replicas=2, max_replicas=8, metric="gpu_util", target=60.0, current=90.0)
     w = make_world(tmp_path, endpoint(hpa=hpa))
-    plan = w.ops.plan_scale("ml-staging/llm-serve", 7)
+    plan = w.ops.plan("scale", endpoint="ml-staging/llm-serve", replicas=7)
     assert dict(plan.lines)["HPA"] == "llm-hpa: 2–8 replicas, gpu_util, wants 5"
     assert any("set the replicas back to 5" in warning for warning in plan.warnings)
 

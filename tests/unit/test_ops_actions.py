@@ -16,6 +16,7 @@ from aios_tui.ops import (
     ActionRefused,
     Actor,
     AuditLog,
+    CancelToken,
     ConfirmationError,
     LaunchPlan,
     Ops,
@@ -34,6 +35,7 @@ from aios_tui.sources.base import (
     SourceData,
     SourceError,
 )
+from tests.actions import launch_args
 
 
 def node(name: str, free: int = 8, *, rack: str = "r1", cordoned: bool = False) -> Node:
@@ -156,9 +158,13 @@ class World:
         )
 
     def lines(self) -> list[dict[str, object]]:
+        """Every line of the audit log: intents, steps, ends."""
         if not self.audit.path.exists():
             return []
         return [json.loads(line) for line in self.audit.path.read_text().splitlines()]
+
+    def ends(self) -> list[dict[str, object]]:
+        return [line for line in self.lines() if line.get("phase", "end") == "end"]
 
 
 def standard_fleet() -> FakeFleet:
@@ -228,7 +234,7 @@ def test_the_fake_has_the_capabilities() -> None:
 
 async def test_cordon_then_uncordon(tmp_path: Path) -> None:
     w = world(tmp_path)
-    plan = w.ops.plan_cordon(["a", "b"])
+    plan = w.ops.plan("cordon", nodes=["a", "b"])
     assert plan.ok and plan.action == "cordon" and plan.confirm_phrase is None
     assert plan.title == "Cordon 2 nodes (a, b)"
     assert dict(plan.params) == {"nodes": ("a", "b"), "cordoned": True}
@@ -238,14 +244,17 @@ async def test_cordon_then_uncordon(tmp_path: Path) -> None:
     assert w.progress == ["cordoned a", "cordoned b"]
     assert w.fleet.nodes["a"].cordoned and w.fleet.nodes["b"].cordoned
 
-    again = w.ops.plan_cordon(["a"])
-    assert again.blockers == ("a is already cordoned.",)
-    un = w.ops.plan_cordon(["a"], cordon=False)
+    again = w.ops.plan("cordon", nodes=["a"])
+    assert again.blockers == ("a is already cordoned: did you mean uncordon (u)?",)
+    un = w.ops.plan("uncordon", nodes=["a"])
     assert un.ok and un.action == "uncordon"
     assert (await w.ops.execute(un)).done == ("uncordon a",)
     assert not w.fleet.nodes["a"].cordoned
-    assert [line["outcome"] for line in w.lines()] == ["ok", "ok"]
-    assert w.lines()[0]["params"] == {"nodes": ["a", "b"], "cordoned": True}
+    assert [line["outcome"] for line in w.ends()] == ["ok", "ok"]
+    assert w.ends()[0]["params"] == {"nodes": ["a", "b"], "cordoned": True}
+    # Step by step, each node's end on disk as it happened.
+    steps = [(ln["step"], ln["outcome"]) for ln in w.lines() if ln.get("phase") == "step"]
+    assert steps == [("cordon a", "ok"), ("cordon b", "ok"), ("uncordon a", "ok")]
 
 
 async def test_cordon_failing_midway_reports_done_and_not_done(tmp_path: Path) -> None:
@@ -257,7 +266,7 @@ async def test_cordon_failing_midway_reports_done_and_not_done(tmp_path: Path) -
         w.fleet.nodes[node] = replace(w.fleet.nodes[node], cordoned=cordoned)
 
     w.fleet.set_cordon = broken  # type: ignore[method-assign]
-    result = await w.ops.execute(w.ops.plan_cordon(["a", "b", "c"]))
+    result = await w.ops.execute(w.ops.plan("cordon", nodes=["a", "b", "c"]))
     assert not result.ok
     assert result.done == ("cordon a",)
     assert result.not_done == ("cordon b: SourceError: connection refused", "cordon c")
@@ -268,20 +277,20 @@ async def test_cordon_failing_midway_reports_done_and_not_done(tmp_path: Path) -
 def test_unknown_nodes_are_named(tmp_path: Path) -> None:
     w = world(tmp_path)
     with pytest.raises(TargetNotFound, match="nodes x, y not found"):
-        w.ops.plan_cordon(["a", "x", "y"])
+        w.ops.plan("cordon", nodes=["a", "x", "y"])
     with pytest.raises(TargetNotFound, match="node z not found"):
-        w.ops.plan_drain(["z"])
+        w.ops.plan("drain", nodes=["z"])
 
 
 async def test_viewer_and_read_only_may_not_cordon(tmp_path: Path) -> None:
     viewer = world(tmp_path, role=Role.VIEWER)
-    plan = viewer.ops.plan_cordon(["a"])
-    assert plan.blockers[0] == "role viewer may not cordon"
+    plan = viewer.ops.plan("cordon", nodes=["a"])
+    assert plan.blockers == ("role viewer may not cordon (it needs operator)",)
     with pytest.raises(PermissionDenied):
         await viewer.ops.execute(replace(plan, blockers=()))
     ro = world(tmp_path, read_only=True)
     with pytest.raises(PermissionDenied, match="read-only mode"):
-        await ro.ops.execute(replace(ro.ops.plan_cordon(["a"], cordon=False), blockers=()))
+        await ro.ops.execute(replace(ro.ops.plan("uncordon", nodes=["a"]), blockers=()))
     assert viewer.fleet.calls == [] and ro.fleet.calls == []
     assert [line["outcome"] for line in ro.lines()] == ["refused", "refused"]
 
@@ -291,8 +300,8 @@ async def test_viewer_and_read_only_may_not_cordon(tmp_path: Path) -> None:
 
 async def test_drain_one_node_cordons_first_then_evicts_in_order(tmp_path: Path) -> None:
     w = world(tmp_path)
-    plan = w.ops.plan_drain(["a"])
-    dp = w.ops.drain_plan(plan)
+    plan = w.ops.plan("drain", nodes=["a"])
+    dp = plan.detail
     assert isinstance(dp, DrainPlan) and dp.ok
     assert plan.ok, plan.blockers
     assert plan.confirm_phrase == "a"  # a production replica lives there
@@ -319,14 +328,18 @@ async def test_drain_one_node_cordons_first_then_evicts_in_order(tmp_path: Path)
     )
     assert not [p for p in w.fleet.pods.values() if p.node == "a" and p.owner_kind != "DaemonSet"]
     assert "evict ml/train-0 from a, 1 more rank leave with its gang (4/4)" in w.progress
-    [line] = [ln for ln in w.lines() if ln["outcome"] == "ok"]
-    assert line["action"] == "drain" and line["params"]["nodes"] == ["a"]  # type: ignore[index]
+    refused, end = w.ends()
+    assert refused["outcome"] == "refused"  # the first try, without the phrase
+    assert end["outcome"] == "ok"
+    assert end["action"] == "drain" and end["params"]["nodes"] == ["a"]  # type: ignore[index]
+    [intent] = [ln for ln in w.lines() if ln.get("phase") == "intent"]
+    assert intent["steps"] == list(result.done)
 
 
 async def test_drain_retries_an_eviction_a_pdb_refuses_and_says_so(tmp_path: Path) -> None:
     w = world(tmp_path)
     w.fleet.blocked["ml-prod/chat-1"] = 3
-    plan = w.ops.plan_drain(["a"])
+    plan = w.ops.plan("drain", nodes=["a"])
     result = await w.ops.execute(plan, confirmation="a", progress=w.progress.append)
     assert result.ok
     assert [c for c in w.fleet.calls if c == ("evict", "ml-prod/chat-1")] == [("evict", "ml-prod/chat-1")] * 4
@@ -341,7 +354,7 @@ async def test_drain_retries_an_eviction_a_pdb_refuses_and_says_so(tmp_path: Pat
 async def test_a_pdb_that_never_yields_times_out_and_the_rest_still_drains(tmp_path: Path) -> None:
     w = world(tmp_path)
     w.fleet.blocked["ml-prod/chat-1"] = -1
-    plan = w.ops.plan_drain(["a"], pdb_timeout_s=0.02)
+    plan = w.ops.plan("drain", nodes=["a"], pdb_timeout_s=0.02)
     result = await w.ops.execute(plan, confirmation="a", progress=w.progress.append)
     assert not result.ok
     assert result.not_done == (
@@ -355,7 +368,7 @@ async def test_a_pdb_that_never_yields_times_out_and_the_rest_still_drains(tmp_p
 async def test_a_failure_midway_stops_and_a_rerun_continues(tmp_path: Path) -> None:
     w = world(tmp_path)
     w.fleet.broken.add("ml-prod/chat-1")
-    plan = w.ops.plan_drain(["a"])
+    plan = w.ops.plan("drain", nodes=["a"])
     result = await w.ops.execute(plan, confirmation="a")
     assert not result.ok
     assert result.done[:2] == ("cordon a", "evict ml/sidecar-1 from a")
@@ -365,19 +378,19 @@ async def test_a_failure_midway_stops_and_a_rerun_continues(tmp_path: Path) -> N
     assert "ml-prod/chat-1" in w.fleet.pods
 
     # Run the same drain again: planned from the fleet as it is now, it does only what is left.
-    again = w.ops.plan_drain(["a"])
-    left = w.ops.drain_plan(again)
+    again = w.ops.plan("drain", nodes=["a"])
+    left = again.detail
     assert left is not None
     assert "ml/sidecar-1" not in {m.pod for m in left.evict}
     result = await w.ops.execute(again, confirmation="a")
     assert result.ok, result.message
     assert not [p for p in w.fleet.pods.values() if p.node == "a" and p.owner_kind != "DaemonSet"]
-    assert [line["outcome"] for line in w.lines()] == ["failed", "ok"]
+    assert [line["outcome"] for line in w.ends()] == ["failed", "ok"]
 
 
 async def test_several_nodes_need_admin_and_the_typed_count(tmp_path: Path) -> None:
     op = world(tmp_path)
-    plan = op.ops.plan_drain(["b", "c"])
+    plan = op.ops.plan("drain", nodes=["b", "c"])
     assert plan.blockers[0].startswith("role operator may not drain 2 at once")
     assert op.ops.check("drain", "b") is None
     assert op.ops.check("drain", ["b", "c"]) is not None
@@ -385,7 +398,7 @@ async def test_several_nodes_need_admin_and_the_typed_count(tmp_path: Path) -> N
         await op.ops.execute(replace(plan, blockers=()), confirmation="2 nodes")
 
     admin = world(tmp_path, op.fleet, role=Role.ADMIN)
-    plan = admin.ops.plan_drain(["b", "c"])
+    plan = admin.ops.plan("drain", nodes=["b", "c"])
     assert plan.ok and plan.confirm_phrase == "2 nodes"
     with pytest.raises(ConfirmationError, match="does not match"):
         await admin.ops.execute(plan, confirmation="b")
@@ -397,18 +410,18 @@ async def test_a_drain_with_a_bare_pod_is_blocked_until_allowed(tmp_path: Path) 
     fleet = standard_fleet()
     fleet.pods["ml/debug"] = pod("ml/debug", "c", kind="")
     w = world(tmp_path, fleet)
-    plan = w.ops.plan_drain(["c"])
+    plan = w.ops.plan("drain", nodes=["c"])
     assert not plan.ok and plan.blockers[0].startswith("ml/debug on c: no controller")
     with pytest.raises(ActionRefused, match="no controller"):
         await w.ops.execute(plan)
     assert fleet.calls == []
-    assert w.ops.plan_drain(["c"], allow_unmanaged=True).ok
+    assert w.ops.plan("drain", nodes=["c"], allow_unmanaged=True).ok
 
 
 async def test_an_interrupted_drain_is_audited_with_what_was_done(tmp_path: Path) -> None:
     w = world(tmp_path)
     w.fleet.blocked["ml-prod/chat-1"] = -1
-    plan = w.ops.plan_drain(["a"], pdb_timeout_s=60)
+    plan = w.ops.plan("drain", nodes=["a"], pdb_timeout_s=60)
     waiting = asyncio.Event()
 
     def progress(line: str) -> None:
@@ -422,9 +435,84 @@ async def test_an_interrupted_drain_is_audited_with_what_was_done(tmp_path: Path
     with pytest.raises(asyncio.CancelledError):
         await task
     line = w.lines()[-1]
-    assert line["outcome"] == "failed"
+    assert line["outcome"] == "interrupted"
     assert str(line["message"]).startswith("Drain a: interrupted after ")
     assert w.progress[-1] == line["message"]
+
+
+async def test_a_cancelled_drain_stops_after_the_current_step_and_says_what_was_done(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    w.fleet.blocked["ml-prod/chat-1"] = -1  # waits on its PodDisruptionBudget until stopped
+    plan = w.ops.plan("drain", nodes=["a"], pdb_timeout_s=600)
+    cancel = CancelToken()
+
+    def progress(line: str) -> None:
+        w.progress.append(line)
+        if "waiting for" in line:
+            cancel.cancel("bob")
+
+    result = await asyncio.wait_for(
+        w.ops.execute(plan, confirmation="a", progress=progress, cancel=cancel), timeout=10
+    )
+    assert not result.ok and result.cancelled
+    assert result.message.startswith("Drain a: cancelled by bob after ")
+    assert "cordon a" in result.done
+    assert "evict ml-prod/chat-1 from a" in result.not_done
+    assert w.ends()[-1]["outcome"] == "cancelled"
+    evictions = [c for c in w.fleet.calls if c == ("evict", "ml-prod/chat-1")]
+    assert len(evictions) == 1  # the wait ended at once: no second try after the cancel
+
+
+async def test_a_console_killed_midway_is_reported_at_the_next_start_and_closed(tmp_path: Path) -> None:
+    """What ``kill -9`` leaves: an intent and the steps it finished, no end. The next start says so once."""
+    w = world(tmp_path)
+    plan = w.ops.plan("cordon", nodes=["a", "b"])
+
+    second = asyncio.Event()
+
+    async def stuck(node: str, cordoned: bool) -> None:
+        if node == "b":
+            second.set()  # "cordon a" is journaled by now
+            await asyncio.Event().wait()  # never answers: killed while waiting
+        w.fleet.nodes[node] = replace(w.fleet.nodes[node], cordoned=cordoned)
+
+    w.fleet.set_cordon = stuck  # type: ignore[method-assign]
+    task = asyncio.create_task(w.ops.execute(plan))
+    await second.wait()
+    # Drop what the task would write on cancellation: a killed process writes nothing more.
+    on_disk = w.audit.path.read_bytes()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    w.audit.path.write_bytes(on_disk)
+    dead = [json.loads(line) for line in on_disk.decode().splitlines()]
+    dead[0]["pid"] = 2**22 + 17  # a process that is gone
+    w.audit.path.write_text("".join(json.dumps(line) + "\n" for line in dead))
+
+    [said] = w.ops.unfinished()
+    assert said == (
+        "Cordon 2 nodes (a, b): interrupted at 2026-11-18 11:06 UTC, 1 of 2 steps done (cordon a)"
+    )
+    assert w.ops.unfinished() == []  # said once: the end is on disk now
+    [record] = w.audit.records()
+    assert record.outcome == "interrupted" and record.done == ["cordon a"]
+
+
+async def test_an_action_still_running_in_a_live_process_is_not_reported(tmp_path: Path) -> None:
+    w = world(tmp_path)
+    plan = w.ops.plan("cordon", nodes=["a"])
+    gate, started = asyncio.Event(), asyncio.Event()
+
+    async def slow(node: str, cordoned: bool) -> None:
+        started.set()  # the intent is on disk by now
+        await gate.wait()
+
+    w.fleet.set_cordon = slow  # type: ignore[method-assign]
+    task = asyncio.create_task(w.ops.execute(plan))
+    await started.wait()
+    assert w.ops.unfinished() == []  # ours, under way
+    gate.set()
+    assert (await task).ok
 
 
 # --- redeploy -----------------------------------------------------------------------------------------------
@@ -446,7 +534,7 @@ def test_resolve_image() -> None:
 
 async def test_redeploy_a_new_tag_in_production(tmp_path: Path) -> None:
     w = world(tmp_path)
-    plan = w.ops.plan_redeploy("ml-prod/chat", ":v0.6.4")
+    plan = w.ops.plan("redeploy", endpoint="ml-prod/chat", image=":v0.6.4")
     assert plan.ok and plan.confirm_phrase == "chat"
     assert plan.title == "Redeploy ml-prod/chat to vllm/vllm-openai:v0.6.4"
     rows = dict(plan.lines)
@@ -461,15 +549,15 @@ async def test_redeploy_a_new_tag_in_production(tmp_path: Path) -> None:
 
 async def test_rolling_restart_and_a_bad_image(tmp_path: Path) -> None:
     w = world(tmp_path)
-    restart = w.ops.plan_redeploy("ml-prod/chat")
+    restart = w.ops.plan("redeploy", endpoint="ml-prod/chat")
     assert restart.title == "Redeploy ml-prod/chat (rolling restart)"
     assert dict(restart.lines)["Image"] == "vllm/vllm-openai:v0.6.3 (unchanged: rolling restart)"
     await w.ops.execute(restart, confirmation="chat")
     assert w.fleet.calls == [("redeploy", "ml-prod/chat", None)]
-    bad = w.ops.plan_redeploy("ml-prod/chat", "no good")
+    bad = w.ops.plan("redeploy", endpoint="ml-prod/chat", image="no good")
     assert not bad.ok and "not a valid image reference" in bad.blockers[0]
     with pytest.raises(TargetNotFound):
-        w.ops.plan_redeploy("ml/absent")
+        w.ops.plan("redeploy", endpoint="ml/absent")
 
 
 # --- launch -------------------------------------------------------------------------------------------------
@@ -478,9 +566,9 @@ async def test_rolling_restart_and_a_bad_image(tmp_path: Path) -> None:
 async def test_launch_shows_the_ranks_and_pins_them(tmp_path: Path) -> None:
     w = world(tmp_path)
     spec = LaunchSpec("ml", "new", "pytorch:24", workers=2, gpus_per_worker=4, gpu_model="H100")
-    plan = w.ops.plan_launch(spec)
+    plan = w.ops.plan("launch", **launch_args(spec))
     assert plan.ok, plan.blockers
-    launch = w.ops.launch_plan(plan)
+    launch = plan.detail
     assert isinstance(launch, LaunchPlan)
     nodes = launch.placement.nodes  # type: ignore[union-attr]
     assert len(nodes) == 2
@@ -494,9 +582,9 @@ async def test_launch_shows_the_ranks_and_pins_them(tmp_path: Path) -> None:
 
 async def test_launch_refuses_a_taken_name_and_stale_placement(tmp_path: Path) -> None:
     w = world(tmp_path)
-    taken = w.ops.plan_launch(LaunchSpec("ml", "train", "img", 1, 1))
+    taken = w.ops.plan("launch", **launch_args(LaunchSpec("ml", "train", "img", 1, 1)))
     assert "A job named ml/train already exists." in taken.blockers
-    plan = w.ops.plan_launch(LaunchSpec("ml", "big", "img", 1, 8, gpu_model="H100"))
+    plan = w.ops.plan("launch", **launch_args(LaunchSpec("ml", "big", "img", 1, 8, gpu_model="H100")))
     assert plan.ok
     target = plan.params["placement"][0]
     w.fleet.nodes[target] = replace(w.fleet.nodes[target], gpus_requested=8)
@@ -526,7 +614,9 @@ async def sim_ops(tmp_path: Path, role: Role = Role.ADMIN) -> tuple[Ops, Poller]
 
 async def test_a_launch_on_the_sim_lands_where_planned(tmp_path: Path) -> None:
     ops, poller = await sim_ops(tmp_path)
-    plan = ops.plan_launch(LaunchSpec("ml", "pinned", "pytorch:24", workers=2, gpus_per_worker=2))
+    plan = ops.plan(
+        "launch", **launch_args(LaunchSpec("ml", "pinned", "pytorch:24", workers=2, gpus_per_worker=2))
+    )
     assert plan.ok, plan.blockers
     planned = plan.params["placement"]
     assert (await ops.execute(plan)).ok
@@ -539,7 +629,9 @@ async def test_a_drain_on_the_sim_empties_the_node(tmp_path: Path) -> None:
     ops, poller = await sim_ops(tmp_path)
     snap = poller.snapshot
     busy = max(snap.nodes, key=lambda n: (n.schedulable, n.gpus_requested))
-    plan = ops.plan_drain([busy.name], allow_empty_dir=True, allow_unmanaged=True, pdb_timeout_s=0.05)
+    plan = ops.plan(
+        "drain", nodes=[busy.name], allow_empty_dir=True, allow_unmanaged=True, pdb_timeout_s=0.05
+    )
     if not plan.ok:
         pytest.skip(f"no capacity to drain {busy.name} in this fleet: {plan.blockers}")
     result = await ops.execute(plan, confirmation=plan.confirm_phrase)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,24 +40,25 @@ def _audit(tmp_path: Path) -> list[dict[str, object]]:
 def test_read_only_and_viewer_are_refused_in_the_backend(tmp_path: Path) -> None:
     ops, poller, _ = _ops(tmp_path, read_only=True)
     pool = poller.snapshot.pools[0]
-    plan = ops.plan_scale_pool(pool.name, pool.nodes + 1)
+    plan = ops.plan("scale-pool", pool=pool.name, desired=pool.nodes + 1)
     assert plan.blockers[0] == "read-only mode: scale-pool is not allowed"
     with pytest.raises(PermissionDenied):
         asyncio.run(ops.execute(plan))
     assert _audit(tmp_path)[-1]["outcome"] == "refused"
     ops, poller, _ = _ops(tmp_path, role=Role.VIEWER)
-    assert ops.check("scale-pool", pool.name) == "role viewer may not scale-pool"
+    assert ops.check("scale-pool", pool.name) == "role viewer may not scale-pool (it needs operator)"
 
 
 def test_scale_down_needs_admin_and_the_pool_name(tmp_path: Path) -> None:
     ops, poller, _ = _ops(tmp_path)
     pool = next(p for p in poller.snapshot.pools if p.nodes >= 2)
-    plan = ops.plan_scale_pool(pool.name, pool.nodes - 1)
-    assert "may not scale-pool down" in plan.blockers[0] and plan.confirm_phrase == pool.name
+    plan = ops.plan("scale-pool", pool=pool.name, desired="-1")
+    assert plan.blockers == ("role operator may not scale-pool down (only admin may: it terminates nodes)",)
+    assert plan.shrinks and plan.lines == (("Pool", pool.name), ("Nodes", "-1"))  # no what-if was built
     with pytest.raises(PermissionDenied):
-        asyncio.run(ops.execute(plan, confirmation=pool.name))
+        asyncio.run(ops.execute(replace(plan, blockers=(), source="sim"), confirmation=pool.name))
     ops, poller, _ = _ops(tmp_path, role=Role.ADMIN)
-    plan = ops.plan_scale_pool(pool.name, pool.nodes - 1)
+    plan = ops.plan("scale-pool", pool=pool.name, desired=pool.nodes - 1)
     assert plan.ok and any(label.startswith("Removes") for label, _ in plan.lines)
     with pytest.raises(ConfirmationError):
         asyncio.run(ops.execute(plan))
@@ -72,7 +74,7 @@ def test_scale_up_plans_the_unblocked_job_runs_audits_and_nodes_join_after_the_d
     [job] = [j for j in poller.snapshot.jobs if j.state.value == "Queued"]  # the fleet has one waiting
     assert (job.workers, job.gpus_per_worker, job.gpu_model) == (2, 8, "H100")
     pools = [p for p in poller.snapshot.pools if p.gpu_model == "H100"]
-    plans = {p.name: ops.plan_scale_pool(p.name, p.max_size) for p in pools}
+    plans = {p.name: ops.plan("scale-pool", pool=p.name, desired=p.max_size) for p in pools}
     pool = next(p for p in pools if f"{job.key} (2×8 H100)" in dict(plans[p.name].lines).get("Unblocks", ""))
     plan = plans[pool.name]
     assert plan.ok and plan.confirm_phrase is None
@@ -80,7 +82,7 @@ def test_scale_up_plans_the_unblocked_job_runs_audits_and_nodes_join_after_the_d
     assert lines["Cost"].startswith("+$")
     assert lines["Desired"].startswith(f"{pool.nodes} → {pool.max_size}")
     with pytest.raises(ActionRefused):  # limits are enforced before anything runs
-        asyncio.run(ops.execute(ops.plan_scale_pool(pool.name, pool.max_size + 1)))
+        asyncio.run(ops.execute(ops.plan("scale-pool", pool=pool.name, desired=pool.max_size + 1)))
     result = asyncio.run(ops.execute(plan))
     assert result.ok, result.message
     [*_, line] = _audit(tmp_path)
@@ -90,7 +92,12 @@ def test_scale_up_plans_the_unblocked_job_runs_audits_and_nodes_join_after_the_d
         "ok",
         "tester",
     )
-    assert line["params"] == {"pool": pool.name, "from": pool.nodes, "desired": pool.max_size}
+    assert line["params"] == {
+        "pool": pool.name,
+        "from": pool.nodes,
+        "desired": pool.max_size,
+        "asked": str(pool.max_size),
+    }
     assert "token" not in json.dumps(line).lower() and "secret" not in json.dumps(line).lower()
     asyncio.run(poller.refresh())
     now = poller.snapshot.pools_by_name[pool.name]
@@ -102,4 +109,26 @@ def test_scale_up_plans_the_unblocked_job_runs_audits_and_nodes_join_after_the_d
     assert sum(1 for n in snap.nodes if n.pool == pool.name) == pool.max_size
     assert snap.job_by_key[job.key].state.value != "Queued"  # the sim's scheduler placed it
     # the same desired again: nothing to do
-    assert "already has desired capacity" in ops.plan_scale_pool(pool.name, pool.max_size).blockers[-1]
+    assert (
+        "already has desired capacity"
+        in ops.plan("scale-pool", pool=pool.name, desired=pool.max_size).blockers[-1]
+    )
+
+
+def test_a_huge_pool_size_is_refused_before_any_what_if_naming_the_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``:scale-pool h100-a 100000000`` used to build 10⁸ hypothetical nodes before checking the limits."""
+    from aios_tui.ops.actions import scale_pool
+
+    def no_what_if(*_: object) -> None:
+        raise AssertionError("the what-if was built for a size outside the limits")
+
+    ops, poller, _ = _ops(tmp_path, role=Role.ADMIN)
+    monkeypatch.setattr(scale_pool, "assess_pool_scale", no_what_if)
+    pool = poller.snapshot.pools[0]
+    for desired in ("100000000", "+999999999", "-999999999"):
+        plan = ops.plan("scale-pool", pool=pool.name, desired=desired)
+        [blocker] = plan.blockers
+        assert f"outside the pool's limits {pool.min_size}–{pool.max_size}" in blocker
+        assert plan.detail is None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from aios_tui import cli
 from aios_tui.alloc.placement import Capacity, GangRequest, Refusal, place_gang
 from aios_tui.domain import FleetSnapshot, Gpu, Health, Node, Throttle
 from aios_tui.ops import suggest_cordons
+from aios_tui.render.jsonout import snapshot_to_json
 
 
 def node(name: str, **kw: object) -> Node:
@@ -88,7 +88,7 @@ def test_snapshot_json_carries_the_suggestions_and_idle_gpus() -> None:
         gpus=(*snap.gpus, dataclasses.replace(gpu("idle-1", 0, pod="ns/p"), util=1.0, low_since=-900.0)),
         idle_window=600.0,
     )
-    doc = cli.snapshot_to_json(snap)
+    doc = snapshot_to_json(snap)
     assert doc["suggestions"][0] == {
         "action": "cordon",
         "node": "ecc-1",
