@@ -109,6 +109,21 @@ else
     echo "  WARNING: no prometheus binary: the Prometheus tests (tests/prom) will skip" >&2
 fi
 
+# tmux: the terminal tests (tests/e2e) type into a real terminal.
+step "tmux"
+if ! command -v tmux >/dev/null && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "  installing Debian's tmux"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        tmux >/dev/null; } || echo "  apt-get install tmux failed" >&2
+fi
+if command -v tmux >/dev/null; then
+    echo "  $(tmux -V) at $(command -v tmux)"
+elif [[ "${CI:-}" == "true" ]]; then
+    fail "tmux is not installed and could not be (CI=true: apt-get install tmux as root)"
+else
+    echo "  WARNING: no tmux: the terminal tests (tests/e2e) will skip" >&2
+fi
+
 # --- checks ----------------------------------------------------------------------------------------------
 step "ruff check"
 ruff check .
@@ -125,4 +140,15 @@ pytest "$@" || status=$?
 if [[ $status -eq 5 ]]; then
     fail "pytest collected no tests (exit status 5)"
 fi
-exit "$status"
+((status == 0)) || exit "$status"
+
+# No test may depend on the date or the hour: the console's and the CLI's tests again at two other wall
+# clocks (tests/conftest.py moves time.time and datetime.now with time-machine; the monotonic clock that
+# timers and timeouts use is left alone). Skipped when pytest was given its own arguments (a subset).
+if (($# == 0)); then
+    for when in "2027-02-28T23:59:30+00:00" "2026-06-30T04:10:00+00:00"; do
+        step "pytest with the wall clock at $when"
+        WALL_CLOCK_FOR_TESTS="$when" pytest -q -p no:cacheprovider \
+            tests/unit/test_cli.py tests/unit/test_cli_act.py tests/unit/test_registry.py tests/ui tests/e2e
+    done
+fi

@@ -292,6 +292,7 @@ class Steps:
         return True
 
     def result(self, title: str, *, interrupted: bool = False) -> ActionResult:
+        self.may_start()  # a cancel that came while every step left was already under way counts too
         done = tuple(n for n, why in self._why.items() if why == "")
         failed = [(n, why) for n, why in self._why.items() if why]
         cancelled = self.stopped.startswith("cancelled")

@@ -32,7 +32,7 @@ __all__ = [
     "parse_yes_no",
 ]
 
-_AMOUNT = re.compile(r"([+-]?)(\d{1,9})")
+_AMOUNT = re.compile(r"([+-]?)([0-9]{1,9})")  # ASCII digits: "٣" is not a count anyone typed on purpose
 _K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _NAME_LIMIT = 253
 """No name a user types is longer (a Kubernetes object name's limit); longer input is a mistake."""
@@ -215,7 +215,7 @@ def _whole(value: Any, what: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     text = str(value).strip()
-    if not re.fullmatch(r"-?\d{1,12}", text):
+    if not re.fullmatch(r"-?[0-9]{1,12}", text):
         raise ArgError(f"{what} must be a whole number, got {text!r}")
     return int(text)
 

@@ -1,37 +1,70 @@
 """The Textual application: holds the live snapshot, routes requests to ``ops`` and shows the results.
 
 The app never computes a placement or calls an SDK: it shows snapshots from the poller and plans from
-``ops``, and asks ``ops`` to act.
+``ops``, and asks ``ops`` to act. Every action it offers — keys, ``:`` commands, the palette — comes from the
+action registry (:func:`aios_tui.ops.all_actions`); every key and paste passes the :class:`KeyGate`, so a key
+typed ahead reaches only what the keys before it opened.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import time
+import shlex
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 
 from aios_tui.config import Settings
-from aios_tui.domain import FleetSnapshot
-from aios_tui.ops import Ops, denial
+from aios_tui.domain import FleetSnapshot, clock
+from aios_tui.ops import ArgError, CancelToken, Kind, Ops, Plan, all_actions, lookup
+from aios_tui.ops.argv import parse_words
 from aios_tui.poll import Poller
 from aios_tui.render.table import KINDS, kind_for
 from aios_tui.render.views import view_for
 from aios_tui.ui import forms
+from aios_tui.ui.keys import KeyGate
 from aios_tui.ui.messages import FleetUpdated
 from aios_tui.ui.screens.actions import ActionLogScreen
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.help import HelpScreen
 from aios_tui.ui.screens.main import MainScreen
-from aios_tui.ui.screens.plan import Confirmed, PlanScreen
+from aios_tui.ui.screens.plan import Confirmed
 from aios_tui.ui.screens.views import CordonScreen, IdleScreen, PoolsScreen, ViewScreen
+
+APP_COMMANDS: Mapping[str, str] = {
+    "quit": "leave the console (also :q)",
+    "help": "every key and command (also ?)",
+    "audit": "the action log: every action taken, by whom, how it ended (also a)",
+    "refresh": "fetch every source now (also ctrl+r)",
+    "filter": "filter the pane: :filter WORDS (also /)",
+    "sort": "sort the pane by a column: :sort COLUMN",
+    "theme": "switch the colour theme: :theme NAME",
+    "ctx": "the context the console watches",
+}
+_COMMAND_ALIASES = {
+    "q": "quit",
+    "q!": "quit",
+    "exit": "quit",
+    "?": "help",
+    "log": "audit",
+    "actions": "audit",
+}
+
+
+@dataclass
+class Running:
+    """An action under way: what it is, and how to stop it between two steps."""
+
+    plan: Plan[Any]
+    cancel: CancelToken
 
 
 class AiosApp(App[None]):
@@ -42,6 +75,7 @@ class AiosApp(App[None]):
         Binding("i", "view('idle')", "Idle GPUs", show=False),
         Binding("h", "view('cordon')", "Health", show=False),
         Binding("p", "view('pools')", "Pools", show=False),
+        Binding("x", "cancel_action", "Stop action"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
     ]
@@ -55,7 +89,7 @@ class AiosApp(App[None]):
         settings: Settings | None = None,
         *,
         live: bool = True,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clock.now,
     ) -> None:
         super().__init__()
         self.poller = poller
@@ -63,8 +97,11 @@ class AiosApp(App[None]):
         self.settings = settings or Settings()
         self.live = live
         self.clock = clock
+        self.keys = KeyGate(self)
         self.progress_messages: deque[str] = deque(maxlen=500)
         """What running actions reported, newest last (the progress line shows the latest)."""
+        self.running: list[Running] = []
+        """Actions under way, oldest first (``x`` stops the newest)."""
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
 
@@ -81,8 +118,24 @@ class AiosApp(App[None]):
         assert isinstance(screen, MainScreen)
         return screen
 
+    async def on_event(self, event: events.Event) -> None:
+        # Keys and pastes from the terminal go through the gate; keys bubbling back from widgets do not.
+        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
+            if isinstance(event, events.Key):
+                self.app_focus = True
+            await self.keys.route(event)
+            return
+        await super().on_event(event)
+
     def on_mount(self) -> None:
         self.run_worker(self._follow(), name="poll", group="poll", exclusive=True, exit_on_error=False)
+        self.run_worker(self._report_unfinished(), name="unfinished", exit_on_error=False)
+
+    async def _report_unfinished(self) -> None:
+        """Actions a killed console left half done: said once, and kept in the action log."""
+        for sentence in await asyncio.to_thread(self.ops.unfinished):
+            self.progress_messages.append(sentence)
+            self.notify(sentence, title="Interrupted action", severity="warning", timeout=30)
 
     async def _follow(self) -> None:
         if not self.live:
@@ -141,7 +194,7 @@ class AiosApp(App[None]):
     def _progress(self, message: str) -> None:
         """A running action's step: on the progress line; waits and failures also as notifications."""
         self.progress_messages.append(message)
-        self.main.show_progress(message)
+        self.main.show_progress(message, stoppable=bool(self.running))
         if "waiting" in message or "failed" in message:
             self.notify(message, severity="warning", timeout=8)
 
@@ -166,14 +219,21 @@ class AiosApp(App[None]):
         self.push_screen(screen_type(read_only=self.ops.read_only, ascii=self.settings.ascii))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(read_only=self.ops.read_only))
+        self.push_screen(HelpScreen(read_only=self.ops.read_only, allowed=self.can_act))
+
+    # --- command mode -----------------------------------------------------------------------------------
 
     def run_command(self, line: str) -> None:
-        """``:`` command mode."""
-        words = line.strip().lstrip(":").split()
+        """``:`` command mode: a pane or view, an app command, or an action with the CLI's arguments."""
+        try:
+            words = shlex.split(line.strip().lstrip(":"))
+        except ValueError as exc:  # an unclosed quote
+            self.notify(f"cannot read {line!r}: {exc}", severity="warning")
+            return
         if not words:
             return
         cmd, args = words[0].lower(), words[1:]
+        cmd = _COMMAND_ALIASES.get(cmd, cmd)
         kind = kind_for(cmd)
         view = view_for(cmd)
         if view is not None:
@@ -186,44 +246,81 @@ class AiosApp(App[None]):
             self.main.show_pane(kind.name)
             if args:
                 self.main.set_filter(" ".join(args))
-        elif cmd in ("q", "q!", "quit", "exit"):
+        elif cmd == "quit":
             self.exit()
-        elif cmd in ("help", "h", "?"):
+        elif cmd == "help":
             self.action_help()
-        elif cmd in ("audit", "log", "actions"):
+        elif cmd == "audit":
             self.action_action_log()
-        elif cmd in ("refresh", "r"):
+        elif cmd == "refresh":
             self.run_worker(self.action_refresh())
         elif cmd == "filter":
             self.main.set_filter(" ".join(args))
-        elif cmd == "sort" and args:
-            table = self.screen.table if isinstance(self.screen, ViewScreen) else self.main.table()
-            col = next((c for c in table.kind.columns if args[0].lower() in (c.key, c.title.lower())), None)
-            if col is None or col.sort is None:
-                names = ", ".join(c.key for c in table.kind.columns if c.sort)
-                self.notify(f"{table.kind.title} cannot sort by {args[0]!r}; try {names}", severity="warning")
-            else:
-                table.sort_by(col.key)
-        elif cmd == "theme" and args:
-            if args[0] in self.available_themes:
-                self.theme = args[0]
-            else:
-                self.notify(
-                    f"no theme {args[0]!r}; try {', '.join(sorted(self.available_themes))}",
-                    severity="warning",
-                )
-        elif cmd == "scale" and args:
-            self.start_scale(args[0], args[1] if len(args) > 1 else None)
-        elif cmd in ("scale-pool", "scalepool") and args:
-            self.start_scale_pool(args[0], args[1] if len(args) > 1 else None)
+        elif cmd == "sort":
+            self._sort_command(args)
+        elif cmd == "theme":
+            self._theme_command(args)
         elif cmd in ("ctx", "context"):
             self.notify(f"context: {self.fleet.context if self.fleet else '…'}")
+        elif (action := lookup(cmd)) is not None:
+            self._action_command(action.name, args)
         else:
+            known = [*(k.name for k in KINDS.values()), "idle", "health", "pools", *APP_COMMANDS]
+            known += [a.name for a in all_actions()]
             self.notify(
-                f"unknown command {cmd!r}: try :nodes :gpus :jobs :endpoints :idle :health :pools :sort "
-                ":theme :scale :scale-pool :q",
+                f"unknown command {cmd!r}: try {', '.join(':' + k for k in known)} (? lists them)",
                 severity="warning",
             )
+
+    def _sort_command(self, args: Sequence[str]) -> None:
+        table = self.screen.table if isinstance(self.screen, ViewScreen) else self.main.table()
+        names = ", ".join(c.key for c in table.kind.columns if c.sort)
+        if not args:
+            self.notify(f":sort COLUMN: sort {table.kind.title} by one of {names}", severity="warning")
+            return
+        col = next((c for c in table.kind.columns if args[0].lower() in (c.key, c.title.lower())), None)
+        if col is None or col.sort is None:
+            self.notify(f"{table.kind.title} cannot sort by {args[0]!r}; try {names}", severity="warning")
+        else:
+            table.sort_by(col.key)
+
+    def _theme_command(self, args: Sequence[str]) -> None:
+        themes = ", ".join(sorted(self.available_themes))
+        if not args:
+            self.notify(f":theme NAME: one of {themes} (now {self.theme})", severity="warning")
+        elif args[0] in self.available_themes:
+            self.theme = args[0]
+        else:
+            self.notify(f"no theme {args[0]!r}; try {themes}", severity="warning")
+
+    def _action_command(self, name: str, words: Sequence[str]) -> None:
+        """``:scale ml/chat +2``, ``:drain`` (the marked nodes), ``:launch --workers 2``: the action's plan
+        screen with the fields filled in; nothing runs before it is confirmed there."""
+        action = lookup(name)
+        assert action is not None
+        try:
+            values = parse_words(action, words)
+        except ArgError as exc:
+            self.notify(str(exc), title=f":{name}", severity="warning", timeout=8)
+            return
+        param = action.target_param
+        targets: Sequence[str] = ()
+        if param is not None:
+            given = values.pop(param.name, None)
+            if given:
+                targets = tuple(given) if isinstance(given, list) else (str(given),)
+            else:
+                targets = self._selection_for(action.name)
+            if not targets:
+                self.notify(f"usage: :{action.usage}", title=f":{name}", severity="warning", timeout=8)
+                return
+        self.start_action(name, targets, values)
+
+    def _selection_for(self, name: str) -> Sequence[str]:
+        """The targets the screen on top offers for ``name`` (marked rows, or the row under the cursor)."""
+        screen = self.screen
+        offer = getattr(screen, "targets_for", None)
+        return offer(name) if callable(offer) else ()
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -255,58 +352,62 @@ class AiosApp(App[None]):
         yield SystemCommand(
             "Action log", "What was done, by whom, with what outcome (a)", self.action_action_log
         )
-        if self.can_act("scale") and self.fleet is not None:
-            for ep in self.fleet.endpoints[:200]:
+        yield from self._action_commands(screen)
+
+    def _action_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """One palette entry per action and target that makes sense now, from the registry."""
+        snap = self.fleet
+        if snap is None:
+            return
+        for action in all_actions():
+            if not self.can_act(action.name):
+                continue
+            key = f" ({action.key})" if action.key else ""
+            if action.target is None:
+                yield SystemCommand(action.label, f"{action.summary}{key}", self._starter(action.name, ()))
+                continue
+            names: Sequence[str]
+            if action.target is Kind.ENDPOINT:
+                names = [e.key for e in snap.endpoints[:200]]
+            elif action.target is Kind.POOL:
+                names = [p.name for p in snap.pools[:200]]
+            else:
+                names = list(self.main.table("nodes").targets())
+                names += [s.node for s in _suggestions(snap) if s.node not in names][:20]
+            for name in names:
                 yield SystemCommand(
-                    f"Scale {ep.key}",
-                    f"{ep.replicas_ready}/{ep.replicas_desired} ready",
-                    lambda key=ep.key: self.start_scale(key),
+                    f"{action.label} {name}", f"{action.summary}{key}", self._starter(action.name, (name,))
                 )
+
+    def _starter(self, name: str, targets: Sequence[str]) -> Callable[[], None]:
+        return lambda: self.start_action(name, targets)
 
     # --- actions ----------------------------------------------------------------------------------------
 
     def can_act(self, action: str) -> bool:
         """Whether to offer the action's key. Read-only mode and the role hide it; a backend's own refusal
         (RBAC, a read-only cluster) leaves it visible, and pressing it says why."""
-        return denial(action, self.ops.actor.role, read_only=self.ops.read_only) is None
+        return self.ops.allowed(action) is None
 
-    def start_scale(self, endpoint_key: str, replicas: str | None = None) -> None:
-        self._open_form(
-            "scale", endpoint_key, lambda snap: forms.scale_form(self.ops, snap, endpoint_key, replicas)
-        )
-
-    def start_scale_pool(self, pool: str, desired: str | None = None) -> None:
-        self._open_form("scale-pool", pool, lambda snap: forms.scale_pool_form(self.ops, snap, pool, desired))
-
-    def start_redeploy(self, endpoint_key: str) -> None:
-        self._open_form(
-            "redeploy", endpoint_key, lambda snap: forms.redeploy_form(self.ops, snap, endpoint_key)
-        )
-
-    def start_cordon(self, nodes: Sequence[str]) -> None:
-        action = forms.cordon_action(self.fleet, nodes) if self.fleet else "cordon"
-        self._open_form(action, nodes[0], lambda snap: forms.cordon_form(self.ops, snap, nodes))
-
-    def start_drain(self, nodes: Sequence[str]) -> None:
-        self._open_form("drain", nodes[0], lambda snap: forms.drain_form(self.ops, nodes))
-
-    def start_launch(self) -> None:
-        name = f"{self.ops.actor.user}/train-{int(self.clock()) % 100_000:05d}"
-        self._open_form("launch", None, lambda snap: forms.launch_form(self.ops, name))
-
-    def _open_form(
-        self, action: str, target: str | None, build: Callable[[FleetSnapshot], PlanScreen]
+    def start_action(
+        self, name: str, targets: Sequence[str] = (), values: Mapping[str, Any] | None = None
     ) -> None:
-        """Open an action's plan screen, unless ``ops`` says the action is not allowed (read-only, role)."""
-        reason = self.ops.check(action, target)
+        """Open the plan screen of action ``name`` on ``targets`` with ``values`` typed in its fields,
+        unless ``ops`` refuses it now (read-only, role, the source's own refusal): then say why, audited."""
+        reason = self.ops.check(name, targets or None)
         if reason is not None:
-            self.notify(reason, title=f"{action.capitalize()} not allowed", severity="error")
+            self.notify(reason, title=f"{name.capitalize()} not allowed", severity="error")
+            self.run_worker(
+                asyncio.to_thread(self.ops.refuse_request, name, " ".join(targets), reason),
+                group="audit",
+                exit_on_error=False,
+            )
             return
         if self.fleet is None:
             return
         try:
-            screen = build(self.fleet)
-        except LookupError as exc:
+            screen = forms.plan_screen(self.ops, name, targets, values or {})
+        except (LookupError, ArgError) as exc:
             self.notify(str(exc).strip("'\""), severity="error")
             return
         self.push_screen(screen, self._confirmed)
@@ -315,25 +416,45 @@ class AiosApp(App[None]):
         if confirmed is not None:
             self.run_worker(self._execute(confirmed), group="actions", exit_on_error=False)
 
+    def action_cancel_action(self) -> None:
+        """``x``: stop the newest running action after its current step (it says what was done)."""
+        if not self.running:
+            self.notify("No action is running.", timeout=3)
+            return
+        running = self.running[-1]
+        running.cancel.cancel(self.ops.actor.user)
+        self._progress(f"{running.plan.title}: stopping after the current step …")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_action":
+            return bool(self.running)
+        return True
+
     async def _execute(self, confirmed: Confirmed) -> None:
         plan = confirmed.plan
+        running = Running(plan, CancelToken())
+        self.running.append(running)
+        self.refresh_bindings()
         self._progress(f"{plan.title} …")
         try:
             result = await self.ops.execute(
-                plan, confirmation=confirmed.confirmation, progress=self._progress
+                plan, confirmation=confirmed.confirmation, progress=self._progress, cancel=running.cancel
             )
         except Exception as exc:  # refusals and failures are reported, never crash the console
-            self.main.show_progress(None)
             self.notify(
                 str(exc) or type(exc).__name__, title=f"{plan.action} failed", severity="error", timeout=10
             )
             self._reload_action_log()
             return
-        self.main.show_progress(None)
+        finally:
+            self.running.remove(running)
+            self.refresh_bindings()
+            if not self.running:
+                self.main.show_progress(None)
         self.notify(
             result.message,
             title=plan.title,
-            severity="information" if result.ok else "error",
+            severity="information" if result.ok else "warning" if result.cancelled else "error",
             timeout=6 if result.ok else 12,
         )
         self._reload_action_log()
@@ -341,3 +462,9 @@ class AiosApp(App[None]):
             self.main.table("nodes").clear_marks()
         if not self.live:
             self.fleet = await self.poller.refresh()
+
+
+def _suggestions(snap: FleetSnapshot) -> list[Any]:
+    from aios_tui.ops import suggest_cordons
+
+    return list(suggest_cordons(snap))

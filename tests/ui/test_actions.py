@@ -47,13 +47,17 @@ async def test_cordon_then_uncordon(make_app: MakeApp) -> None:
         await _settle(app, pilot)
         assert app.fleet.node_by_name[node.name].cordoned  # type: ignore[union-attr]
         assert "Cordoned" in table.row_text(table.cursor_row)
-        await pilot.press("c")
+        await pilot.press("c")  # again: it is cordoned already, and the plan says which key undoes it
+        await pilot.pause()
+        assert "already cordoned: did you mean uncordon (u)?" in screen_text(app)
+        await pilot.press("escape", "u")
         await pilot.pause()
         assert f"Uncordon {node.name}" in screen_text(app)
         await pilot.press("enter")
         await _settle(app, pilot)
         assert not app.fleet.node_by_name[node.name].cordoned  # type: ignore[union-attr]
-        assert [e.action for e in app.ops.audit.read()[-2:]] == ["cordon", "uncordon"]
+        records = app.ops.audit.records()
+        assert [(r.first.action, r.outcome) for r in records] == [("cordon", "ok"), ("uncordon", "ok")]
 
 
 async def test_drain_a_training_node_needs_emptydir_consent_and_moves_the_gang(make_app: MakeApp) -> None:
@@ -144,7 +148,10 @@ async def test_launch_shows_the_placement_and_starts_the_gang(make_app: MakeApp)
         await pilot.press("3", "n")
         await pilot.pause()
         assert isinstance(app.screen, PlanScreen)
-        await pilot.press("tab", "tab", "end", "ctrl+u", "1")  # one worker of 8 H100
+        # The same defaults as `aios-tui plan launch`: one worker of 8 GPUs of any model, named after us.
+        assert app.screen.values["job"] == "default/train-tester-20261118-110640"
+        assert (app.screen.values["workers"], app.screen.values["gpus_per_worker"]) == ("1", "8")
+        await pilot.press("tab", "tab", "tab", "tab", *"h100")  # the model as typed: matched to H100
         await pilot.pause()
         plan = app.screen.plan
         assert plan is not None, app.screen.error
@@ -156,7 +163,7 @@ async def test_launch_shows_the_placement_and_starts_the_gang(make_app: MakeApp)
         await pilot.press("enter")
         await _settle(app, pilot)
         await _tick(app, pilot, 60)
-        mine = [j for j in app.fleet.jobs if j.user == "tester" or j.namespace == "tester"]  # type: ignore[union-attr]
+        mine = [j for j in app.fleet.jobs if j.name.startswith("train-tester-")]  # type: ignore[union-attr]
         assert mine and mine[0].state in (JobState.RUNNING, JobState.STARTING)
         assert app.ops.audit.read()[-1].action == "launch"
 
@@ -178,7 +185,7 @@ async def test_read_only_offers_no_action_keys_and_refuses(make_app: MakeApp) ->
             await pilot.pause()
             assert isinstance(app.screen, MainScreen)
         node = next(n for n in app.fleet.nodes if not n.cordoned)  # type: ignore[union-attr]
-        plan = app.ops.plan_cordon([node.name])
+        plan = app.ops.plan("cordon", nodes=[node.name])
         assert not plan.ok and "read-only" in " ".join(plan.blockers)
         with pytest.raises(PermissionDenied):
             await app.ops.execute(plan)

@@ -12,7 +12,6 @@ from aios_tui.poll import Poller
 from aios_tui.sources.base import SourceData
 from aios_tui.sources.sim import SimSource
 from aios_tui.ui.app import AiosApp
-from aios_tui.ui.forms import parse_replicas
 from aios_tui.ui.harness import START, FakeClock
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.main import MainScreen
@@ -174,7 +173,7 @@ async def test_read_only_hides_and_refuses_scale(make_app: MakeApp) -> None:
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
         # Hiding the key is not the protection: the backend refuses too.
-        plan = app.ops.plan_scale(before.key, before.replicas_desired + 1)
+        plan = app.ops.plan("scale", endpoint=before.key, replicas=before.replicas_desired + 1)
         assert not plan.ok and "read-only" in plan.blockers[0]
         with pytest.raises(PermissionDenied):
             await app.ops.execute(plan, confirmation=before.name)
@@ -205,19 +204,6 @@ async def test_small_terminal_gets_a_message_and_80x24_gets_tabs(make_app: MakeA
         text = screen_text(app)
         assert "at least" not in text
         assert "1 Nodes 40" in text and "2 GPUs" in text and "NAME" in text
-
-
-def test_parse_replicas() -> None:
-    assert parse_replicas("5", 3) == 5
-    assert parse_replicas("+2", 3) == 5
-    assert parse_replicas("-1", 3) == 2
-    for bad in ("", "x", "1.5"):
-        try:
-            parse_replicas(bad, 3)
-        except ValueError as exc:
-            assert str(exc)
-        else:
-            raise AssertionError(bad)
 
 
 class _FlakySource:

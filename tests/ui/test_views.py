@@ -103,7 +103,7 @@ async def test_a_new_replica_of_an_idle_endpoint_counts_once_idle_for_the_window
         endpoint = next(k for k in owners if k in snap.endpoint_by_key)
         replicas = snap.endpoint_by_key[endpoint].replicas_desired
         before = len(snap.idle_gpus)
-        app.start_scale(endpoint, str(replicas + 1))
+        app.start_action("scale", [endpoint], {"replicas": str(replicas + 1)})
         await pilot.pause()
         assert isinstance(app.screen, PlanScreen)
         await pilot.press("enter")

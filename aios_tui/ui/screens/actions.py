@@ -1,4 +1,4 @@
-"""``a``: the action log, read from the audit file, refreshed after every action."""
+"""``a``: the action log, read from the audit file, refreshed after every action: one row per action."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class ActionLogScreen(Screen[None]):
 
     def reload(self) -> None:
         try:
-            body = audit_table(self._audit.read(limit=LIMIT))
+            body = audit_table(self._audit.records(limit=LIMIT * 4)[-LIMIT:])
         except OSError as exc:
             body = Text(f"Cannot read the audit log {self._audit.path}: {exc.strerror or exc}", "bold red")
         title = Text.assemble(

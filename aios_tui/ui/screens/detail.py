@@ -13,6 +13,7 @@ from textual.widgets import Footer, Static
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.detail import detail
+from aios_tui.ui.screens.acting import action_bindings
 
 if TYPE_CHECKING:
     from aios_tui.ui.app import AiosApp
@@ -23,7 +24,7 @@ HistoryFn = Callable[[str, str, str], Sequence[float]]
 class DetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,backspace", "app.pop_screen", "Back"),
-        Binding("s", "scale", "Scale"),
+        *action_bindings(("nodes", "endpoints")),
     ]
 
     DEFAULT_CSS = """
@@ -76,12 +77,24 @@ class DetailScreen(Screen[None]):
         )
         self.query_one("#detail-body", Static).update(body)
 
-    def action_scale(self) -> None:
-        self.aios.start_scale(self.key)
+    def _acts_here(self, name: str) -> bool:
+        """An action on this object: the node's (cordon, drain …) on a node, the endpoint's on an endpoint."""
+        from aios_tui.ops import Kind, get
+
+        target = get(name).target
+        return (self.kind, target) in (("node", Kind.NODES), ("endpoint", Kind.ENDPOINT))
+
+    def targets_for(self, action: str) -> Sequence[str]:
+        return (self.key,) if self._acts_here(action) else ()
+
+    def action_act(self, name: str) -> None:
+        if self._acts_here(name):
+            self.aios.start_action(name, [self.key])
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "scale":
-            return self.kind == "endpoint" and self.aios.can_act("scale")
+        if action == "act" and parameters:
+            name = str(parameters[0])
+            return self._acts_here(name) and self.aios.can_act(name)
         return True
 
     @property

@@ -1,7 +1,9 @@
-"""``?``: every key and command, including the sort letters of each pane."""
+"""``?``: every key and command, including the sort letters of each pane. The actions' part is made from the
+action registry: key, where it works, its ``:`` command, what it does and who may."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.console import Group
@@ -13,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from aios_tui.ops import all_actions
 from aios_tui.render.table import KINDS
 from aios_tui.render.views import VIEWS
 
@@ -24,8 +27,8 @@ GENERAL = [
     ("/", "filter the pane (words must all match, !word excludes; esc clears)"),
     (
         ":",
-        "command mode (:nodes :gpus :jobs :endpoints :idle :health :pools :sort COL :theme NAME "
-        ":scale NS/NAME N :scale-pool POOL N :audit :q)",
+        "command mode: :nodes :gpus :jobs :endpoints :idle :health :pools :sort COL :theme NAME :audit :q, "
+        "and every action below with the CLI's arguments (tab completes)",
     ),
     ("i", "allocated-but-idle GPUs: under 5% for the idle window, owner, idle for, $/h (:idle)"),
     ("h", "nodes to cordon: GPUs with an XID, ECC errors or throttling; enter opens the plan (:health)"),
@@ -33,22 +36,32 @@ GENERAL = [
     ("shift+letter", "sort by that column; again to reverse (letters below)"),
     ("z", "zoom the pane (wide layout)"),
     ("a", "action log: every action taken, by whom, and its outcome (:audit)"),
+    ("x", "stop the running action after its current step (it says what was done)"),
     ("ctrl+r", "refresh now"),
     ("ctrl+p", "command palette"),
     ("?", "this help"),
     ("q", "quit"),
 ]
 
-ACTIONS = [
-    ("space", "mark a row; actions on nodes apply to every marked node (esc clears the marks)"),
-    ("c", "Nodes: cordon the marked nodes or the one under the cursor (uncordon when all are cordoned)"),
-    ("d", "Nodes: drain: where each pod goes, what cannot move and why, gangs that restart"),
-    ("s", "Endpoints: scale (fit check, $/h, HPA warning)"),
-    ("r", "Endpoints: redeploy (rolling restart, or a new image tag)"),
-    ("s", "Pools (p): scale a node pool (new desired, $/h, jobs it unblocks, nodes that go)"),
-    ("n", "Jobs: launch a training job (gang placement, or why not and what capacity would fix it)"),
-    ("", "every action: plan first, confirm (typed name when destructive), progress, audit"),
-]
+PANE_NAMES = {"nodes": "Nodes", "jobs": "Jobs", "endpoints": "Endpoints", "pools": "Pools (p)"}
+PANE_NAMES |= {"cordon": "Health (h)"}
+
+
+def action_rows(allowed: Callable[[str], bool]) -> list[tuple[str, str]]:
+    """One row per registered action the session may run: ``s`` → "Endpoints: set an endpoint's replicas …
+    (:scale ENDPOINT REPLICAS; operator)"."""
+    rows = [("space", "mark a row; actions on nodes apply to every marked node (esc clears the marks)")]
+    for action in all_actions():
+        if not allowed(action.name):
+            continue
+        where = ", ".join(PANE_NAMES.get(p, p) for p in action.panes)
+        role = str(action.min_role) + (
+            f", {action.min_role_many} for several" if action.min_role_many else ""
+        )
+        role += f", {action.min_role_shrink} to shrink" if action.min_role_shrink else ""
+        rows.append((action.key or "", f"{where}: {action.summary} (:{action.usage}; {role})"))
+    rows.append(("", "every action: plan first, confirm (typed name when destructive), progress, audit"))
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -61,9 +74,10 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, *, read_only: bool) -> None:
+    def __init__(self, *, read_only: bool, allowed: Callable[[str], bool] = lambda _: True) -> None:
         super().__init__()
         self._read_only = read_only
+        self._allowed = allowed
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -80,7 +94,7 @@ class HelpScreen(ModalScreen[None]):
         acts.add_column()
         if self._read_only:
             acts.add_row("", "read-only mode: no actions")
-        for k, what in ACTIONS if not self._read_only else []:
+        for k, what in action_rows(self._allowed) if not self._read_only else []:
             acts.add_row(k, what)
         sorts = Table.grid(padding=(0, 2))
         sorts.add_column(style="bold", no_wrap=True)

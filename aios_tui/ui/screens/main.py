@@ -3,6 +3,7 @@ filter/command prompt and the footer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import on
@@ -11,11 +12,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.events import Resize
 from textual.screen import Screen
-from textual.suggester import SuggestFromList
 from textual.widgets import Footer, Input, Static
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.table import KINDS, kind_for
+from aios_tui.ui.commands import CommandSuggester, PromptInput
+from aios_tui.ui.screens.acting import action_bindings, selection
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
 from aios_tui.ui.widgets.pane import PaneBar, PaneBox
@@ -30,21 +32,6 @@ GRID_WIDTH, GRID_HEIGHT = 120, 36
 
 SORT_LETTERS = "ACEHLMNPQRSTUWZ"
 
-COMMANDS = [
-    "audit",
-    "nodes",
-    "gpus",
-    "jobs",
-    "endpoints",
-    "sort ",
-    "theme ",
-    "filter ",
-    "scale ",
-    "help",
-    "refresh",
-    "quit",
-]
-
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -56,11 +43,7 @@ class MainScreen(Screen[None]):
         Binding("shift+tab", "cycle(-1)", "Previous pane", show=False),
         Binding("slash", "prompt('filter')", "Filter"),
         Binding("colon", "prompt('command')", "Command"),
-        Binding("s", "scale", "Scale"),
-        Binding("r", "redeploy", "Redeploy"),
-        Binding("c", "cordon", "Cordon"),
-        Binding("d", "drain", "Drain"),
-        Binding("n", "launch", "Launch"),
+        *action_bindings(("nodes", "gpus", "jobs", "endpoints")),
         Binding("z", "zoom", "Zoom", show=False),
         Binding("escape", "escape", "Clear", show=False),
         *[Binding(letter, f"sort('{letter}')", f"Sort {letter}", show=False) for letter in SORT_LETTERS],
@@ -110,10 +93,20 @@ class MainScreen(Screen[None]):
         yield PaneBar(id="pane-bar")
         with Container(id="panes"):
             yield from self.panes
-        yield Input(id="prompt", suggester=SuggestFromList(COMMANDS, case_sensitive=False), compact=True)
+        yield PromptInput(id="prompt", suggester=self._suggester(), compact=True)
         yield Static(id="progress")
         yield Footer()
         yield Static(id="too-small")
+
+    def _suggester(self) -> CommandSuggester:
+        from aios_tui.ui.app import APP_COMMANDS
+
+        return CommandSuggester(
+            APP_COMMANDS,
+            snapshot=lambda: self.aios.fleet,
+            columns=lambda: [c.key for c in self.table().kind.columns if c.sort],
+            themes=lambda: self.app.available_themes,
+        )
 
     def on_mount(self) -> None:
         self._apply_size(self.app.size.width, self.app.size.height)
@@ -161,7 +154,7 @@ class MainScreen(Screen[None]):
             pane.set_class(pane.kind.name == name, "-active")
         table = self.table()
         if not self.has_class("-prompt"):
-            table.focus()
+            self.set_focus(table)
         self._titles()
         self.refresh_bindings()
 
@@ -209,7 +202,7 @@ class MainScreen(Screen[None]):
         )
         prompt.border_title = None
         self.add_class("-prompt")
-        prompt.focus()
+        self.set_focus(prompt)  # at once: the keys typed after ':' are the prompt's
 
     @on(Input.Changed, "#prompt")
     def _prompt_changed(self, event: Input.Changed) -> None:
@@ -225,7 +218,7 @@ class MainScreen(Screen[None]):
 
     def _close_prompt(self) -> None:
         self.remove_class("-prompt")
-        self.table().focus()
+        self.set_focus(self.table())
 
     def action_escape(self) -> None:
         if self.has_class("-prompt"):
@@ -246,47 +239,31 @@ class MainScreen(Screen[None]):
 
     # --- actions ----------------------------------------------------------------------------------------
 
-    def show_progress(self, message: str | None) -> None:
+    def show_progress(self, message: str | None, *, stoppable: bool = False) -> None:
         """The running action's latest step on one line above the footer; ``None`` hides it."""
         self.set_class(message is not None, "-busy")
         if message is not None:
-            self.query_one("#progress", Static).update(f"▶ {message}" if not self.ascii else f"> {message}")
+            hint = "(x stops it after this step) " if stoppable else ""
+            self.query_one("#progress", Static).update(f"{'>' if self.ascii else '▶'} {hint}{message}")
 
-    def action_scale(self) -> None:
-        obj = self.table().cursor_object
-        if self.active == "endpoints" and obj is not None:
-            self.aios.start_scale(obj.key)
+    def targets_for(self, action: str) -> Sequence[str]:
+        """The targets ``action`` gets here: the marked rows of the active pane, or the row under its
+        cursor, when the pane offers the action."""
+        return selection(action, self.active, self.table())
 
-    def action_redeploy(self) -> None:
-        obj = self.table().cursor_object
-        if self.active == "endpoints" and obj is not None:
-            self.aios.start_redeploy(obj.key)
+    def action_act(self, name: str) -> None:
+        from aios_tui.ops import get
 
-    def action_cordon(self) -> None:
-        if self.active == "nodes" and (nodes := self.table().targets()):
-            self.aios.start_cordon(nodes)
-
-    def action_drain(self) -> None:
-        if self.active == "nodes" and (nodes := self.table().targets()):
-            self.aios.start_drain(nodes)
-
-    def action_launch(self) -> None:
-        if self.active == "jobs":
-            self.aios.start_launch()
-
-    #: Which pane offers which action, and the ``ops`` action whose permission decides.
-    ACTIONS: ClassVar[dict[str, tuple[str, str]]] = {
-        "scale": ("endpoints", "scale"),
-        "redeploy": ("endpoints", "redeploy"),
-        "cordon": ("nodes", "cordon"),
-        "drain": ("nodes", "drain"),
-        "launch": ("jobs", "launch"),
-    }
+        targets = self.targets_for(name)
+        if get(name).target is None or targets:
+            self.aios.start_action(name, targets)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.ACTIONS:
-            pane, permission = self.ACTIONS[action]
-            return self.active == pane and self.aios.can_act(permission)
+        if action == "act" and parameters:
+            from aios_tui.ops import get
+
+            name = str(parameters[0])
+            return self.active in get(name).panes and self.aios.can_act(name)
         return True
 
     @on(FleetTable.MarksChanged)

@@ -4,25 +4,31 @@ Generic over actions: it is given the action's fields and a function that turns 
 :class:`~aios_tui.ops.Plan`. Planning is pure and fast, so it re-plans as the user types. Enter on the last
 field confirms (or asks for the typed confirmation the plan requires); the screen returns the confirmed plan
 and the confirmation, or ``None`` when cancelled.
+
+An Enter confirms only the plan that was on screen when it was typed: a key typed ahead (in a burst, during
+an SSH stall) before the plan was drawn is refused with a word, and the plan stays open. A plan that cannot
+run says why on Enter and, where the action knows some, offers what would (a launch: another GPU model or
+zone, fewer workers, or queueing it); choosing one fills the fields in.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, OptionList, Static
 
-from aios_tui.ops import Plan
+from aios_tui.ops import Alternative, Plan
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class Field:
 
 @dataclass(frozen=True)
 class Confirmed:
-    plan: Plan
+    plan: Plan[Any]
     confirmation: str | None
 
 
@@ -64,16 +70,19 @@ class PlanScreen(ModalScreen[Confirmed | None]):
     PlanScreen .hint { color: $text-muted; }
     PlanScreen #confirm-row { display: none; height: auto; margin-top: 1; }
     PlanScreen.-confirm #confirm-row { display: block; }
+    PlanScreen #alternatives { display: none; height: auto; max-height: 8; margin-top: 1; }
+    PlanScreen.-alternatives #alternatives { display: block; }
+    PlanScreen #said { height: auto; color: $warning; }
     """
 
     def __init__(
         self,
         title: str,
         fields: Sequence[Field],
-        make_plan: Callable[[Values], Plan],
+        make_plan: Callable[[Values], Plan[Any]],
         *,
-        details: Callable[[Plan], RenderableType | None] | None = None,
-        verify: Callable[[Plan], Awaitable[Sequence[str]]] | None = None,
+        details: Callable[[Plan[Any]], RenderableType | None] | None = None,
+        verify: Callable[[Plan[Any]], Awaitable[Sequence[str]]] | None = None,
     ) -> None:
         super().__init__()
         self._title = title
@@ -83,8 +92,12 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         self._verify = verify
         self.verified: tuple[str, ...] = ()
         """What the backend said when asked about the current plan (a drain's server-side dry run)."""
-        self.plan: Plan | None = None
+        self.plan: Plan[Any] | None = None
         self.error: str = ""
+        self.shown_at = float("inf")
+        """When the current plan was first drawn (monotonic, as key timestamps): an Enter typed earlier does
+        not confirm it."""
+        self._last_key_time = 0.0
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -105,6 +118,8 @@ class PlanScreen(ModalScreen[Confirmed | None]):
             with VerticalScroll(id="plan-scroll"):
                 yield Static(id="verify")
                 yield Static(id="plan-body")
+            yield Static(id="said")
+            yield OptionList(id="alternatives")
             with Vertical(id="confirm-row"):
                 yield Label("", id="confirm-label")
                 yield Input(id="confirm", placeholder="type it to confirm", compact=True)
@@ -117,7 +132,8 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         self._fit()
         self._replan()
         if self._fields:
-            self.query_one(f"#field-{self._fields[0].key}", Input).focus()
+            # At once, not deferred: the keys typed after the one that opened this screen are its own.
+            self.set_focus(self.query_one(f"#field-{self._fields[0].key}", Input))
 
     def on_resize(self) -> None:
         self._fit()
@@ -126,7 +142,9 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         """Give the plan what the screen has left after the fields, the confirmation and the key hints, so
         those stay visible however long the plan is (it scrolls)."""
         confirm = 3 if self.has_class("-confirm") else 0
-        fixed = 2 + 2 + 1 + len(self._fields) + 1 + confirm + 1  # margins, border, title, fields, gap, keys
+        offered = 9 if self.has_class("-alternatives") else 0
+        said = 1 if str(self.query_one("#said", Static).render()) else 0
+        fixed = 2 + 2 + 1 + len(self._fields) + 1 + confirm + offered + said + 1  # title, fields, gap, keys
         self.query_one("#plan-scroll").styles.max_height = max(3, self.app.size.height - fixed)
 
     @property
@@ -149,8 +167,18 @@ class PlanScreen(ModalScreen[Confirmed | None]):
             self.plan = None
             self.error = str(exc).strip("'\"")
         self.remove_class("-confirm")
+        self.remove_class("-alternatives")
+        self.query_one("#said", Static).update("")
         self._fit()
         self.query_one("#plan-body", Static).update(self._body())
+        self.shown_at = float("inf")
+        shown = self.plan
+
+        def drawn() -> None:
+            if self.plan is shown:
+                self.shown_at = time.monotonic()
+
+        self.call_after_refresh(drawn)
         self.verified = ()
         self.query_one("#verify", Static).update("")
         self.remove_class("-verifying")
@@ -164,7 +192,7 @@ class PlanScreen(ModalScreen[Confirmed | None]):
 
             self.run_worker(check, group="verify", exclusive=True, exit_on_error=False)  # type: ignore[arg-type]
 
-    async def _check(self, plan: Plan) -> None:
+    async def _check(self, plan: Plan[Any]) -> None:
         assert self._verify is not None
         try:
             lines = tuple(await self._verify(plan))
@@ -202,16 +230,42 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         ops = getattr(self.app, "ops", None)
         return f"{ops.actor.user} ({ops.actor.role.value}), audited" if ops is not None else "audited"
 
+    def on_key(self, event: events.Key) -> None:
+        """Remember when the latest key was typed (its own timestamp): the confirmation checks it."""
+        self._last_key_time = event.time
+
+    def _typed_before_plan(self) -> bool:
+        """The Enter being handled was typed before the current plan was on screen."""
+        if self._last_key_time >= self.shown_at:
+            return False
+        self.app.bell()
+        self._say(
+            "Enter was typed before this plan was on screen: read it, then press enter to go on.",
+        )
+        return True
+
+    def _say(self, text: str) -> None:
+        self.query_one("#said", Static).update(Text(text, "bold yellow"))
+        self._fit()
+
     @on(Input.Submitted)
     def _field_submitted(self, event: Input.Submitted) -> None:
         if self._is_field(event.input):
             self.action_confirm()
 
     def action_confirm(self) -> None:
-        """Run the plan, or first ask for the typed confirmation it needs."""
+        """Run the plan, or first ask for the typed confirmation it needs; a plan that cannot run says why
+        and offers what would."""
         plan = self.plan
-        if plan is None or not plan.ok:
+        if plan is None:
             self.app.bell()
+            self._say(self.error or "No plan yet.")
+            return
+        if self._typed_before_plan():
+            return
+        if not plan.ok:
+            self.app.bell()
+            self._offer(plan)
             return
         if plan.confirm_phrase:
             self.add_class("-confirm")
@@ -225,14 +279,46 @@ class PlanScreen(ModalScreen[Confirmed | None]):
             )
             confirm = self.query_one("#confirm", Input)
             confirm.value = ""
-            confirm.focus()
+            self.set_focus(confirm)
             return
         self.dismiss(Confirmed(plan, None))
+
+    def _offer(self, plan: Plan[Any]) -> None:
+        """Why the plan cannot run, and what would, to choose from."""
+        self._say(f"Cannot {plan.action}: {plan.blockers[0]}")
+        if not plan.alternatives:
+            return
+        options = self.query_one("#alternatives", OptionList)
+        options.clear_options()
+        options.add_options([a.label for a in plan.alternatives])
+        options.border_title = "What would work instead (enter chooses, esc goes back)"
+        self.add_class("-alternatives")
+        self._fit()
+        options.highlighted = 0
+        self.set_focus(options)
+
+    @on(OptionList.OptionSelected, "#alternatives")
+    def _alternative_chosen(self, event: OptionList.OptionSelected) -> None:
+        plan = self.plan
+        if plan is None or not 0 <= event.option_index < len(plan.alternatives):
+            return
+        self.apply(plan.alternatives[event.option_index])
+
+    def apply(self, alternative: Alternative) -> None:
+        """Type an alternative's arguments into the fields, plan anew, and give the fields the keys back."""
+        with self.prevent(Input.Changed):
+            for key, value in alternative.args.items():
+                self.query_one(f"#field-{key}", Input).value = value
+        self._replan()
+        if self._fields:
+            self.set_focus(self.query_one(f"#field-{self._fields[0].key}", Input))
 
     @on(Input.Submitted, "#confirm")
     def _confirm_submitted(self, event: Input.Submitted) -> None:
         plan = self.plan
         if plan is None:
+            return
+        if self._typed_before_plan():
             return
         if event.value.strip() != plan.confirm_phrase:
             self.app.bell()
@@ -245,4 +331,10 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         self.dismiss(Confirmed(plan, event.value.strip()))
 
     def action_cancel(self) -> None:
+        if self.has_class("-alternatives"):
+            self.remove_class("-alternatives")
+            self._fit()
+            if self._fields:
+                self.set_focus(self.query_one(f"#field-{self._fields[0].key}", Input))
+            return
         self.dismiss(None)

@@ -4,6 +4,7 @@ table that sorts like the panes (shift+letter, again to reverse) and filters wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -17,6 +18,7 @@ from aios_tui.domain import FleetSnapshot
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE
 from aios_tui.render.table import ResourceKind
 from aios_tui.render.views import CORDON, IDLE, POOLS, idle_summary, pools_summary
+from aios_tui.ui.screens.acting import action_bindings, selection
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
 
@@ -67,7 +69,7 @@ class ViewScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.table.focus()
+        self.set_focus(self.table)
         if self.aios.fleet is not None:
             self.update_snapshot(self.aios.fleet, self.aios.clock())
 
@@ -106,7 +108,7 @@ class ViewScreen(Screen[None]):
         prompt = self.query_one("#view-filter", Input)
         prompt.value = self.table.filter_text
         self.add_class("-filter")
-        prompt.focus()
+        self.set_focus(prompt)
 
     @on(Input.Changed, "#view-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -120,7 +122,25 @@ class ViewScreen(Screen[None]):
 
     def _close_filter(self) -> None:
         self.remove_class("-filter")
-        self.table.focus()
+        self.set_focus(self.table)
+
+    # --- actions ----------------------------------------------------------------------------------------
+
+    def targets_for(self, action: str) -> Sequence[str]:
+        return selection(action, self.KIND.name, self.table)
+
+    def action_act(self, name: str) -> None:
+        targets = self.targets_for(name)
+        if targets:
+            self.aios.start_action(name, targets)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "act" and parameters:
+            from aios_tui.ops import get
+
+            name = str(parameters[0])
+            return self.KIND.name in get(name).panes and self.aios.can_act(name)
+        return True
 
 
 def _sort_bindings(kind: ResourceKind) -> list[BindingType]:
@@ -157,13 +177,14 @@ class _SuggestionTable(FleetTable):
 
 
 class CordonScreen(ViewScreen):
-    """``h``: the nodes whose GPUs say to cordon them; enter or ``c`` opens the cordon plan for one."""
+    """``h``: the nodes whose GPUs say to cordon them; enter or ``c`` opens the cordon plan for one, ``d``
+    the drain plan."""
 
     KIND = CORDON
     TABLE = _SuggestionTable
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,h", "back", "Back"),
-        Binding("c", "cordon", "Cordon", show=False),
+        *action_bindings([CORDON.name]),
         Binding("slash", "filter", "Filter"),
         *_sort_bindings(CORDON),
     ]
@@ -181,16 +202,7 @@ class CordonScreen(ViewScreen):
     @on(FleetTable.Selected)
     def _selected(self, event: FleetTable.Selected) -> None:
         event.stop()
-        self.aios.start_cordon([event.key])
-
-    def action_cordon(self) -> None:
-        if self.table.cursor_key is not None:
-            self.aios.start_cordon([self.table.cursor_key])
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "cordon":
-            return self.aios.can_act("cordon")
-        return True
+        self.aios.start_action("cordon", [event.key])
 
 
 class _PoolTable(FleetTable):
@@ -206,7 +218,7 @@ class PoolsScreen(ViewScreen):
     TABLE = _PoolTable
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,p", "back", "Back"),
-        Binding("s", "scale_pool", "Scale"),
+        *action_bindings([POOLS.name]),
         Binding("slash", "filter", "Filter"),
         *_sort_bindings(POOLS),
     ]
@@ -220,13 +232,4 @@ class PoolsScreen(ViewScreen):
     @on(FleetTable.Selected)
     def _selected(self, event: FleetTable.Selected) -> None:
         event.stop()
-        self.aios.start_scale_pool(event.key)
-
-    def action_scale_pool(self) -> None:
-        if self.table.cursor_key is not None:
-            self.aios.start_scale_pool(self.table.cursor_key)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "scale_pool":
-            return self.aios.can_act("scale-pool")
-        return True
+        self.aios.start_action("scale-pool", [event.key])
