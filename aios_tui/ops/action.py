@@ -138,6 +138,8 @@ class Action(Generic[D]):
     """Where the key works: the panes (``nodes``, ``endpoints``, ``jobs``) and views (``pools``, ``cordon``)
     whose row under the cursor (or marked rows) are the targets."""
     params: ClassVar[tuple[Param, ...]] = ()
+    in_footer: ClassVar[bool] = True
+    """Whether the footer shows its key (80 columns hold few; help and the palette list them all)."""
     aliases: ClassVar[tuple[str, ...]] = ()
     """Other ``:`` command names for it."""
 

@@ -16,7 +16,7 @@ from aios_tui.sources.sim import SimSource
 from aios_tui.ui.app import AiosApp
 
 START = 1_795_000_000.0
-"""2026-11-17 10:13:20 UTC: mid-morning, traffic climbing."""
+"""2026-11-18 11:06:40 UTC: late morning, traffic climbing."""
 
 
 class FakeClock(FrozenClock):

@@ -7,6 +7,7 @@ import enum
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -238,6 +239,33 @@ def test_logs_go_to_the_state_file_not_the_terminal(
     assert (code, err) == (0, "")
     log = (tmp_path / "state" / "aios-tui" / "aios-tui.log").read_text()
     assert "aios-tui 0.1.0: snapshot" in log
+
+
+def test_the_log_and_its_directory_are_private_even_when_they_were_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state directory and aios-tui.log used to be 0755 and 0644: a log names hosts, nodes and errors."""
+    state = tmp_path / "state" / "aios-tui"
+    state.mkdir(parents=True, mode=0o755)
+    state.chmod(0o755)  # as an older version left it
+    log = state / "aios-tui.log"
+    log.write_text("")
+    log.chmod(0o644)
+    assert run(capsys, "snapshot", "--sim-nodes", "3")[0] == 0
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def test_a_bad_log_level_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIOS_TUI_LOG_LEVEL", "bogus")
+    code, out, err = run(capsys, "snapshot", "--sim-nodes", "3")
+    assert (code, out) == (2, "")
+    expected = "DEBUG, INFO, WARNING, ERROR or CRITICAL"
+    assert err == f'aios-tui: environment: AIOS_TUI_LOG_LEVEL: expected {expected}, got "bogus"\n'
+    monkeypatch.setenv("AIOS_TUI_LOG_LEVEL", "debug")
+    assert run(capsys, "snapshot", "--sim-nodes", "3")[0] == 0
 
 
 # --- JSON conversion ----------------------------------------------------------------------------------------

@@ -89,4 +89,5 @@ class Uncordon(Cordon):
     order = 31
     key = "u"
     panes = ("nodes",)
+    in_footer = False  # "c" on a cordoned node says to press "u"; help and the palette list it
     cordon = False

@@ -23,7 +23,7 @@ def action_bindings(panes: Iterable[str]) -> list[Binding]:
         if action.key is None or not wanted & set(action.panes) or (action.key, action.name) in seen:
             continue
         seen.add((action.key, action.name))
-        out.append(Binding(action.key, f"act('{action.name}')", action.label))
+        out.append(Binding(action.key, f"act('{action.name}')", action.label, show=action.in_footer))
     return out
 
 
