@@ -107,7 +107,7 @@ class Ops:
         rule = lookup(action)
         if rule is None:
             return f"unknown action {action!r}"
-        return denial(rule, self.actor.role, read_only=self.read_only)
+        return denial(rule, self.actor.role, read_only=self.read_only, targets=1)
 
     def check(self, action: str, target: str | Sequence[str] | None = None) -> str | None:
         """None when ``action`` (on ``target``, one name or several) is allowed now, else the reason.

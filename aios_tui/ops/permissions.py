@@ -69,15 +69,11 @@ class Actor:
         return cls(user=user, role=role)
 
 
-def denial(
-    rule: RoleRule | None, role: Role, *, read_only: bool, targets: int = 1, shrinks: bool = False
-) -> str | None:
+def denial(rule: RoleRule, role: Role, *, read_only: bool, targets: int, shrinks: bool = False) -> str | None:
     """Why ``role`` may not run the action ``rule`` describes on ``targets`` targets in this session, or None
-    when it may. ``rule`` None: an action nobody registered, always refused.
+    when it may.
 
     ``shrinks``: the action removes capacity (a node pool scaled down), which may need a higher role."""
-    if rule is None:
-        return "unknown action"
     action = rule.name
     if read_only:
         return f"read-only mode: {action} is not allowed"
