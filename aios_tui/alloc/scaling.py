@@ -232,4 +232,5 @@ def describe_cost(delta: Metric) -> str:
     """``+$98.32/h`` / ``-$49.16/h`` / ``N/A``: a capacity cost change, signed."""
     if is_na(delta):
         return "N/A"
-    return ("+" if float(delta) > 0 else "") + fmt_money(delta)
+    # Signed on the cents shown, as fmt_money: +0.001 is $0.00/h, not +$0.00/h.
+    return ("+" if round(float(delta), 2) > 0 else "") + fmt_money(delta)

@@ -102,7 +102,8 @@ def fmt_money(value: Metric, per: str = "/h") -> str:
     """Dollars: $98.32/h, $12.4k/h."""
     if is_na(value):
         return "N/A"
-    v = float(value)
+    # Rounded to the cents printed before the sign is taken: -0.001 is $0.00, not -$0.00.
+    v = round(float(value), 2)
     sign = "-" if v < 0 else ""
     v = abs(v)
     if v >= 10_000:

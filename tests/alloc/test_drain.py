@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, event, find, given, settings
 from hypothesis import strategies as st
 
 from aios_tui.alloc.drain import BARE_POD, EMPTY_DIR, DrainPlan, PodMove, plan_drain
-from aios_tui.alloc.placement import Placement, Refusal
+from aios_tui.alloc.placement import GangRequest, Placement, Refusal
 from aios_tui.domain import Endpoint, FleetSnapshot, Job, JobState, Node, Pdb, Pod, PodPhase
 
 NOW = 1_700_000_000.0
@@ -286,12 +287,185 @@ def test_nodes_named_twice_are_drained_once() -> None:
     assert plan.nodes == ("h-1",) and len(plan.evict) == 1
 
 
+# --- edges the mutants found -------------------------------------------------------------------------------
+
+
+def test_moves_are_exact_and_only_a_budget_sets_retry() -> None:
+    f = Fleet(node("h-1"), node("h-2"))
+    f.pod("dcgm-exporter-a", "h-1", kind="DaemonSet", owner="gpu-operator/dcgm-exporter")
+    f.endpoint("chat", ["h-1"], gpus=2)
+    f.pod("web-a", "h-1")
+    f.pod("debug-shell", "h-1", kind="")
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    assert plan.skipped == (
+        PodMove("ml/dcgm-exporter-a", "h-1", 0, "gpu-operator/dcgm-exporter", "DaemonSet"),
+    )
+    assert plan.evict == (
+        PodMove("ml/web-a", "h-1", 0, "ml/web", "ReplicaSet"),
+        PodMove("ml/chat-0", "h-1", 2, "ml/chat", "ReplicaSet", to="h-2"),
+    )
+    assert plan.blocked == (PodMove("ml/debug-shell", "h-1", 0, "", "", blocked=BARE_POD),)
+    assert EMPTY_DIR == "holds emptyDir data (/dev/shm) that eviction deletes"
+
+
+def test_gpu_less_pods_wait_for_their_budget_too() -> None:
+    f = Fleet(node("h-1"), node("h-2"))
+    for pod in ("web-a", "web-b", "web-c"):
+        f.pod(pod, "h-1")
+    f.pdb("ml/web", allowed=1)
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    assert [m.pod for m in plan.evict] == ["ml/web-a"]
+    taken = "PodDisruptionBudget ml/web allows 1 disruption now, taken by other pods of this drain; retried"
+    assert plan.blocked == (
+        PodMove("ml/web-b", "h-1", 0, "ml/web", "ReplicaSet", blocked=taken, retry=True),
+        PodMove("ml/web-c", "h-1", 0, "ml/web", "ReplicaSet", blocked=taken, retry=True),
+    )
+    assert plan.ok
+
+
+def test_a_budget_of_two_lets_two_pods_go() -> None:
+    f = Fleet(node("h-1"), node("h-2"))
+    ep = f.endpoint("chat", ["h-1", "h-1", "h-1"], gpus=2)
+    f.pdb(ep.key, allowed=2)
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    assert [(m.pod, m.to) for m in plan.evict] == [("ml/chat-0", "h-2"), ("ml/chat-1", "h-2")]
+    (blocked,) = plan.blocked
+    assert blocked.blocked == (
+        "PodDisruptionBudget ml/chat allows 2 disruptions now, taken by other pods of this drain; retried"
+    )
+    assert blocked.retry and plan.ok
+
+
+def test_pdb_blocked_training_ranks_are_retried_and_lose_nothing_yet() -> None:
+    f = Fleet(node("h-1"), node("h-2"))
+    job = f.job("llama", ["h-1", "h-1"], per_worker=4)
+    f.pdb(job.key, allowed=0, healthy=2, wanted=2)
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    none = "PodDisruptionBudget ml/llama allows no disruption now (2 healthy, 2 required); retried"
+    assert plan.blocked == (
+        PodMove("ml/llama-0", "h-1", 4, job.key, "Job", blocked=none, retry=True),
+        PodMove("ml/llama-1", "h-1", 4, job.key, "Job", blocked=none, retry=True),
+    )
+    assert (plan.evict, plan.gangs, plan.gpu_hours_at_risk, plan.ok) == ((), (), 0.0, True)
+
+
+def test_a_rank_the_budget_lets_go_still_restarts_its_gang() -> None:
+    f = Fleet(node("h-1"), node("h-2"))
+    job = f.job("llama", ["h-1", "h-1"], per_worker=4)
+    f.pdb(job.key, allowed=1, healthy=2, wanted=1)
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    (gang,) = plan.gangs
+    assert (gang.job, gang.ranks_on_drained, gang.workers) == (job.key, 1, 2)
+    assert isinstance(gang.replacement, Placement) and gang.replacement.nodes == ("h-2", "h-2")
+    assert plan.evict == (PodMove("ml/llama-0", "h-1", 4, job.key, "Job", to="h-2"),)
+    (blocked,) = plan.blocked
+    assert (blocked.pod, blocked.retry) == ("ml/llama-1", True)
+
+
+def test_a_node_without_pods_drains_to_an_empty_plan() -> None:
+    f = Fleet(node("h-1"), node("h-2"))
+    f.pod("web-a", "h-1")
+    assert plan_drain(f.snapshot(), ["h-2"]) == DrainPlan(("h-2",), (), (), (), (), 0)
+
+
+def test_the_replacement_gang_asks_for_the_jobs_shape_and_priority() -> None:
+    f = Fleet(node("h-1"), node("h-2"), node("h-3"))
+    job = f.job("llama", ["h-1", "h-2"], per_worker=4)
+    f.jobs[-1] = replace(job, priority=7)
+    (gang,) = plan_drain(f.snapshot(), ["h-1"]).gangs
+    assert isinstance(gang.replacement, Placement)
+    assert gang.replacement.request == GangRequest(2, 4, "H100", priority=7, name="ml/llama")
+
+
+def test_a_job_missing_from_the_snapshot_moves_like_a_replica() -> None:
+    f = Fleet(node("h-1"), node("h-2"))
+    f.pod("ghost-0", "h-1", gpus=4, kind="Job", owner="ml/ghost")
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    assert plan.evict == (PodMove("ml/ghost-0", "h-1", 4, "ml/ghost", "Job", to="h-2"),)
+    assert plan.gangs == () and plan.gpu_hours_at_risk == 0
+
+
+def test_a_replica_without_an_endpoint_keeps_its_nodes_model() -> None:
+    f = Fleet(node("h-1"), node("h-2"), node("l4-1", model="L4", gpus=4))
+    f.job("full", ["h-2"])
+    f.pod("batch-a", "h-1", gpus=4)  # no endpoint "ml/batch": the H100 it runs on is what it needs
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    (m,) = plan.blocked
+    assert m.pod == "ml/batch-a" and m.blocked.startswith("no capacity: needs 1×4 H100")
+
+
+def test_an_endpoints_model_wins_over_its_nodes() -> None:
+    f = Fleet(node("h-1"), node("h-2"), node("l4-1", model="L4", gpus=4))
+    f.endpoint("odd", ["h-1"], gpus=2, model="L4")  # declared L4, found on an H100
+    f.endpoint("any", ["h-1"], gpus=2, model="")  # no model declared: the node's
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    assert [(m.pod, m.to) for m in plan.evict] == [("ml/odd-0", "l4-1"), ("ml/any-0", "h-2")]
+
+
+def test_ranks_outside_the_replacement_get_no_destination() -> None:
+    f = Fleet(node("h-1"), node("h-2"))
+    job = f.job("llama", ["h-1"], per_worker=2)
+    f.pod("llama-extra", "h-1", gpus=2, kind="Job", owner=job.key, rank=1)  # past workers
+    f.pod("llama-unknown", "h-1", gpus=2, kind="Job", owner=job.key)  # rank -1: not known
+    plan = plan_drain(f.snapshot(), ["h-1"])
+    (gang,) = plan.gangs
+    assert isinstance(gang.replacement, Placement) and gang.replacement.nodes == ("h-2",)
+    assert gang.ranks_on_drained == 3
+    assert [(m.pod, m.to) for m in plan.evict] == [
+        ("ml/llama-0", "h-2"),
+        ("ml/llama-extra", ""),
+        ("ml/llama-unknown", ""),
+    ]
+
+
+def test_finished_ranks_give_no_gpus_back_to_the_replacement() -> None:
+    f = Fleet(node("h-1"), node("h-2"), node("h-3"))
+    job = f.job("llama", ["h-1", "h-2"])
+    f.job("other", ["h-3"])
+    old = f.pod("llama-old", "h-3", gpus=8, kind="Job", owner=job.key, rank=1)
+    f.pods[-1] = replace(old, phase=PodPhase.FAILED, ready=False)
+    snap = f.snapshot()
+    # A finished pod holds no GPU: h-3's 8 are the other job's.
+    snap = replace(snap, nodes=tuple(replace(n, gpus_requested=8) for n in snap.nodes))
+    plan = plan_drain(snap, ["h-1"])
+    (gang,) = plan.gangs
+    assert isinstance(gang.replacement, Refusal), "only h-2's 8 GPUs come back: no room for 2×8"
+    assert [(m.pod, m.to) for m in plan.evict] == [("ml/llama-0", "")]
+
+
+def at_risk(started_at: float, now: float, *, checkpoint_s: float = 1800.0) -> float:
+    f = Fleet(node("h-1"), node("h-2"))
+    job = f.job("llama", ["h-1"], per_worker=4)
+    snap = f.snapshot()
+    snap = replace(snap, timestamp=now, jobs=(replace(job, started_at=started_at),))
+    (gang,) = plan_drain(snap, ["h-1"], checkpoint_s=checkpoint_s).gangs
+    return gang.gpu_hours_at_risk
+
+
+@pytest.mark.parametrize(
+    ("started_at", "now", "hours"),
+    [
+        (0.0, 1000.0, 4 * 1800 / 3600),  # start unknown: a whole checkpoint interval
+        (1.0, 1001.0, 4 * 1000 / 3600),
+        (1000.0, 1000.0, 0.0),  # just started
+        (1060.0, 1000.0, 0.0),  # starts in the future (clocks disagree): nothing, not negative
+        (100.0, 1000.0, 4 * 900 / 3600),
+    ],
+)
+def test_gpu_hours_at_risk_edges(started_at: float, now: float, hours: float) -> None:
+    assert at_risk(started_at, now) == pytest.approx(hours)
+
+
 # --- invariants over random fleets --------------------------------------------------------------------------
 
 
+Case = tuple[FleetSnapshot, list[str], bool, bool]
+
+
 @st.composite
-def fleets(draw: st.DrawFn) -> tuple[FleetSnapshot, list[str], bool, bool]:
-    """Random nodes (some cordoned or NotReady), jobs, replicas, CPU, DaemonSet and bare pods, PDBs."""
+def fleets(draw: st.DrawFn) -> Case:
+    """Random nodes (some cordoned or NotReady), jobs, replicas, CPU, DaemonSet and bare pods, the pods of a
+    Job the snapshot does not hold, and PDBs over jobs, replicas and CPU pods alike."""
     n = draw(st.integers(2, 10))
     nodes = [
         node(
@@ -317,7 +491,9 @@ def fleets(draw: st.DrawFn) -> tuple[FleetSnapshot, list[str], bool, bool]:
             continue
         for h in ranks:
             free[h] -= per
-        f.job(f"job{j}", ranks, per_worker=per, started=draw(st.floats(0.0, 10_000.0)))
+        job = f.job(f"job{j}", ranks, per_worker=per, started=draw(st.floats(0.0, 10_000.0)))
+        if draw(st.booleans()):
+            f.pdb(job.key, allowed=draw(st.integers(0, 2)))
     for e in range(draw(st.integers(0, 4))):
         gpus = draw(st.sampled_from([1, 2, 4]))
         model = draw(st.sampled_from(["H100", "L4"]))
@@ -335,19 +511,71 @@ def fleets(draw: st.DrawFn) -> tuple[FleetSnapshot, list[str], bool, bool]:
     for nd in nodes:
         f.pod(f"ds-{nd.name}", nd.name, kind="DaemonSet", owner="kube-system/kube-proxy")
     for k in range(draw(st.integers(0, 4))):
-        f.pod(f"app{k}-x", draw(st.sampled_from(nodes)).name, empty_dir=draw(st.booleans()))
+        f.pod(f"app{k % 2}-{k}", draw(st.sampled_from(nodes)).name, empty_dir=draw(st.booleans()))
+    for k in range(2):
+        if draw(st.booleans()):
+            f.pdb(f"ml/app{k}", allowed=draw(st.integers(0, 1)))
+    ghost = [nd.name for nd in nodes if free[nd.name] >= 2]
+    if draw(st.booleans()) and ghost:  # a Job pod whose Job the snapshot does not hold
+        f.pod("ghost-0", draw(st.sampled_from(ghost)), gpus=2, kind="Job", owner="ml/ghost")
     if draw(st.booleans()):
         f.pod("debug-x", draw(st.sampled_from(nodes)).name, kind="")
     drained = draw(st.lists(st.sampled_from([nd.name for nd in nodes]), min_size=1, max_size=n, unique=True))
     return f.snapshot(), drained, draw(st.booleans()), draw(st.booleans())
 
 
+def plan_of(case: Case) -> DrainPlan:
+    snapshot, drained, empty_dir, unmanaged = case
+    return plan_drain(snapshot, drained, allow_empty_dir=empty_dir, allow_unmanaged=unmanaged)
+
+
+def _retried(plan: DrainPlan, case: Case, what: str) -> bool:
+    jobs = case[0].job_by_key
+    for m in plan.blocked:
+        if not m.retry:
+            continue
+        rank = m.owner_kind == "Job" and m.owner in jobs
+        if what == ("rank" if rank else "replica" if m.gpus else "no GPU"):
+            return True
+    return False
+
+
+#: What the invariants must see, each reached by :func:`fleets` (:func:`test_the_generator_reaches`).
+REACHES: dict[str, Callable[[Case, DrainPlan], bool]] = {
+    "a training rank blocked by its PDB": lambda c, p: _retried(p, c, "rank"),
+    "a GPU replica blocked by its PDB": lambda c, p: _retried(p, c, "replica"),
+    "a pod without GPUs blocked by its PDB": lambda c, p: _retried(p, c, "no GPU"),
+    "a rank evicted under a PDB with room": lambda c, p: any(
+        m.owner_kind == "Job" and m.owner in c[0].pdb_by_owner for m in p.evict
+    ),
+    "a Job pod whose Job is missing, evicted": lambda c, p: any(m.owner == "ml/ghost" for m in p.evict),
+    "a gang placed again": lambda c, p: any(isinstance(g.replacement, Placement) for g in p.gangs),
+    "a gang that would queue": lambda c, p: any(isinstance(g.replacement, Refusal) for g in p.gangs),
+    "a replica with no capacity": lambda c, p: any(m.blocked.startswith("no capacity") for m in p.blocked),
+    "a bare pod": lambda c, p: any(not m.owner_kind for m in (*p.evict, *p.blocked)),
+}
+
+
+@pytest.mark.parametrize("case", list(REACHES))
+def test_the_generator_reaches(case: str) -> None:
+    # Found within the first examples, not shrunk (finding it is the point, not the smallest one).
+    find(
+        fleets(),
+        lambda c: REACHES[case](c, plan_of(c)),
+        settings=settings(database=None, max_examples=1000, phases=[Phase.generate]),
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(fleets())
-def test_drain_plan_invariants(case: tuple[FleetSnapshot, list[str], bool, bool]) -> None:
+def test_drain_plan_invariants(case: Case) -> None:
     snapshot, drained, empty_dir, unmanaged = case
-    plan = plan_drain(snapshot, drained, allow_empty_dir=empty_dir, allow_unmanaged=unmanaged)
+    plan = plan_of(case)
+    for name, reached in REACHES.items():
+        if reached(case, plan):
+            event(name)
     by_node = snapshot.node_by_name
+    jobs = snapshot.job_by_key
 
     # every pod on the drained nodes, exactly once; nothing else
     listed = [m.pod for m in (*plan.evict, *plan.blocked, *plan.skipped)]
@@ -388,17 +616,54 @@ def test_drain_plan_invariants(case: tuple[FleetSnapshot, list[str], bool, bool]
         assert p.owner_kind != "DaemonSet"
         assert unmanaged or p.owner_kind
         assert empty_dir or not p.empty_dir
-        if p.gpus and p.phase is PodPhase.RUNNING and p.owner_kind != "Job":
+        if p.gpus and p.phase is PodPhase.RUNNING and not (p.owner_kind == "Job" and p.owner in jobs):
             assert m.to, "a GPU replica that moves has a destination"
+        assert not m.retry
+
+    # PodDisruptionBudgets: a pod waits for its budget only once the drain has spent all of it
     evicted_ready = Counter(pods[m.pod].owner for m in plan.evict if pods[m.pod].ready)
     for pdb in snapshot.pdbs:
         assert evicted_ready[pdb.owner] <= pdb.disruptions_allowed
+    for m in plan.blocked:
+        if not m.retry:
+            assert m.blocked in (BARE_POD, EMPTY_DIR) or m.blocked.startswith("no capacity: ")
+            continue
+        pdb = snapshot.pdb_by_owner[m.owner]
+        assert pods[m.pod].ready and evicted_ready[m.owner] == pdb.disruptions_allowed
+        n = pdb.disruptions_allowed
+        assert m.blocked == (
+            f"PodDisruptionBudget {pdb.key} allows no disruption now ({pdb.current_healthy} healthy, "
+            f"{pdb.desired_healthy} required); retried"
+            if n == 0
+            else f"PodDisruptionBudget {pdb.key} allows {n} disruption{'' if n == 1 else 's'} now, "
+            "taken by other pods of this drain; retried"
+        )
     assert plan.ok == all(m.retry for m in plan.blocked)
-    assert all(m.blocked.startswith("PodDisruptionBudget ") for m in plan.blocked if m.retry)
-    assert {g.job for g in plan.gangs} == {m.owner for m in plan.evict if m.owner_kind == "Job"}
+
+    # gangs: one per job that loses a rank, its ranks sent where the replacement puts them
+    ranks = [m for m in plan.evict if m.owner_kind == "Job" and m.owner in jobs]
+    assert [g.job for g in plan.gangs] == list(dict.fromkeys(m.owner for m in ranks))
+    for g in plan.gangs:
+        job = jobs[g.job]
+        assert (g.ranks_on_drained, g.workers, g.gpus) == (
+            sum(m.owner == g.job for m in ranks),
+            job.workers,
+            job.gpus,
+        )
+        running = max(0.0, min(snapshot.timestamp - job.started_at, 1800.0))
+        assert g.gpu_hours_at_risk == pytest.approx(job.gpus * running / 3600)
+        for m in ranks:
+            if m.owner == g.job:
+                rank = pods[m.pod].rank
+                expected = g.replacement.nodes[rank] if isinstance(g.replacement, Placement) else ""
+                assert m.to == expected
     assert math.isclose(plan.gpu_hours_at_risk, sum(g.gpu_hours_at_risk for g in plan.gangs))
     kinds = [
-        0 if not m.gpus or pods[m.pod].phase is not PodPhase.RUNNING else 2 if m.owner_kind == "Job" else 1
+        0
+        if not m.gpus or pods[m.pod].phase is not PodPhase.RUNNING
+        else 2
+        if m.owner_kind == "Job" and m.owner in jobs
+        else 1
         for m in plan.evict
     ]
     assert kinds == sorted(kinds), "eviction order: no GPU, replicas, training ranks"
