@@ -125,6 +125,19 @@ def gpu_slot(node: str, index: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuProcess:
+    """A process using a GPU, as nvidia-smi or NVML lists compute apps: what makes a GPU busy where no
+    scheduler allocated it (a bare-metal host)."""
+
+    pid: int
+    user: str = ""
+    used_mib: Metric = NA
+    """GPU memory it holds, MiB."""
+    command: str = ""
+    """Its name or command line, cleaned and cut."""
+
+
+@dataclass(frozen=True, slots=True)
 class Gpu:
     """One GPU and its latest readings. Memory in MiB, power in W, clocks in MHz, temperature in °C."""
 
@@ -152,6 +165,11 @@ class Gpu:
     """Unix time since which utilisation has stayed under ``IDLE_UTIL_PCT``, when the source knows it from
     history (a Prometheus ``max_over_time``, the simulator's own signals); NA otherwise, and then the
     poller tracks it across snapshots (:attr:`FleetSnapshot.gpu_low_since`)."""
+    processes: tuple[GpuProcess, ...] = ()
+    """Compute processes on it, where the source lists them (nvidia-smi, NVML)."""
+    lost_since: float = 0.0
+    """0 while its source reports it; else the time of its last reading: the source stopped reporting it
+    (an exporter gone, a host unreachable). Its last readings are kept, out of means and free capacity."""
 
     @property
     def key(self) -> str:
@@ -170,6 +188,15 @@ class Gpu:
     @property
     def allocated(self) -> bool:
         return bool(self.pod)
+
+    @property
+    def in_use(self) -> bool:
+        """Allocated to a pod, or running compute processes (a bare-metal host's GPU has no pod)."""
+        return bool(self.pod) or bool(self.processes)
+
+    @property
+    def lost(self) -> bool:
+        return self.lost_since > 0
 
     @property
     def mem_pct(self) -> Metric:
@@ -251,6 +278,8 @@ class Node:
     """The cloud's state of the machine (``running``, ``pending``, ``stopping`` …); "" when unknown."""
     health: Health = Health.OK
     cluster: str = ""
+    lost_since: float = 0.0
+    """0 while its source reports it; else the time of its last report (see :attr:`Gpu.lost_since`)."""
 
     @property
     def key(self) -> str:
@@ -262,10 +291,11 @@ class Node:
 
     @property
     def schedulable(self) -> bool:
-        """True when new pods may land here: Ready, not cordoned, healthy, no NoSchedule taint."""
+        """True when new pods may land here: Ready, not cordoned, healthy, reported, no NoSchedule taint."""
         return (
             self.ready
             and not self.cordoned
+            and not self.lost_since
             and self.health is not Health.FAIL
             and not any(t.effect in ("NoSchedule", "NoExecute") for t in self.taints)
         )
@@ -392,6 +422,11 @@ class Endpoint:
     embedding model and a 70B chat model."""
     hpa: Hpa | None = None
     cluster: str = ""
+    replicas_known: bool = True
+    """False when the source sees traffic but not the workload (Prometheus alone): the replica counts are
+    unknown, not zero."""
+    lost_since: float = 0.0
+    """0 while its source reports it; else the time of its last report (see :attr:`Gpu.lost_since`)."""
 
     @property
     def key(self) -> str:
@@ -470,6 +505,20 @@ class SourceState(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class SourcePart:
+    """One part of a source that can fail on its own — an SSH host, a scrape target, a region — for the
+    sources view."""
+
+    name: str
+    state: SourceState = SourceState.OK
+    last_ok: float = 0.0
+    """Time of its last good reading (0: never)."""
+    error: str = ""
+    """Why its last reading failed, in plain words ("" when it did not)."""
+    latency_ms: Metric = NA
+
+
+@dataclass(frozen=True, slots=True)
 class SourceHealth:
     name: str
     kind: str
@@ -479,6 +528,13 @@ class SourceHealth:
     error: str = ""
     latency_ms: Metric = NA
     failures: int = 0
+    next_try: float = 0.0
+    """When the poller fetches it next (0: unknown; a poke may come sooner)."""
+    last_error: str = ""
+    """The latest failure, kept after the source recovered, with :attr:`last_error_at`."""
+    last_error_at: float = 0.0
+    parts: tuple[SourcePart, ...] = ()
+    """Its hosts, targets or regions, each with its own state, where the source has such parts."""
 
     def age(self, now: float) -> float:
         return now - self.last_ok if self.last_ok else float("inf")

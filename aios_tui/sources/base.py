@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from aios_tui.domain import Endpoint, Gpu, Job, Node, NodePool, Pdb, Pod
+from aios_tui.domain import Endpoint, Gpu, Job, Node, NodePool, Pdb, Pod, SourcePart
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,8 @@ class SourceData:
     problems: tuple[str, ...] = ()
     """Parts the source could not read this time (access denied on one API, one region down), each a short
     sentence; the rest of the data is good. The source shows as partial, with these, not as failed."""
+    parts: tuple[SourcePart, ...] = ()
+    """Its hosts, targets or regions and how each fared, for the sources view (empty: it has none)."""
 
 
 class SourceError(Exception):

@@ -258,7 +258,7 @@ async def test_a_raising_source_is_error_before_any_success_and_stale_after(
     health = snap.source("k8s")
     assert health is not None
     assert health.state is SourceState.ERROR
-    assert health.error == "ConnectionRefusedError: connect to 10.0.0.1:6443 refused"
+    assert health.error == "connection refused (connect to 10.0.0.1:6443 refused)"
     assert health.failures == 1
     assert snap.nodes == ()
     assert any(r.name == "aios_tui.poll" and "refused" in r.getMessage() for r in caplog.records)
