@@ -84,7 +84,7 @@ def plain_reason(exc: BaseException, *, timeout: float | None = None) -> str | N
             return f"TLS: {clean(e.reason or e.strerror or e, 80)}"
         if isinstance(e, json.JSONDecodeError):
             if e.doc.lstrip()[:1] == "<":
-                return "an HTML page, not JSON, came back: is the URL the API's (not a login page or a proxy)?"
+                return "an HTML page came back, not JSON: is the URL the API's (not a login page or a proxy)?"
             return f"the answer is not valid JSON ({e.msg} at character {e.pos})"
         if isinstance(e, OSError) and e.errno in _ERRNO_WORDS:
             return _ERRNO_WORDS[e.errno] + _detail(e)
