@@ -413,6 +413,8 @@ class Endpoint:
     qps: Metric = NA
     p50_ms: Metric = NA
     p99_ms: Metric = NA
+    mean_ms: Metric = NA
+    """Mean latency, where the server exports no quantiles or histogram (Triton's default counters)."""
     error_rate: Metric = NA
     """Fraction of requests that failed, 0..1."""
     queue: Metric = NA

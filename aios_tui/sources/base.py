@@ -34,6 +34,10 @@ class SourceData:
     sentence; the rest of the data is good. The source shows as partial, with these, not as failed."""
     parts: tuple[SourcePart, ...] = ()
     """Its hosts, targets or regions and how each fared, for the sources view (empty: it has none)."""
+    separate: frozenset[str] = frozenset()
+    """Node names that must not be merged with another source's node of the same name: a machine this
+    source knows only by a name another source may use for a different machine (an SSH host not tied to a
+    cluster node with ``node = …``). The poller keeps such a node apart, qualified by the source's name."""
 
 
 class SourceError(Exception):
