@@ -38,6 +38,8 @@ __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
 log = logging.getLogger("aios_tui")
 
+EXIT_NO_DATA = 1
+"""``snapshot``: every source failed; what was printed holds no data (each source's error is on stderr)."""
 EXIT_USAGE = 2
 EXIT_CANNOT = 3
 """The plan cannot be carried out (blockers, unknown target, refused, not confirmed)."""
@@ -162,6 +164,13 @@ def _run_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     else:
         write_summary(snap, sys.stdout)
     sys.stdout.flush()
+    from aios_tui.domain import SourceState
+
+    failed = [s for s in snap.sources if s.state in (SourceState.ERROR, SourceState.STALE)]
+    for s in failed:
+        print(f"aios-tui: source {s.name} failed: {s.error}", file=sys.stderr)
+    if failed and len(failed) == len(snap.sources):
+        return EXIT_NO_DATA
     return 0
 
 
@@ -440,6 +449,18 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+class _CleanFormatter(logging.Formatter):
+    """Every record as written, its traceback included, with credentials masked (a failing AWS
+    ``credential_process`` puts its token in the exception's text) and terminal escapes removed (remote
+    text reaches the log too, and the log is read in a terminal)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from aios_tui.domain.errors import redact
+        from aios_tui.domain.text import clean_lines
+
+        return clean_lines(redact(super().format(record)), limit=65_536)
+
+
 class _OurLogHandler(logging.handlers.RotatingFileHandler):
     """Marks the handler this module installed, so that a second ``main()`` replaces it; opens its files
     ``0600``: a log may name hosts, nodes and errors nobody else on the machine should read."""
@@ -474,7 +495,7 @@ def setup_logging(env: Mapping[str, str] | None = None) -> None:
         handler = _OurLogHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
     except OSError:
         return  # a read-only home must not stop the console; logging is a help, not a duty
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
 

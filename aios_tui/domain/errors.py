@@ -24,8 +24,8 @@ __all__ = ["describe_error", "plain_reason", "redact"]
 
 _SECRET = re.compile(
     r"(?i)(?P<label>\b(?:authorization|token|password|passwd|secret|api[_-]?key|access[_-]?key"
-    r"|x-amz-security-token)\s*[=:]\s*)(?:(?:bearer|basic)\s+)?[^\s,;&]+"
-    r"|(?P<scheme>\b(?:bearer|basic)\s+)[^\s,;&]+"
+    r"|x-amz-security-token)\s*[=:]\s*)(?:(?:bearer|basic)\s+)?[^\s,;&)\]\"']+"
+    r"|(?P<scheme>\b(?:bearer|basic)\s+)[^\s,;&)\]\"']+"
     r"|(?P<url>\b[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"
 )
 

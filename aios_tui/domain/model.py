@@ -698,13 +698,13 @@ class FleetSnapshot:
         tracked = self.gpu_low_since
         hot = _HOT_C
         for g in self.gpus:
-            u = g.util
+            u = NA if g.lost_since else g.util  # a lost GPU's last reading is not today's: out of the mean
             if u is not na:
                 util_sum += u  # type: ignore[operator,assignment]
                 util_n += 1
-                if g.pod:
+                if g.pod or g.processes:
                     used += 1
-                    if u < IDLE_UTIL_PCT:
+                    if u < IDLE_UTIL_PCT and g.pod:
                         # Idle: under 5 % for the whole window (its source's history, else the poller's).
                         since = g.low_since
                         if since is na:
@@ -712,7 +712,7 @@ class FleetSnapshot:
                         if window <= 0 or (since is not na and since <= cutoff):  # type: ignore[operator]
                             idle.append(g)
                             idle_cost += price_per_gpu.get(g.node, 0.0)
-            elif g.pod:
+            elif (g.pod or g.processes) and not g.lost_since:
                 used += 1
             # A falsy throttle (NONE) skips the IntFlag arithmetic, which builds a new object per call.
             if g.ecc_uncorrected or g.xid or (g.throttle and int(g.throttle) & _PROBLEM_BITS):
@@ -764,7 +764,7 @@ class FleetSnapshot:
             if price is not na:
                 cost += price  # type: ignore[operator,assignment]
                 priced = True
-            if n.ready:
+            if n.ready and not n.lost_since:
                 nodes_ready += 1
             if n.gpus_total and n.schedulable:
                 gpus_free += n.gpus_free

@@ -88,14 +88,15 @@ def fmt_pct(value: Metric, spec: str = ".0f") -> str:
 
 
 def fmt_mib(value: Metric) -> str:
-    """MiB as a short human figure: 812M, 21.4G, 140G."""
+    """MiB as a short human figure, labelled with the binary units it is in: 812MiB, 21.4GiB, 140GiB. Rounded
+    before the unit is chosen, so 1023.6 MiB is 1.0GiB (not 1024MiB) and 102,399 MiB is 100GiB."""
     if is_na(value):
         return "N/A"
     mib = float(value)
-    if mib < 1024:
-        return f"{mib:.0f}M"
+    if round(mib) < 1024:
+        return f"{mib:.0f}MiB"
     gib = mib / 1024
-    return f"{gib:.1f}G" if gib < 100 else f"{gib:.0f}G"
+    return f"{gib:.1f}GiB" if round(gib, 1) < 100 else f"{gib:.0f}GiB"
 
 
 def fmt_money(value: Metric, per: str = "/h") -> str:

@@ -5,6 +5,17 @@ or a back-off that doubles after each failure up to ``max_backoff``. The next fe
 the last one finished, and a per-source lock keeps :meth:`Poller.refresh` from overlapping a loop's fetch,
 so a slow backend never has two requests in flight. A source that fails keeps its last good data in the
 snapshot, marked stale with the error; nothing a source raises stops the loop or reaches the app.
+
+Lost, not gone: a telemetry source (``keeps_lost = True``: Prometheus, SSH hosts, NVML) cannot tell a
+machine that was removed from one it can no longer read — an exporter that stopped, a host that does not
+answer. What such a source reported before and no longer does stays in the snapshot with its last readings,
+marked lost since its last reading (``lost_since``): out of the means and the free capacity, still in the
+health and cordon lists, until a reading clears it or ``lost_ttl`` passes. A source that is authoritative
+about removal (Kubernetes, a cloud, the embedded fleet) is taken at its word.
+
+Identity: a source may name nodes it cannot vouch are the cluster's node of that name (an SSH host not tied
+to one): those (``SourceData.separate``) never merge with another source's node of the same name; they are
+kept apart as ``name@source``.
 """
 
 from __future__ import annotations
@@ -61,6 +72,8 @@ class _Polled:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     keys: dict[str, tuple[tuple[Any, ...], frozenset[str]]] = field(default_factory=dict)
     """Cache of key sets per kind, valid while ``keys[kind][0]`` is the tuple they came from."""
+    fetched_at: float = 0.0
+    """Wall-clock time of the last good fetch: what an object that vanishes since was last seen at."""
 
 
 _KIND_FIELDS = ("nodes", "gpus", "pods", "jobs", "endpoints", "pools", "pdbs")
@@ -75,6 +88,10 @@ _KEY_OF: Mapping[str, Callable[[Any], str]] = {
     "pdbs": attrgetter("key"),
 }
 _HISTORY_KIND = {"gpu": "gpus", "node": "nodes", "endpoint": "endpoints"}
+#: Kinds a telemetry source's vanished objects are kept of, marked lost.
+_LOSABLE = ("nodes", "gpus", "endpoints")
+LOST_TTL = 24 * 3600.0
+"""Seconds a lost object stays (with no reading) before it is dropped."""
 #: The key a sparkline asks history for (a GPU's uuid, not the slot it is merged by).
 _HISTORY_KEY_OF: Mapping[str, Callable[[Any], str]] = {
     "gpus": attrgetter("uuid"),
@@ -160,12 +177,14 @@ class Poller:
         max_backoff: float = 60.0,
         history_points: int = 120,
         idle_window: float = 600.0,
+        lost_ttl: float = LOST_TTL,
     ) -> None:
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
         self._clock = clock
+        self._lost_ttl = lost_ttl
         self._max_backoff = max_backoff
         self._history_points = history_points
         self._idle_window = idle_window
@@ -287,8 +306,9 @@ class Poller:
         while True:
             p.wake.clear()
             ok = await self._fetch(p)
-            self._publish()
             delay = backoff_delay(p.source.interval, 0 if ok else p.health.failures, self._max_backoff)
+            p.health = dataclasses.replace(p.health, next_try=self._clock() + delay)
+            self._publish()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await p.wake.wait()
@@ -303,29 +323,33 @@ class Poller:
                 async with asyncio.timeout(src.timeout):
                     data = await src.fetch()
             except Exception as exc:
-                message = describe_error(exc, src.timeout)
+                message = describe_error(exc, timeout=src.timeout)
                 failures = p.health.failures + 1
-                if failures == 1:
-                    log.warning(
-                        "source %s: %s", src.name, message, exc_info=not isinstance(exc, TimeoutError)
-                    )
+                if failures == 1:  # the traceback only at DEBUG: the log's formatter redacts it there too
+                    log.warning("source %s: %s", src.name, message)
+                    log.debug("source %s: failed", src.name, exc_info=not isinstance(exc, TimeoutError))
                 else:
                     log.debug("source %s: failure %d: %s", src.name, failures, message)
                 state = SourceState.STALE if p.data is not None else SourceState.ERROR
-                p.health = SourceHealth(
-                    name=src.name,
-                    kind=src.kind,
+                p.health = dataclasses.replace(
+                    p.health,
                     state=state,
-                    last_ok=p.health.last_ok,
                     error=message,
-                    latency_ms=p.health.latency_ms,
                     failures=failures,
+                    last_error=message,
+                    last_error_at=self._clock(),
                 )
                 return False
             latency_ms = (loop.time() - started) * 1000.0
             if p.health.failures:
                 log.info("source %s: back after %d failures", src.name, p.health.failures)
+            now = self._clock()
+            if p.history is not None:
+                p.history.record(data)
+            if getattr(src, "keeps_lost", False):
+                data = self._keep_lost(p, data, now)
             p.data = data
+            p.fetched_at = now
             problems = "; ".join(data.problems)
             if problems and problems != p.health.error:
                 log.warning("source %s: partial: %s", src.name, problems)
@@ -333,13 +357,44 @@ class Poller:
                 name=src.name,
                 kind=src.kind,
                 state=SourceState.PARTIAL if data.problems else SourceState.OK,
-                last_ok=self._clock(),
+                last_ok=now,
                 error=problems,
                 latency_ms=latency_ms,
+                last_error=problems or p.health.last_error,
+                last_error_at=now if problems else p.health.last_error_at,
+                parts=data.parts,
             )
-            if p.history is not None:
-                p.history.record(data)
             return True
+
+    def _keep_lost(self, p: _Polled, data: SourceData, now: float) -> SourceData:
+        """``data`` with what ``p``'s source reported before and not now, kept and marked lost (see the
+        module). Costs a subset test per kind when nothing vanished, which is the normal case."""
+        if p.data is None:
+            return data
+        changes: dict[str, Any] = {}
+        for kind in _LOSABLE:
+            before: tuple[Any, ...] = getattr(p.data, kind)
+            if not before:
+                continue
+            objs: tuple[Any, ...] = getattr(data, kind)
+            key_of = _KEY_OF[kind]
+            now_keys = frozenset(map(key_of, objs))
+            if self._keys(p, kind) <= now_keys:
+                continue
+            kept = []
+            for o in before:
+                if key_of(o) in now_keys:
+                    continue
+                since = o.lost_since or p.fetched_at
+                if now - since < self._lost_ttl:
+                    kept.append(o if o.lost_since else dataclasses.replace(o, lost_since=since))
+            if kept:
+                changes[kind] = objs + tuple(kept)
+        lost = [n.name for n in changes.get("nodes", ()) if n.lost_since]
+        if lost:
+            said = f"{len(lost)} node{'s' if len(lost) > 1 else ''} no longer reported, kept as lost"
+            changes["problems"] = (*data.problems, f"{said} (e.g. {lost[0]})")
+        return dataclasses.replace(data, **changes) if changes else data
 
     def _publish(self) -> None:
         self._snapshot = self._merge()
@@ -349,9 +404,10 @@ class Poller:
 
     def _merge(self) -> FleetSnapshot:
         present = [p for p in self._polled if p.data is not None]
+        datas = self._kept_apart(present)
         merged: dict[str, tuple[Any, ...]] = {}
         for kind in _KIND_FIELDS:
-            parts = [(p, objs) for p in present if (objs := getattr(p.data, kind))]
+            parts = [(p, objs) for p in present if (objs := getattr(datas[p.source.name], kind))]
             if not parts:
                 merged[kind] = ()
             elif len(parts) == 1:
@@ -368,6 +424,32 @@ class Poller:
             gpu_low_since=self._idle.update(merged["gpus"], now),
             **merged,
         )
+
+    def _kept_apart(self, present: Sequence[_Polled]) -> dict[str, SourceData]:
+        """Each source's data, where a node it cannot join by name (``SourceData.separate``) shares its name
+        with another source's node: that node and its GPUs renamed ``name@source``."""
+        out = {p.source.name: p.data for p in present if p.data is not None}
+        if not any(d.separate for d in out.values()):
+            return out
+        for p in present:
+            data = out[p.source.name]
+            if not data.separate:
+                continue
+            others = {n for q in present if q is not p and q.data is not None for n in self._keys(q, "nodes")}
+            clash = data.separate & others
+            if not clash:
+                continue
+            suffix = f"@{p.source.name}"
+            out[p.source.name] = dataclasses.replace(
+                data,
+                nodes=tuple(
+                    dataclasses.replace(n, name=n.name + suffix) if n.name in clash else n for n in data.nodes
+                ),
+                gpus=tuple(
+                    dataclasses.replace(g, node=g.node + suffix) if g.node in clash else g for g in data.gpus
+                ),
+            )
+        return out
 
     def _concat(self, kind: str, parts: list[tuple[_Polled, tuple[Any, ...]]]) -> tuple[Any, ...]:
         """Concatenate several sources' objects; where keys repeat, the earlier source's object wins, and
@@ -386,7 +468,7 @@ class Poller:
             nodes = _merge_nodes(tuples)
             self._merged[kind] = (tuples, nodes)
             return nodes
-        key_sets = [self._keys(p, kind) for p, _ in parts]
+        key_sets = [self._keys(p, kind, objs) for p, objs in parts]
         if all(b.isdisjoint(a) for i, b in enumerate(key_sets) for a in key_sets[:i]):
             out: tuple[Any, ...] = sum(tuples, ())
         else:
@@ -417,10 +499,13 @@ class Poller:
         self._merged[kind] = (tuples, out)
         return out
 
-    def _keys(self, p: _Polled, kind: str, *, history: bool = False) -> frozenset[str]:
-        """The keys of one source's objects of ``kind``: merge keys, or with ``history`` the keys a
-        sparkline asks for."""
-        objs: tuple[Any, ...] = getattr(p.data, kind) if p.data is not None else ()
+    def _keys(
+        self, p: _Polled, kind: str, objs: tuple[Any, ...] | None = None, *, history: bool = False
+    ) -> frozenset[str]:
+        """The keys of one source's objects of ``kind`` (``objs``, by default its last data's): merge keys,
+        or with ``history`` the keys a sparkline asks for."""
+        if objs is None:
+            objs = getattr(p.data, kind) if p.data is not None else ()
         name = f"history:{kind}" if history else kind
         cached = p.keys.get(name)
         if cached is not None and cached[0] is objs:

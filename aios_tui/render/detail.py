@@ -79,6 +79,46 @@ def _cloud_line(n: Node, now: float) -> list[tuple[str, str]]:
     return [("Cloud", ", ".join(parts))] if parts else []
 
 
+def _node_status_text(n: Node, now: float) -> Text:
+    if n.lost_since:
+        return Text(f"lost: not reported for {fmt_age(now - n.lost_since)} (last readings shown)", FAIL_STYLE)
+    return Text(n.status, FAIL_STYLE if not n.ready else WARN_STYLE if n.cordoned else "green")
+
+
+def _gpu_problems(snap: FleetSnapshot, node: str) -> list[str]:
+    return [f"gpu{g.index} {p}" for g in snap.gpus_by_node.get(node, ()) for p in g.problems]
+
+
+def _power(g: Gpu) -> str:
+    """``690 W of 700 W limit``; ``690 W`` when the limit is unknown (not ``of N/A W``)."""
+    if is_na(g.power):
+        return "N/A"
+    limit = "" if is_na(g.power_limit) else f" of {fmt(g.power_limit)} W limit"
+    return f"{fmt(g.power)} W{limit}"
+
+
+def _memory(g: Gpu) -> str:
+    if is_na(g.mem_used):
+        return "N/A"
+    if is_na(g.mem_total):
+        return fmt_mib(g.mem_used)
+    return f"{fmt_mib(g.mem_used)} of {fmt_mib(g.mem_total)} ({fmt(g.mem_pct)}%)"
+
+
+def _clock(g: Gpu) -> str:
+    if is_na(g.sm_clock):
+        return "N/A"
+    return f"{fmt(g.sm_clock)} MHz" + ("" if is_na(g.sm_clock_max) else f" of {fmt(g.sm_clock_max)} MHz")
+
+
+def _processes(g: Gpu) -> Text | str:
+    if not g.processes:
+        return "none listed" if g.measured else Text("not known (the source does not list them)", DIM_STYLE)
+    shown = [f"{p.pid} {p.user or '?'} {fmt_mib(p.used_mib)} {p.command}".rstrip() for p in g.processes[:6]]
+    more = f" … +{len(g.processes) - 6}" if len(g.processes) > 6 else ""
+    return "; ".join(shown) + more
+
+
 def node_detail(
     n: Node, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
 ) -> RenderableType:
@@ -90,8 +130,9 @@ def node_detail(
     )
     fields = _fields(
         [
-            ("Status", Text(n.status, FAIL_STYLE if not n.ready else WARN_STYLE if n.cordoned else "green")),
-            ("Health", health_cell(n.health)),
+            ("Status", _node_status_text(n, now)),
+            # The worst of the node's own health and its GPUs', as in the Nodes pane and the health view.
+            ("Health", health_cell(snap.health_of(n.name), _gpu_problems(snap, n.name))),
             ("Pool / zone", f"{n.pool} / {n.zone}" + (f" / rack {n.rack}" if n.rack else "")),
             ("Instance", f"{n.instance_type}  {n.provider_id}".strip()),
             (
@@ -154,10 +195,10 @@ def gpu_detail(
             ("Model", g.model),
             ("Health", health_cell(g.health, g.problems)),
             ("Utilisation", pct_cell(g.util)),
-            ("Memory", f"{fmt_mib(g.mem_used)} of {fmt_mib(g.mem_total)} ({fmt(g.mem_pct)}%)"),
+            ("Memory", _memory(g)),
             ("Temperature", temp_cell(g.temp)),
-            ("Power", f"{fmt(g.power)} W of {fmt(g.power_limit)} W limit"),
-            ("SM clock", f"{fmt(g.sm_clock)} of {fmt(g.sm_clock_max)} MHz"),
+            ("Power", _power(g)),
+            ("SM clock", _clock(g)),
             ("Throttling", Text(g.throttle.describe(), WARN_STYLE if g.throttle.is_problem else "")),
             (
                 "XID / ECC",
@@ -168,6 +209,19 @@ def gpu_detail(
                 ),
             ),
             ("Pod", g.pod or Text("free", DIM_STYLE)),
+            ("Processes", _processes(g)),
+            *(
+                [
+                    (
+                        "Reading",
+                        Text(
+                            f"lost {fmt_age(now - g.lost_since)} ago: these are its last values", FAIL_STYLE
+                        ),
+                    )
+                ]
+                if g.lost_since
+                else []
+            ),
         ]
     )
     spark_w = max(10, min(60, width - 40))

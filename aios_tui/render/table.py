@@ -258,7 +258,9 @@ def _num(v: Metric) -> float:
 # --- nodes ------------------------------------------------------------------------------------------------
 
 
-def _node_status(n: Node, _: RowCtx) -> Text:
+def _node_status(n: Node, ctx: RowCtx) -> Text:
+    if n.lost_since:
+        return Text(f"Lost {fmt_age(ctx.now - n.lost_since)}", FAIL_STYLE)
     if not n.ready:
         return Text("NotReady", FAIL_STYLE)
     if n.cordoned:
@@ -380,12 +382,18 @@ NODES = ResourceKind(
 
 
 def _gpu_mem(g: Gpu, _: RowCtx) -> str:
+    """``71.8/79.6GiB``: used of total, the unit said once."""
     if is_na(g.mem_used):
         return "N/A"
-    return f"{fmt_mib(g.mem_used)}/{fmt_mib(g.mem_total)}"
+    used, total = fmt_mib(g.mem_used), fmt_mib(g.mem_total)
+    if used[-3:] == total[-3:] == "GiB":
+        return f"{used[:-3]}/{total}"
+    return f"{used}/{total}"
 
 
 def _gpu_util(g: Gpu, ctx: RowCtx) -> Text:
+    if g.lost_since:  # its last reading is history, not a reading
+        return Text(f"lost {fmt_age(ctx.now - g.lost_since)}", FAIL_STYLE)
     if is_na(g.util):
         return Text("N/A", DIM_STYLE)
     return Text.assemble(bar(float(g.util), 5, ascii=ctx.ascii), f"{float(g.util):4.0f}%")
@@ -399,7 +407,13 @@ def _gpu_power(g: Gpu, _: RowCtx) -> Text:
 
 
 def _gpu_pod(g: Gpu, _: RowCtx) -> Text:
-    return Text(g.pod, "") if g.pod else Text("free", DIM_STYLE)
+    if g.pod:
+        return Text(g.pod)
+    if g.processes:
+        first = g.processes[0]
+        more = f" +{len(g.processes) - 1}" if len(g.processes) > 1 else ""
+        return Text(f"{first.command or 'pid'} ({first.pid}){more}")
+    return Text("free", DIM_STYLE)
 
 
 def _gpu_search(g: Gpu) -> str:
@@ -432,7 +446,7 @@ GPUS = ResourceKind(
         Column(
             "mem",
             "MEM",
-            11,
+            12,
             _gpu_mem,
             lambda g, c: _num(g.mem_pct),
             justify="right",
@@ -584,6 +598,8 @@ JOBS = ResourceKind(
 
 
 def _ep_ready(e: Endpoint, _: RowCtx) -> Text:
+    if not e.replicas_known:  # traffic seen, workload not: unknown, not 0/0 (which reads as down)
+        return Text("?", DIM_STYLE)
     style = OK_STYLE if e.replicas_ready >= e.replicas_desired else WARN_STYLE
     if e.replicas_desired and not e.replicas_ready:
         style = FAIL_STYLE

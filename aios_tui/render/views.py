@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.text import Text
 
 from aios_tui.alloc.pools import pending_for_pool
-from aios_tui.domain import FleetSnapshot, Gpu, NodePool, fmt_age, fmt_money, is_na
+from aios_tui.domain import FleetSnapshot, Gpu, Metric, NodePool, SourceState, fmt, fmt_age, fmt_money, is_na
 from aios_tui.domain.model import short_gpu_model
 from aios_tui.ops.suggest import Suggestion, suggest_cordons
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, HEALTH_STYLE, OK_STYLE, WARN_STYLE
@@ -28,12 +29,17 @@ __all__ = [
     "CORDON",
     "IDLE",
     "POOLS",
+    "SOURCES",
     "VIEWS",
+    "SourceRow",
     "gpu_owner",
     "idle_cost",
     "idle_summary",
     "pool_cost",
     "pools_summary",
+    "source_rows",
+    "source_why",
+    "sources_summary",
     "view_for",
 ]
 
@@ -169,7 +175,11 @@ def _status(s: Suggestion, ctx: RowCtx) -> Text:
 
 
 def _pods(s: Suggestion, ctx: RowCtx) -> int:
-    return len(ctx.snapshot.pods_by_node.get(s.node, ()))
+    """Pods on the node: the cluster's, or, where only telemetry knows the node, the pods its GPUs hold."""
+    snap = ctx.snapshot
+    pods = {p.key for p in snap.pods_by_node.get(s.node, ())}
+    pods.update(g.pod for g in snap.gpus_by_node.get(s.node, ()) if g.pod)
+    return len(pods)
 
 
 CORDON = ResourceKind(
@@ -329,7 +339,150 @@ POOLS = ResourceKind(
     ),
 )
 
-VIEWS: dict[str, ResourceKind] = {k.name: k for k in (IDLE, CORDON, POOLS)}
+# --- the sources --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One line of the sources view: a source, or one of its parts (an SSH host, a scrape target) under it."""
+
+    key: str
+    name: str
+    kind: str
+    state: SourceState
+    last_ok: float
+    error: str
+    latency_ms: Metric
+    next_try: float = 0.0
+    last_error: str = ""
+    last_error_at: float = 0.0
+    part: bool = False
+
+
+def source_rows(snapshot: FleetSnapshot) -> tuple[SourceRow, ...]:
+    """Each source, then its parts, in configuration order."""
+    out: list[SourceRow] = []
+    for s in snapshot.sources:
+        out.append(
+            SourceRow(
+                s.name,
+                s.name,
+                s.kind,
+                s.state,
+                s.last_ok,
+                s.error,
+                s.latency_ms,
+                s.next_try,
+                s.last_error,
+                s.last_error_at,
+            )
+        )
+        out.extend(
+            SourceRow(
+                f"{s.name}/{p.name}", p.name, s.kind, p.state, p.last_ok, p.error, p.latency_ms, part=True
+            )
+            for p in s.parts
+        )
+    return tuple(out)
+
+
+_STATE_WORDS = {
+    SourceState.OK: ("ok", OK_STYLE),
+    SourceState.PARTIAL: ("partial", WARN_STYLE),
+    SourceState.STALE: ("stale", WARN_STYLE),
+    SourceState.ERROR: ("error", FAIL_STYLE),
+    SourceState.STARTING: ("starting", DIM_STYLE),
+}
+
+
+def _source_name(r: SourceRow, ctx: RowCtx) -> Text:
+    branch = "`- " if ctx.ascii else "└ "
+    return Text(f"  {branch}{r.name}") if r.part else Text(r.name, "bold")
+
+
+def _source_state(r: SourceRow, ctx: RowCtx) -> Text:
+    word, style = _STATE_WORDS[r.state]
+    if r.state is SourceState.STALE and r.last_ok:
+        word = f"stale {fmt_age(ctx.now - r.last_ok)}"
+    return Text(word, style)
+
+
+def _source_last_ok(r: SourceRow, ctx: RowCtx) -> Text:
+    if not r.last_ok:
+        return Text("never", FAIL_STYLE if r.state is SourceState.ERROR else DIM_STYLE)
+    return Text(f"{fmt_age(ctx.now - r.last_ok)} ago")
+
+
+def _source_next(r: SourceRow, ctx: RowCtx) -> Text:
+    if not r.next_try:
+        return Text("-", DIM_STYLE)
+    left = r.next_try - ctx.now
+    return Text("now" if left <= 0.5 else f"in {fmt_age(left)}", DIM_STYLE)
+
+
+def _source_why(r: SourceRow, ctx: RowCtx) -> Text:
+    if r.error:
+        return Text(r.error, FAIL_STYLE if r.state in (SourceState.ERROR, SourceState.STALE) else WARN_STYLE)
+    if r.last_error:
+        when = f"{fmt_age(ctx.now - r.last_error_at)} ago: " if r.last_error_at else ""
+        return Text(f"recovered; {when}{r.last_error}", DIM_STYLE)
+    return Text("")
+
+
+SOURCES = ResourceKind(
+    name="sources",
+    title="Sources",
+    aliases=("source", "src", "health-of-sources"),
+    rows=source_rows,
+    key=lambda r: r.key,
+    detail="source",
+    search_text=lambda r: f"{r.name} {r.kind} {r.state.value} {r.error}".lower(),
+    default_sort="",
+    columns=(
+        Column("name", "SOURCE", 14, _source_name, None),
+        Column("kind", "KIND", 10, lambda r, c: r.kind, None, priority=3),
+        Column("state", "STATE", 10, _source_state, None),
+        Column("last", "LAST OK", 9, _source_last_ok, None, justify="right"),
+        Column(
+            "latency",
+            "LATENCY",
+            8,
+            lambda r, c: fmt(r.latency_ms, ".0f", "ms"),
+            None,
+            justify="right",
+            priority=2,
+        ),
+        Column("next", "NEXT TRY", 8, _source_next, None, justify="right", priority=2),
+        Column("why", "WHY", 20, _source_why, None, flex=True),
+    ),
+)
+
+
+def source_why(r: SourceRow, now: float) -> Text:
+    """One row in full, for below the table: its error, or the last one it recovered from."""
+    head = Text(f"{r.name}: ", "bold")
+    if r.error:
+        return head + Text(
+            r.error, FAIL_STYLE if r.state in (SourceState.ERROR, SourceState.STALE) else WARN_STYLE
+        )
+    if r.last_error:
+        when = f" {fmt_age(now - r.last_error_at)} ago" if r.last_error_at else ""
+        return head + Text(f"working; it last failed{when}: {r.last_error}", DIM_STYLE)
+    return head + Text("working, no error seen", OK_STYLE)
+
+
+def sources_summary(snapshot: FleetSnapshot) -> Text:
+    """``3 sources: 2 ok, 1 stale``, and how to read the rest."""
+    counts: dict[str, int] = {}
+    for s in snapshot.sources:
+        counts[_STATE_WORDS[s.state][0]] = counts.get(_STATE_WORDS[s.state][0], 0) + 1
+    bad = any(s.state in (SourceState.ERROR, SourceState.STALE) for s in snapshot.sources)
+    said = ", ".join(f"{n} {w}" for w, n in counts.items())
+    n = len(snapshot.sources)
+    return Text(f"{n} source{'s' if n != 1 else ''}: {said}", FAIL_STYLE if bad else "bold")
+
+
+VIEWS: dict[str, ResourceKind] = {k.name: k for k in (IDLE, CORDON, POOLS, SOURCES)}
 
 
 def view_for(name: str) -> ResourceKind | None:

@@ -122,6 +122,7 @@ class AwsProvider:
         # With no profile named, AWS_PROFILE (or "default") is the one the chain uses.
         self.profile = profile or str(self._session.profile_name or "default")
         self._who = f"profile {profile}" if profile else "the default credential chain"
+        self._refuse_prompts()
         self.context = f"aws {self.profile} · {', '.join(self.regions)}"
         self._config = Config(
             connect_timeout=timeout,
@@ -135,6 +136,26 @@ class AwsProvider:
         }
 
     # --- plumbing ----------------------------------------------------------------------------------------
+
+    def _refuse_prompts(self) -> None:
+        """A profile with ``mfa_serial`` makes botocore ask for a code on the terminal (``getpass``), from a
+        worker thread holding the client lock — over the console, or failing with EOFError without one. Make
+        it fail at once with what to do instead."""
+        who = self._who
+
+        def refuse(_prompt: str) -> str:
+            raise SourceError(
+                f"{who} asks for an MFA code, which aios-tui cannot prompt for: get session credentials "
+                "first (aws sts get-session-token, or aws sso login) and use them"
+            )
+
+        try:
+            resolver = self._session._session.get_component("credential_provider")
+            provider = resolver.get_provider("assume-role")
+        except Exception:  # another botocore, or a test's session: nothing to refuse
+            return
+        if provider is not None and hasattr(provider, "_prompter"):
+            provider._prompter = refuse
 
     def _client(self, service: str, region: str) -> Any:
         with self._lock:  # a boto3 Session is not thread-safe; its clients are
@@ -316,17 +337,20 @@ class AwsProvider:
         problems = _Problems()
         if not instance_types:
             return Listing()
-        client = self._client("ec2", region)
         history = self._call(
             "ec2",
             "DescribeSpotPriceHistory",
             region,
             problems,
-            lambda: client.describe_spot_price_history(
-                InstanceTypes=sorted(instance_types),
-                ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"],
-                StartTime=_now(),
-            ).get("SpotPriceHistory", []),
+            lambda: (
+                self._client("ec2", region)
+                .describe_spot_price_history(
+                    InstanceTypes=sorted(instance_types),
+                    ProductDescriptions=["Linux/UNIX", "Linux/UNIX (Amazon VPC)"],
+                    StartTime=_now(),
+                )
+                .get("SpotPriceHistory", [])
+            ),
         )
         latest: dict[tuple[str, str], tuple[Any, float]] = {}
         for h in history or []:
@@ -339,24 +363,22 @@ class AwsProvider:
 
     def scale_pool(self, pool: CloudPool, desired: int) -> None:
         if pool.kind == "asg":
-            client = self._client("autoscaling", pool.region)
             self._call(
                 "autoscaling",
                 "SetDesiredCapacity",
                 pool.region,
                 None,
-                lambda: client.set_desired_capacity(
+                lambda: self._client("autoscaling", pool.region).set_desired_capacity(
                     AutoScalingGroupName=pool.ref, DesiredCapacity=desired, HonorCooldown=False
                 ),
             )
         elif pool.kind == "eks-nodegroup":
-            client = self._client("eks", pool.region)
             self._call(
                 "eks",
                 "UpdateNodegroupConfig",
                 pool.region,
                 None,
-                lambda: client.update_nodegroup_config(
+                lambda: self._client("eks", pool.region).update_nodegroup_config(
                     clusterName=pool.cluster, nodegroupName=pool.ref, scalingConfig={"desiredSize": desired}
                 ),
             )
@@ -374,14 +396,14 @@ class AwsProvider:
     def _nodegroups(self, region: str, problems: _Problems) -> list[tuple[CloudPool, tuple[str, ...]]]:
         """EKS managed node groups of every cluster, each with the Auto Scaling groups behind it."""
         clusters = self._pages("eks", "ListClusters", region, problems, "clusters")
-        client = self._client("eks", region)
         out = []
         for cluster in clusters or []:
             names = self._pages("eks", "ListNodegroups", region, problems, "nodegroups", clusterName=cluster)
             for ng_name in names or []:
 
                 def describe(c: str = cluster, n: str = ng_name) -> Any:
-                    return client.describe_nodegroup(clusterName=c, nodegroupName=n)["nodegroup"]
+                    eks = self._client("eks", region)
+                    return eks.describe_nodegroup(clusterName=c, nodegroupName=n)["nodegroup"]
 
                 ng = self._call("eks", "DescribeNodegroup", region, problems, describe)
                 if ng is None:
@@ -419,7 +441,6 @@ class AwsProvider:
             "LaunchTemplateSpecification"
         )
         if not types and template:
-            client = self._client("ec2", region)
             ref = (
                 {"LaunchTemplateId": template["LaunchTemplateId"]}
                 if template.get("LaunchTemplateId")
@@ -430,9 +451,13 @@ class AwsProvider:
                 "DescribeLaunchTemplateVersions",
                 region,
                 problems,
-                lambda: client.describe_launch_template_versions(
-                    **ref, Versions=[str(template.get("Version") or "$Default")]
-                ).get("LaunchTemplateVersions", []),
+                lambda: (
+                    self._client("ec2", region)
+                    .describe_launch_template_versions(
+                        **ref, Versions=[str(template.get("Version") or "$Default")]
+                    )
+                    .get("LaunchTemplateVersions", [])
+                ),
             )
             for v in versions or []:
                 t = (v.get("LaunchTemplateData") or {}).get("InstanceType")

@@ -37,7 +37,8 @@ from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.help import HelpScreen
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import Confirmed
-from aios_tui.ui.screens.views import CordonScreen, IdleScreen, PoolsScreen, ViewScreen
+from aios_tui.ui.screens.views import CordonScreen, IdleScreen, PoolsScreen, SourcesScreen, ViewScreen
+from aios_tui.ui.widgets.header import FleetHeader
 
 APP_COMMANDS: Mapping[str, str] = {
     "quit": "leave the console (also :q)",
@@ -75,6 +76,7 @@ class AiosApp(App[None]):
         Binding("i", "view('idle')", "Idle GPUs", show=False),
         Binding("h", "view('cordon')", "Health", show=False),
         Binding("p", "view('pools')", "Pools", show=False),
+        Binding("e", "view('sources')", "Sources", show=False),
         Binding("x", "cancel_action", "Stop action"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
@@ -130,6 +132,18 @@ class AiosApp(App[None]):
     def on_mount(self) -> None:
         self.run_worker(self._follow(), name="poll", group="poll", exclusive=True, exit_on_error=False)
         self.run_worker(self._report_unfinished(), name="unfinished", exit_on_error=False)
+        if self.live:
+            self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        """Every second: the header's clock and stale ages, and the sources view's ages, move on even
+        when no snapshot comes (a hung source)."""
+        now = self.clock()
+        for screen in self.screen_stack:
+            for header in screen.query(FleetHeader):
+                header.tick(now)
+            if screen is self.screen and isinstance(screen, SourcesScreen):
+                screen.tick(now)
 
     async def _report_unfinished(self) -> None:
         """Actions a killed console left half done: said once, and kept in the action log."""
@@ -209,7 +223,12 @@ class AiosApp(App[None]):
     def action_view(self, name: str) -> None:
         """``i`` / ``:idle``: the allocated-but-idle GPUs; ``h`` / ``:health``: the nodes to cordon; ``p`` /
         ``:pools``: the node pools. The same key again (or esc) goes back."""
-        screen_type: type[ViewScreen] = {"idle": IdleScreen, "pools": PoolsScreen}.get(name, CordonScreen)
+        screens: dict[str, type[ViewScreen]] = {
+            "idle": IdleScreen,
+            "pools": PoolsScreen,
+            "sources": SourcesScreen,
+        }
+        screen_type = screens.get(name, CordonScreen)
         if isinstance(self.screen, screen_type) or not isinstance(
             self.screen, (MainScreen, ViewScreen, DetailScreen)
         ):
@@ -344,6 +363,11 @@ class AiosApp(App[None]):
             "Node pools",
             "Node pools: size, limits, $/h, queued jobs that fit; scale one from there (p, :pools)",
             lambda: self.action_view("pools"),
+        )
+        yield SystemCommand(
+            "Sources",
+            "Each source and its hosts: state, last good reading, the last error in words (e, :sources)",
+            lambda: self.action_view("sources"),
         )
         yield SystemCommand(
             "Refresh now", "Fetch every source now (ctrl+r)", lambda: self.run_command("refresh")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -386,3 +387,44 @@ async def test_scale_pool_action_end_to_end_through_ops(
     line = audit.read_text(encoding="utf-8")
     assert "scale-pool" in line and "g5-pool" in line
     no_secret_in(line)
+
+
+def _write(path: Path, text: str, mode: int = 0o600) -> None:
+    path.write_text(text)
+    path.chmod(mode)
+
+
+async def test_a_profile_that_wants_an_mfa_code_fails_with_what_to_do(aws_env: Path, moto_url: str) -> None:
+    """botocore used to prompt "Enter MFA code" on the terminal from a worker thread (EOF without one)."""
+    _write(
+        aws_env,
+        "[profile base]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = x\n"
+        "[profile mfa]\nrole_arn = arn:aws:iam::123456789012:role/ops\nsource_profile = base\n"
+        "mfa_serial = arn:aws:iam::123456789012:mfa/ops\n",
+    )
+    src = aws_source(moto_url, profiles=("mfa",))
+    snap = await Poller([src]).refresh()
+    [health] = snap.sources
+    assert health.state is SourceState.ERROR
+    assert "asks for an MFA code, which aios-tui cannot prompt for" in health.error
+
+
+async def test_a_failing_credential_process_leaks_nothing_to_the_log(
+    aws_env: Path, moto_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its stderr (a token, here) used to reach aios-tui.log whole, in a traceback."""
+    script = tmp_path / "creds.sh"
+    _write(script, "#!/bin/sh\necho 'refresh failed: token=s3cr3t-from-process' >&2\nexit 1\n", 0o755)
+    _write(aws_env, f"[profile proc]\ncredential_process = {script}\n")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        os.environ.pop(var, None)
+    caplog.set_level(logging.DEBUG)
+    src = aws_source(moto_url, profiles=("proc",))
+    snap = await Poller([src]).refresh()
+    [health] = snap.sources
+    assert health.state is SourceState.ERROR and "CredentialRetrievalError" in health.error
+    assert "s3cr3t-from-process" not in health.error
+    from aios_tui.cli import _CleanFormatter
+
+    formatted = "\n".join(_CleanFormatter("%(message)s").format(r) for r in caplog.records)
+    assert "s3cr3t-from-process" not in formatted

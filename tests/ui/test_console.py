@@ -285,3 +285,43 @@ async def test_tabs_update_only_the_pane_on_screen(make_app: MakeApp) -> None:
         await pilot.pause()
         assert gpus.shown and not gpus._stale and gpus.row_count == len(app.fleet.gpus)  # type: ignore[union-attr]
         assert app.fleet.gpus[0].node in screen_text(app)  # type: ignore[union-attr]
+
+
+async def test_the_sources_view_explains_each_failure_and_the_ages_tick_without_new_data(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    sim = SimSource(seed=7, nodes=40, clock=clock, start=START)
+    flaky = _FlakySource()
+    poller = Poller([sim, flaky], clock=clock)
+    ops = Ops({sim.name: sim}, lambda: poller.snapshot, AuditLog(tmp_path / "audit.jsonl"), actor=Actor("t"))
+    app = AiosApp(poller, ops, live=False, clock=clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        clock.advance(45)
+        await pilot.press("ctrl+r")
+        await _settle(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "2 sources: 1 ok, 1 stale" in text
+        dcgm = next(line for line in text.splitlines() if line.lstrip().startswith("dcgm"))
+        assert "stale 45s" in dcgm and "45s ago" in dcgm
+        assert "connection refused (connect to" in dcgm
+        await pilot.press("down")  # the cursor on dcgm: its whole error below the table
+        await pilot.pause()
+        text = screen_text(app)
+        assert "dcgm: connection refused (connect to 127.0.0.1:9400 failed, token=***)" in text, text
+        assert "s3cr3t" not in text
+        # Nothing new comes (a hung source): the clock moves, and the ages with it.
+        clock.advance(30)
+        app._tick()
+        await pilot.pause()
+        dcgm = next(line for line in screen_text(app).splitlines() if line.lstrip().startswith("dcgm"))
+        assert "stale 75s" in dcgm and "75s ago" in dcgm
+        header = screen_text(app).splitlines()[0]
+        assert "dcgm stale 75s" in header
+        await pilot.press("escape")
+        await pilot.click("#header")  # the header's source marks lead to the same view
+        await pilot.pause()
+        assert "2 sources: 1 ok, 1 stale" in screen_text(app)

@@ -218,8 +218,9 @@ def test_ssh_host_without_known_hosts_is_an_error_on_that_host_not_a_silent_acce
     missing = tmp_path / "no_known_hosts"
     path.write_text(f"[[ssh_hosts]]\nhost = 'gpu-7'\nknown_hosts = '{missing}'\ntimeout = 2.0\n")
     code, out, err = run(capsys, "--config", str(path), "snapshot")
-    assert code == 0, err
+    assert code == 1  # its only source failed: nothing in the snapshot is data, and the exit status says so
     assert "ssh error" in out and "known_hosts" in out and "host keys are always verified" in out
+    assert err.startswith("aios-tui: source ssh failed: ")
 
 
 def test_ctrl_c_exits_130_quietly(

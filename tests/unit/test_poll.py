@@ -476,3 +476,101 @@ async def test_a_cloud_instance_joins_its_kubernetes_node_by_provider_id() -> No
     k8s_health, aws_health = snap.sources
     assert k8s_health.state is SourceState.OK
     assert (aws_health.state, aws_health.error) == (SourceState.PARTIAL, "eks:ListNodegroups: access denied")
+
+
+# --- lost, not gone --------------------------------------------------------------------------------------
+
+
+class FakeTelemetry(FakeSource):
+    """A source that cannot tell a removed machine from one it no longer reads (like Prometheus)."""
+
+    keeps_lost = True
+
+
+def _exporter(*names: str, xid: int = 0) -> SourceData:
+    return SourceData(
+        nodes=tuple(node(n, "prom") for n in names),
+        gpus=tuple(Gpu(node=n, index=0, uuid=f"GPU-{n}", model="H100", util=90.0, xid=xid) for n in names),
+    )
+
+
+async def test_what_a_telemetry_source_stops_reporting_stays_lost_until_read_again() -> None:
+    clock = FakeClock()
+    src = FakeTelemetry("prom", _exporter("a", "b", xid=79), kind="prometheus")
+    poller = Poller([src], clock=clock)
+    await poller.refresh()
+    read_at = clock.now
+    clock.now += 30
+    src.data = _exporter("a")  # b's exporter stopped
+    snap = await poller.refresh()
+    [lost_node] = [n for n in snap.nodes if n.lost_since]
+    assert (lost_node.name, lost_node.lost_since) == ("b", read_at)
+    [lost_gpu] = [g for g in snap.gpus if g.lost]
+    assert lost_gpu.uuid == "GPU-b" and lost_gpu.util == 90.0  # its last reading, kept
+    assert not lost_node.schedulable
+    assert snap.totals.nodes_ready == 1 and snap.totals.gpus_used == 0
+    assert snap.totals.avg_util == 90.0  # the lost GPU's old reading is out of the mean: only a's counts
+    assert lost_gpu in snap.sick_gpus  # XID 79 keeps it on the health list while it is lost
+    assert snap.sources[0].state is SourceState.PARTIAL
+    assert "1 node no longer reported, kept as lost (e.g. b)" in snap.sources[0].error
+    clock.now += 30
+    snap = await poller.refresh()
+    assert [n.lost_since for n in snap.nodes if n.name == "b"] == [read_at]  # still since its last reading
+    src.data = _exporter("a", "b")  # back
+    snap = await poller.refresh()
+    assert not any(n.lost_since for n in snap.nodes) and not any(g.lost for g in snap.gpus)
+    assert snap.sources[0].state is SourceState.OK
+
+
+async def test_lost_objects_are_dropped_after_the_ttl_and_authoritative_sources_are_believed() -> None:
+    clock = FakeClock()
+    src = FakeTelemetry("prom", _exporter("a", "b"), kind="prometheus")
+    cluster = FakeSource("k8s", SourceData(nodes=(node("c", "k8s"), node("d", "k8s"))), kind="kubernetes")
+    poller = Poller([src, cluster], clock=clock, lost_ttl=100.0)
+    await poller.refresh()
+    src.data = _exporter("a")
+    cluster.data = SourceData(nodes=(node("c", "k8s"),))  # d was deleted: the API says so
+    clock.now += 50
+    snap = await poller.refresh()
+    assert sorted(n.name for n in snap.nodes) == ["a", "b", "c"]
+    clock.now += 60  # b last read 110 s ago: past the ttl
+    snap = await poller.refresh()
+    assert sorted(n.name for n in snap.nodes) == ["a", "c"]
+
+
+async def test_a_node_a_source_cannot_join_by_name_is_kept_apart() -> None:
+    """The same host name from an SSH host and the cluster: two machines, not one."""
+    cluster = FakeSource("k8s", SourceData(nodes=(node("box", "k8s"),), gpus=(gpu("box", 0, 10.0),)))
+    ssh = FakeSource(
+        "ssh",
+        SourceData(
+            nodes=(node("box", "ssh"), node("solo", "ssh")),
+            gpus=(gpu("box", 0, 99.0), gpu("solo", 0, 50.0)),
+            separate=frozenset({"box", "solo"}),
+        ),
+    )
+    snap = await Poller([cluster, ssh]).refresh()
+    assert sorted(n.name for n in snap.nodes) == ["box", "box@ssh", "solo"]  # no clash, no rename
+    utils = {g.slot: g.util for g in snap.gpus}
+    assert utils == {"box/gpu0": 10.0, "box@ssh/gpu0": 99.0, "solo/gpu0": 50.0}
+    ssh.data = SourceData(nodes=(node("box", "ssh"),), gpus=(gpu("box", 0, 99.0),))  # tied to the node
+    snap = await Poller([cluster, ssh]).refresh()
+    assert [n.name for n in snap.nodes] == ["box"] and len(snap.gpus) == 1
+
+
+async def test_the_health_says_when_the_next_try_is_and_keeps_the_last_error() -> None:
+    clock = FakeClock()
+    src = FakeSource("s", SourceData(nodes=(node("a", "s"),)), interval=10.0)
+    poller = Poller([src], clock=clock, max_backoff=60.0)
+    src.fail = ConnectionRefusedError("connect to 10.0.0.1:443 refused")
+    poller.start()
+    try:
+        async for snap in poller.updates():
+            health = snap.sources[0]
+            if health.failures:
+                break
+    finally:
+        await poller.stop()
+    assert health.next_try == clock.now + 20.0  # the back-off: 2 × the interval after one failure
+    assert health.last_error == "connection refused (connect to 10.0.0.1:443 refused)"
+    assert health.last_error_at == clock.now

@@ -227,3 +227,85 @@ def test_pool_kind_fits_its_column() -> None:
     ]
     assert cells == ["eks", "asg", "sim"]
     assert all(len(c) <= kind.width for c in cells)
+
+
+# --- lost, unknown, busy without a pod, one health ---------------------------------------------------------
+
+
+def _cell(kind: object, key: str, obj: object, snap: FleetSnapshot, now: float = 1000.0) -> str:
+    col = next(c for c in kind.columns if c.key == key)  # type: ignore[attr-defined]
+    return str(col.cell(obj, RowCtx(snap, now)))
+
+
+def test_a_lost_node_and_gpu_say_so_instead_of_showing_old_readings_as_current() -> None:
+    node = Node("box", "prom", "p", "z", "p5", "H100", 1, 1, 1, lost_since=700.0)
+    gpu = Gpu(node="box", index=0, uuid="GPU-1", model="H100", util=100.0, lost_since=700.0)
+    snap = FleetSnapshot(timestamp=1000.0, nodes=(node,), gpus=(gpu,))
+    assert _cell(NODES, "status", node, snap) == "Lost 5m"
+    assert _cell(GPUS, "util", gpu, snap) == "lost 5m"
+
+
+def test_a_gpu_busy_with_processes_and_no_pod_is_in_use_and_shows_them() -> None:
+    from aios_tui.domain import GpuProcess
+    from aios_tui.render.detail import gpu_detail
+
+    procs = (GpuProcess(4242, "alice", 70_000.0, "python"), GpuProcess(4343, "bob", 1024.0, "torchrun"))
+    gpu = Gpu(node="box", index=0, uuid="GPU-1", model="H200", util=100.0, mem_used=71_000.0, processes=procs)
+    idle = Gpu(node="box", index=1, uuid="GPU-2", model="H200", util=0.0)
+    snap = FleetSnapshot(timestamp=0.0, gpus=(gpu, idle))
+    assert gpu.in_use and not idle.in_use
+    assert snap.totals.gpus_used == 1
+    assert _cell(GPUS, "pod", gpu, snap) == "python (4242) +1"
+    text = _plain(gpu_detail(gpu, snap, 0.0, lambda *_: [], 120, False))
+    assert "4242 alice 68.4GiB python; 4343 bob 1.0GiB torchrun" in text
+
+
+def test_unknown_replicas_are_not_zero() -> None:
+    ep = Endpoint("ml", "chat", "prom", replicas_known=False, qps=12.0)
+    assert _cell(ENDPOINTS, "ready", ep, FleetSnapshot(timestamp=0.0, endpoints=(ep,))) == "?"
+
+
+def test_the_gpu_detail_leaves_out_a_limit_it_does_not_know() -> None:
+    from aios_tui.render.detail import gpu_detail
+
+    gpu = Gpu(node="n", index=0, uuid="GPU-1", model="H100", power=690.0, sm_clock=1980.0)
+    text = _plain(gpu_detail(gpu, FleetSnapshot(timestamp=0.0, gpus=(gpu,)), 0.0, lambda *_: [], 120, False))
+    assert "690 W" in text and "N/A W" not in text and "limit" not in text
+    assert "1980 MHz" in text and "of N/A" not in text
+    memory = next(line for line in text.splitlines() if line.startswith("Memory"))
+    assert memory.split() == ["Memory", "N/A"]
+
+
+def test_a_node_detail_shows_the_worst_of_its_gpus_health() -> None:
+    from aios_tui.render.detail import node_detail
+
+    node = Node("box", "prom", "p", "z", "p5", "H100", 1, 1, 1)
+    bad = Gpu(node="box", index=0, uuid="GPU-1", model="H100", xid=79)
+    snap = FleetSnapshot(timestamp=0.0, nodes=(node,), gpus=(bad,))
+    text = _plain(node_detail(node, snap, 0.0, lambda *_: [], 120, False))
+    health = next(line for line in text.splitlines() if line.strip().startswith("Health"))
+    assert "gpu0 XID 79 (fallen off the bus)" in health and " ok" not in health
+
+
+def test_the_cordon_view_counts_the_pods_that_hold_a_nodes_gpus() -> None:
+    from aios_tui.ops.suggest import suggest_cordons
+    from aios_tui.render.views import CORDON
+
+    node = Node("box", "prom", "p", "z", "p5", "H100", 2, 2, 2)
+    gpus = (
+        Gpu(node="box", index=0, uuid="GPU-1", model="H100", xid=79, pod="ml/a"),
+        Gpu(node="box", index=1, uuid="GPU-2", model="H100", pod="ml/b"),
+    )
+    snap = FleetSnapshot(timestamp=0.0, nodes=(node,), gpus=gpus)
+    [suggestion] = suggest_cordons(snap)
+    assert _cell(CORDON, "pods", suggestion, snap) == "2"
+
+
+def _plain(renderable: object) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()

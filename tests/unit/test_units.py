@@ -106,15 +106,19 @@ def test_fmt_pct() -> None:
 @pytest.mark.parametrize(
     ("mib", "expected"),
     [
-        (0, "0M"),
-        (812, "812M"),
-        (1023, "1023M"),
-        (1024, "1.0G"),  # the cut-off itself
-        (1536, "1.5G"),
-        (60 * 1024, "60.0G"),  # off by one in the divisor: 59.9G or 60.1G
-        (99.5 * 1024, "99.5G"),
-        (100 * 1024, "100G"),  # the cut-off itself
-        (143_771, "140G"),
+        (0, "0MiB"),
+        (812, "812MiB"),
+        (1023, "1023MiB"),
+        (1023.4, "1023MiB"),
+        (1023.6, "1.0GiB"),  # rounds to 1024: the next unit, not "1024MiB"
+        (1024, "1.0GiB"),  # the cut-off itself
+        (1536, "1.5GiB"),
+        (60 * 1024, "60.0GiB"),  # off by one in the divisor: 59.9 or 60.1
+        (99.5 * 1024, "99.5GiB"),
+        (99.94 * 1024, "99.9GiB"),
+        (99.96 * 1024, "100GiB"),  # rounds to 100.0: not "100.0GiB"
+        (100 * 1024, "100GiB"),  # the cut-off itself
+        (143_771, "140GiB"),
         (NA, "N/A"),
     ],
 )

@@ -17,7 +17,16 @@ from textual.widgets import Footer, Input, Static
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE
 from aios_tui.render.table import ResourceKind
-from aios_tui.render.views import CORDON, IDLE, POOLS, idle_summary, pools_summary
+from aios_tui.render.views import (
+    CORDON,
+    IDLE,
+    POOLS,
+    SOURCES,
+    idle_summary,
+    pools_summary,
+    source_why,
+    sources_summary,
+)
 from aios_tui.ui.screens.acting import action_bindings, selection
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
@@ -25,7 +34,7 @@ from aios_tui.ui.widgets.header import FleetHeader
 if TYPE_CHECKING:
     from aios_tui.ui.app import AiosApp
 
-__all__ = ["CordonScreen", "IdleScreen", "PoolsScreen", "ViewScreen"]
+__all__ = ["CordonScreen", "IdleScreen", "PoolsScreen", "SourcesScreen", "ViewScreen"]
 
 
 class ViewScreen(Screen[None]):
@@ -233,3 +242,44 @@ class PoolsScreen(ViewScreen):
     def _selected(self, event: FleetTable.Selected) -> None:
         event.stop()
         self.aios.start_action("scale-pool", [event.key])
+
+
+class SourcesScreen(ViewScreen):
+    """``e``, ``:sources`` (or a click on the header): each source and its hosts or targets — state, last
+    good reading, the last error in plain words, latency, when it is tried next; the row under the cursor's
+    whole error below the table (a row cuts it to the width)."""
+
+    KIND = SOURCES
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,e", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+    ]
+
+    DEFAULT_CSS = """
+    SourcesScreen #why { dock: bottom; height: auto; max-height: 8; padding: 0 1; margin-bottom: 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield Static(id="why")
+
+    def summary(self, snapshot: FleetSnapshot) -> Text:
+        return sources_summary(snapshot)
+
+    def update_snapshot(self, snapshot: FleetSnapshot, now: float) -> None:
+        super().update_snapshot(snapshot, now)
+        self._why(now)
+
+    def tick(self, now: float) -> None:
+        """Ages and "next try" count on between snapshots."""
+        if self._snapshot is not None:
+            self.table.update_snapshot(self._snapshot, now)
+            self._why(now)
+
+    @on(FleetTable.CursorMoved)
+    def _moved(self) -> None:
+        self._why(self.aios.clock())
+
+    def _why(self, now: float) -> None:
+        row = self.table.cursor_object
+        self.query_one("#why", Static).update(source_why(row, now) if row is not None else "")

@@ -71,6 +71,17 @@ class FleetTable(ScrollView, can_focus=True):
             self.kind = kind
             super().__init__()
 
+    class CursorMoved(Message):
+        """The cursor went to another row (by key); only the latest one matters."""
+
+        def __init__(self, kind: str, key: str | None) -> None:
+            self.kind = kind
+            self.key = key
+            super().__init__()
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, FleetTable.CursorMoved) and message.kind == self.kind
+
     class Selected(Message):
         """Enter was pressed on a row."""
 
@@ -208,6 +219,8 @@ class FleetTable(ScrollView, can_focus=True):
         self._lines.pop(old, None)
         self._lines.pop(row, None)
         self.refresh()
+        if row != old:
+            self.post_message(self.CursorMoved(self.kind.name, self.cursor_key))
 
     def action_cursor(self, delta: int) -> None:
         self.move_cursor(self.cursor_row + delta)

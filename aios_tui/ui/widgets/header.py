@@ -1,4 +1,5 @@
-"""The two header lines, drawn by ``render.header``."""
+"""The two header lines, drawn by ``render.header``; the clock and the stale ages tick every second, whatever
+the sources do (a hung source must not freeze them), and a click on the header opens the sources view."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ class FleetHeader(Static):
     def show(self, snapshot: FleetSnapshot, now: float) -> None:
         self._snapshot, self._now = snapshot, now
         self._draw()
+
+    def tick(self, now: float) -> None:
+        """The clock moved: redraw the time and the ages, same snapshot."""
+        if self._snapshot is not None and int(now) != int(self._now):
+            self._now = now
+            self._draw()
+
+    async def on_click(self) -> None:
+        await self.app.run_action("view('sources')")
 
     def on_resize(self) -> None:
         self._draw()
