@@ -32,7 +32,6 @@ from aios_tui.sources import build_sources
 if typing.TYPE_CHECKING:
     from aios_tui.ops import Ops, Plan
     from aios_tui.poll import Poller
-    from aios_tui.sources.base import Source
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
@@ -136,10 +135,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 # --- snapshot ---------------------------------------------------------------------------------------------
 
 
-async def _fetch_once(sources: Sequence[Source], idle_window: float = 600.0) -> FleetSnapshot:
+def make_poller(settings: Settings) -> Poller:
+    """The poller over the sources the settings name, with their idle window and node prices."""
+    from aios_tui.alloc.prices import PriceRule
     from aios_tui.poll import Poller
 
-    poller = Poller(sources, idle_window=idle_window)
+    rules = [PriceRule(r.price, r.node, r.label, r.instance_type) for r in settings.prices]
+    return Poller(build_sources(settings), idle_window=settings.idle_window, prices=rules)
+
+
+async def _fetch_once(settings: Settings) -> FleetSnapshot:
+    poller = make_poller(settings)
     try:
         return await poller.refresh()
     finally:
@@ -154,9 +160,8 @@ def _run_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     from aios_tui.render.jsonout import snapshot_to_json
     from aios_tui.render.text import write_summary
 
-    sources = build_sources(settings)
     started = time.perf_counter()
-    snap = asyncio.run(_fetch_once(sources, settings.idle_window))
+    snap = asyncio.run(_fetch_once(settings))
     log.info("snapshot of %d nodes in %.3fs", len(snap.nodes), time.perf_counter() - started)
     if args.json:
         # dumps then one write: json.dump() writes piece by piece and is ten times slower here.
@@ -281,13 +286,12 @@ def _note_unfinished(ops: Ops) -> None:
 
 async def _plan_or_act(args: argparse.Namespace, settings: Settings, *, act: bool) -> int:
     from aios_tui.ops import ActionRefused, ArgError, AuditError, PermissionDenied, UnauditedAction, get
-    from aios_tui.poll import Poller
     from aios_tui.render.jsonout import plan_to_json, result_to_json
     from aios_tui.render.text import write_plan, write_result
 
     action = get(args.action)
     raw = {p.name: getattr(args, p.name, None) for p in action.params}
-    poller = Poller(build_sources(settings), idle_window=settings.idle_window)
+    poller = make_poller(settings)
     try:
         await poller.refresh()
         ops = build_ops(settings, poller)
@@ -417,9 +421,7 @@ def build_ops(settings: Settings, poller: Poller) -> Ops:
 
 def run_console(settings: Settings) -> int:
     """Build the sources, poller and actions, and run the Textual app until it quits."""
-    from aios_tui.poll import Poller
-
-    poller = Poller(build_sources(settings), idle_window=settings.idle_window)
+    poller = make_poller(settings)
     ops = build_ops(settings, poller)
     from aios_tui.ui.app import AiosApp  # textual loads here, and only here
 

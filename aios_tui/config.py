@@ -267,6 +267,22 @@ class SshSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceSettings:
+    """``[[prices]]``: what a node costs per hour where no source says (a bare-metal host, a node only
+    Prometheus knows): the first rule that matches a node gives its price. Name exactly one of ``node``,
+    ``label`` or ``instance_type``."""
+
+    price: float = field(metadata={"lo": 0, "hi": 100000})
+    """USD per node-hour (required)."""
+    node: str = ""
+    """One node, by name."""
+    label: str = ""
+    """Nodes with this label, ``key=value`` (an SSH host's ``labels`` count)."""
+    instance_type: str = ""
+    """Nodes of this instance type (``p5.48xlarge``); the bundled table prices known types anyway."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the console reads at start."""
 
@@ -302,6 +318,8 @@ class Settings:
     """Settings shared by the SSH hosts."""
     ssh_hosts: tuple[SshHostSettings, ...] = ()
     """Bare-metal GPU hosts."""
+    prices: tuple[PriceSettings, ...] = ()
+    """Node prices where no source gives one, one ``[[prices]]`` table each."""
     config_file: Path | None = field(default=None, compare=False, metadata={"internal": True})
     """The file these settings were read from (None: none); set by the loader, not a setting."""
 
@@ -652,6 +670,13 @@ def load_settings(
         settings = dataclasses.replace(
             _build(Settings, _read_toml(file), os.fspath(file), ""), config_file=file
         )
+        for i, rule in enumerate(settings.prices, start=1):
+            chosen = [k for k in ("node", "label", "instance_type") if getattr(rule, k)]
+            if len(chosen) != 1:
+                got = ", ".join(chosen) or "none"
+                raise ConfigError(file, f"[[prices]] #{i}", "one of node, label or instance_type", got)
+            if rule.label and "=" not in rule.label:
+                raise ConfigError(file, f"[[prices]] #{i} label", "key=value", rule.label)
         seen: set[str] = set()
         for i, host in enumerate(settings.ssh_hosts, start=1):
             if host.label in seen:

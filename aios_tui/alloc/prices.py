@@ -13,13 +13,14 @@ reports as the total per GPU, in MiB (approximate for V100, T4 and L40S).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from aios_tui.domain.units import NA, Metric
+from aios_tui.domain.model import Node
+from aios_tui.domain.units import NA, Metric, is_na
 
-__all__ = ["INSTANCE_TYPES", "InstanceType", "price_per_hour"]
+__all__ = ["INSTANCE_TYPES", "InstanceType", "PriceRule", "fill_prices", "price_per_hour"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,38 @@ def price_per_hour(instance_type: str, overrides: Mapping[str, float] | None = N
         return overrides[instance_type]
     known = INSTANCE_TYPES.get(instance_type)
     return NA if known is None else known.price_per_hour
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRule:
+    """A node's USD per hour, for the nodes no source prices (``[[prices]]`` in the settings): one node by
+    name, the nodes with a ``key=value`` label, or the nodes of an instance type."""
+
+    price: float
+    node: str = ""
+    label: str = ""
+    instance_type: str = ""
+
+    def matches(self, node: Node) -> bool:
+        if self.node:
+            return node.name == self.node
+        if self.label:
+            key, _, value = self.label.partition("=")
+            return node.labels.get(key) == value
+        return bool(self.instance_type) and node.instance_type == self.instance_type
+
+
+def fill_prices(nodes: Sequence[Node], rules: Sequence[PriceRule]) -> tuple[Node, ...]:
+    """``nodes`` with a price where they had none: the first rule that matches, else the bundled table's list
+    price for the node's instance type. Nodes a source priced keep their price."""
+    out = list(nodes)
+    changed = False
+    for i, n in enumerate(out):
+        if not is_na(n.price_per_hour):
+            continue
+        rule = next((r for r in rules if r.matches(n)), None)
+        price = rule.price if rule is not None else price_per_hour(n.instance_type)
+        if not is_na(price):
+            out[i] = replace(n, price_per_hour=price)
+            changed = True
+    return tuple(out) if changed else tuple(nodes)

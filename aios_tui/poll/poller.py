@@ -31,6 +31,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
+from aios_tui.alloc.prices import PriceRule, fill_prices
 from aios_tui.domain import FleetSnapshot, Node, SourceHealth, SourceState, errors
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.poll.history import RingHistory
@@ -178,6 +179,7 @@ class Poller:
         history_points: int = 120,
         idle_window: float = 600.0,
         lost_ttl: float = LOST_TTL,
+        prices: Sequence[PriceRule] = (),
     ) -> None:
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
@@ -185,6 +187,9 @@ class Poller:
             raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
         self._clock = clock
         self._lost_ttl = lost_ttl
+        self._prices = tuple(prices)
+        self._priced: tuple[tuple[Node, ...], tuple[Node, ...]] = ((), ())
+        """The last nodes priced and the result, reused while the nodes are the same tuple."""
         self._max_backoff = max_backoff
         self._history_points = history_points
         self._idle_window = idle_window
@@ -414,6 +419,7 @@ class Poller:
                 merged[kind] = parts[0][1]
             else:
                 merged[kind] = self._concat(kind, parts)
+        merged["nodes"] = self._price(merged["nodes"])
         contexts = [p.data.context for p in present if p.data is not None and p.data.context]
         now = self._clock()
         return FleetSnapshot(
@@ -424,6 +430,14 @@ class Poller:
             gpu_low_since=self._idle.update(merged["gpus"], now),
             **merged,
         )
+
+    def _price(self, nodes: tuple[Node, ...]) -> tuple[Node, ...]:
+        """Prices for the nodes no source priced: ``[[prices]]`` rules, then the bundled list prices."""
+        if self._priced[0] is nodes:
+            return self._priced[1]
+        priced = fill_prices(nodes, self._prices)
+        self._priced = (nodes, priced)
+        return priced
 
     def _kept_apart(self, present: Sequence[_Polled]) -> dict[str, SourceData]:
         """Each source's data, where a node it cannot join by name (``SourceData.separate``) shares its name

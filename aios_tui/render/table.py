@@ -391,6 +391,16 @@ def _gpu_mem(g: Gpu, _: RowCtx) -> str:
     return f"{used}/{total}"
 
 
+def _gpu_index(g: Gpu, ctx: RowCtx) -> Text:
+    """``7``, or ``7✗`` / ``7!`` for a failed or warning GPU: where the pane is too narrow for the health
+    column, a GPU with an XID 79 must not look healthy."""
+    health = g.health
+    if health is Health.OK:
+        return Text(f"{g.index} ")
+    mark = ("X" if ctx.ascii else "✗") if health is Health.FAIL else "!"
+    return Text.assemble(str(g.index), (mark, FAIL_STYLE if health is Health.FAIL else WARN_STYLE))
+
+
 def _gpu_util(g: Gpu, ctx: RowCtx) -> Text:
     if g.lost_since:  # its last reading is history, not a reading
         return Text(f"lost {fmt_age(ctx.now - g.lost_since)}", FAIL_STYLE)
@@ -431,9 +441,9 @@ GPUS = ResourceKind(
     search_text=_gpu_search,
     columns=(
         Column(
-            "node", "NODE", 18, lambda g, c: g.node, lambda g, c: (g.node, g.index), flex=True, hotkey="N"
+            "node", "NODE", 16, lambda g, c: g.node, lambda g, c: (g.node, g.index), flex=True, hotkey="N"
         ),
-        Column("index", "#", 2, lambda g, c: str(g.index), lambda g, c: g.index, justify="right"),
+        Column("index", "#", 3, _gpu_index, lambda g, c: g.index, justify="right"),
         Column(
             "model",
             "MODEL",

@@ -368,6 +368,7 @@ def test_example_file_and_settings_cover_each_other() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     full = _uncomment(_uncomment_ssh_hosts(text), "# [[prometheus.queries]]")
     full = _uncomment(full, "# [[aws.prices]]")
+    full = _uncomment(full, "# [[prices]]")
     keys = _example_keys(tomllib.loads(full))
     assert keys == setting_keys(), (
         f"in the example but not a setting: {sorted(keys - setting_keys())}; "
@@ -392,6 +393,7 @@ def test_every_setting_has_a_docstring() -> None:
     tree = ast.parse(inspect.getsource(config))
     classes = {"Settings", "SimSettings", "KubernetesSettings", "AwsSettings", "PrometheusSettings"}
     classes |= {"NvmlSettings", "SshHostSettings", "SshSettings", "PromQuerySettings", "AwsPriceSettings"}
+    classes |= {"PriceSettings"}
     seen = set()
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name in classes:

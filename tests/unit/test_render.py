@@ -309,3 +309,13 @@ def _plain(renderable: object) -> str:
     console = Console(width=160, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
+
+
+def test_a_failed_gpu_is_marked_where_the_health_column_does_not_fit() -> None:
+    bad = Gpu(node="n", index=7, uuid="GPU-1", model="H100", xid=79)
+    hot = Gpu(node="n", index=6, uuid="GPU-2", model="H100", temp=90.0)
+    fine = Gpu(node="n", index=5, uuid="GPU-3", model="H100")
+    snap = FleetSnapshot(timestamp=0.0, gpus=(bad, hot, fine))
+    assert [_cell(GPUS, "index", g, snap) for g in (bad, hot, fine)] == ["7✗", "6!", "5 "]
+    narrow = [c.key for c, _ in layout(GPUS.columns, 58)]
+    assert "index" in narrow and "health" not in narrow  # the pane of the four-pane grid at 120 columns
