@@ -11,7 +11,10 @@ conversion). Three parts, in one run:
    CPU (this process, all threads, % of one core) per 2 s interval, RSS, and API requests per minute;
 3. **re-list every 2 s** (the alternative to watching): every kind listed again in pages of 500 every 2 s
    (back to back when a cycle takes longer), same churn; requests per minute and CPU. This is a lower
-   bound for a re-listing source: the answers are parsed but not converted.
+   bound for a re-listing source: the answers are parsed but not converted;
+4. **pages and conversion**: the largest list page of each kind in bytes, against the source's
+   ``MAX_PAGE_BYTES``, and the CPU time the converters take per object of each kind (type checks and
+   cleaning of every string included), from one more full list.
 
     .venv/bin/python bench/bench_k8s.py [--nodes 5000] [--pods 150000] [--runs 3] [--window 30]
 """
@@ -27,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from kubernetes import client, config
 
 from aios_tui.config import KubernetesSettings
-from aios_tui.sources.kubernetes import KINDS, PAGE_SIZE, WATCH_SECONDS, KubernetesSource
+from aios_tui.sources._k8s_convert import (
+    convert_deployment,
+    convert_event,
+    convert_hpa,
+    convert_job,
+    convert_node,
+    convert_pdb,
+    convert_pod,
+    convert_replicaset,
+    object_key,
+)
+from aios_tui.sources.kubernetes import KINDS, MAX_PAGE_BYTES, PAGE_SIZE, WATCH_SECONDS, KubernetesSource
 from tests.k8s.apiserver import FakeApiServer, generate_fleet
 
 POLL_INTERVAL = 2.0
@@ -154,13 +168,14 @@ def cpu_window(seconds: float, work: Callable[[], object]) -> list[float]:
     return samples
 
 
-def relist(api: client.ApiClient) -> int:
-    """List every kind the source lists, in pages of `PAGE_SIZE`; the number of requests made."""
-    requests = 0
+def pages(api: client.ApiClient) -> Iterator[tuple[str, bytes]]:
+    """Every list page of every kind the source lists, in pages of `PAGE_SIZE`: (kind, the raw answer)."""
     for kind in KINDS:
         token = ""
         while True:
             query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
+            if kind.field_selector:
+                query.append(("fieldSelector", kind.field_selector))
             resp = api.call_api(
                 kind.path(""),
                 "GET",
@@ -170,11 +185,56 @@ def relist(api: client.ApiClient) -> int:
                 _preload_content=False,
                 _return_http_data_only=True,
             )
-            requests += 1
-            token = json.loads(resp.data)["metadata"].get("continue") or ""
+            data = resp.data
+            yield kind.name, data
+            token = json.loads(data)["metadata"].get("continue") or ""
             if not token:
                 break
-    return requests
+
+
+def relist(api: client.ApiClient) -> int:
+    """List every kind the source lists, in pages of `PAGE_SIZE`; the number of requests made."""
+    return sum(1 for _ in pages(api))
+
+
+_GPU = ("nvidia.com/gpu",)
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "nodes": lambda o: convert_node(o, source="k8s:bench", gpu_names=_GPU, rack_label=""),
+    "pods": lambda o: convert_pod(o, source="k8s:bench", gpu_names=_GPU),
+    "deployments": lambda o: convert_deployment(o, kind="Deployment", gpu_names=_GPU),
+    "statefulsets": lambda o: convert_deployment(o, kind="StatefulSet", gpu_names=_GPU),
+    "replicasets": convert_replicaset,
+    "jobs": lambda o: convert_job(o, gpu_names=_GPU),
+    "poddisruptionbudgets": lambda o: convert_pdb(o, source="k8s:bench"),
+    "horizontalpodautoscalers": convert_hpa,
+    "events": convert_event,
+}
+
+
+def pages_and_conversion(api: client.ApiClient) -> None:
+    """Print the largest page of each kind and the converters' CPU time per object (as the source runs
+    them on every listed object: its key, then its record)."""
+    largest: dict[str, int] = {}
+    spent: dict[str, tuple[int, float]] = {}
+    for kind, data in pages(api):
+        largest[kind] = max(largest.get(kind, 0), len(data))
+        objects = json.loads(data)["items"]
+        convert = CONVERTERS[kind]
+        began = time.process_time()
+        for obj in objects:
+            object_key(obj)
+            convert(obj)
+        count, seconds = spent.get(kind, (0, 0.0))
+        spent[kind] = (count + len(objects), seconds + time.process_time() - began)
+    top = max(largest, key=lambda k: largest[k])
+    share = 100 * largest[top] / MAX_PAGE_BYTES
+    kinds = ", ".join(f"{k} {v / 2**10:.0f} KiB" for k, v in largest.items())
+    print(
+        f"largest list page: {largest[top] / 2**20:.2f} MiB ({top}), {share:.1f} % of MAX_PAGE_BYTES "
+        f"({MAX_PAGE_BYTES / 2**20:g} MiB); by kind: {kinds}"
+    )
+    costs = [f"{k} {sec * 1e6 / n:.1f} µs ({n:,})" for k, (n, sec) in spent.items() if n]
+    print(f"conversion, CPU per object: {', '.join(costs)}")
 
 
 def first_view(server: ServerProcess) -> tuple[KubernetesSource, float, int, float]:
@@ -245,6 +305,9 @@ def main() -> None:
     before, wall = server.requests(), time.monotonic()
     relist_cpu = cpu_window(args.window, one_relist)
     relist_rpm = (server.requests() - before) * 60 / (time.monotonic() - wall)
+    server.ask("calm")
+    print()
+    pages_and_conversion(api)
     server.stop()
 
     watch_median, relist_median = statistics.median(watch_cpu), statistics.median(relist_cpu)

@@ -4,12 +4,22 @@ Each function takes one object as the API server sends it (a ``dict`` decoded fr
 of ``tests/fixtures/kubernetes/``) and returns a small record or a domain object. The source converts each
 object once when it arrives (list or watch event) and joins the records at fetch time, so an object that did
 not change is never converted again.
+
+Nothing here trusts the object. Tenants write images, messages and labels, and whatever sits between the
+console and the API server (a proxy, an aggregated API, a buggy server) decides the shape. So every string
+taken from an object passes :func:`~aios_tui.domain.text.clean` (escapes, controls, bidi and zero-width
+characters out; length capped) before it enters a record, and every field read is type-checked: a field
+of the wrong type, a number out of range, a quantity or a time that does not parse raises
+:class:`MalformedObject`, and nothing else is ever raised (``tests/unit/test_k8s_convert.py`` fuzzes every
+converter to hold that). The source skips such an object and counts it; it never fails the whole source.
+A field that is absent or ``null`` is not malformed: it takes the default Kubernetes gives it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,12 +44,17 @@ from aios_tui.domain import (
     Taint,
 )
 from aios_tui.domain.model import short_gpu_model
+from aios_tui.domain.text import LIMIT, LONG_LIMIT, clean
 
 __all__ = [
     "DEFAULT_RACK_LABEL",
+    "IMAGE_LIMIT",
+    "LABEL_KEY_LIMIT",
+    "MAX_DEVICES",
     "EndpointRec",
     "HpaRec",
     "JobRec",
+    "MalformedObject",
     "NodeRec",
     "PdbRec",
     "PodRec",
@@ -86,127 +101,276 @@ POOL_LABELS = (
 #: Node conditions whose ``True`` is bad news.
 PRESSURE_CONDITIONS = frozenset({"MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable"})
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
+LABEL_KEY_LIMIT = 317
+"""Characters kept of a label or taint key: Kubernetes allows a 253-character prefix, ``/`` and a
+63-character name, so a valid key is never cut (names, namespaces and label values fit ``LIMIT``)."""
+IMAGE_LIMIT = 520
+"""Characters kept of a container image: the distribution spec's 255-character name, ``:`` and a
+128-character tag, ``@`` and a 135-character sha512 digest. A valid reference is never cut (redeploy's
+``:TAG`` builds the new image from it)."""
+MAX_DEVICES = 1024
+"""The most devices (GPUs, MIG slices, time-sliced shares) one node offers or one pod requests: 8 GPUs ×
+7 MIG slices is 56, time-slicing 8 GPUs 10 ways is 80. Beyond it the object is malformed: the source makes
+one ``Gpu`` per allocatable device, and a node claiming 10¹⁵ would exhaust memory."""
+_INT32 = 2**31 - 1
+"""Replicas, parallelism, priority and the PDB counts are int32 in the Kubernetes API."""
+_SHORT = 64
+"""Longer than any quantity or timestamp Kubernetes writes: a longer one is not worth parsing."""
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 _SUFFIXES = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
     "m": Decimal("0.001"),
     "k": Decimal(10**3),
     "M": Decimal(10**6),
     "G": Decimal(10**9),
     "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
     "Ki": Decimal(2**10),
     "Mi": Decimal(2**20),
     "Gi": Decimal(2**30),
     "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
 }
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_QUANTITY_MAX = Decimal(2**63)
+_INDEX = re.compile(r"^[0-9]{1,9}$")
 _PDB_NAME = re.compile(r"disruption budget (\S+)")
+
+
+class MalformedObject(ValueError):
+    """An object without the shape Kubernetes gives it: a field of the wrong type, a number out of range, a
+    quantity or a time that does not parse. The only exception the converters raise; the source skips the
+    object and counts it. The message names the field and what is wrong ("metadata.ownerReferences is not a
+    list"), never the value, which may be hostile or huge."""
+
+
+# --- typed reads: each raises MalformedObject, and only that ---------------------------------------------
+
+
+def _root(obj: object) -> Mapping[str, Any]:
+    # What JSON gives, tested first: Mapping's ABC check cost ~6 % of a pod's conversion (cProfile).
+    if type(obj) is dict:
+        return obj
+    if not isinstance(obj, Mapping):
+        raise MalformedObject("the object is not a JSON object")
+    return obj
+
+
+def _map(value: object, path: str) -> Mapping[str, Any]:
+    """A JSON object; absent or null is empty."""
+    if type(value) is dict:
+        return value
+    if value is None:
+        return _EMPTY
+    if isinstance(value, Mapping):
+        return value
+    raise MalformedObject(f"{path} is not an object")
+
+
+def _list(value: object, path: str) -> Sequence[Any]:
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return value
+    raise MalformedObject(f"{path} is not a list")
+
+
+def _maps(value: object, path: str) -> list[Mapping[str, Any]]:
+    """A list of JSON objects (containers, conditions, taints …)."""
+    items = _list(value, path)
+    for item in items:
+        if type(item) is not dict and not isinstance(item, Mapping):
+            raise MalformedObject(f"{path} has an entry that is not an object")
+    return list(items)
+
+
+def _text(value: object, path: str, limit: int = LIMIT) -> str:
+    """A string, cleaned and capped; absent or null is ""."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return clean(value, limit)
+    raise MalformedObject(f"{path} is not a string")
+
+
+def _name(meta: Mapping[str, Any]) -> str:
+    name = _text(meta.get("name"), "metadata.name")
+    if not name:
+        raise MalformedObject("metadata.name is missing")
+    return name
+
+
+def _flag(value: object, path: str) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    raise MalformedObject(f"{path} is not true or false")
+
+
+def _whole(value: object, path: str, default: int = 0, low: int = 0) -> int:
+    """An int32 of at least ``low``; absent or null is ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedObject(f"{path} is not a whole number")
+    if not low <= value <= _INT32:
+        raise MalformedObject(f"{path} is out of range")
+    return value
+
+
+def _time(value: object, path: str) -> float:
+    """An RFC 3339 timestamp as seconds since the epoch; 0.0 when absent."""
+    if value is None or value == "":
+        return 0.0
+    if not isinstance(value, str):
+        raise MalformedObject(f"{path} is not a string")
+    if len(value) > _SHORT:
+        raise MalformedObject(f"{path} is not a time")
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if when.tzinfo is None:  # the API server always says UTC; never the reading machine's zone
+            when = when.replace(tzinfo=dt.UTC)
+        return when.timestamp()
+    except (ValueError, OverflowError):
+        raise MalformedObject(f"{path} is not a time") from None
+
+
+def _labels_of(value: object, path: str) -> Mapping[str, str]:
+    """A string → string map (labels, a node selector), keys and values cleaned."""
+    raw = _map(value, path)
+    if not raw:
+        return _EMPTY
+    out: dict[str, str] = {}
+    for key, item in raw.items():
+        if not isinstance(item, str):
+            raise MalformedObject(f"{path} has a value that is not a string")
+        out[clean(key, LABEL_KEY_LIMIT)] = clean(item, LIMIT)
+    return MappingProxyType(out)
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _map(_root(obj).get("metadata"), "metadata")
+
+
+def _labels(meta: Mapping[str, Any]) -> Mapping[str, str]:
+    return _labels_of(meta.get("labels"), "metadata.labels")
+
+
+def _annotations(meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The annotations, unchecked but for being an object: only the few read are type-checked."""
+    return _map(meta.get("annotations"), "metadata.annotations")
+
+
+def _section(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    return _map(obj.get(key), key)
 
 
 # --- small parsers ----------------------------------------------------------------------------------------
 
 
-def parse_quantity(value: object) -> Decimal:
-    """A resource quantity (``"8"``, ``"500m"``, ``"64Gi"``, ``2``) as a number; 0 when unreadable."""
+def parse_quantity(value: object, path: str = "quantity") -> Decimal:
+    """A resource quantity (``"8"``, ``"500m"``, ``"64Gi"``, ``2``) as a number. Raises
+    :class:`MalformedObject` when it is not one, or beyond ±2⁶³ (Kubernetes' own range)."""
     if isinstance(value, bool):
-        return Decimal(0)
-    if isinstance(value, int | float):
-        return Decimal(str(value))
-    if not isinstance(value, str):
-        return Decimal(0)
-    m = _QUANTITY.match(value.strip())
-    if m is None:
-        return Decimal(0)
-    try:
-        number = Decimal(m[1])
-    except InvalidOperation:
-        return Decimal(0)
-    return number * _SUFFIXES[m[2]] if m[2] else number
+        raise MalformedObject(f"{path} is not a quantity")
+    if isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise MalformedObject(f"{path} is out of range")
+        number = Decimal(repr(value))
+    elif isinstance(value, str) and len(value) <= _SHORT:
+        m = _QUANTITY.match(value.strip())
+        if m is None:
+            raise MalformedObject(f"{path} is not a quantity")
+        try:
+            number = Decimal(m[1])
+        except InvalidOperation:
+            raise MalformedObject(f"{path} is not a quantity") from None
+        # Compared before scaling, and exactly (copy_abs applies no context): 1e999999999 × Ki overflows.
+        if number.copy_abs() >= _QUANTITY_MAX:
+            raise MalformedObject(f"{path} is out of range")
+        if m[2]:
+            number *= _SUFFIXES[m[2]]
+    else:
+        raise MalformedObject(f"{path} is not a quantity")
+    if number.copy_abs() >= _QUANTITY_MAX:
+        raise MalformedObject(f"{path} is out of range")
+    return number
 
 
-def _count(value: object) -> int:
-    """A device count: whole devices, never negative."""
-    return max(0, int(parse_quantity(value)))
+def _count(value: object, path: str) -> int:
+    """A device count: whole devices, never negative, at most :data:`MAX_DEVICES`."""
+    number = parse_quantity(value, path)
+    if number > MAX_DEVICES:
+        raise MalformedObject(f"{path} is more than {MAX_DEVICES} devices")
+    return max(0, int(number))
 
 
-def _time(value: object) -> float:
-    """An RFC 3339 timestamp as seconds since the epoch; 0.0 when absent or unreadable."""
-    if not isinstance(value, str) or not value:
-        return 0.0
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else _EMPTY
-
-
-def _labels(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    labels = _meta(obj).get("labels")
-    return MappingProxyType(dict(labels)) if isinstance(labels, Mapping) and labels else _EMPTY
-
-
-def _annotations(obj: Mapping[str, Any]) -> Mapping[str, str]:
-    annotations = _meta(obj).get("annotations")
-    return annotations if isinstance(annotations, Mapping) else _EMPTY
-
-
-def _get(obj: Mapping[str, Any], *path: str) -> Any:
-    cur: Any = obj
-    for key in path:
-        if not isinstance(cur, Mapping):
-            return None
-        cur = cur.get(key)
-    return cur
-
-
-def _int(value: object, default: int = 0) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+def _devices(resources: Mapping[str, Any], names: Sequence[str], path: str) -> int:
+    total = sum(_count(resources[n], f"{path}[{n}]") for n in names if resources.get(n) is not None)
+    if total > MAX_DEVICES:
+        raise MalformedObject(f"{path} has more than {MAX_DEVICES} devices")
+    return total
 
 
 def object_key(obj: Mapping[str, Any]) -> str:
-    """``namespace/name`` (or ``name`` for a cluster-scoped object)."""
+    """``namespace/name`` (or ``name`` for a cluster-scoped object), cleaned. Raises
+    :class:`MalformedObject` when the object has no readable name."""
     meta = _meta(obj)
-    ns = meta.get("namespace") or ""
-    return f"{ns}/{meta.get('name', '')}" if ns else str(meta.get("name", ""))
+    name = _name(meta)
+    ns = _text(meta.get("namespace"), "metadata.namespace")
+    return f"{ns}/{name}" if ns else name
 
 
-def gpu_request(pod_spec: Mapping[str, Any] | None, names: Sequence[str]) -> int:
+def gpu_request(pod_spec: Mapping[str, Any] | None, names: Sequence[str], path: str = "spec") -> int:
     """GPUs a pod (or pod template) holds: its containers' requests (limits where no request) summed over
     the GPU resource ``names``, or its largest init container's when that is more (as the scheduler counts).
     """
-    if not isinstance(pod_spec, Mapping):
-        return 0
+    spec = _map(pod_spec, path)
 
-    def of(container: Any) -> int:
-        if not isinstance(container, Mapping):
-            return 0
-        resources = container.get("resources") or {}
-        requests = resources.get("requests") or {}
-        limits = resources.get("limits") or {}
-        return sum(_count(requests[n] if n in requests else limits.get(n, 0)) for n in names)
+    def of(container: Mapping[str, Any], where: str) -> int:
+        resources = _map(container.get("resources"), f"{where}.resources")
+        requests = _map(resources.get("requests"), f"{where}.resources.requests")
+        limits = _map(resources.get("limits"), f"{where}.resources.limits")
+        wanted = {
+            n: requests[n] if requests.get(n) is not None else limits.get(n)
+            for n in names
+            if requests.get(n) is not None or limits.get(n) is not None
+        }
+        return _devices(wanted, names, f"{where}.resources")
 
-    main = sum(of(c) for c in pod_spec.get("containers") or ())
-    init = max((of(c) for c in pod_spec.get("initContainers") or ()), default=0)
-    return max(main, init)
+    main_path, init_path = f"{path}.containers", f"{path}.initContainers"
+    main = sum(of(c, main_path) for c in _maps(spec.get("containers"), main_path))
+    init = max((of(c, init_path) for c in _maps(spec.get("initContainers"), init_path)), default=0)
+    total = max(main, init)
+    if total > MAX_DEVICES:
+        raise MalformedObject(f"{path}.containers request more than {MAX_DEVICES} devices")
+    return total
 
 
-def _gpu_image(pod_spec: Mapping[str, Any] | None, names: Sequence[str]) -> tuple[str, str]:
+def _gpu_image(pod_spec: Mapping[str, Any], names: Sequence[str], path: str) -> tuple[str, str]:
     """Name and image of the container that requests GPUs (the first container when none does)."""
-    containers = [c for c in (pod_spec or {}).get("containers") or () if isinstance(c, Mapping)]
-    for c in containers:
-        if gpu_request({"containers": [c]}, names):
-            return str(c.get("name", "")), str(c.get("image", ""))
-    if containers:
-        return str(containers[0].get("name", "")), str(containers[0].get("image", ""))
-    return "", ""
+    containers = _maps(pod_spec.get("containers"), f"{path}.containers")
+    chosen = next((c for c in containers if gpu_request({"containers": [c]}, names, path)), None)
+    if chosen is None and containers:
+        chosen = containers[0]
+    if chosen is None:
+        return "", ""
+    return (
+        _text(chosen.get("name"), f"{path}.containers.name"),
+        _text(chosen.get("image"), f"{path}.containers.image", IMAGE_LIMIT),
+    )
 
 
-def _template_model(pod_spec: Mapping[str, Any] | None) -> str:
-    selector = (pod_spec or {}).get("nodeSelector") or {}
-    return short_gpu_model(str(selector.get(GPU_PRODUCT_LABEL, "")))
+def _template_model(pod_spec: Mapping[str, Any], path: str) -> str:
+    selector = _labels_of(pod_spec.get("nodeSelector"), f"{path}.nodeSelector")
+    return clean(short_gpu_model(selector.get(GPU_PRODUCT_LABEL, "")))
 
 
 # --- label selectors --------------------------------------------------------------------------------------
@@ -281,20 +445,24 @@ def matches(requirements: Iterable[Requirement], labels: Mapping[str, str]) -> b
     return all(r.matches(labels) for r in requirements)
 
 
-def selector_requirements(selector: object) -> tuple[Requirement, ...] | None:
-    """A ``LabelSelector`` object (matchLabels, matchExpressions) as requirements; None for a null one."""
-    if not isinstance(selector, Mapping):
+def selector_requirements(selector: object, path: str = "selector") -> tuple[Requirement, ...] | None:
+    """A ``LabelSelector`` object (matchLabels, matchExpressions) as requirements, keys and values cleaned
+    as labels are; None for a null one. Raises :class:`MalformedObject`."""
+    if selector is None:
         return None
-    out = [Requirement(k, "In", frozenset({str(v)})) for k, v in (selector.get("matchLabels") or {}).items()]
-    for expr in selector.get("matchExpressions") or ():
-        if isinstance(expr, Mapping):
-            out.append(
-                Requirement(
-                    str(expr.get("key", "")),
-                    str(expr.get("operator", "")),
-                    frozenset(str(v) for v in expr.get("values") or ()),
-                )
+    body = _map(selector, path)
+    match_labels = _labels_of(body.get("matchLabels"), f"{path}.matchLabels")
+    out = [Requirement(k, "In", frozenset({v})) for k, v in match_labels.items()]
+    where = f"{path}.matchExpressions"
+    for expr in _maps(body.get("matchExpressions"), where):
+        values = _list(expr.get("values"), f"{where}.values")
+        out.append(
+            Requirement(
+                _text(expr.get("key"), f"{where}.key", LABEL_KEY_LIMIT),
+                _text(expr.get("operator"), f"{where}.operator"),
+                frozenset(_text(v, f"{where}.values") for v in values),
             )
+        )
     return tuple(out)
 
 
@@ -314,29 +482,35 @@ class NodeRec:
     node: Node
 
 
+def _conditions(status: Mapping[str, Any]) -> tuple[Condition, ...]:
+    return tuple(
+        Condition(
+            _text(c.get("type"), "status.conditions.type"),
+            _text(c.get("status"), "status.conditions.status"),
+            _text(c.get("reason"), "status.conditions.reason"),
+            _text(c.get("message"), "status.conditions.message", LONG_LIMIT),
+        )
+        for c in _maps(status.get("conditions"), "status.conditions")
+    )
+
+
 def convert_node(
     obj: Mapping[str, Any], *, source: str, gpu_names: Sequence[str], rack_label: str
 ) -> NodeRec:
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
-    labels = _labels(obj)
-    capacity = status.get("capacity") or {}
-    allocatable = status.get("allocatable") or {}
-    total = sum(_count(capacity.get(n, 0)) for n in gpu_names)
-    alloc = sum(_count(allocatable.get(n, 0)) for n in gpu_names)
-    conditions = tuple(
-        Condition(
-            str(c.get("type", "")),
-            str(c.get("status", "")),
-            str(c.get("reason") or ""),
-            str(c.get("message") or ""),
-        )
-        for c in status.get("conditions") or ()
-        if isinstance(c, Mapping)
-    )
+    meta, spec, status = _meta(obj), _section(obj, "spec"), _section(obj, "status")
+    labels = _labels(meta)
+    capacity = _map(status.get("capacity"), "status.capacity")
+    allocatable = _map(status.get("allocatable"), "status.allocatable")
+    total = _devices(capacity, gpu_names, "status.capacity")
+    alloc = _devices(allocatable, gpu_names, "status.allocatable")
+    conditions = _conditions(status)
     taints = tuple(
-        Taint(str(t.get("key", "")), str(t.get("value") or ""), str(t.get("effect") or "NoSchedule"))
-        for t in spec.get("taints") or ()
-        if isinstance(t, Mapping)
+        Taint(
+            _text(t.get("key"), "spec.taints.key", LABEL_KEY_LIMIT),
+            _text(t.get("value"), "spec.taints.value"),
+            _text(t.get("effect"), "spec.taints.effect") or "NoSchedule",
+        )
+        for t in _maps(spec.get("taints"), "spec.taints")
     )
     ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
     if not ready:
@@ -346,12 +520,12 @@ def convert_node(
     else:
         health = Health.OK
     itype = labels.get(INSTANCE_TYPE_LABEL, labels.get("beta.kubernetes.io/instance-type", ""))
-    model = short_gpu_model(labels.get(GPU_PRODUCT_LABEL, ""))
+    model = clean(short_gpu_model(labels.get(GPU_PRODUCT_LABEL, "")))
     if not model and total and itype in INSTANCE_TYPES:
         model = INSTANCE_TYPES[itype].gpu_model
     pool = next((labels[k] for k in POOL_LABELS if labels.get(k)), "")
     node = Node(
-        name=str(meta.get("name", "")),
+        name=_name(meta),
         source=source,
         pool=pool or itype,
         zone=labels.get(ZONE_LABEL, labels.get("failure-domain.beta.kubernetes.io/zone", "")),
@@ -360,12 +534,12 @@ def convert_node(
         gpus_total=total,
         gpus_allocatable=alloc,
         ready=ready,
-        cordoned=bool(spec.get("unschedulable")),
+        cordoned=_flag(spec.get("unschedulable"), "spec.unschedulable"),
         conditions=conditions,
         taints=taints,
         labels=labels,
         rack=labels.get(rack_label or DEFAULT_RACK_LABEL, ""),
-        provider_id=str(spec.get("providerID") or ""),
+        provider_id=_text(spec.get("providerID"), "spec.providerID"),
         price_per_hour=price_per_hour(itype) if itype else NA,
         health=health,
         cluster=source,
@@ -390,9 +564,14 @@ class PodRec:
 
 
 def _owner_ref(meta: Mapping[str, Any]) -> tuple[str, str]:
-    refs = [r for r in meta.get("ownerReferences") or () if isinstance(r, Mapping)]
-    ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
-    return (str(ref.get("kind", "")), str(ref.get("name", ""))) if ref else ("", "")
+    path = "metadata.ownerReferences"
+    refs = _maps(meta.get("ownerReferences"), path)
+    ref = next((r for r in refs if _flag(r.get("controller"), f"{path}.controller")), None)
+    if ref is None and refs:
+        ref = refs[0]
+    if ref is None:
+        return "", ""
+    return _text(ref.get("kind"), f"{path}.kind"), _text(ref.get("name"), f"{path}.name")
 
 
 def deployment_of_replicaset(rs_name: str, labels: Mapping[str, str]) -> str:
@@ -401,48 +580,64 @@ def deployment_of_replicaset(rs_name: str, labels: Mapping[str, str]) -> str:
     return rs_name[: -len(h) - 1] if h and rs_name.endswith("-" + h) else rs_name
 
 
+def _phase(value: object) -> PodPhase:
+    text = _text(value, "status.phase")
+    try:
+        return PodPhase(text or "Pending")
+    except ValueError:
+        return PodPhase.UNKNOWN
+
+
 def convert_pod(obj: Mapping[str, Any], *, source: str, gpu_names: Sequence[str]) -> PodRec | None:
     """None for a mirror pod (a static pod the kubelet runs): it cannot be evicted or moved."""
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
-    if MIRROR_ANNOTATION in _annotations(obj):
+    meta, spec, status = _meta(obj), _section(obj, "spec"), _section(obj, "status")
+    annotations = _annotations(meta)
+    if MIRROR_ANNOTATION in annotations:
         return None
-    labels = _labels(obj)
-    ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    labels = _labels(meta)
+    ns = _text(meta.get("namespace"), "metadata.namespace")
+    name = _name(meta)
     kind, owner_name = _owner_ref(meta)
     replicaset = ""
     owner = f"{ns}/{owner_name}" if owner_name else ""
     if kind == "ReplicaSet":
         replicaset = owner_name
         owner = f"{ns}/{deployment_of_replicaset(owner_name, labels)}"
-    try:
-        phase = PodPhase(status.get("phase") or "Pending")
-    except ValueError:
-        phase = PodPhase.UNKNOWN
-    conditions = [c for c in status.get("conditions") or () if isinstance(c, Mapping)]
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    conditions = _maps(status.get("conditions"), "status.conditions")
+    kinds = [
+        (_text(c.get("type"), "status.conditions.type"), _text(c.get("status"), "status.conditions.status"))
+        for c in conditions
+    ]
+    ready = ("Ready", "True") in kinds
     unschedulable = next(
         (
-            str(c.get("message") or c.get("reason") or "Unschedulable")
-            for c in conditions
-            if c.get("type") == "PodScheduled" and c.get("status") == "False"
+            _text(c.get("message"), "status.conditions.message", LONG_LIMIT)
+            or _text(c.get("reason"), "status.conditions.reason")
+            or "Unschedulable"
+            for c, k in zip(conditions, kinds, strict=True)
+            if k == ("PodScheduled", "False")
         ),
         "",
     )
-    index = labels.get(COMPLETION_INDEX, _annotations(obj).get(COMPLETION_INDEX, ""))
+    index = labels.get(COMPLETION_INDEX) or _text(
+        annotations.get(COMPLETION_INDEX), f"metadata.annotations[{COMPLETION_INDEX}]"
+    )
+    volumes = _maps(spec.get("volumes"), "spec.volumes")
     pod = Pod(
         namespace=ns,
         name=name,
-        node=str(spec.get("nodeName") or ""),
-        phase=phase,
+        node=_text(spec.get("nodeName"), "spec.nodeName"),
+        phase=_phase(status.get("phase")),
         gpus=gpu_request(spec, gpu_names),
         owner_kind=kind,
         owner=owner,
         ready=ready,
-        empty_dir=any(isinstance(v, Mapping) and "emptyDir" in v for v in spec.get("volumes") or ()),
-        rank=int(index) if index.isdigit() else -1,
+        empty_dir=any("emptyDir" in v for v in volumes),
+        rank=int(index) if _INDEX.match(index) else -1,
         source=source,
     )
-    return PodRec(pod, labels, replicaset, unschedulable, _time(meta.get("creationTimestamp")))
+    created = _time(meta.get("creationTimestamp"), "metadata.creationTimestamp")
+    return PodRec(pod, labels, replicaset, unschedulable, created)
 
 
 def convert_replicaset(obj: Mapping[str, Any]) -> str:
@@ -475,25 +670,31 @@ class EndpointRec:
         return f"{self.namespace}/{self.name}"
 
 
+def _template(spec: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """A workload's pod template and the template's pod spec."""
+    template = _map(spec.get("template"), "spec.template")
+    return template, _map(template.get("spec"), "spec.template.spec")
+
+
 def convert_deployment(obj: Mapping[str, Any], *, kind: str, gpu_names: Sequence[str]) -> EndpointRec:
     """A Deployment (``kind="Deployment"``) or StatefulSet (``kind="StatefulSet"``)."""
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
-    template = spec.get("template") or {}
-    pod_spec = template.get("spec") or {}
-    container, image = _gpu_image(pod_spec, gpu_names)
-    tlabels = _get(template, "metadata", "labels")
+    meta, spec, status = _meta(obj), _section(obj, "spec"), _section(obj, "status")
+    template, pod_spec = _template(spec)
+    where = "spec.template.spec"
+    container, image = _gpu_image(pod_spec, gpu_names, where)
+    template_meta = _map(template.get("metadata"), "spec.template.metadata")
     return EndpointRec(
         kind=kind,
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        labels=_labels(obj),
-        template_labels=MappingProxyType(dict(tlabels)) if isinstance(tlabels, Mapping) else _EMPTY,
-        replicas=_int(spec.get("replicas"), 1),
-        ready=_int(status.get("readyReplicas")),
+        namespace=_text(meta.get("namespace"), "metadata.namespace"),
+        name=_name(meta),
+        labels=_labels(meta),
+        template_labels=_labels_of(template_meta.get("labels"), "spec.template.metadata.labels"),
+        replicas=_whole(spec.get("replicas"), "spec.replicas", 1),
+        ready=_whole(status.get("readyReplicas"), "status.readyReplicas"),
         image=image,
         container=container,
-        gpus=gpu_request(pod_spec, gpu_names),
-        gpu_model=_template_model(pod_spec),
+        gpus=gpu_request(pod_spec, gpu_names, where),
+        gpu_model=_template_model(pod_spec, where),
     )
 
 
@@ -506,50 +707,53 @@ class HpaRec:
     hpa: Hpa
 
 
-def _metric_value(target: Mapping[str, Any] | None) -> float | None:
-    if not isinstance(target, Mapping):
-        return None
+def _metric_value(target: Mapping[str, Any], path: str) -> float | None:
     for field_name in ("averageValue", "value", "averageUtilization"):
-        if field_name in target:
-            return float(parse_quantity(target[field_name]))
+        value = target.get(field_name)
+        if value is not None:
+            return float(parse_quantity(value, f"{path}.{field_name}"))
     return None
 
 
-def _metric_name(metric: Mapping[str, Any]) -> tuple[str, Mapping[str, Any] | None, str]:
-    """(name, its target, the section name) of an HPA metric spec."""
-    kind = str(metric.get("type", ""))
+def _metric_name(metric: Mapping[str, Any], path: str) -> tuple[str, Mapping[str, Any], str, str]:
+    """(name, its body, the section name, the metric type) of an HPA metric spec or status."""
+    kind = _text(metric.get("type"), f"{path}.type")
     section = kind[:1].lower() + kind[1:]
-    body = metric.get(section) or {}
+    body = _map(metric.get(section), f"{path}.{section}") if section else _EMPTY
     if kind in {"Resource", "ContainerResource"}:
-        name = str(body.get("name", ""))
+        name = _text(body.get("name"), f"{path}.{section}.name")
     else:
-        name = str(_get(body, "metric", "name") or "")
-    return name, body.get("target"), section
+        inner = _map(body.get("metric"), f"{path}.{section}.metric")
+        name = _text(inner.get("name"), f"{path}.{section}.metric.name")
+    return name, body, section, kind
 
 
 def convert_hpa(obj: Mapping[str, Any]) -> HpaRec:
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
-    ref = spec.get("scaleTargetRef") or {}
-    metrics = [m for m in spec.get("metrics") or () if isinstance(m, Mapping)]
+    meta, spec, status = _meta(obj), _section(obj, "spec"), _section(obj, "status")
+    ref = _map(spec.get("scaleTargetRef"), "spec.scaleTargetRef")
+    metrics = _maps(spec.get("metrics"), "spec.metrics")
     name, target = "", 0.0
     current: Metric = NA
     if metrics:
-        name, target_spec, section = _metric_name(metrics[0])
-        target = _metric_value(target_spec) or 0.0
-        for m in status.get("currentMetrics") or ():
-            if isinstance(m, Mapping) and m.get("type") == metrics[0].get("type"):
-                cur_name, _, _ = _metric_name(m)
-                value = _metric_value(_get(m, section, "current"))
-                if cur_name == name and value is not None:
-                    current = value
-                    break
+        name, body, section, kind = _metric_name(metrics[0], "spec.metrics")
+        where = f"spec.metrics.{section}.target"
+        target = _metric_value(_map(body.get("target"), where), where) or 0.0
+        for m in _maps(status.get("currentMetrics"), "status.currentMetrics"):
+            cur_name, cur_body, _, cur_kind = _metric_name(m, "status.currentMetrics")
+            where = f"status.currentMetrics.{section}.current"
+            value = _metric_value(_map(cur_body.get("current"), where), where)
+            if cur_kind == kind and cur_name == name and value is not None:
+                current = value
+                break
+    ref_kind = _text(ref.get("kind"), "spec.scaleTargetRef.kind")
+    ref_name = _text(ref.get("name"), "spec.scaleTargetRef.name")
     return HpaRec(
-        namespace=str(meta.get("namespace", "")),
-        target=f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        namespace=_text(meta.get("namespace"), "metadata.namespace"),
+        target=f"{ref_kind}/{ref_name}",
         hpa=Hpa(
-            name=str(meta.get("name", "")),
-            min_replicas=_int(spec.get("minReplicas"), 1),
-            max_replicas=_int(spec.get("maxReplicas")),
+            name=_name(meta),
+            min_replicas=_whole(spec.get("minReplicas"), "spec.minReplicas", 1),
+            max_replicas=_whole(spec.get("maxReplicas"), "spec.maxReplicas"),
             metric=name,
             target=target,
             current=current,
@@ -600,27 +804,39 @@ class JobRec:
 
 
 def convert_job(obj: Mapping[str, Any], *, gpu_names: Sequence[str]) -> JobRec:
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
-    pod_spec = _get(spec, "template", "spec") or {}
-    conditions = [c for c in status.get("conditions") or () if isinstance(c, Mapping)]
-    true = {str(c.get("type")): c for c in conditions if c.get("status") == "True"}
+    meta, spec, status = _meta(obj), _section(obj, "spec"), _section(obj, "status")
+    _, pod_spec = _template(spec)
+    where = "spec.template.spec"
+    path = "status.conditions"
+    true: dict[str, Mapping[str, Any]] = {}
+    for c in _maps(status.get("conditions"), path):
+        kind = _text(c.get("type"), f"{path}.type")
+        if _text(c.get("status"), f"{path}.status") == "True":
+            true[kind] = c
     failed = true.get("Failed")
+    failure = ""
+    if failed is not None:
+        failure = (
+            _text(failed.get("message"), f"{path}.message", LONG_LIMIT)
+            or _text(failed.get("reason"), f"{path}.reason")
+            or "failed"
+        )
     return JobRec(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        labels=_labels(obj),
-        workers=_int(spec.get("parallelism"), 1),
-        gpus_per_worker=gpu_request(pod_spec, gpu_names),
-        gpu_model=_template_model(pod_spec),
-        image=_gpu_image(pod_spec, gpu_names)[1],
-        priority=_int(pod_spec.get("priority")),
-        suspended=bool(spec.get("suspend")),
+        namespace=_text(meta.get("namespace"), "metadata.namespace"),
+        name=_name(meta),
+        labels=_labels(meta),
+        workers=_whole(spec.get("parallelism"), "spec.parallelism", 1),
+        gpus_per_worker=gpu_request(pod_spec, gpu_names, where),
+        gpu_model=_template_model(pod_spec, where),
+        image=_gpu_image(pod_spec, gpu_names, where)[1],
+        priority=_whole(pod_spec.get("priority"), f"{where}.priority", 0, low=-_INT32 - 1),
+        suspended=_flag(spec.get("suspend"), "spec.suspend"),
         complete="Complete" in true,
-        failed=str(failed.get("message") or failed.get("reason") or "failed") if failed else "",
-        created=_time(meta.get("creationTimestamp")),
-        started=_time(status.get("startTime")),
-        finished=_time(status.get("completionTime")),
-        succeeded=_int(status.get("succeeded")),
+        failed=failure,
+        created=_time(meta.get("creationTimestamp"), "metadata.creationTimestamp"),
+        started=_time(status.get("startTime"), "status.startTime"),
+        finished=_time(status.get("completionTime"), "status.completionTime"),
+        succeeded=_whole(status.get("succeeded"), "status.succeeded"),
     )
 
 
@@ -647,7 +863,7 @@ def build_job(rec: JobRec, pods: Sequence[PodRec], scheduling: Mapping[str, str]
             first = blocked[0]
             why = scheduling.get(first.pod.key) or first.unschedulable
             rank = f"rank {first.pod.rank}" if first.pod.rank >= 0 else first.pod.name
-            reason = f"{rank}: {why}"
+            reason = clean(f"{rank}: {why}", LONG_LIMIT)  # both clean already: this only caps the whole
         else:
             running = sum(1 for p in live if p.pod.phase is PodPhase.RUNNING)
             state = JobState.RUNNING if running >= rec.workers else JobState.STARTING
@@ -679,18 +895,19 @@ def build_job(rec: JobRec, pods: Sequence[PodRec], scheduling: Mapping[str, str]
 
 def convert_event(obj: Mapping[str, Any]) -> tuple[str, str, float] | None:
     """(pod key, message, time) of a FailedScheduling event; None for any other event."""
-    if obj.get("reason") != "FailedScheduling":
+    if _text(_root(obj).get("reason"), "reason") != "FailedScheduling":
         return None
-    involved = obj.get("involvedObject") or {}
-    if involved.get("kind") != "Pod":
+    involved = _map(obj.get("involvedObject"), "involvedObject")
+    if _text(involved.get("kind"), "involvedObject.kind") != "Pod":
         return None
     when = (
-        _time(obj.get("lastTimestamp"))
-        or _time(obj.get("eventTime"))
-        or _time(_meta(obj).get("creationTimestamp"))
+        _time(obj.get("lastTimestamp"), "lastTimestamp")
+        or _time(obj.get("eventTime"), "eventTime")
+        or _time(_meta(obj).get("creationTimestamp"), "metadata.creationTimestamp")
     )
-    key = f"{involved.get('namespace', '')}/{involved.get('name', '')}"
-    return key, str(obj.get("message") or ""), when
+    ns = _text(involved.get("namespace"), "involvedObject.namespace")
+    name = _text(involved.get("name"), "involvedObject.name")
+    return f"{ns}/{name}", _text(obj.get("message"), "message", LONG_LIMIT), when
 
 
 @dataclass(frozen=True, slots=True)
@@ -701,25 +918,28 @@ class PdbRec:
     pdb: Pdb = field(compare=False)
 
 
+def _int_or_percent(value: object, path: str) -> int | None:
+    """A count, or None for a percentage (it has no fixed count: desiredHealthy says it)."""
+    if value is None or isinstance(value, str):
+        return None
+    return _whole(value, path)
+
+
 def convert_pdb(obj: Mapping[str, Any], *, source: str) -> PdbRec:
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
-    ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
-
-    def whole(value: object) -> int | None:  # a percentage has no fixed count: desiredHealthy says it
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-
+    meta, spec, status = _meta(obj), _section(obj, "spec"), _section(obj, "status")
+    ns, name = _text(meta.get("namespace"), "metadata.namespace"), _name(meta)
     pdb = Pdb(
         namespace=ns,
         name=name,
         owner="",
-        min_available=whole(spec.get("minAvailable")),
-        max_unavailable=whole(spec.get("maxUnavailable")),
-        current_healthy=_int(status.get("currentHealthy")),
-        desired_healthy=_int(status.get("desiredHealthy")),
-        disruptions_allowed=_int(status.get("disruptionsAllowed")),
+        min_available=_int_or_percent(spec.get("minAvailable"), "spec.minAvailable"),
+        max_unavailable=_int_or_percent(spec.get("maxUnavailable"), "spec.maxUnavailable"),
+        current_healthy=_whole(status.get("currentHealthy"), "status.currentHealthy"),
+        desired_healthy=_whole(status.get("desiredHealthy"), "status.desiredHealthy"),
+        disruptions_allowed=_whole(status.get("disruptionsAllowed"), "status.disruptionsAllowed"),
         source=source,
     )
-    return PdbRec(ns, name, selector_requirements(spec.get("selector")), pdb)
+    return PdbRec(ns, name, selector_requirements(spec.get("selector"), "spec.selector"), pdb)
 
 
 def build_pdb(rec: PdbRec, owner: str) -> Pdb:
@@ -729,4 +949,4 @@ def build_pdb(rec: PdbRec, owner: str) -> Pdb:
 def pdb_of_message(namespace: str, message: str) -> str:
     """``namespace/name`` of the budget a 429's cause names ("The disruption budget llm-serve needs …")."""
     m = _PDB_NAME.search(message)
-    return f"{namespace}/{m[1]}" if m else ""
+    return f"{namespace}/{clean(m[1])}" if m else ""

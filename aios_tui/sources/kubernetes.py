@@ -12,6 +12,14 @@ Objects are converted to records when they arrive (``_k8s_convert``), so ``fetch
 (pods to nodes, ReplicaSets to Deployments, HPAs to endpoints) and reuses every domain object whose inputs
 did not change; with nothing new since the last fetch it returns the same :class:`SourceData`.
 
+What the API server sends is untrusted. Every read is size-bounded (:data:`MAX_PAGE_BYTES` for one answer,
+:data:`MAX_EVENT_BYTES` for one watch event), checked as it streams in, never after: an answer over the
+limit fails that list or watch with a sentence naming it and the limit. An object of the wrong shape is
+skipped and counted (``_k8s_convert.MalformedObject``), on the first list and on watch events alike: the
+source then reports "1 pod skipped: …" in :attr:`SourceData.problems` (partial, not failed) and shows the
+rest, with the last good version of an object whose update was malformed. Strings are cleaned where they
+are read, in ``_k8s_convert``.
+
 Permissions come from SelfSubjectAccessReviews made in the background once the first lists are in, cached
 per verb/resource/namespace and refreshed every few minutes: :meth:`KubernetesSource.permission` answers
 from that cache and never blocks. No token is ever logged or put in an error message.
@@ -32,6 +40,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, ParamSpec
+from urllib.parse import quote, urlencode
 
 import urllib3
 from kubernetes import client as k8s_client
@@ -44,11 +53,13 @@ from aios_tui.domain import Gpu, Node, Pod, PodPhase
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.domain.errors import redact
 from aios_tui.domain.model import gpu_slot
+from aios_tui.domain.text import clean
 from aios_tui.sources._k8s_convert import (
     KUEUE_QUEUE_LABEL,
     EndpointRec,
     HpaRec,
     JobRec,
+    MalformedObject,
     NodeRec,
     PdbRec,
     PodRec,
@@ -85,6 +96,18 @@ PERMISSION_REFRESH_S: Final = 300.0
 RESTARTED_AT: Final = "kubectl.kubernetes.io/restartedAt"
 HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
 MANAGED_BY: Final = {"app.kubernetes.io/managed-by": "aios-tui"}
+MAX_PAGE_BYTES: Final = 64 * 2**20
+"""The most read of one answer (a list page of ``PAGE_SIZE`` objects, a GET, an action's answer). A page
+reaches 64 MiB only if its 500 objects average 128 KiB: the pods captured from a real kube-apiserver
+(tests/fixtures/kubernetes) average 4.5 KiB, and a heavy production pod (managedFields, a
+last-applied-configuration annotation, dozens of env vars) stays around 30 KiB. bench/bench_k8s.py prints
+the largest page of a 5,000-node / 150,000-pod fleet against it."""
+MAX_EVENT_BYTES: Final = 16 * 2**20
+"""The most read of one watch event (one object, one line): over ten times the 1.5 MiB etcd stores of one
+object by default (its ``--max-request-bytes``), JSON being larger than the protobuf etcd holds."""
+MAX_ERROR_BYTES: Final = 2**20
+"""The most read of an error answer: a ``Status`` is a few hundred bytes."""
+_CHUNK: Final = 2**16
 _JSON: Final = "application/json"
 _MERGE: Final = "application/merge-patch+json"
 _STRATEGIC: Final = "application/strategic-merge-patch+json"
@@ -105,7 +128,7 @@ class _Kind:
 
     def path(self, namespace: str) -> str:
         if self.namespaced and namespace:
-            return f"{self.api}/namespaces/{namespace}/{self.name}"
+            return f"{self.api}/namespaces/{_seg(namespace)}/{self.name}"
         return f"{self.api}/{self.name}"
 
 
@@ -131,6 +154,34 @@ class _Gone(SourceError):
 
 class _Forbidden(SourceError):
     """403 on a list or watch."""
+
+
+class _TooBig(SourceError):
+    """An answer or a watch event over its size limit."""
+
+
+_NOUNS: Final = {
+    "nodes": "node",
+    "pods": "pod",
+    "deployments": "Deployment",
+    "statefulsets": "StatefulSet",
+    "replicasets": "ReplicaSet",
+    "jobs": "Job",
+    "poddisruptionbudgets": "PodDisruptionBudget",
+    "horizontalpodautoscalers": "HorizontalPodAutoscaler",
+    "events": "FailedScheduling event",
+}
+_NO_NAME: Final = "(unnamed)"
+"""The key under which objects without a readable name are counted: one per such object in a list, and one
+for all such watch events (their updates cannot be matched, so they stay counted until the next list)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Skipped:
+    """Why an object was skipped, and whether its last good version is still shown."""
+
+    reason: str
+    kept: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +302,8 @@ class KubernetesSource:
     construction); ``settings`` is the ``[kubernetes]`` section. Threads start at the first fetch.
 
     ``retry_base``/``retry_max`` bound the back-off between reconnections; ``watch_seconds`` is how long
-    each watch runs before it is renewed; tests shorten them.
+    each watch runs before it is renewed; tests shorten them. ``max_page_bytes``/``max_event_bytes`` bound
+    one answer and one watch event (tests lower them).
     """
 
     kind = "kubernetes"
@@ -269,6 +321,8 @@ class KubernetesSource:
         watch_seconds: float = WATCH_SECONDS,
         permission_refresh_s: float = PERMISSION_REFRESH_S,
         qualify: bool = False,
+        max_page_bytes: int = MAX_PAGE_BYTES,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.name = name
         self._names = Qualifier(context or name) if qualify else None
@@ -291,6 +345,8 @@ class KubernetesSource:
         self._retry_max = retry_max
         self._watch_seconds = watch_seconds
         self._permission_refresh_s = permission_refresh_s
+        self._max_page_bytes = max_page_bytes
+        self._max_event_bytes = max_event_bytes
         namespaces = tuple(dict.fromkeys(settings.namespaces)) or ("",)
         self._scopes: tuple[_Scope, ...] = tuple(
             (k.name, ns) for k in KINDS for ns in (namespaces if k.namespaced else ("",))
@@ -300,6 +356,8 @@ class KubernetesSource:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._stores: dict[_Scope, dict[str, Any]] = {s: {} for s in self._scopes}
+        self._skipped: dict[_Scope, dict[str, _Skipped]] = {s: {} for s in self._scopes}
+        """Malformed objects by key, per scope: counted in ``problems`` until fixed, deleted or re-listed."""
         self._synced: set[_Scope] = set()
         self._errors: dict[_Scope, str] = {}
         self._version = 0
@@ -349,12 +407,15 @@ class KubernetesSource:
                 where = f"{kind} in {ns}" if ns else kind
                 raise SourceError(f"{where}: {message}")
             version = self._version
-            stores = {s: dict(d) for s, d in self._stores.items()} if version != self._built_version else None
+            stores = skipped = None
+            if version != self._built_version:
+                stores = {s: dict(d) for s, d in self._stores.items()}
+                skipped = {s: dict(d) for s, d in self._skipped.items() if d}
         with self._build_lock:
             if stores is None and self._data is not None:
                 return self._data
-            assert stores is not None
-            data = self._build(stores)
+            assert stores is not None and skipped is not None
+            data = self._build(stores, skipped)
             if self._names is not None:
                 data = self._names.data(data)
             self._data, self._built_version = data, version
@@ -486,7 +547,8 @@ class KubernetesSource:
             "spec": {"resourceAttributes": attributes},
         }
         answer = self._call("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=body)
-        return bool((answer.get("status") or {}).get("allowed"))
+        status = answer.get("status")
+        return isinstance(status, dict) and status.get("allowed") is True
 
     # --- actions --------------------------------------------------------------------------------------------
 
@@ -520,7 +582,7 @@ class KubernetesSource:
 
     def _endpoint_path(self, namespace: str, name: str) -> str:
         resource = "statefulsets" if self._endpoint_kind(namespace, name) == "StatefulSet" else "deployments"
-        return f"/apis/apps/v1/namespaces/{namespace}/{resource}/{name}"
+        return f"/apis/apps/v1/namespaces/{_seg(namespace)}/{resource}/{_seg(name)}"
 
     def _scale(self, namespace: str, name: str, replicas: int) -> None:
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
@@ -537,10 +599,12 @@ class KubernetesSource:
         if image is not None:
             if not image.strip():
                 raise ValueError("image must not be empty")
-            current = self._call("GET", path)
-            containers = (((current.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
-                "containers"
-            ) or []
+            current: Any = self._call("GET", path)
+            for key in ("spec", "template", "spec", "containers"):
+                current = current.get(key) if isinstance(current, dict) else None
+            containers = current or []
+            if not isinstance(containers, list) or not all(isinstance(c, dict) for c in containers):
+                raise SourceError(f"{namespace}/{name}: the API server sent a malformed container list")
             target = self._gpu_container(namespace, name, containers)
             # The whole list, so that a merge patch (which replaces lists) and a strategic one agree.
             template["spec"] = {
@@ -560,7 +624,7 @@ class KubernetesSource:
     def _cordon(self, node: str, cordoned: bool) -> None:
         # What kubectl sends: true to cordon, null (the field removed) to uncordon.
         body = {"spec": {"unschedulable": True if cordoned else None}}
-        self._call("PATCH", f"/api/v1/nodes/{node}", body=body, content_type=_STRATEGIC)
+        self._call("PATCH", f"/api/v1/nodes/{_seg(node)}", body=body, content_type=_STRATEGIC)
 
     def _evict(self, namespace: str, name: str, dry_run: bool) -> None:
         body = {
@@ -569,7 +633,7 @@ class KubernetesSource:
             "metadata": {"name": name, "namespace": namespace},
         }
         query = [("dryRun", "All")] if dry_run else []
-        path = f"/api/v1/namespaces/{namespace}/pods/{name}/eviction"
+        path = f"/api/v1/namespaces/{_seg(namespace)}/pods/{_seg(name)}/eviction"
         try:
             self._call("POST", path, query=query, body=body, raw_errors=True)
         except ApiException as exc:
@@ -595,7 +659,8 @@ class KubernetesSource:
             )
         if spec.placement and len(spec.placement) != spec.workers:
             raise ValueError(f"placement names {len(spec.placement)} nodes for {spec.workers} workers")
-        self._call("POST", f"/apis/batch/v1/namespaces/{spec.namespace}/jobs", body=self.job_manifest(spec))
+        path = f"/apis/batch/v1/namespaces/{_seg(spec.namespace)}/jobs"
+        self._call("POST", path, body=self.job_manifest(spec))
 
     def job_manifest(self, spec: LaunchSpec) -> dict[str, Any]:
         """The Indexed Job that runs ``spec``: pinned to its planned nodes, or handed to Kueue's queue (the
@@ -677,22 +742,43 @@ class KubernetesSource:
         content_type: str = _JSON,
         timeout: float | tuple[float, float] | None = None,
     ) -> Any:
-        """One call through the client; the raw urllib3 response (not read yet). Raises ApiException and
-        urllib3's errors as they come."""
-        headers = {"Accept": _JSON}
+        """One call; the raw urllib3 response of a 2xx answer, its body not read yet. Raises ApiException
+        (its body read up to :data:`MAX_ERROR_BYTES`) and urllib3's errors as they come.
+
+        The request goes straight to the client's connection pool, with the client's configuration and
+        authentication (``update_params_for_auth``: tokens, exec plugins and their refresh), rather than
+        through ``call_api``: the client reads every error answer whole before raising."""
+        api = self._api
+        headers = {**api.default_headers, "Accept": _JSON}
+        if api.cookie:
+            headers["Cookie"] = api.cookie
+        params = list(query)
+        api.update_params_for_auth(headers, params, ["BearerToken"])
+        url = f"{api.configuration.host}{path}" + (f"?{urlencode(params)}" if params else "")
+        payload = None
         if body is not None:
             headers["Content-Type"] = content_type
-        return self._api.call_api(
-            path,
+            payload = json.dumps(body).encode()
+        limit = self.timeout if timeout is None else timeout
+        resp = api.rest_client.pool_manager.request(
             method,
-            query_params=list(query),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-            _preload_content=False,
-            _return_http_data_only=True,
-            _request_timeout=self.timeout if timeout is None else timeout,
+            url,
+            body=payload,
+            headers=headers,
+            preload_content=False,
+            timeout=urllib3.Timeout(connect=limit[0], read=limit[1])
+            if isinstance(limit, tuple)
+            else urllib3.Timeout(total=limit),
         )
+        if not 200 <= resp.status <= 299:
+            exc = ApiException(status=resp.status, reason=resp.reason)
+            exc.headers = resp.headers
+            try:
+                exc.body = _read(resp, MAX_ERROR_BYTES).decode("utf-8", errors="replace")
+            except _TooBig:
+                exc.body = None  # too long to be a Status: the status code alone says what happened
+            raise exc
+        return resp
 
     def _call(
         self,
@@ -703,22 +789,29 @@ class KubernetesSource:
         body: object = None,
         content_type: str = _JSON,
         raw_errors: bool = False,
+        what: str = "",
     ) -> dict[str, Any]:
-        """One call; its JSON answer. Raises :class:`SourceError` (ApiException too when ``raw_errors``)."""
-        what = f"{method} {path}"
+        """One call; its JSON answer, read up to ``max_page_bytes``. Raises :class:`SourceError` (ApiException
+        too when ``raw_errors``). ``what`` names the answer in the error when it is too big."""
+        where = f"{method} {path}"
         try:
             resp = self._request(method, path, query=query, body=body, content_type=content_type)
-            data = resp.data
+            data = _read(resp, self._max_page_bytes)
         except ApiException as exc:
             if raw_errors:
                 raise
-            raise self._error(exc, what) from None
+            raise self._error(exc, where) from None
         except urllib3.exceptions.HTTPError as exc:
-            raise self._error(exc, what) from None
+            raise self._error(exc, where) from None
+        except _TooBig:
+            raise _TooBig(
+                f"{what or 'the answer'} is larger than {_size(self._max_page_bytes)}, the most aios-tui "
+                f"reads of one API response ({where}); it was not read"
+            ) from None
         try:
             decoded = json.loads(data) if data else {}
-        except ValueError:
-            raise SourceError(f"{what}: the API server answered with something that is not JSON") from None
+        except (ValueError, RecursionError):
+            raise SourceError(f"{where}: the API server answered with something that is not JSON") from None
         return decoded if isinstance(decoded, dict) else {}
 
     def _error(self, exc: Exception, what: str) -> SourceError:
@@ -734,11 +827,12 @@ class KubernetesSource:
                 return _Forbidden(f"forbidden: {message}")
             if exc.status == 410:
                 raise _Gone(message)
-            return SourceError(f"{what}: {exc.status} {exc.reason or ''}: {message}".replace(" : ", ": "))
+            reason = clean(str(exc.reason or ""), 80)  # the status line's words: the server's, not ours
+            return SourceError(f"{what}: {exc.status} {reason}: {message}".replace(" : ", ": "))
         if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
             exc = exc.reason
         host = str(getattr(self._api.configuration, "host", "the API server"))
-        reason = redact(" ".join(str(exc).split()))
+        reason = clean(redact(" ".join(str(exc).split())))
         # NewConnectionError derives from ConnectTimeoutError (urllib3 keeps it so): test it first.
         if isinstance(exc, urllib3.exceptions.NewConnectionError):
             return SourceError(
@@ -832,31 +926,68 @@ class KubernetesSource:
     def _list(self, kind: _Kind, namespace: str) -> str:
         """List every object in pages; replaces the kind's store. Returns the list's resourceVersion."""
         path = kind.path(namespace)
+        scope = (kind.name, namespace)
         items: dict[str, Any] = {}
+        skipped: dict[str, _Skipped] = {}
+        with self._lock:
+            previous = self._stores[scope]
         token = ""
         version = ""
         while True:
             query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
             if kind.field_selector:
                 query.append(("fieldSelector", kind.field_selector))
-            page = self._call("GET", path, query=query)
-            for obj in page.get("items") or ():
-                if isinstance(obj, dict):
-                    rec = self._convert(kind.name, obj)
-                    if rec is not None:
-                        items[object_key(obj)] = rec
-            meta = page.get("metadata") or {}
-            version = str(meta.get("resourceVersion") or "")
-            token = str(meta.get("continue") or "")
+            page = self._call("GET", path, query=query, what=f"a list page of {kind.name}")
+            objects = page.get("items") or []
+            if not isinstance(objects, list):
+                raise SourceError(f"GET {path}: the API server's list has no list of items")
+            for obj in objects:
+                self._take(kind.name, obj, items, skipped, previous)
+            meta = page.get("metadata")
+            meta = meta if isinstance(meta, dict) else {}
+            version = _version_of(meta, "")
+            more = meta.get("continue")
+            token = more if isinstance(more, str) else ""
             if not token or self._stop.is_set():
                 break
         with self._changed:
-            self._stores[(kind.name, namespace)] = items
-            self._synced.add((kind.name, namespace))
-            self._errors.pop((kind.name, namespace), None)
+            self._stores[scope] = items
+            self._skipped[scope] = skipped
+            self._synced.add(scope)
+            self._errors.pop(scope, None)
             self._version += 1
             self._changed.notify_all()
         return version
+
+    def _take(
+        self,
+        kind: str,
+        obj: object,
+        store: dict[str, Any],
+        skipped: dict[str, _Skipped],
+        previous: Mapping[str, Any],
+    ) -> None:
+        """Convert one listed object into ``store``, or count it in ``skipped`` (keeping its version from
+        ``previous``, the last list, when there was one)."""
+        unnamed = f"{_NO_NAME} {len(skipped)}"
+        if not isinstance(obj, dict):
+            skipped[unnamed] = _Skipped("an item of the list is not a JSON object")
+            return
+        try:
+            key = object_key(obj)
+        except MalformedObject as exc:
+            skipped[unnamed] = _Skipped(str(exc))
+            return
+        try:
+            rec = self._convert(kind, obj)
+        except MalformedObject as exc:
+            old = previous.get(key)
+            if old is not None:
+                store[key] = old
+            skipped[key] = _Skipped(str(exc), kept=old is not None)
+            return
+        if rec is not None:
+            store[key] = rec
 
     def _watch(self, kind: _Kind, namespace: str, version: str) -> str:
         """Follow one watch until it ends; the last resourceVersion seen (bookmarks included)."""
@@ -885,21 +1016,40 @@ class KubernetesSource:
                 self._version += 1
                 self._changed.notify_all()
         try:
-            for line in _lines(resp):
+            for line in _lines(resp, self._max_event_bytes):
                 try:
                     event = json.loads(line)
-                except ValueError:
-                    raise SourceError(f"watch {path}: the API server sent a line that is not JSON") from None
-                kind_of_event = event.get("type")
-                obj = event.get("object") or {}
+                except (ValueError, RecursionError):
+                    self._skip(scope, "a watch event is not JSON")
+                    continue
+                if not isinstance(event, dict):
+                    self._skip(scope, "a watch event is not a JSON object")
+                    continue
+                kind_of_event, obj = event.get("type"), event.get("object")
                 if kind_of_event == "ERROR":
-                    if obj.get("code") == 410:
-                        raise _Gone(str(obj.get("message", "")))
-                    raise SourceError(f"watch {path}: {obj.get('code', '')} {obj.get('message', '')}".strip())
-                new_version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+                    status = obj if isinstance(obj, dict) else {}
+                    code, message = status.get("code"), status.get("message")
+                    message = clean(message) if isinstance(message, str) else ""
+                    if code == 410:
+                        raise _Gone(message)
+                    raise SourceError(f"watch {path}: {clean(str(code), 16)} {message}".strip())
+                if kind_of_event not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+                    self._skip(scope, "a watch event has no known type")
+                    continue
+                if not isinstance(obj, dict):
+                    self._skip(scope, "a watch event has no object")
+                    continue
+                meta = obj.get("metadata")
+                new_version = _version_of(meta, version) if isinstance(meta, dict) else version
                 if kind_of_event != "BOOKMARK":
                     self._apply(scope, kind_of_event, obj)
                 version = new_version
+        except _TooBig:
+            resp.close()
+            raise _TooBig(
+                f"a watch event on {kind.name} is larger than {_size(self._max_event_bytes)}, the most "
+                f"aios-tui reads of one event (watch {path}); it was not read"
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             # The stream ended early (a dropped connection, a read timeout): resume from ``version``.
             if not self._stop.is_set():
@@ -910,16 +1060,38 @@ class KubernetesSource:
             resp.release_conn()
         return version
 
-    def _apply(self, scope: _Scope, event: object, obj: dict[str, Any]) -> None:
-        rec = None if event == "DELETED" else self._convert(scope[0], obj)
-        key = object_key(obj)
+    def _skip(self, scope: _Scope, reason: str) -> None:
+        """Count a watch event that names no object it could change."""
         with self._lock:
-            store = self._stores[scope]
-            if rec is None:
-                if store.pop(key, None) is None:
+            if self._skipped[scope].get(_NO_NAME) != _Skipped(reason):
+                self._skipped[scope][_NO_NAME] = _Skipped(reason)
+                self._version += 1
+
+    def _apply(self, scope: _Scope, event: str, obj: dict[str, Any]) -> None:
+        try:
+            key = object_key(obj)
+        except MalformedObject as exc:
+            self._skip(scope, str(exc))
+            return
+        rec, error = None, ""
+        if event != "DELETED":
+            try:
+                rec = self._convert(scope[0], obj)
+            except MalformedObject as exc:
+                error = str(exc)
+        with self._lock:
+            store, skipped = self._stores[scope], self._skipped[scope]
+            if error:
+                why = _Skipped(error, kept=key in store)  # its last good version stays
+                if skipped.get(key) == why:
                     return
+                skipped[key] = why
             else:
-                store[key] = rec
+                was_skipped = skipped.pop(key, None) is not None
+                if rec is not None:
+                    store[key] = rec
+                elif store.pop(key, None) is None and not was_skipped:
+                    return
             self._version += 1
 
     def _convert(self, kind: str, obj: dict[str, Any]) -> Any:
@@ -961,7 +1133,9 @@ class KubernetesSource:
 
     # --- joining records into the fleet ---------------------------------------------------------------------
 
-    def _build(self, stores: Mapping[_Scope, Mapping[str, Any]]) -> SourceData:
+    def _build(
+        self, stores: Mapping[_Scope, Mapping[str, Any]], skipped: Mapping[_Scope, Mapping[str, _Skipped]]
+    ) -> SourceData:
         def records(kind: str) -> list[Any]:
             return [rec for (k, _), store in stores.items() if k == kind for rec in store.values()]
 
@@ -1081,6 +1255,7 @@ class KubernetesSource:
             endpoints=tuple(endpoints),
             pdbs=tuple(pdbs),
             context=self._context,
+            problems=_skip_sentences(skipped),
         )
 
     @staticmethod
@@ -1093,20 +1268,55 @@ class KubernetesSource:
 
 
 def _status_message(exc: ApiException) -> tuple[str, list[str]]:
-    """The message of the Status the server answered with, and its causes' messages."""
+    """The message of the Status the server answered with, and its causes' messages: remote text, so
+    cleaned (and credentials masked) here."""
     try:
         status = json.loads(exc.body) if exc.body else {}
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         status = {}
     if not isinstance(status, dict):
         status = {}
-    message = str(status.get("message") or exc.reason or f"HTTP {exc.status}")
-    causes = [
-        str(c.get("message"))
-        for c in (status.get("details") or {}).get("causes") or ()
-        if isinstance(c, Mapping) and c.get("message")
+    message = status.get("message")
+    if not isinstance(message, str) or not message.strip():
+        message = str(exc.reason or f"HTTP {exc.status}")
+    details = status.get("details")
+    causes = details.get("causes") if isinstance(details, dict) else None
+    said = [
+        c["message"]
+        for c in (causes if isinstance(causes, list) else ())
+        if isinstance(c, dict) and isinstance(c.get("message"), str) and c["message"]
     ]
-    return redact(message), [redact(c) for c in causes]
+    return clean(redact(message)), [clean(redact(c)) for c in said]
+
+
+def _skip_sentences(skipped: Mapping[_Scope, Mapping[str, _Skipped]]) -> tuple[str, ...]:
+    """One sentence per kind with skipped objects: how many, and one of them with why ("1 pod skipped:
+    metadata.ownerReferences is not a list (ml-prod/x)"). Keys are cleaned names; reasons name fields."""
+    by_kind: dict[str, dict[str, _Skipped]] = {}
+    for (name, _), entries in skipped.items():
+        by_kind.setdefault(name, {}).update(entries)
+    out = []
+    for kind in KINDS:
+        entries = by_kind.get(kind.name, {})
+        if not entries:
+            continue
+        count = len(entries)
+        key = min(entries, key=lambda k: (k.startswith(_NO_NAME), k))
+        why = entries[key]
+        example = "unnamed" if key.startswith(_NO_NAME) else key
+        if why.kept:
+            example += ", its last good version shown"
+        more = f" and {count - 1} more" if count > 1 else ""
+        noun = _NOUNS[kind.name] + ("s" if count > 1 else "")
+        out.append(f"{count} {noun} skipped: {why.reason} ({example}){more}")
+    return tuple(out)
+
+
+def _version_of(meta: Mapping[str, Any], default: str) -> str:
+    """An object's or a list's resourceVersion (etcd's revision, a decimal int64), or ``default`` when it
+    has none that could be one: it goes back to the server in the next watch's query."""
+    version = meta.get("resourceVersion")
+    return version if isinstance(version, str) and 0 < len(version) <= 64 else default
 
 
 def _equality_labels(selector: Sequence[Requirement]) -> dict[str, str]:
@@ -1114,18 +1324,60 @@ def _equality_labels(selector: Sequence[Requirement]) -> dict[str, str]:
     return {r.key: next(iter(r.values)) for r in selector if r.op == "In" and len(r.values) == 1}
 
 
-def _lines(resp: Any) -> Iterator[str]:
-    """The lines of a streamed response as they arrive (a watch sends one JSON event per line)."""
-    buffer = b""
-    for chunk in resp.stream(amt=None, decode_content=False):
-        buffer += chunk if isinstance(chunk, bytes) else str(chunk).encode()
-        if b"\n" in buffer:
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield line.decode("utf-8", errors="replace")
-    if buffer.strip():
-        yield buffer.decode("utf-8", errors="replace")
+def _seg(name: str) -> str:
+    """A name as one segment of a URL path: a name from a broken or hostile server (``../nodes/x``) must
+    not turn an action on one object into an action on another. Valid names pass unchanged."""
+    return quote(name, safe="")
+
+
+def _size(limit: int) -> str:
+    """``64 MiB``, ``1.5 KiB``, ``100 bytes``: a limit as a person reads it."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if limit >= scale:
+            return f"{limit / scale:g} {unit}"
+    return f"{limit} bytes"
+
+
+def _read(resp: Any, limit: int) -> bytes:
+    """The whole body of ``resp``, or :class:`_TooBig` as soon as it passes ``limit`` bytes (before any
+    of it is read when Content-Length says so); the connection is closed then, not reused."""
+    length = resp.headers.get("Content-Length")
+    if length is not None and length.strip().isdigit() and int(length) > limit:
+        resp.close()
+        raise _TooBig(str(limit))
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in resp.stream(_CHUNK, decode_content=True):
+        size += len(chunk)
+        if size > limit:
+            resp.close()
+            raise _TooBig(str(limit))
+        chunks.append(chunk)
+    resp.release_conn()
+    return b"".join(chunks)
+
+
+def _lines(resp: Any, limit: int) -> Iterator[bytes]:
+    """The lines of a streamed response as they arrive (a watch sends one JSON event per line, each ended
+    by a line break: an unended tail is an event cut off, which the resumed watch sends again); a line
+    longer than ``limit`` bytes raises :class:`_TooBig` without being held whole. Reads at most 64 KiB at a
+    time (an HTTP chunk is not trusted to be small), and looks for line breaks only in what is new."""
+    pending: list[bytes] = []
+    size = 0
+    for chunk in resp.stream(_CHUNK, decode_content=True):
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            if size + end - start > limit:
+                raise _TooBig(str(limit))
+            line = b"".join([*pending, chunk[start:end]]) if pending else chunk[start:end]
+            pending, size, start = [], 0, end + 1
+            if line.strip():
+                yield line
+        if start < len(chunk):
+            size += len(chunk) - start
+            if size > limit:
+                raise _TooBig(str(limit))
+            pending.append(chunk[start:])
 
 
 def _shutdown(resp: Any) -> None:

@@ -7,7 +7,9 @@ name) with one global resourceVersion counter, and a bounded history of changes 
 served (a resourceVersion older than the history gets the ``410 Expired`` ERROR event). The methods
 `apply`, `delete`, ... change the state as a controller or kubelet would; every change emits a watch event.
 Faults (denied permissions, eviction answers, expired token, slow answers, dropped watches, compaction) are
-switched on by methods of the same names.
+switched on by methods of the same names. A broken or hostile server is played by `inject` (an object of any
+shape, as it is, in lists and watches), `inject_line` (a watch line that is no event) and `pad_lists` (list
+answers of a given size, to test a client's limit on what it reads).
 """
 
 from __future__ import annotations
@@ -284,6 +286,10 @@ class FakeApiServer:
         self._token_expired = False
         self._delay = 0.0
         self._drop_generation = 0
+        self._raw: dict[str, list[tuple[str | None, Any]]] = {plural: [] for plural in RESOURCES}
+        self._padding: dict[str, tuple[int, bool]] = {}
+        self.padding_sent: dict[str, int] = {}
+        """Bytes of padding the last padded list of each resource got out before the client hung up."""
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._httpd: _HttpServer | None = None
@@ -415,6 +421,38 @@ class FakeApiServer:
             self._drop_generation += 1
             self._lock.notify_all()
 
+    def inject(
+        self, kind: str, item: Any, *, namespace: str | None = None, event: str | None = "ADDED"
+    ) -> None:
+        """Serve ``item`` as it is, whatever its shape (``{"metadata": []}``, ``5``), as a broken server or
+        a proxy might: at the end of every list of the kind (of ``namespace``'s lists too when given) and,
+        unless ``event`` is None, as a watch event of that type to the kind's open watches."""
+        res = resource_for(kind)
+        with self._lock:
+            self._raw[res.plural].append((namespace, item))
+            if event is not None:
+                line = json.dumps({"type": event, "object": item}, separators=(",", ":")).encode() + b"\n"
+                self._emit_line(res, namespace or "", line)
+
+    def inject_line(self, kind: str, line: bytes) -> None:
+        """Send ``line`` (a newline is added) as it is to the kind's open watches: a watch event that is
+        not one (``5``, ``{"type": "SURPRISE"}``)."""
+        res = resource_for(kind)
+        with self._lock:
+            self._emit_line(res, "", line + b"\n")
+
+    def pad_lists(self, kind: str, size: int, *, chunked: bool = False) -> None:
+        """Answer every list of the kind with ``size`` bytes of whitespace before the JSON (valid JSON, and
+        as costly to read as a page that big), sent with a Content-Length or, when ``chunked``, as chunks
+        with no length announced; ``size`` 0 stops. How much of the padding got out before the client hung
+        up is kept in `padding_sent`."""
+        res = resource_for(kind)
+        with self._lock:
+            if size:
+                self._padding[res.plural] = (size, chunked)
+            else:
+                self._padding.pop(res.plural, None)
+
     def compact(self) -> None:
         """Forget the event history: watches from any resourceVersion before now get 410 Gone."""
         with self._lock:
@@ -483,6 +521,12 @@ class FakeApiServer:
             self._floor = self._events[cut - 1].rv
             del self._events[:cut]
             self._events_base += cut
+        self._lock.notify_all()
+
+    def _emit_line(self, res: Resource, namespace: str, line: bytes) -> None:
+        """A raw watch line, matched by resource and namespace only (it may have no readable object)."""
+        self._rv += 1
+        self._events.append(_Event(self._rv, res.plural, namespace, {"metadata": {}}, line))
         self._lock.notify_all()
 
     def _is_denied(self, verb: str, resource: str, subresource: str, namespace: str) -> bool:
@@ -556,6 +600,11 @@ class FakeApiServer:
         if self._is_denied(verb, res.plural, sub, namespace or ""):
             raise _forbidden(res, verb, sub, namespace, name)
         ns = namespace or ""
+        if method == "GET" and not name and verb == "list" and res.plural in self._padding:
+            with self._lock:
+                page = self._list(res, namespace, query)
+            self._send_padded(res.plural, page, stream)
+            return 0, {}
         with self._lock:
             if method == "GET" and not name and verb == "watch":
                 pass  # streamed below, outside the lock
@@ -620,7 +669,10 @@ class FakeApiServer:
                 continue
             items.append({k: v for k, v in obj.items() if k not in ("kind", "apiVersion")})
         meta: JSON = {"resourceVersion": str(rv)}
-        if index < len(keys) and keys[index].startswith(prefix) and limit:
+        more = index < len(keys) and keys[index].startswith(prefix)
+        if not more and labels is None and fields is None:
+            items += [item for ns, item in self._raw[res.plural] if namespace is None or ns == namespace]
+        if more and limit:
             last = keys[index - 1][len(prefix) :]
             token = {"v": "meta.k8s.io/v1", "rv": rv, "start": last + "\x00"}
             meta["continue"] = base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
@@ -628,6 +680,22 @@ class FakeApiServer:
                 end = bisect.bisect_left(keys, prefix + "\U0010ffff") if prefix else len(keys)
                 meta["remainingItemCount"] = end - index
         return {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta, "items": items}
+
+    def _send_padded(self, plural: str, page: JSON, stream: _Stream) -> None:
+        size, chunked = self._padding[plural]
+        data = json.dumps(page).encode()
+        stream.begin(None if chunked else size + len(data))
+        piece = b" " * 2**20
+        sent = 0
+        while sent < size:
+            part = piece[: min(len(piece), size - sent)]
+            if not stream.write(part):
+                break
+            sent += len(part)
+        with self._lock:
+            self.padding_sent[plural] = sent
+        if sent == size and stream.write(data) and chunked:
+            stream.end()
 
     def _patch(self, res: Resource, ns: str, name: str, sub: str, patch: JSON, content_type: str) -> JSON:
         if content_type.split(";", maxsplit=1)[0].strip() not in _PATCH_TYPES:
@@ -915,26 +983,34 @@ def _shutdown(conn: socket.socket) -> None:
 
 
 class _Stream:
-    """The chunked body of a watch answer: one JSON event per line, flushed as written."""
+    """A body written as it is made: a watch answer (chunked, one JSON event per line, flushed as written),
+    or a padded list answer (chunked, or with a Content-Length)."""
 
     def __init__(self, handler: _Handler) -> None:
         self._handler = handler
         self.started = False
+        self._length: int | None = None
 
-    def begin(self) -> None:
+    def begin(self, length: int | None = None) -> None:
+        """Send the headers: chunked, or ``length`` bytes to follow."""
         self.started = True
+        self._length = length
         self._handler.close_connection = True
         self._handler.send_response(200)
         self._handler.send_header("Content-Type", "application/json")
-        self._handler.send_header("Transfer-Encoding", "chunked")
+        if length is None:
+            self._handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            self._handler.send_header("Content-Length", str(length))
         self._handler.end_headers()
 
     def write(self, data: bytes) -> bool:
-        """Send one chunk; False when the client has gone."""
+        """Send one chunk (or plain bytes, with a Content-Length); False when the client has gone."""
         if not data:
             return True
         try:
-            self._handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            framed = data if self._length is not None else b"%x\r\n%s\r\n" % (len(data), data)
+            self._handler.wfile.write(framed)
             self._handler.wfile.flush()
         except OSError:
             return False

@@ -1,18 +1,30 @@
-"""Kubernetes JSON → domain objects, on the responses captured from a real kube-apiserver."""
+"""Kubernetes JSON → domain objects, on the responses captured from a real kube-apiserver, and on those
+responses broken in every way a fuzzer finds: each converter returns a record whose every string is clean
+and within its cap, or raises MalformedObject, and nothing else."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
+import time
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from aios_tui.domain import NA, Health, JobState, PodPhase
+from aios_tui.domain.text import LIMIT, LONG_LIMIT, clean, is_clean
 from aios_tui.sources._k8s_convert import (
+    COMPLETION_INDEX,
+    IMAGE_LIMIT,
+    LABEL_KEY_LIMIT,
+    MAX_DEVICES,
+    MalformedObject,
     PodRec,
     build_endpoint,
     build_job,
@@ -25,6 +37,7 @@ from aios_tui.sources._k8s_convert import (
     convert_pod,
     convert_replicaset,
     gpu_request,
+    object_key,
     parse_quantity,
     parse_selector,
     pdb_of_message,
@@ -314,10 +327,39 @@ def test_short_gpu_model(product: str, model: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("8", 8), ("500m", Decimal("0.5")), ("64Gi", 64 * 2**30), ("1e3", 1000), (2, 2), ("x", 0), (True, 0)],
+    [
+        ("8", 8),
+        ("500m", Decimal("0.5")),
+        ("64Gi", 64 * 2**30),
+        ("1e3", 1000),
+        (2, 2),
+        ("100n", Decimal("1e-7")),
+    ],
 )
 def test_parse_quantity(text: object, value: Decimal) -> None:
     assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("x", "is not a quantity"),
+        (True, "is not a quantity"),
+        (None, "is not a quantity"),
+        ([8], "is not a quantity"),
+        ("8" * 65, "is not a quantity"),
+        ("1.2.3", "is not a quantity"),
+        ("1e999999999Ki", "is out of range"),
+        (float("inf"), "is out of range"),
+        (float("nan"), "is out of range"),
+        (2**63, "is out of range"),
+        ("9Ei", "is out of range"),
+    ],
+)
+def test_a_quantity_that_does_not_parse_is_malformed(value: object, why: str) -> None:
+    with pytest.raises(MalformedObject) as info:
+        parse_quantity(value, "status.allocatable[nvidia.com/gpu]")
+    assert str(info.value) == f"status.allocatable[nvidia.com/gpu] {why}"
 
 
 def test_label_selectors() -> None:
@@ -334,3 +376,449 @@ def test_label_selectors() -> None:
     )
     assert selector_matches({}, {"app": "x"})  # empty selects everything
     assert not selector_matches(None, {"app": "x"})  # null selects nothing
+
+
+# --- hostile and malformed objects ---------------------------------------------------------------------
+
+
+def test_malformed_objects_name_the_field() -> None:
+    pod = copy.deepcopy(response("pods-list-all")["items"][0])
+    cases: list[tuple[Callable[[dict[str, Any]], None], str]] = [
+        (lambda o: o["metadata"].__setitem__("ownerReferences", 5), "metadata.ownerReferences is not a list"),
+        (lambda o: o.__setitem__("metadata", []), "metadata is not an object"),
+        (lambda o: o["status"].__setitem__("conditions", "x"), "status.conditions is not a list"),
+        (
+            lambda o: o["metadata"]["labels"].__setitem__("a", 1),
+            "metadata.labels has a value that is not a string",
+        ),
+        (lambda o: o["metadata"].__setitem__("name", ""), "metadata.name is missing"),
+        (
+            lambda o: o["metadata"].__setitem__("creationTimestamp", "yesterday"),
+            "metadata.creationTimestamp is not a time",
+        ),
+        (
+            lambda o: o["spec"]["containers"][0].__setitem__(
+                "resources", {"limits": {"nvidia.com/gpu": "1e15"}}
+            ),
+            f"spec.containers.resources[nvidia.com/gpu] is more than {MAX_DEVICES} devices",
+        ),
+    ]
+    for change, why in cases:
+        obj = copy.deepcopy(pod)
+        change(obj)
+        with pytest.raises(MalformedObject) as info:
+            convert_pod(obj, source="s", gpu_names=GPU)
+        assert str(info.value) == why
+    with pytest.raises(MalformedObject, match="the object is not a JSON object"):
+        object_key(5)  # type: ignore[arg-type]
+
+
+def test_a_malformed_node_gpu_count_and_time_are_refused() -> None:
+    obj = copy.deepcopy(items("nodes-list")["gpu-node-1"])
+    obj["status"]["allocatable"]["nvidia.com/gpu"] = "1e15"  # one Gpu per device: 10¹⁵ would never end
+    with pytest.raises(MalformedObject, match=r"status.allocatable\[nvidia.com/gpu\] is more than 1024"):
+        convert_node(obj, source="s", gpu_names=GPU, rack_label="")
+    job = copy.deepcopy(items("jobs-list")["ml-prod/train-llama-70b"])
+    job["status"]["startTime"] = "2026-13-40T25:00:00Z"
+    with pytest.raises(MalformedObject, match=r"status\.startTime is not a time"):
+        convert_job(job, gpu_names=GPU)
+
+
+def test_a_time_without_a_zone_is_utc_not_the_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    job = copy.deepcopy(items("jobs-list")["ml-prod/train-llama-70b"])
+    job["metadata"]["creationTimestamp"] = "2026-11-29T23:03:30"
+    job["status"]["startTime"] = "2026-11-29T23:03:30Z"
+    monkeypatch.setenv("TZ", "America/New_York")  # a machine five hours off UTC
+    time.tzset()
+    try:
+        rec = convert_job(job, gpu_names=GPU)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert rec.created == rec.started == 1795993410.0
+
+
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+@given(
+    st.from_regex(rf"\A{DNS_LABEL}(\.{DNS_LABEL}){{0,3}}\Z").filter(lambda s: len(s) <= 253),
+    st.from_regex(r"\A([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?\Z"),
+)
+def test_names_kubernetes_validates_come_out_unchanged(name: str, value: str) -> None:
+    key = f"{name}/{value[:63] or 'x'}"
+    assert clean(name) == name and clean(value) == value
+    assert clean(key, LABEL_KEY_LIMIT) == key
+    pod = copy.deepcopy(response("pods-list-all")["items"][0])
+    pod["metadata"].update(name=name, namespace=name[:63].rstrip(".-") or "ns", labels={key: value})
+    rec = convert_pod(pod, source="s", gpu_names=GPU)
+    assert rec is not None and rec.pod.name == name and rec.labels == {key: value}
+
+
+# The fuzzer: realistic objects (the captured ones, with every optional field the converters read filled
+# in), changed in one to three places anywhere in them: a value replaced by any JSON value (hostile
+# strings weighted up), a string wrapped in escapes, a key added to an object.
+
+ESCAPES = ["\x1b[2J", "\x1b]0;title\x07", "\x1b]52;c;Zm9v\x1b\\", "\x9b31m", "\x1bP+q\x1b\\", "\x07", "\x00"]
+INVISIBLE = ["\u202e", "\u2066", "\u200b", "\u200d", "\ufeff", "\u00ad", "\ud800"]
+WORDS = [
+    "8",
+    "500m",
+    "1e3",
+    "64Gi",
+    "1e400",
+    "NaN",
+    "-1",
+    "1e15",
+    "0.5",
+    "2026-11-29T23:03:30Z",
+    "2026-11-29T23:03:30",
+    "0001-01-01T00:00:00+23:59",
+    "True",
+    "False",
+    "Ready",
+    "PodScheduled",
+    "Failed",
+    "Complete",
+    "Running",
+    "Pending",
+    "ReplicaSet",
+    "Deployment",
+    "Job",
+    "Pod",
+    "FailedScheduling",
+    "Pods",
+    "Resource",
+    "External",
+    "In",
+    "NotIn",
+    "Exists",
+    "nvidia.com/gpu",
+    "NVIDIA-H100-80GB-HBM3",
+    "p5.48xlarge",
+    "50%",
+    "",
+    " ",
+]
+KEYS = [
+    "metadata",
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "kind",
+    "controller",
+    "spec",
+    "status",
+    "conditions",
+    "type",
+    "message",
+    "reason",
+    "containers",
+    "initContainers",
+    "resources",
+    "requests",
+    "limits",
+    "nvidia.com/gpu",
+    "image",
+    "nodeName",
+    "taints",
+    "key",
+    "value",
+    "effect",
+    "metric",
+    "target",
+    "current",
+    "averageValue",
+    "matchLabels",
+    "matchExpressions",
+    "values",
+    "operator",
+    "emptyDir",
+    "volumes",
+    "template",
+    "kubernetes.io/config.mirror",
+    COMPLETION_INDEX,
+]
+
+hostile_text = st.one_of(
+    st.text(st.characters(codec="utf-8"), max_size=20),
+    st.sampled_from(WORDS + ESCAPES + INVISIBLE),
+    st.builds(
+        lambda head, piece, n: head + piece * n,
+        st.sampled_from(["", "Ready", "nvcr.io/x:1"]),
+        st.sampled_from(["y", "é", "日", *ESCAPES, *INVISIBLE]),
+        st.integers(0, 6000),
+    ),
+)
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=True, allow_infinity=True),
+    hostile_text,
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.sampled_from(KEYS) | hostile_text, kids, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _stripped(obj: dict[str, Any]) -> dict[str, Any]:
+    obj = copy.deepcopy(obj)
+    obj["metadata"].pop("managedFields", None)  # never read: mutations there would test nothing
+    return obj
+
+
+def full_objects() -> dict[str, dict[str, Any]]:
+    """One object per converter, every optional field it reads present (so that mutations reach them)."""
+    node = _stripped(items("nodes-list")["ip-10-0-1-12.ec2.internal"])
+    node["spec"].update(taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}], unschedulable=False)
+    pod = _stripped(
+        next(
+            o
+            for o in response("pods-list-all")["items"]
+            if o["metadata"]["name"] == "train-llama-70b-1-8wp4c"
+        )
+    )
+    pod["spec"]["initContainers"] = [{"name": "init", "resources": {"limits": {"nvidia.com/gpu": "2"}}}]
+    deployment = _stripped(items("deployments-list")["ml-prod/llm-serve"])
+    job = _stripped(items("jobs-list")["ml-prod/train-llama-70b"])
+    job["spec"]["suspend"] = False
+    job["spec"]["template"]["spec"]["priority"] = 100
+    job["status"].update(
+        conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "m"}],
+        startTime="2026-11-29T23:03:30Z",
+        completionTime="2026-11-29T23:04:30Z",
+        succeeded=1,
+    )
+    hpa = _stripped(items("hpa-list")["ml-prod/llm-serve"])
+    hpa["status"]["currentMetrics"] = [
+        {
+            "type": "Pods",
+            "pods": {"metric": {"name": "vllm_num_requests_waiting"}, "current": {"averageValue": "2"}},
+        }
+    ]
+    pdb = _stripped(items("pdb-list")["ml-prod/llm-serve"])
+    pdb["spec"]["selector"]["matchExpressions"] = [{"key": "tier", "operator": "In", "values": ["a", "b"]}]
+    event = _stripped(next(e for e in response("events-list")["items"] if e["reason"] == "FailedScheduling"))
+    return {
+        "node": node,
+        "pod": pod,
+        "deployment": deployment,
+        "replicaset": _stripped(next(iter(items("replicasets-list").values()))),
+        "job": job,
+        "hpa": hpa,
+        "pdb": pdb,
+        "event": event,
+    }
+
+
+FULL = full_objects()
+CONVERTERS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "node": lambda o: convert_node(o, source="s", gpu_names=GPU, rack_label=""),
+    "pod": lambda o: convert_pod(o, source="s", gpu_names=GPU),
+    "deployment": lambda o: convert_deployment(o, kind="Deployment", gpu_names=GPU),
+    "replicaset": convert_replicaset,
+    "job": lambda o: convert_job(o, gpu_names=GPU),
+    "hpa": convert_hpa,
+    "pdb": lambda o: convert_pdb(o, source="s"),
+    "event": convert_event,
+}
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """The path of every value in a JSON document, the document's own first."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from paths(item, (*prefix, index))
+
+
+PATHS = {kind: list(paths(obj)) for kind, obj in FULL.items()}
+
+
+def _has(container: Any, key: Any) -> bool:
+    if isinstance(container, dict):
+        return key in container
+    return isinstance(container, list) and isinstance(key, int) and key < len(container)
+
+
+def resolve(doc: Any, path: tuple[Any, ...]) -> tuple[Any, Any] | None:
+    """(container, key) of ``path`` in ``doc``; None where an earlier change removed it (or the root)."""
+    if not path:
+        return None
+    cur = doc
+    for key in path[:-1]:
+        if not _has(cur, key):
+            return None
+        cur = cur[key]
+    return (cur, path[-1]) if _has(cur, path[-1]) else None
+
+
+def _text_paths(doc: Any) -> list[tuple[Any, ...]]:
+    out = []
+    for path in paths(doc):
+        spot = resolve(doc, path)
+        if spot is not None and isinstance(spot[0][spot[1]], str):
+            out.append(path)
+    return out
+
+
+TEXT_PATHS = {kind: _text_paths(obj) for kind, obj in FULL.items()}
+"""The strings of each object: half the changes go to one of them (where cleaning is tested)."""
+
+
+@st.composite
+def broken(draw: st.DrawFn, kind: str) -> dict[str, Any]:
+    """``FULL[kind]`` changed in one to three places."""
+    doc: Any = copy.deepcopy(FULL[kind])
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(PATHS[kind]) | st.sampled_from(TEXT_PATHS[kind]))
+        op = draw(st.sampled_from(["replace", "hostile", "wrap", "add key"]))
+        event(f"{kind}: depth {min(len(path), 6)}{'+' if len(path) > 6 else ''}")
+        if not path:
+            if op == "replace":
+                doc = draw(json_values)  # the object itself not an object
+            continue
+        event(f"{kind}: field {next((k for k in reversed(path) if isinstance(k, str)), '?')}")
+        spot = resolve(doc, path)
+        if spot is None:
+            continue
+        parent, key = spot
+        if op == "replace":
+            parent[key] = draw(json_values)
+        elif op == "hostile":
+            parent[key] = draw(hostile_text)
+        elif op == "wrap" and isinstance(parent[key], str):
+            parent[key] = draw(st.sampled_from(ESCAPES + INVISIBLE)) + parent[key] + draw(hostile_text)
+        elif op == "add key" and isinstance(parent[key], dict):
+            parent[key][draw(st.sampled_from(KEYS) | hostile_text)] = draw(json_values)
+    return doc  # type: ignore[no-any-return]
+
+
+CAPS = {
+    "message": LONG_LIMIT,
+    "unschedulable": LONG_LIMIT,
+    "failed": LONG_LIMIT,
+    "pending_reason": LONG_LIMIT,
+    "image": IMAGE_LIMIT,
+    "<key>": LABEL_KEY_LIMIT,
+    ".key": LABEL_KEY_LIMIT,
+    "owner": 2 * LIMIT + 1,
+    "target": 2 * LIMIT + 1,
+    "placement[]": 2 * LIMIT + 1,
+    "event[0]": 2 * LIMIT + 1,
+    "event[1]": LONG_LIMIT,
+}
+
+
+def cap_of(where: str) -> int:
+    """The most characters a field may hold: a name, a label value, a reason ``LIMIT``; a message
+    ``LONG_LIMIT``; a label key and an image more (valid ones are never cut); ``ns/name`` keys two names."""
+    return next((cap for suffix, cap in CAPS.items() if where.endswith(suffix)), LIMIT)
+
+
+def strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every string in a record or domain object, as (field path, text), mapping keys included."""
+    if isinstance(value, str):
+        yield where, value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from strings(getattr(value, f.name), f"{where}.{f.name}")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield f"{where}<key>", k
+            yield from strings(v, f"{where}[]")
+    elif isinstance(value, tuple | list | frozenset):
+        for i, v in enumerate(value):
+            yield from strings(v, f"{where}[{i}]" if where == "event" else f"{where}[]")
+
+
+def assert_clean_record(record: Any, where: str) -> None:
+    for field_path, text in strings(record, where):
+        assert is_clean(text), (field_path, text[:60])
+        assert len(text) <= cap_of(field_path), (field_path, len(text))
+
+
+@pytest.mark.parametrize("kind", list(FULL))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_converter_returns_a_clean_record_or_says_the_object_is_malformed(
+    kind: str, data: st.DataObject
+) -> None:
+    obj = data.draw(broken(kind))
+    try:
+        record = CONVERTERS[kind](obj)
+    except MalformedObject as exc:
+        why = str(exc)
+        event(f"{kind}: malformed")
+        assert is_clean(why) and len(why) < 160 and "\x1b" not in why
+        return
+    event(f"{kind}: converted")
+    assert_clean_record(record, kind)
+    if kind == "pod" and record is not None:
+        # Its job, with a hostile scheduler's message (as convert_event leaves it): the gang's reason is
+        # clean and capped too.
+        job = convert_job(FULL["job"] | {"status": {}}, gpu_names=GPU)
+        message = clean(data.draw(hostile_text), LONG_LIMIT)
+        assert_clean_record(build_job(job, [record], {record.pod.key: message}, source="s"), "job")
+
+
+HOSTILE_HEAD = "".join(ESCAPES) + "".join(INVISIBLE)
+HOSTILE_TAIL = "\u202e\u200b\x1b[0m" + "y" * 5000
+
+
+@pytest.mark.parametrize("kind", list(FULL))
+def test_every_string_and_key_comes_out_clean(kind: str) -> None:
+    """Field by field, exhaustively: each string of the full object wrapped in escapes, invisible
+    characters and 5,000 more characters (a quantity or a time so wrapped is malformed), then a hostile key
+    added to each of its objects (a label's key …)."""
+    converted = 0
+    for path in PATHS[kind]:
+        for op in ("wrap", "key"):
+            doc = copy.deepcopy(FULL[kind])
+            spot = resolve(doc, path)
+            target = doc if not path else spot[0][spot[1]] if spot is not None else None
+            if op == "wrap" and isinstance(target, str) and spot is not None:
+                spot[0][spot[1]] = HOSTILE_HEAD + target + HOSTILE_TAIL
+            elif op == "key" and isinstance(target, dict):
+                target[HOSTILE_HEAD + "key" + HOSTILE_TAIL] = HOSTILE_HEAD + "value" + HOSTILE_TAIL
+            else:
+                continue
+            try:
+                record = CONVERTERS[kind](doc)
+            except MalformedObject:
+                continue
+            converted += 1
+            assert_clean_record(record, kind)
+    assert converted >= 15  # the wrapped fields that a converter takes as text, not the quantities
+
+
+def test_the_fuzzer_reaches_the_fields_the_converters_read() -> None:
+    """The paths it changes include the deep ones (a GPU request in a pod template, an HPA's current
+    metric, a taint's key), not only the top of each object."""
+    deep = {
+        "job": ("spec", "template", "spec", "containers", 0, "resources", "requests", "nvidia.com/gpu"),
+        "hpa": ("status", "currentMetrics", 0, "pods", "current", "averageValue"),
+        "node": ("spec", "taints", 0, "key"),
+        "pod": ("spec", "initContainers", 0, "resources", "limits", "nvidia.com/gpu"),
+        "pdb": ("spec", "selector", "matchExpressions", 0, "values", 1),
+        "event": ("involvedObject", "name"),
+        "replicaset": ("metadata", "ownerReferences", 0, "controller"),
+        "deployment": ("spec", "template", "spec", "nodeSelector", "nvidia.com/gpu.product"),
+    }
+    for kind, path in deep.items():
+        assert path in PATHS[kind], kind
+        assert resolve(FULL[kind], path) is not None
+    # Every converter takes its full object as it is (the fuzzer starts from objects that convert).
+    for kind, obj in FULL.items():
+        assert CONVERTERS[kind](copy.deepcopy(obj)) is not None, kind
