@@ -14,6 +14,7 @@ from rich.text import Text
 
 from aios_tui.alloc.whatif import why_pending
 from aios_tui.domain import (
+    Condition,
     Endpoint,
     FleetSnapshot,
     Gpu,
@@ -119,15 +120,20 @@ def _processes(g: Gpu) -> Text | str:
     return "; ".join(shown) + more
 
 
+def _condition(c: Condition) -> str:
+    """``Ready=False (KubeletNotReady: PLEG is not healthy)``: the message only where the condition is bad
+    (Ready not True, a pressure or other condition True), where it says what is wrong."""
+    bad = (c.status != "True") if c.type == "Ready" else (c.status == "True")
+    why = ": ".join(part for part in (c.reason, c.message if bad else "") if part)
+    return f"{c.type}={c.status}" + (f" ({why})" if why else "")
+
+
 def node_detail(
     n: Node, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
 ) -> RenderableType:
     stats = node_stats(snap, n.name)
     gpus = snap.gpus_by_node.get(n.name, ())
-    conditions = (
-        ", ".join(f"{c.type}={c.status}" + (f" ({c.reason})" if c.reason else "") for c in n.conditions)
-        or "none reported"
-    )
+    conditions = ", ".join(_condition(c) for c in n.conditions) or "none reported"
     fields = _fields(
         [
             ("Status", _node_status_text(n, now)),
@@ -263,6 +269,8 @@ def job_detail(
     ]
     if j.state is JobState.QUEUED:
         rows.append(("Why pending", Text(why_pending(snap, j), WARN_STYLE)))
+        if j.pending_reason:  # the scheduler's own words (FailedScheduling), beside the plan's reading
+            rows.append(("Scheduler says", j.pending_reason))
     elif j.pending_reason:
         rows.append(("Reason", Text(j.pending_reason, FAIL_STYLE)))
     ranks = Table(box=None, padding=(0, 1), header_style="bold")

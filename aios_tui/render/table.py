@@ -258,7 +258,7 @@ def _num(v: Metric) -> float:
 # --- nodes ------------------------------------------------------------------------------------------------
 
 
-def _node_status(n: Node, ctx: RowCtx) -> Text:
+def node_status(n: Node, ctx: RowCtx) -> Text:
     if n.lost_since:
         return Text(f"Lost {fmt_age(ctx.now - n.lost_since)}", FAIL_STYLE)
     if not n.ready:
@@ -304,7 +304,7 @@ NODES = ResourceKind(
     actions=(),
     columns=(
         Column("name", "NAME", 14, lambda n, c: n.name, lambda n, c: n.name, flex=True, hotkey="N"),
-        Column("status", "STATUS", 8, _node_status, lambda n, c: (n.ready, not n.cordoned), hotkey="S"),
+        Column("status", "STATUS", 8, node_status, lambda n, c: (n.ready, not n.cordoned), hotkey="S"),
         Column("pool", "POOL", 8, lambda n, c: n.pool, lambda n, c: n.pool, priority=3),
         Column("zone", "ZONE", 10, lambda n, c: n.zone, lambda n, c: n.zone, priority=4, hotkey="Z"),
         Column("model", "GPU", 5, lambda n, c: n.gpu_model or "-", lambda n, c: n.gpu_model, priority=2),
@@ -382,12 +382,15 @@ NODES = ResourceKind(
 
 
 def _gpu_mem(g: Gpu, _: RowCtx) -> str:
-    """``71.8/79.6GiB``: used of total, the unit said once."""
+    """``71.8/79.6GiB``, ``0.6/79.6GiB``: used of total in the total's unit, said once."""
     if is_na(g.mem_used):
         return "N/A"
     used, total = fmt_mib(g.mem_used), fmt_mib(g.mem_total)
-    if used[-3:] == total[-3:] == "GiB":
-        return f"{used[:-3]}/{total}"
+    if is_na(g.mem_total):
+        return used
+    if total.endswith("GiB"):
+        gib = float(g.mem_used) / 1024
+        return (f"{gib:.1f}" if round(gib, 1) < 100 else f"{gib:.0f}") + f"/{total}"
     return f"{used}/{total}"
 
 

@@ -23,7 +23,7 @@ from aios_tui.domain import FleetSnapshot, Gpu, Metric, NodePool, SourceState, f
 from aios_tui.domain.model import short_gpu_model
 from aios_tui.ops.suggest import Suggestion, suggest_cordons
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, HEALTH_STYLE, OK_STYLE, WARN_STYLE
-from aios_tui.render.table import Column, ResourceKind, RowCtx, pct_cell
+from aios_tui.render.table import Column, ResourceKind, RowCtx, node_status, pct_cell
 
 __all__ = [
     "CORDON",
@@ -171,7 +171,7 @@ def _status(s: Suggestion, ctx: RowCtx) -> Text:
     node = ctx.snapshot.node_by_name.get(s.node)
     if node is None:
         return Text("gone", DIM_STYLE)
-    return Text("Ready", OK_STYLE) if node.ready else Text("NotReady", FAIL_STYLE)
+    return node_status(node, ctx)  # as the Nodes pane says it: Lost 5m, NotReady, Ready
 
 
 def _pods(s: Suggestion, ctx: RowCtx) -> int:

@@ -319,3 +319,45 @@ def test_a_failed_gpu_is_marked_where_the_health_column_does_not_fit() -> None:
     assert [_cell(GPUS, "index", g, snap) for g in (bad, hot, fine)] == ["7✗", "6!", "5 "]
     narrow = [c.key for c, _ in layout(GPUS.columns, 58)]
     assert "index" in narrow and "health" not in narrow  # the pane of the four-pane grid at 120 columns
+
+
+def test_a_node_detail_gives_the_message_of_a_bad_condition_only() -> None:
+    from aios_tui.domain import Condition
+    from aios_tui.render.detail import node_detail
+
+    conditions = (
+        Condition("Ready", "False", "KubeletNotReady", "PLEG is not healthy"),
+        Condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory"),
+        Condition("DiskPressure", "True", "KubeletHasDiskPressure", "ephemeral storage at 97%"),
+    )
+    node = Node("box", "k8s", "p", "z", "p5", "H100", 1, 1, 1, conditions=conditions)
+    text = " ".join(_plain(node_detail(node, FleetSnapshot(timestamp=0.0, nodes=(node,)), 0.0,
+                                       lambda *_: [], 160, False)).split())  # fmt: skip
+    assert "Ready=False (KubeletNotReady: PLEG is not healthy)" in text
+    assert "MemoryPressure=False (KubeletHasSufficientMemory)," in text and "sufficient memory" not in text
+    assert "DiskPressure=True (KubeletHasDiskPressure: ephemeral storage at 97%)" in text
+
+
+def test_a_queued_job_shows_the_schedulers_own_words_beside_the_plans() -> None:
+    from aios_tui.domain import Job
+    from aios_tui.render.detail import job_detail
+
+    job = Job("ml", "train", "k8s", 2, 8, "H100", JobState.QUEUED,
+              pending_reason="0/7 nodes are available: 7 Insufficient nvidia.com/gpu")  # fmt: skip
+    text = " ".join(_plain(job_detail(job, FleetSnapshot(timestamp=0.0, jobs=(job,)), 0.0,
+                                      lambda *_: [], 160, False)).split())  # fmt: skip
+    assert "Why pending no node in the fleet has H100 GPUs" in text
+    assert "Scheduler says 0/7 nodes are available: 7 Insufficient nvidia.com/gpu" in text
+
+
+def test_gpu_memory_is_said_in_the_totals_unit_once() -> None:
+    def mem(used: float, total: float) -> str:
+        gpu = Gpu(node="n", index=0, uuid="GPU-1", model="H100", mem_used=used, mem_total=total)
+        return _cell(GPUS, "mem", gpu, FleetSnapshot(timestamp=0.0, gpus=(gpu,)))
+
+    assert mem(73_318.0, 81_559.0) == "71.6/79.6GiB"
+    assert mem(615.0, 81_559.0) == "0.6/79.6GiB"  # not 615MiB/79.6GiB, which the column cuts
+    assert mem(120_000.0, 143_771.0) == "117/140GiB"
+    assert mem(300.0, 1000.0) == "300MiB/1000MiB"
+    assert mem(615.0, math.nan) == "615MiB"
+    assert mem(math.nan, 81_559.0) == "N/A"
