@@ -31,10 +31,12 @@ from typing import Any, TypeVar
 import boto3
 import botocore.exceptions as bex
 from botocore.config import Config
+from botocore.parsers import ResponseParserError
 
 from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.domain import NA
 from aios_tui.domain.clock import now_utc
+from aios_tui.domain.text import clean
 from aios_tui.sources.base import SourceError
 from aios_tui.sources.cloud import CloudInstance, CloudPool, Listing, SpotPrice
 
@@ -85,11 +87,37 @@ class _Problems:
     """Problem sentences of one listing (each logged at INFO: built here, with no secret in them)."""
 
     def __init__(self) -> None:
-        self.items: list[str] = []
+        self._sentences: list[str] = []
+        self._skipped: dict[str, list[Any]] = {}
 
     def add(self, sentence: str) -> None:
         log.info("aws: %s", sentence)
-        self.items.append(sentence)
+        self._sentences.append(sentence)
+
+    def skip(self, what: str, exc: Exception) -> None:
+        """One ``what`` (an instance, an Auto Scaling group …) left out: the answer had it in a shape this
+        code cannot read. Counted, with the first one's reason, so that one bad object hides nothing else."""
+        entry = self._skipped.setdefault(what, [0, _malformed(exc)])
+        entry[0] += 1
+        if entry[0] == 1:
+            log.info("aws: %s skipped: %s", what, entry[1])
+
+    @property
+    def items(self) -> list[str]:
+        skipped = [
+            f"{n} {what}{'s' if n > 1 else ''} skipped: {why}" for what, (n, why) in self._skipped.items()
+        ]
+        return self._sentences + skipped
+
+
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
+"""What reading an object of an unexpected shape raises: the object is skipped, not the listing."""
+
+
+def _malformed(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"the answer lacks {clean(exc.args[0] if exc.args else '', 60)}"
+    return f"the answer has a value of the wrong type or form ({type(exc).__name__})"
 
 
 class AwsProvider:
@@ -198,6 +226,11 @@ class AwsProvider:
             if problems is None:
                 raise SourceError(f"{where}: {type(exc).__name__}") from None
             problems.add(f"{where}: {type(exc).__name__}")
+        except (ResponseParserError, ValueError, TypeError) as exc:  # botocore could not parse the answer
+            why = f"{where}: the answer could not be read ({type(exc).__name__})"
+            if problems is None:
+                raise SourceError(why) from None
+            problems.add(why)
         return None
 
     def _expired(self, code: str) -> str:
@@ -226,10 +259,13 @@ class AwsProvider:
             if found is None:
                 return
             for t in found:
-                gpus = (t.get("GpuInfo") or {}).get("Gpus") or []
-                count = sum(int(g.get("Count", 0)) for g in gpus)
-                model = str(gpus[0].get("Name", "")) if gpus else ""
-                self._gpu_info[str(t["InstanceType"])] = (model, count)
+                try:
+                    gpus = (t.get("GpuInfo") or {}).get("Gpus") or []
+                    count = sum(int(g.get("Count", 0)) for g in gpus)
+                    model = str(gpus[0].get("Name", "")) if gpus else ""
+                    self._gpu_info[str(t["InstanceType"])] = (model, count)
+                except _MALFORMED as exc:
+                    problems.skip("instance type", exc)
             for name in batch:
                 self._gpu_info.setdefault(name, ("", 0))
 
@@ -253,36 +289,49 @@ class AwsProvider:
                 }
             ],
         )
-        raw = [i for r in reservations or [] for i in r.get("Instances", [])]
+        raw: list[dict[str, Any]] = []
+        for r in reservations or []:
+            try:
+                raw.extend(i for i in r.get("Instances", []) if isinstance(i, dict))
+            except _MALFORMED as exc:
+                problems.skip("reservation", exc)
         self._gpus(region, {str(i.get("InstanceType", "")) for i in raw}, problems)
         out = []
         for i in raw:
-            itype = str(i.get("InstanceType", ""))
-            if not self._is_gpu(itype):
+            try:
+                instance = self._instance(i, region)
+            except _MALFORMED as exc:
+                problems.skip("instance", exc)
                 continue
-            tags = {str(t.get("Key")): str(t.get("Value", "")) for t in i.get("Tags", [])}
-            zone = str(i.get("Placement", {}).get("AvailabilityZone", ""))
-            iid = str(i["InstanceId"])
-            cluster = _cluster(tags)
-            model, gpus = self._gpu_info[itype]
-            launched = i.get("LaunchTime")
-            out.append(
-                CloudInstance(
-                    id=iid,
-                    provider_id=f"aws:///{zone}/{iid}",
-                    instance_type=itype,
-                    region=region,
-                    zone=zone,
-                    state=str(i.get("State", {}).get("Name", "")),
-                    gpu_model=model,
-                    gpus=gpus,
-                    lifecycle=str(i.get("InstanceLifecycle") or "on-demand"),
-                    launched_at=launched.timestamp() if launched is not None else NA,
-                    pool=_pool_of(tags, cluster),
-                    cluster=cluster,
-                )
-            )
+            if instance is not None:
+                out.append(instance)
         return Listing(tuple(out), tuple(problems.items))
+
+    def _instance(self, i: Mapping[str, Any], region: str) -> CloudInstance | None:
+        """One ``DescribeInstances`` instance; None when its type has no GPU."""
+        itype = str(i.get("InstanceType", ""))
+        if not self._is_gpu(itype):
+            return None
+        tags = {str(t.get("Key")): str(t.get("Value", "")) for t in i.get("Tags", [])}
+        zone = str(i.get("Placement", {}).get("AvailabilityZone", ""))
+        iid = str(i["InstanceId"])
+        cluster = _cluster(tags)
+        model, gpus = self._gpu_info[itype]
+        launched = i.get("LaunchTime")
+        return CloudInstance(
+            id=iid,
+            provider_id=f"aws:///{zone}/{iid}",
+            instance_type=itype,
+            region=region,
+            zone=zone,
+            state=str(i.get("State", {}).get("Name", "")),
+            gpu_model=model,
+            gpus=gpus,
+            lifecycle=str(i.get("InstanceLifecycle") or "on-demand"),
+            launched_at=launched.timestamp() if launched is not None else NA,
+            pool=_pool_of(tags, cluster),
+            cluster=cluster,
+        )
 
     def pools(self, region: str) -> Listing[CloudPool]:
         problems = _Problems()
@@ -294,44 +343,52 @@ class AwsProvider:
         out: list[CloudPool] = []
         asgs: list[tuple[dict[str, Any], tuple[str, ...]]] = []
         for g in groups or []:
-            tags = {str(t.get("Key")): str(t.get("Value", "")) for t in g.get("Tags", [])}
-            if g["AutoScalingGroupName"] in backing or "eks:nodegroup-name" in tags:
-                continue
-            asgs.append((g, self._asg_types(g, region, problems)))
+            try:
+                tags = {str(t.get("Key")): str(t.get("Value", "")) for t in g.get("Tags", [])}
+                if g["AutoScalingGroupName"] in backing or "eks:nodegroup-name" in tags:
+                    continue
+                asgs.append((g, self._asg_types(g, region, problems)))
+            except _MALFORMED as exc:
+                problems.skip("Auto Scaling group", exc)
         self._gpus(region, {t for _, types in asgs for t in types}, problems)
         self._gpus(region, {t for ng in nodegroups for t in ng[0].instance_types}, problems)
         for g, types in asgs:
             if not any(self._is_gpu(t) for t in types):
                 continue
-            gpu_type = next(t for t in types if self._is_gpu(t))
-            model, gpus = self._gpu_info[gpu_type]
-            # A mixed-instances policy says; without one the launch template does (the source then goes
-            # by the instances it has).
-            dist = (g.get("MixedInstancesPolicy") or {}).get("InstancesDistribution") or {}
-            od = dist.get("OnDemandPercentageAboveBaseCapacity")
-            lifecycle = "spot" if od == 0 else "on-demand" if od == 100 else ""
-            out.append(
-                CloudPool(
-                    name=str(g["AutoScalingGroupName"]),
-                    kind="asg",
-                    region=region,
-                    instance_types=types,
-                    min_size=int(g.get("MinSize", 0)),
-                    max_size=int(g.get("MaxSize", 0)),
-                    desired=int(g.get("DesiredCapacity", -1)),
-                    gpu_model=model,
-                    gpus_per_node=gpus,
-                    zones=tuple(sorted(g.get("AvailabilityZones", []))),
-                    lifecycle=lifecycle,
-                    ref=str(g["AutoScalingGroupName"]),
-                )
-            )
+            try:
+                out.append(self._asg(g, types, region))
+            except _MALFORMED as exc:
+                problems.skip("Auto Scaling group", exc)
         for ng, _ in nodegroups:
             if any(self._is_gpu(t) for t in ng.instance_types):
                 gpu_type = next(t for t in ng.instance_types if self._is_gpu(t))
                 model, gpus = self._gpu_info[gpu_type]
                 out.append(_replace_gpu(ng, model, gpus))
         return Listing(tuple(out), tuple(problems.items))
+
+    def _asg(self, g: Mapping[str, Any], types: tuple[str, ...], region: str) -> CloudPool:
+        """One GPU Auto Scaling group as a pool."""
+        gpu_type = next(t for t in types if self._is_gpu(t))
+        model, gpus = self._gpu_info[gpu_type]
+        # A mixed-instances policy says; without one the launch template does (the source then goes by the
+        # instances it has).
+        dist = (g.get("MixedInstancesPolicy") or {}).get("InstancesDistribution") or {}
+        od = dist.get("OnDemandPercentageAboveBaseCapacity")
+        lifecycle = "spot" if od == 0 else "on-demand" if od == 100 else ""
+        return CloudPool(
+            name=str(g["AutoScalingGroupName"]),
+            kind="asg",
+            region=region,
+            instance_types=types,
+            min_size=int(g.get("MinSize", 0)),
+            max_size=int(g.get("MaxSize", 0)),
+            desired=int(g.get("DesiredCapacity", -1)),
+            gpu_model=model,
+            gpus_per_node=gpus,
+            zones=tuple(sorted(str(z) for z in g.get("AvailabilityZones", []))),
+            lifecycle=lifecycle,
+            ref=str(g["AutoScalingGroupName"]),
+        )
 
     def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]:
         problems = _Problems()
@@ -354,10 +411,13 @@ class AwsProvider:
         )
         latest: dict[tuple[str, str], tuple[Any, float]] = {}
         for h in history or []:
-            k = (str(h["InstanceType"]), str(h["AvailabilityZone"]))
-            at, price = h.get("Timestamp"), float(h["SpotPrice"])
-            if k not in latest or (at is not None and at > latest[k][0]):
-                latest[k] = (at, price)
+            try:
+                k = (str(h["InstanceType"]), str(h["AvailabilityZone"]))
+                at, price = h.get("Timestamp"), float(h["SpotPrice"])
+                if k not in latest or (at is not None and at > latest[k][0]):
+                    latest[k] = (at, price)
+            except _MALFORMED as exc:
+                problems.skip("spot price", exc)
         items = tuple(SpotPrice(t, z, p) for (t, z), (_, p) in sorted(latest.items()))
         return Listing(items, tuple(problems.items))
 
@@ -408,24 +468,28 @@ class AwsProvider:
                 ng = self._call("eks", "DescribeNodegroup", region, problems, describe)
                 if ng is None:
                     continue
-                scaling = ng.get("scalingConfig", {})
-                asgs = tuple(
-                    str(a["name"])
-                    for a in (ng.get("resources") or {}).get("autoScalingGroups", [])
-                    if "name" in a
-                )
-                pool = CloudPool(
-                    name=f"{cluster}/{ng_name}",
-                    kind="eks-nodegroup",
-                    region=region,
-                    instance_types=tuple(ng.get("instanceTypes") or ()),
-                    min_size=int(scaling.get("minSize", 0)),
-                    max_size=int(scaling.get("maxSize", 0)),
-                    desired=int(scaling.get("desiredSize", -1)),
-                    lifecycle=_LIFECYCLE.get(str(ng.get("capacityType", "")), ""),
-                    cluster=str(cluster),
-                    ref=str(ng_name),
-                )
+                try:
+                    scaling = ng.get("scalingConfig", {})
+                    asgs = tuple(
+                        str(a["name"])
+                        for a in (ng.get("resources") or {}).get("autoScalingGroups", [])
+                        if "name" in a
+                    )
+                    pool = CloudPool(
+                        name=f"{cluster}/{ng_name}",
+                        kind="eks-nodegroup",
+                        region=region,
+                        instance_types=tuple(str(t) for t in ng.get("instanceTypes") or ()),
+                        min_size=int(scaling.get("minSize", 0)),
+                        max_size=int(scaling.get("maxSize", 0)),
+                        desired=int(scaling.get("desiredSize", -1)),
+                        lifecycle=_LIFECYCLE.get(str(ng.get("capacityType", "")), ""),
+                        cluster=str(cluster),
+                        ref=str(ng_name),
+                    )
+                except _MALFORMED as exc:
+                    problems.skip("EKS node group", exc)
+                    continue
                 out.append((pool, asgs))
         return out
 

@@ -16,12 +16,17 @@ first) and one row shows both views; an instance tagged for a cluster that no Ku
 row of its own, not ready, with a ``NotInCluster`` condition. Prices: the spot price for spot instances where
 the provider gives one, else the bundled on-demand table (:mod:`aios_tui.alloc.prices`) or the settings' own
 figures; NA when unknown (spot without a spot price, capacity blocks).
+
+Every string a provider gives is untrusted (tags, group names and types are what tenants write): the source
+cleans each record's strings (:func:`aios_tui.domain.text.clean`) before anything else reads them, except a
+pool's ``ref``, which is only handed back to the provider to scale it and never shown.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import math
 from collections import defaultdict
@@ -31,6 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from aios_tui.alloc.prices import INSTANCE_TYPES, price_per_hour
 from aios_tui.domain import NA, Condition, Node, NodePool
+from aios_tui.domain.text import clean
 from aios_tui.domain.units import Metric, is_na
 from aios_tui.sources.base import SourceData, SourceError
 
@@ -185,10 +191,10 @@ class CloudSource:
             asyncio.gather(*(self._run(p.instances, r) for r in regions)),
             asyncio.gather(*(self._run(p.pools, r) for r in regions)),
         )
-        instances = [i for li in inst_lists for i in li.items]
-        pools = [q for li in pool_lists for q in li.items]
-        problems = [s for li in inst_lists for s in li.problems]
-        problems += [s for li in pool_lists for s in li.problems]
+        instances = [_cleaned(i) for li in inst_lists for i in li.items]
+        pools = [_cleaned(q) for li in pool_lists for q in li.items]
+        problems = [clean(s) for li in inst_lists for s in li.problems]
+        problems += [clean(s) for li in pool_lists for s in li.problems]
         if problems and not instances and not pools:
             raise SourceError("; ".join(dict.fromkeys(problems)))
         spot: dict[tuple[str, str], float] = {}
@@ -204,9 +210,9 @@ class CloudSource:
                 *(self._run(p.spot_prices, r, sorted(types)) for r, types in sorted(wanted.items()))
             )
             for li in answers:
-                problems.extend(li.problems)
+                problems.extend(clean(s) for s in li.problems)
                 for sp in li.items:
-                    spot[(sp.instance_type, sp.zone)] = sp.price
+                    spot[(clean(sp.instance_type), clean(sp.zone))] = sp.price
         nodes = tuple(self._node(i, spot) for i in instances)
         self._pools = {q.name: q for q in pools}
         return SourceData(
@@ -333,3 +339,17 @@ class CloudSource:
             region=q.region,
             lifecycle=lifecycle,
         )
+
+
+def _cleaned(record: T) -> T:
+    """``record`` (a provider's dataclass) with every string and tuple of strings cleaned, but ``ref``."""
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(record):  # type: ignore[arg-type]
+        value = getattr(record, f.name)
+        if f.name == "ref":
+            continue
+        if isinstance(value, str):
+            changes[f.name] = clean(value)
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+            changes[f.name] = tuple(clean(v) for v in value)
+    return dataclasses.replace(record, **changes)  # type: ignore[type-var]

@@ -12,7 +12,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,11 +231,13 @@ def _eks_action(method: str, path: str) -> str:
 
 class FaultProxy:
     """HTTP proxy on 127.0.0.1 in front of moto: ``faults[action] = code`` answers that API action with
-    AWS's error for ``code``; everything else goes through. ``seen`` counts requests per action."""
+    AWS's error for ``code``; ``rewrites[action]`` changes moto's real answer on its way back (an object of
+    a shape AWS never sends); everything else goes through. ``seen`` counts requests per action."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.faults: dict[str, str] = {}
+        self.rewrites: dict[str, Callable[[bytes], bytes]] = {}
         self.seen: Counter[str] = Counter()
         self.headers_seen: list[str] = []
         proxy = self
@@ -266,6 +268,8 @@ class FaultProxy:
                     conn.request(self.command, self.path, body=body, headers=fwd)
                     resp = conn.getresponse()
                     status, out = resp.status, resp.read()
+                    if action in proxy.rewrites:
+                        out = proxy.rewrites[action](out)
                     headers = {
                         k: v
                         for k, v in resp.getheaders()

@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.config import AwsPriceSettings, AwsSettings, ConfigError, KubernetesSettings, Settings
 from aios_tui.domain import NodePool, SourceState
+from aios_tui.domain.text import is_clean
 from aios_tui.ops import Actor, Ops, Role
 from aios_tui.ops.audit import AuditEntry, AuditLog
 from aios_tui.poll import Poller
@@ -428,3 +429,80 @@ async def test_a_failing_credential_process_leaks_nothing_to_the_log(
 
     formatted = "\n".join(_CleanFormatter("%(message)s").format(r) for r in caplog.records)
     assert "s3cr3t-from-process" not in formatted
+
+
+# --- hostile and malformed answers ----------------------------------------------------------------------
+
+HOSTILE = "\x9d0;pwned\x9c\x9b2J\u202e\u200b\n"
+"""A title change (8-bit OSC 0), a screen wipe (8-bit CSI), a bidi override, a zero-width space and a line
+break: what an XML answer can carry (XML 1.0 has no way to send ESC or other C0 controls but tab and line
+breaks; the C1 controls it allows are the 8-bit forms of the same escapes)."""
+
+
+def _all_strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _all_strings(getattr(value, f.name))
+    elif isinstance(value, tuple | list):
+        for v in value:
+            yield from _all_strings(v)
+
+
+async def test_tags_and_group_names_tenants_write_come_out_clean(scene: Scene, source: CloudSource) -> None:
+    ec2 = scene.client("ec2")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    ami = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm*"]}])
+    tags = {"eks:cluster-name": f"prod{HOSTILE}", "aws:autoscaling:groupName": f"pool{HOSTILE}" + "x" * 5000}
+    spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+    hostile = ec2.run_instances(ImageId=ami["Images"][0]["ImageId"], MinCount=1, MaxCount=1,
+                                InstanceType="p5.48xlarge", SubnetId=subnet,
+                                TagSpecifications=spec)["Instances"][0]["InstanceId"]  # fmt: skip
+    data = await source.fetch()
+    texts = [t for kind in (data.nodes, data.pools) for t in _all_strings(kind)]
+    assert len(texts) > 50
+    for text in texts:
+        assert is_clean(text) and len(text) <= 256, repr(text[:80])
+        assert not any(c in text for c in "\x1b\x9b\x9d\x9c\u202e\u200b\n"), repr(text[:80])
+    node = next(n for n in data.nodes if n.name == hostile)
+    (cond,) = node.conditions
+    assert cond.message.rstrip().endswith("not a node of cluster prod")  # the escapes went, their payload too
+    assert node.pool.startswith("pool xxx") and node.pool.endswith("…")  # the line break a space
+
+
+def _without_first(tag: bytes) -> Callable[[bytes], bytes]:
+    """Drop the first ``<tag>…</tag>`` of an XML answer: an object missing a field AWS always sends."""
+
+    def rewrite(body: bytes) -> bytes:
+        start = body.index(b"<" + tag + b">")
+        end = body.index(b"</" + tag + b">", start) + len(tag) + 3
+        return body[:start] + body[end:]
+
+    return rewrite
+
+
+async def test_one_malformed_object_is_skipped_and_counted_and_the_rest_shows(
+    scene: Scene, faults: FaultProxy
+) -> None:
+    faults.rewrites["DescribeInstances"] = _without_first(b"instanceId")
+    faults.rewrites["DescribeNodegroup"] = lambda body: body.replace(
+        b'"desiredSize": 1', b'"desiredSize": "one"'
+    )
+    faults.rewrites["DescribeAutoScalingGroups"] = lambda body: body.replace(
+        b"<AutoScalingGroupName>cpu-pool</AutoScalingGroupName>", b""
+    )
+    src = aws_source(faults.url)
+    poller = Poller([src])
+    try:
+        snap = await poller.refresh()
+    finally:
+        await poller.stop()
+    health = snap.sources[0]
+    assert health.state is SourceState.PARTIAL
+    assert "1 instance skipped: the answer lacks InstanceId" in health.error
+    assert "eks DescribeNodegroup in us-east-1: the answer could not be read (ValueError)" in health.error
+    assert "1 Auto Scaling group skipped: the answer lacks AutoScalingGroupName" in health.error
+    ec2_nodes = [n for n in snap.nodes if n.source.startswith("aws")]
+    assert len(ec2_nodes) >= 5, "the other instances still show"
+    assert {p.name for p in snap.pools} == {"g5-pool"}, "the GPU ASG, read whole, still shows"
