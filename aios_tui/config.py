@@ -21,6 +21,7 @@ import re
 import tomllib
 import types
 import typing
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,7 @@ PANES: Final = ("nodes", "gpus", "jobs", "endpoints")
 MAX_SIM_NODES: Final = 5000
 #: Model servers with built-in Prometheus queries, and the endpoint figures a query can give.
 MODEL_SERVERS: Final = ("vllm", "triton", "tfserving", "torchserve")
-ENDPOINT_METRICS: Final = ("qps", "p50_ms", "p99_ms", "error_rate", "queue")
+ENDPOINT_METRICS: Final = ("qps", "p50_ms", "p99_ms", "mean_ms", "error_rate", "queue")
 
 
 def _opt(
@@ -169,7 +170,8 @@ class PromQuerySettings:
     wins where both answer)."""
 
     metric: str = _opt("qps", choices=ENDPOINT_METRICS)
-    """Which figure the query gives: qps, p50_ms, p99_ms, error_rate (0..1) or queue (requests waiting)."""
+    """Which figure the query gives: qps, p50_ms, p99_ms, mean_ms, error_rate (0..1) or queue (requests
+    waiting)."""
     query: str
     """The PromQL (required); each series must carry ``namespace`` and the endpoint label."""
 
@@ -181,9 +183,13 @@ class PrometheusSettings:
     enabled: bool = False
     """Poll Prometheus."""
     url: str = "http://localhost:9090"
-    """Base URL of the Prometheus server."""
+    """Base URL of the Prometheus server, ``http://`` or ``https://`` (``https://user:password@host`` logs in
+    with HTTP basic auth; the password is never shown)."""
     timeout: float = _opt(5.0, lo=0.5, hi=600)
     """Seconds before one query is abandoned."""
+    max_answer_mb: float = _opt(32.0, lo=0.01, hi=4096)
+    """Largest answer read, in MB (after gzip): a larger one is refused, not decoded. The largest at
+    40,000 GPUs is 8-10 MB; decoding an answer takes about 19 times its size in memory."""
     interval: float = _opt(15.0, lo=1, hi=3600)
     """Seconds between two polls."""
     verify_tls: bool = True
@@ -207,6 +213,38 @@ class PrometheusSettings:
     """Custom PromQL for endpoint metrics, one ``[[prometheus.queries]]`` table each."""
 
 
+_LABEL_NAME: Final = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _masked_url(url: str) -> str:
+    """``url`` with whatever precedes an ``@`` in its authority masked, scheme or none: a password written
+    where a URL was expected must not be echoed back."""
+    scheme, sep, rest = url.rpartition("://") if "://" in url else ("", "", url)
+    authority = rest.split("/", 1)[0]
+    at = authority.rfind("@")
+    return f"{scheme}{sep}***{rest[at:]}" if at >= 0 else url
+
+
+def _check_prometheus(p: PrometheusSettings, path: str | os.PathLike[str] | None) -> None:
+    """What the field types cannot say: a URL the source can use, label names PromQL accepts."""
+    try:
+        parts = urllib.parse.urlsplit(p.url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number
+        usable = False
+    if not usable:
+        raise ConfigError(
+            path,
+            "[prometheus] url",
+            detail=f"expected a URL such as http://prometheus:9090 (http:// or https://, then the host), "
+            f"got {_show(_masked_url(p.url))}",
+        )
+    for key in ("endpoint_label", "node_label"):
+        value = getattr(p, key)
+        if value and not _LABEL_NAME.fullmatch(value):
+            raise ConfigError(path, f"[prometheus] {key}", "a label name (letters, digits, _)", value)
+
+
 @dataclass(frozen=True, slots=True)
 class NvmlSettings:
     """``[nvml]``: the GPUs of the machine the console runs on, through NVML."""
@@ -228,18 +266,23 @@ class SshHostSettings:
     name: str = ""
     """Name shown in the console; "" means the host."""
     host: str
-    """Host name or address (required)."""
-    port: int = _opt(22, lo=1, hi=65535)
-    """SSH port."""
+    """Host name, address or ``Host`` alias of the OpenSSH config (required)."""
+    node: str = ""
+    """Kubernetes node this host is: its node and GPUs then carry that name and join the cluster's node;
+    "" means a machine of its own, shown by its name and never merged with a cluster node."""
+    port: int = _opt(0, lo=0, hi=65535)
+    """SSH port; 0 means the OpenSSH config's ``Port``, else 22."""
     user: str = ""
-    """Login name; "" means the current user."""
+    """Login name; "" means the OpenSSH config's ``User``, else your login name."""
     known_hosts: Path | None = None
-    """known_hosts file to verify the host key against (never skipped); unset means ``~/.ssh/known_hosts``."""
+    """known_hosts file to verify the host key against (never skipped); unset means the OpenSSH config's
+    ``UserKnownHostsFile``, else ``~/.ssh/known_hosts``."""
     identity_file: Path | None = None
-    """Private key to log in with; unset means the SSH agent and the default keys."""
+    """Private key to log in with (to the jump hosts too); unset means the OpenSSH config's
+    ``IdentityFile``, else the SSH agent and the default keys."""
     jump_host: str = ""
-    """Host to connect through, as ``[user@]host[:port]`` (its key is verified against the same
-    known_hosts); "" means a direct connection."""
+    """Hosts to connect through, as ``[user@]host[:port]`` (comma-separated for several; their keys are
+    verified against the same known_hosts); "" means the OpenSSH config's ``ProxyJump``, else direct."""
     labels: tuple[str, ...] = _opt(())
     """Node labels, as ``key=value`` (``rack=r12``); ``rack``, ``zone``, ``pool`` and ``instance_type``
     labels set those of the host's node (placement packs gangs by zone, then rack)."""
@@ -261,6 +304,10 @@ class SshSettings:
 
     max_connections: int = _opt(16, lo=1, hi=1024)
     """Hosts polled at once (each poll holds one connection busy)."""
+    config: Path | None = None
+    """OpenSSH client config read for ``Host`` aliases, ``HostName``, ``User``, ``Port``, ``IdentityFile``,
+    ``ProxyJump`` and ``UserKnownHostsFile`` (what ``[[ssh_hosts]]`` sets wins); unset means
+    ``~/.ssh/config`` when it exists, ``"/dev/null"`` reads none. Host keys are verified whatever it says."""
 
 
 # --- the whole --------------------------------------------------------------------------------------------
@@ -682,6 +729,7 @@ def load_settings(
             if host.label in seen:
                 raise ConfigError(file, f"[[ssh_hosts]] #{i} name", "a name no other host has", host.label)
             seen.add(host.label)
+        _check_prometheus(settings.prometheus, file)
     elif named_by or file.exists():
         what = "not a file" if file.exists() else "no such file"
         raise ConfigError(file, "", detail=f"{what} (given by {named_by})" if named_by else what)

@@ -145,12 +145,16 @@ bearer_token_env = "PROM_TOKEN"
 enabled = true
 interval = 1.0
 
+[ssh]
+config = "~/ssh_config"
+
 [[ssh_hosts]]
 host = "gpu-01"
 
 [[ssh_hosts]]
 name = "box"
 host = "10.0.0.2"
+node = "ip-10-0-0-2.ec2.internal"
 port = 2222
 user = "root"
 known_hosts = "/etc/ssh/known"
@@ -182,7 +186,9 @@ def test_full_file(tmp_path: Path) -> None:
     assert s.ssh_hosts[0] == SshHostSettings(host="gpu-01")
     assert s.ssh_hosts[0].label == "gpu-01"
     box = s.ssh_hosts[1]
-    assert (box.label, box.port, box.user) == ("box", 2222, "root")
+    assert (box.label, box.node, box.port, box.user) == ("box", "ip-10-0-0-2.ec2.internal", 2222, "root")
+    assert (s.ssh_hosts[0].port, s.ssh_hosts[0].node) == (0, "")  # 0: the OpenSSH config's Port, else 22
+    assert s.ssh.config == Path.home() / "ssh_config"
     assert box.known_hosts == Path("/etc/ssh/known")
     assert [where for where, _ in real_sources_enabled(s)] == [
         "[kubernetes] enabled = true",
@@ -233,7 +239,7 @@ def test_settings_are_frozen() -> None:
         ("[[ssh_hosts]]\nport = 22\n", "[[ssh_hosts]] #1 host: required setting is missing"),
         (
             "[[ssh_hosts]]\nhost = 'a'\n[[ssh_hosts]]\nhost = 'b'\nport = 70000\n",
-            "[[ssh_hosts]] #2 port: expected an integer from 1 to 65535, got 70000",
+            "[[ssh_hosts]] #2 port: expected an integer from 0 to 65535, got 70000",
         ),
         (
             "[[ssh_hosts]]\nhost = 'a'\n[[ssh_hosts]]\nname = 'a'\nhost = 'b'\n",
@@ -426,3 +432,38 @@ def test_prometheus_servers_and_queries_are_checked(tmp_path: Path) -> None:
     )
     missing = write(tmp_path, '[[prometheus.queries]]\nmetric = "qps"\n', name="missing.toml")
     assert "[[prometheus.queries]] #1 query: required setting is missing" in str(error(missing, env={}))
+
+
+def test_a_prometheus_url_without_a_scheme_is_refused_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aios_tui.cli import main
+
+    path = write(tmp_path, '[prometheus]\nenabled = true\nurl = "admin:s3cret-8d1f@prom.internal:9090"\n')
+    assert str(error(path, env={})) == (
+        f"{path}: [prometheus] url: expected a URL such as http://prometheus:9090 (http:// or https://, then "
+        'the host), got "***@prom.internal:9090"'
+    )
+    assert main(["--config", str(path), "snapshot"]) == 2  # nothing started
+    out, err = capsys.readouterr()
+    assert err == f"aios-tui: {error(path, env={})}\n" and out == ""
+    assert "s3cret" not in err
+    for url in ("prom:9090", "ftp://prom", "http://", "http://prom:port", "https://u:s3cret-8d1f@:9090"):
+        message = str(error(write(tmp_path, f'[prometheus]\nurl = "{url}"\n', name="u.toml"), env={}))
+        assert "[prometheus] url: expected a URL such as" in message and "s3cret" not in message, message
+    good = "https://u:p@prom.internal:9090/prometheus"
+    assert load_settings(write(tmp_path, f'[prometheus]\nurl = "{good}"\n'), env={}).prometheus.url == good
+
+
+def test_prometheus_label_names_and_answer_limit_are_checked(tmp_path: Path) -> None:
+    bad = write(tmp_path, '[prometheus]\nendpoint_label = "app.kubernetes.io/name"\n')
+    assert str(error(bad, env={})) == (
+        f"{bad}: [prometheus] endpoint_label: expected a label name (letters, digits, _), "
+        'got "app.kubernetes.io/name"'
+    )
+    small = write(tmp_path, "[prometheus]\nmax_answer_mb = 0\n", name="small.toml")
+    assert str(error(small, env={})) == (
+        f"{small}: [prometheus] max_answer_mb: expected a number from 0.01 to 4096, got 0"
+    )
+    eight = write(tmp_path, "[prometheus]\nmax_answer_mb = 8\n", name="eight.toml")
+    assert load_settings(eight, env={}).prometheus.max_answer_mb == 8
