@@ -109,6 +109,31 @@ else
     echo "  WARNING: no prometheus binary: the Prometheus tests (tests/prom) will skip" >&2
 fi
 
+# OpenSSH (Debian's openssh-server): tests/ssh/openssh.py starts one sshd per test on 127.0.0.1 with a
+# temporary host key, so the script only makes sure the binary is there and says where. The package's own
+# daemon (0.0.0.0:22) is kept from starting the same way as Prometheus's.
+step "sshd"
+sshd_bin="$(command -v sshd || echo /usr/sbin/sshd)"
+if [[ ! -x "$sshd_bin" ]] && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "  installing Debian's openssh-server"
+    policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    fi
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        openssh-server >/dev/null; } || echo "  apt-get install openssh-server failed" >&2
+    [[ -z "$policy" ]] || rm -f "$policy"
+fi
+if [[ -x "$sshd_bin" ]]; then
+    export AIOS_TUI_SSHD_BIN="$sshd_bin"
+    echo "  $("$sshd_bin" -V 2>&1 | head -n1) at $sshd_bin"
+elif [[ "${CI:-}" == "true" ]]; then
+    fail "sshd is not installed and could not be (CI=true: the OpenSSH tests must run; apt-get install openssh-server as root)"
+else
+    echo "  WARNING: no sshd: the OpenSSH tests (tests/ssh/test_openssh.py) will skip" >&2
+fi
+
 # tmux: the terminal tests (tests/e2e) type into a real terminal.
 step "tmux"
 if ! command -v tmux >/dev/null && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then

@@ -16,7 +16,7 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = wall_now) 
 
     ``[kubernetes] enabled`` gives one source per context (``k8s:<context>``); ``[nvml] enabled`` the local
     GPUs (``nvml``, which reports NVML being absent as a fetch error, not here); ``[[ssh_hosts]]`` one
-    ``ssh`` source for every host (an unreachable host is an error on its node, not here). The embedded
+    ``ssh`` source for every host (an unreachable host is a problem of that source, not here). The embedded
     fleet runs when ``[sim] enabled`` or when no real source is. ``[aws] enabled`` gives one source per
     profile (``aws:<profile>``, or ``aws`` on the default credential chain), every region in it, listed after
     Kubernetes so that the cluster's own nodes win the merge. A kubeconfig that cannot be used, or an AWS
@@ -50,8 +50,12 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = wall_now) 
                 raise ConfigError(
                     settings.config_file, f"[[ssh_hosts]] #{i} labels", detail=str(exc)
                 ) from None
-        max_connections = settings.ssh.max_connections
-        sources.append(SshSource(hosts=settings.ssh_hosts, clock=clock, max_connections=max_connections))
+        ssh = settings.ssh
+        sources.append(
+            SshSource(
+                hosts=settings.ssh_hosts, clock=clock, max_connections=ssh.max_connections, config=ssh.config
+            )
+        )
     if settings.sim.enabled or not sources:
         from aios_tui.sources.sim import SimSource
 

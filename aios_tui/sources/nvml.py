@@ -11,7 +11,13 @@ thread. The slow readings are taken only every ``slow_every`` fetches and reused
 the poller abandons (its timeout) leaves the thread busy; the next fetch then fails at once rather than
 queueing behind it.
 
-What the domain model has no field for (performance state, processes, PCIe throughput) is kept per GPU in
+Compute processes (``nvmlDeviceGetComputeRunningProcesses``: pid and GPU memory) fill :attr:`Gpu.processes`,
+with the owner's name and the command line from ``/proc/<pid>`` where it can be read (not for another
+container's processes, or without the rights): a GPU with processes is in use, and the node counts it as
+requested, so placement never puts a job on it. Names and command lines are cleaned
+(:func:`aios_tui.domain.text.clean`), as NVML's own strings are.
+
+What the domain model has no field for (performance state, PCIe throughput) is kept per GPU in
 :meth:`NvmlSource.details`, for a detail view.
 """
 
@@ -20,19 +26,22 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import pwd
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from aios_tui.config import NvmlSettings
-from aios_tui.domain import NA, Gpu, Health, Metric, Node, Throttle
+from aios_tui.domain import NA, Gpu, GpuProcess, Health, Metric, Node, Throttle
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.domain.model import short_gpu_model
+from aios_tui.domain.text import clean
 from aios_tui.sources.base import SourceData, SourceError
 
-__all__ = ["GpuDetail", "GpuProcess", "NvmlSource"]
+__all__ = ["GpuDetail", "NvmlSource"]
 
 log = logging.getLogger("aios_tui.sources.nvml")
 
@@ -51,22 +60,12 @@ _FATAL = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class GpuProcess:
-    """A compute process on a GPU."""
-
-    pid: int
-    used_mib: Metric = NA
-    """GPU memory it holds (NA where NVML cannot tell, e.g. without the rights or under some vGPUs)."""
-
-
-@dataclass(frozen=True, slots=True)
 class GpuDetail:
     """What NVML says about one GPU beyond the :class:`Gpu` fields."""
 
     uuid: str
     pstate: int | None = None
     """Performance state, 0 (P0, fastest) to 15; None when unknown."""
-    processes: tuple[GpuProcess, ...] = ()
     pcie_tx_kbps: Metric = NA
     pcie_rx_kbps: Metric = NA
     pcie_at: float = 0.0
@@ -85,9 +84,11 @@ class _Device:
 
 
 class NvmlSource:
-    """Local GPUs through NVML. ``nvml`` is the module to call (``pynvml`` unless a test passes a replay)."""
+    """Local GPUs through NVML. ``nvml`` is the module to call (``pynvml`` unless a test passes a replay);
+    ``proc`` where processes' owners and command lines are read (``/proc``)."""
 
     kind = "nvml"
+    keeps_lost = True
 
     def __init__(
         self,
@@ -97,6 +98,7 @@ class NvmlSource:
         clock: Callable[[], float] = wall_now,
         nvml: Any = None,
         host: str | None = None,
+        proc: Path = Path("/proc"),
     ) -> None:
         self.name = name
         self.interval = settings.interval
@@ -106,6 +108,7 @@ class NvmlSource:
         """Name of the node the GPUs are shown on."""
         self._clock = clock
         self._nvml = nvml
+        self._proc = proc
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="nvml")
         self._pending: asyncio.Future[SourceData] | None = None
         # State below is touched only on the worker thread.
@@ -177,8 +180,8 @@ class NvmlSource:
         try:
             for i in range(nv.nvmlDeviceGetCount()):
                 handle = nv.nvmlDeviceGetHandleByIndex(i)
-                uuid = _text(self._get(nv, nv.nvmlDeviceGetUUID, handle)) or f"{self.host}/gpu{i}"
-                name = _text(self._get(nv, nv.nvmlDeviceGetName, handle))
+                uuid = clean(_text(self._get(nv, nv.nvmlDeviceGetUUID, handle))) or f"{self.host}/gpu{i}"
+                name = clean(_text(self._get(nv, nv.nvmlDeviceGetName, handle)))
                 clock_max = self._get(nv, nv.nvmlDeviceGetMaxClockInfo, handle, nv.NVML_CLOCK_SM)
                 devices.append(_Device(i, handle, uuid, short_gpu_model(name), _metric(clock_max)))
         except nv.NVMLError:
@@ -248,6 +251,7 @@ class NvmlSource:
             rx = get(nv, nv.nvmlDeviceGetPcieThroughput, h, nv.NVML_PCIE_UTIL_RX_BYTES)
             self._slow[dev.uuid] = (_metric(limit, 1000.0), _metric(tx), _metric(rx), now)
         power_limit, pcie_tx, pcie_rx, pcie_at = self._slow[dev.uuid]
+        processes = tuple(self._process(p) for p in procs or ())
         gpu = Gpu(
             node=self.host,
             index=dev.index,
@@ -264,14 +268,11 @@ class NvmlSource:
             ecc_uncorrected=int(ecc_unc or 0),
             ecc_corrected=int(ecc_cor or 0),
             throttle=Throttle(int(reasons or 0)),
-        )
-        processes = tuple(
-            GpuProcess(int(p.pid), _metric(getattr(p, "usedGpuMemory", None), _MIB)) for p in procs or ()
+            processes=processes,
         )
         detail = GpuDetail(
             uuid=dev.uuid,
             pstate=None if pstate is None else int(pstate),
-            processes=processes,
             pcie_tx_kbps=pcie_tx,
             pcie_rx_kbps=pcie_rx,
             pcie_at=pcie_at,
@@ -289,8 +290,27 @@ class NvmlSource:
             gpu_model=models.pop() if len(models) == 1 else ", ".join(sorted(models)),
             gpus_total=len(gpus),
             gpus_allocatable=len(gpus),
+            gpus_requested=sum(1 for g in gpus if g.in_use),
             health=max((g.health for g in gpus), default=Health.OK),
         )
+
+    def _process(self, p: Any) -> GpuProcess:
+        """One of NVML's compute processes, with its owner and command line from ``/proc`` where readable
+        ("" where not: another container's pid namespace, a process gone since, no rights)."""
+        pid = int(p.pid)
+        used = _metric(getattr(p, "usedGpuMemory", None), _MIB)
+        where = self._proc / str(pid)
+        try:
+            uid = where.stat().st_uid
+            argv = (where / "cmdline").read_bytes()
+        except OSError:
+            return GpuProcess(pid, used_mib=used)
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            user = str(uid)  # a uid with no name here (another container's user)
+        command = argv.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+        return GpuProcess(pid, clean(user), used, clean(command))
 
 
 def _retrieve(future: asyncio.Future[SourceData]) -> None:

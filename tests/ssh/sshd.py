@@ -1,13 +1,24 @@
-"""A real asyncssh server on 127.0.0.1 whose ``nvidia-smi`` prints the recorded H200 outputs.
+"""A real asyncssh server on 127.0.0.1 whose "host" answers the SSH source's poll with the recorded H200
+outputs.
+
+This server runs no command: it answers the one command the source sends
+(:func:`aios_tui.sources._smi_parse.poll_command`) with what that command prints on a host whose
+``nvidia-smi`` gives the captures, in its sections and markers, with the token taken from the command. The
+command itself runs for real against Debian's OpenSSH server in ``tests/ssh/openssh.py`` (and under ``sh``
+in ``tests/unit/test_smi_parse.py``); this server is for what needs no shell and must be quick: key
+exchange, host keys, logins, connections kept and dropped, and hostile output.
 
 The login name picks how the "host" behaves, so one server plays every kind of host:
 
-- any other name: answers the three queries the SSH source runs with the recorded outputs (``load``, or
-  ``idle`` after ``server.scene = "idle"``);
+- any other name: the recorded outputs (``load``, or ``idle`` after ``server.scene = "idle"``); ``ps`` finds
+  no owner for the recorded pid (the capture does not say who ran it);
 - ``garbage``: ``nvidia-smi`` prints something that is not its CSV;
 - ``nosmi``: the command is not found (status 127);
 - ``hang``: the command never answers;
-- ``drop``: prints half a line, then the server drops the connection.
+- ``drop``: prints half a line, then the server drops the connection;
+- ``hostile``: terminal escapes, bidi controls and a line break in the GPU and process names, and a forged
+  marker line;
+- ``flood``: more output than the source reads (2 MiB).
 
 ``CI=true`` turns a server that cannot start into a failure (see :func:`start_or_skip`).
 """
@@ -23,9 +34,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from aios_tui.sources._smi_parse import query_command
-
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvidia-h200"
+UUID = "GPU-bd0e6523-8cf2-155b-091e-05fdce84f39f"
 _UNIT = re.compile(r" (%|MiB|W|MHz)$")
 
 
@@ -39,8 +49,8 @@ def noheader_nounits(text: str, columns: int | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def recorded(scene: str, smi: str = "nvidia-smi") -> dict[str, str]:
-    """Command line → output, for the three queries, from the recorded ``scene`` (``idle`` or ``load``;
+def recorded(scene: str) -> dict[str, str]:
+    """Section → text, as ``--format=csv,noheader,nounits`` prints the ``scene`` (``idle`` or ``load``;
     idle has no compute process, so nvidia-smi prints none)."""
     read = (FIXTURES / f"smi_query_{scene}.csv").read_text(encoding="utf-8")
     apps = (FIXTURES / "smi_apps_load.csv").read_text(encoding="utf-8") if scene == "load" else "header\n"
@@ -48,10 +58,29 @@ def recorded(scene: str, smi: str = "nvidia-smi") -> dict[str, str]:
     if scene != "load":
         events = events.replace("0x0000000000000004", "0x0000000000000001")  # idle: GPU_IDLE
     return {
-        query_command(smi, "gpus"): noheader_nounits(read),
-        query_command(smi, "apps"): noheader_nounits(apps),
-        query_command(smi, "events"): noheader_nounits(events, columns=2),
+        "gpus": noheader_nounits(read),
+        "apps": noheader_nounits(apps),
+        "events": noheader_nounits(events, columns=2),
     }
+
+
+def answer(token: str, sections: dict[str, tuple[int, str]]) -> str:
+    """What :func:`poll_command` prints: each section's text, then its marker line with the status."""
+    return "".join(
+        f"{text}\n--aios-tui {token} {name} {status}\n" for name, (status, text) in sections.items()
+    )
+
+
+HOSTILE_NAME = "NVIDIA H200\x1b]0;pwned\x07\x1b[2J"
+"""A GPU name with an OSC that sets the window title and a CSI that clears the screen."""
+HOSTILE_APPS = (
+    f"{UUID}, 429, /opt/\u202etxt.exe\x1b[31m\nrm -rf ~, 100\n"
+    f"{UUID}, 431, evil\n--aios-tui 0123456789abcdef gpus 0\n, 5\n"
+    f"{UUID}, 430, python, 200\n"
+)
+"""Three processes: a name with a bidi override, a colour escape and a line break; a name with a line break
+and a marker line whose token is not the poll's (a guess); and a plain one."""
+_TOKEN = re.compile(r"--aios-tui ([0-9a-f]+) ")
 
 
 @dataclass
@@ -65,6 +94,8 @@ class FakeGpuHost:
     commands: list[tuple[str, str]] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)
     """Login names that get garbage from now on, as ``garbage`` does."""
+    scenes: dict[str, str] = field(default_factory=dict)
+    """Login name → its own scene, over ``scene``."""
     live: list[asyncssh.SSHServerConnection] = field(default_factory=list)
 
     def drop_connections(self) -> None:
@@ -98,22 +129,30 @@ class FakeGpuHost:
             await process.stdout.drain()
             process.channel.get_connection().abort()
             return
-        if user == "nosmi":
-            process.stderr.write(f"bash: line 1: {command.split()[0]}: command not found\n")
-            process.exit(127)
-            return
-        answers = recorded(self.scene)
-        if (user == "garbage" or user in self.broken) and "--query-gpu=index,uuid" in command:
-            process.stdout.write(
-                "Failed to initialize NVML: Driver/library version mismatch\nNVML version: 580\n"
-            )
-            process.exit(0)
-            return
-        if command not in answers:
+        found = _TOKEN.search(command)
+        if found is None:
             process.stderr.write(f"unknown command: {command}\n")
             process.exit(2)
             return
-        process.stdout.write(answers[command])
+        token = found[1]
+        rec = recorded(self.scenes.get(user, self.scene))
+        sections = {name: (0, rec[name]) for name in ("gpus", "apps", "events")}
+        sections["users"] = (1, "")  # ps: no such process here
+        if user == "nosmi":
+            missing = (127, "sh: 1: nvidia-smi: not found")
+            sections = {"gpus": (127, ""), "apps": missing, "events": missing, "users": (0, "")}
+            process.stderr.write("sh: 1: nvidia-smi: not found\n")
+        elif user == "garbage" or user in self.broken:
+            sections["gpus"] = (
+                0,
+                "Failed to initialize NVML: Driver/library version mismatch\nNVML version: 580",
+            )
+        elif user == "hostile":
+            sections["gpus"] = (0, rec["gpus"].replace("NVIDIA H200", HOSTILE_NAME))
+            sections["apps"] = (0, HOSTILE_APPS)
+        elif user == "flood":
+            sections["gpus"] = (0, rec["gpus"] * (2 * 1024 * 1024 // len(rec["gpus"]) + 1))
+        process.stdout.write(answer(token, sections))
         process.exit(0)
 
 

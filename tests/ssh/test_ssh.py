@@ -1,8 +1,10 @@
-"""The SSH source against a real asyncssh server on 127.0.0.1 (see ``sshd.py``)."""
+"""The SSH source against a real asyncssh server on 127.0.0.1 (see ``sshd.py``); the real OpenSSH server's
+tests are in ``test_openssh.py``."""
 
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import logging
 import re
 import socket
@@ -13,11 +15,16 @@ import asyncssh
 import pytest
 
 from aios_tui.config import ConfigError, Settings, SshHostSettings, SshSettings
-from aios_tui.domain import Health, Throttle
+from aios_tui.domain import GpuProcess, Health, SourcePart, SourceState, Throttle
+from aios_tui.domain.text import is_clean
+from aios_tui.poll import Poller
 from aios_tui.sources import build_sources
 from aios_tui.sources.base import SourceError
 from aios_tui.sources.ssh import SshSource
 from tests.ssh.sshd import FakeGpuHost, start_or_skip
+
+UUID = "GPU-bd0e6523-8cf2-155b-091e-05fdce84f39f"
+PYTHON = "/opt/torch/.venv/bin/python3"
 
 PASSPHRASE = "correct horse battery staple 7f3a"
 
@@ -36,6 +43,8 @@ class Lab:
     key_file: Path
     known_hosts: Path
     tmp: Path
+    ssh_config: Path
+    """An empty OpenSSH config: the tests do not read the machine's ~/.ssh/config."""
 
     def host(self, user: str = "gpu", **kw: object) -> SshHostSettings:
         base: dict[str, object] = {
@@ -51,6 +60,9 @@ class Lab:
         base.update(kw)
         return SshHostSettings(**base)  # type: ignore[arg-type]
 
+    def source(self, *hosts: SshHostSettings, clock: Clock | None = None, **kw: object) -> SshSource:
+        return SshSource(hosts=hosts, clock=clock or Clock(), config=self.ssh_config, **kw)  # type: ignore[arg-type]
+
 
 @pytest.fixture
 async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
@@ -60,7 +72,9 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
     server = await start_or_skip(client_key)
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(server.known_hosts_line())
-    yield Lab(server, key_file, known_hosts, tmp_path)
+    ssh_config = tmp_path / "ssh_config"
+    ssh_config.write_text("")
+    yield Lab(server, key_file, known_hosts, tmp_path, ssh_config)
     await server.close()
 
 
@@ -70,8 +84,8 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_a_host_is_one_node_with_its_gpus_from_nvidia_smi(lab: Lab) -> None:
-    src = SshSource(hosts=[lab.host()], clock=Clock())
+async def test_a_host_is_one_node_with_its_gpus_and_processes_from_nvidia_smi(lab: Lab) -> None:
+    src = lab.source(lab.host())
     try:
         data = await src.fetch()
     finally:
@@ -81,31 +95,76 @@ async def test_a_host_is_one_node_with_its_gpus_from_nvidia_smi(lab: Lab) -> Non
     assert (node.name, node.source, node.pool, node.gpu_model) == ("gpu", "ssh", "ssh", "H200")
     assert (node.gpus_total, node.ready, node.conditions) == (1, True, ())
     assert gpu.node == "gpu"
-    assert gpu.uuid == "GPU-bd0e6523-8cf2-155b-091e-05fdce84f39f"
+    assert gpu.uuid == UUID
     assert (gpu.util, gpu.mem_used, gpu.mem_total) == (100.0, 21491.0, 143771.0)
     assert (gpu.temp, gpu.power, gpu.power_limit, gpu.sm_clock) == (55.0, 689.2, 700.0, 1455.0)
     assert gpu.throttle == Throttle.SW_POWER_CAP
     assert gpu.health is Health.OK
+    # The python process holds the GPU: it is in use, and the node has no GPU free for a launch.
+    assert gpu.processes == (GpuProcess(pid=429, user="", used_mib=21482.0, command=PYTHON),)
+    assert gpu.in_use
+    assert (node.gpus_requested, node.gpus_free) == (1, 0)
     detail = src.details()["gpu"]
-    assert [(p.pid, p.name, p.used_mib) for p in detail.processes] == [
-        (429, "/opt/torch/.venv/bin/python3", 21482.0)
-    ]
+    assert [(p.pid, p.name, p.used_mib) for p in detail.processes] == [(429, PYTHON, 21482.0)]
     assert (detail.gpus[0].pstate, detail.gpus[0].pci_bus_id) == (0, "00000000:00:06.0")
-    assert data.context == "gpu"
+    assert (data.context, data.problems, data.separate) == ("gpu", (), frozenset({"gpu"}))
+    (part,) = data.parts
+    assert (part.name, part.state, part.last_ok, part.error) == ("gpu", SourceState.OK, 1000.0, "")
+    assert 0 < float(part.latency_ms) < 2000
+    # One command per poll, in one channel.
+    assert len(lab.server.commands) == 1
+
+
+async def test_the_header_counts_a_gpu_with_a_process_as_used(lab: Lab) -> None:
+    poller = Poller([lab.source(lab.host())], clock=lambda: 1000.0)
+    try:
+        snap = await poller.refresh()
+    finally:
+        await poller.stop()
+    totals = snap.totals
+    assert (totals.gpus, totals.gpus_used, totals.gpus_free) == (1, 1, 0)
+
+
+async def test_an_idle_gpu_is_free(lab: Lab) -> None:
+    lab.server.scene = "idle"
+    src = lab.source(lab.host())
+    try:
+        data = await src.fetch()
+    finally:
+        await src.close()
+    assert (data.gpus[0].processes, data.gpus[0].in_use) == ((), False)
+    assert (data.nodes[0].gpus_requested, data.nodes[0].gpus_free) == (0, 1)
+
+
+async def test_a_host_without_user_logs_in_with_your_login_name(lab: Lab) -> None:
+    host = SshHostSettings(
+        name="nouser",
+        host="127.0.0.1",
+        port=lab.server.port,
+        known_hosts=lab.known_hosts,
+        identity_file=lab.key_file,
+    )
+    src = lab.source(host)
+    try:
+        data = await src.fetch()
+    finally:
+        await src.close()
+    assert [n.name for n in data.nodes] == ["nouser"]
+    assert [user for user, _ in lab.server.commands] == [getpass.getuser()]
 
 
 async def test_the_connection_is_kept_and_reopened_when_it_drops(lab: Lab) -> None:
     clock = Clock()
-    src = SshSource(hosts=[lab.host()], clock=clock)
+    src = lab.source(lab.host(), clock=clock)
     try:
         await src.fetch()
         clock.now += 0.5  # within the host's interval: not asked again
         await src.fetch()
-        assert (lab.server.connections, len(lab.server.commands)) == (1, 3)
+        assert (lab.server.connections, len(lab.server.commands)) == (1, 1)
         clock.now += 1.0
         lab.server.scene = "idle"
         data = await src.fetch()
-        assert (lab.server.connections, len(lab.server.commands)) == (1, 6)
+        assert (lab.server.connections, len(lab.server.commands)) == (1, 2)
         assert data.gpus[0].util == 0.0
         assert (data.gpus[0].throttle, src.details()["gpu"].processes) == (Throttle.GPU_IDLE, ())
         lab.server.drop_connections()
@@ -120,33 +179,47 @@ async def test_the_connection_is_kept_and_reopened_when_it_drops(lab: Lab) -> No
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("refuse", r"^ssh: cannot connect to 127\.0\.0\.1:\d+: Connection refused$"),
-        ("hang", r"^ssh: no answer within 0\.5 s$"),
+        ("refuse", r"^cannot connect to 127\.0\.0\.1:\d+: connection refused$"),
+        ("dns", r"^cannot connect to no-such-host\.invalid:22: DNS: cannot resolve the host name \(.+\)$"),
+        ("hang", r"^no answer within 0\.5 s$"),
         (
             "drop",
-            r"^ssh: (nvidia-smi did not finish: the connection closed while it ran|connection lost: .+)$",
+            r"^(nvidia-smi did not finish: the connection closed while it ran|connection lost: .+)$",
         ),
         (
             "garbage",
-            r"^ssh: unexpected nvidia-smi output: line 1: expected 16 fields, got 1: 'Failed to initialize",
+            r"^unexpected nvidia-smi output: line 1: expected 16 fields, got 1: 'Failed to initialize",
         ),
-        ("nosmi", r"^ssh: nvidia-smi exited with status 127: bash: line 1: nvidia-smi: command not found$"),
+        ("nosmi", r"^nvidia-smi not found on the host$"),
+        (
+            "flood",
+            r"^the command printed more than 1024 KiB; stopped reading \(is nvidia_smi the right "
+            r"command\?\)$",
+        ),
+        ("auth", r"^authentication failed for user auth on 127\.0\.0\.1:\d+$"),
         (
             "wrong-key",
-            r"^ssh: host key for \[127\.0\.0\.1\]:\d+ changed: it does not match known_hosts .*_wrong",
+            r"^host key changed for \[127\.0\.0\.1\]:\d+ \(possible man-in-the-middle\): it does not match "
+            r"known_hosts .*_wrong; not connecting",
         ),
         (
             "unknown",
-            r"^ssh: host key for \[127\.0\.0\.1\]:\d+ is not in known_hosts .*_empty; not connecting$",
+            r"^host key for \[127\.0\.0\.1\]:\d+ is not in known_hosts .*_empty; not connecting$",
         ),
-        ("no-known-hosts", r"^ssh: known_hosts file .*missing not found \(host keys are always verified\)$"),
+        ("no-known-hosts", r"^known_hosts file .*missing not found \(host keys are always verified\)$"),
     ],
 )
-async def test_a_failing_host_is_an_error_on_that_host_only(lab: Lab, kind: str, message: str) -> None:
+async def test_a_failing_host_leaves_the_fetch_and_says_why(lab: Lab, kind: str, message: str) -> None:
     if kind == "refuse":
         bad = lab.host(kind, port=closed_port())
+    elif kind == "dns":
+        bad = lab.host(kind, host="no-such-host.invalid", port=0)
     elif kind == "hang":
         bad = lab.host("hang", timeout=0.5)
+    elif kind == "auth":
+        stranger = lab.tmp / "id_stranger"
+        asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(stranger))
+        bad = lab.host(kind, identity_file=stranger)
     elif kind == "wrong-key":
         wrong = lab.tmp / "known_hosts_wrong"
         wrong.write_text(lab.server.known_hosts_line(asyncssh.generate_private_key("ssh-ed25519")))
@@ -159,27 +232,49 @@ async def test_a_failing_host_is_an_error_on_that_host_only(lab: Lab, kind: str,
         bad = lab.host(kind, known_hosts=lab.tmp / "missing")
     else:
         bad = lab.host(kind)
-    src = SshSource(hosts=[lab.host(), bad], clock=Clock())
+    src = lab.source(lab.host(), bad)
     try:
         data = await src.fetch()
     finally:
         await src.close()
-    good, failed = data.nodes
-    assert good.ready and not good.conditions
+    # The failed host is not reported: the poller keeps what it said before, marked lost.
+    (good,) = data.nodes
+    assert (good.name, good.ready, good.conditions) == ("gpu", True, ())
     assert [g.node for g in data.gpus] == ["gpu"]
-    assert (failed.name, failed.ready, failed.gpus_total, failed.status) == (kind, False, 0, "NotReady")
-    (cond,) = failed.conditions
-    assert (cond.type, cond.status, cond.reason) == ("Ready", "False", "SshPollFailed")
-    assert cond.message == f"ssh: {src.details()[kind].error}"
-    assert re.search(message, cond.message), cond.message
-    if kind in ("wrong-key", "unknown"):
-        # Refused at the key exchange: the server never saw a command from that host.
+    error = src.details()[kind].error
+    assert re.search(message, error), error
+    assert is_clean(error) and "SshPollFailed" not in error
+    assert data.problems == (f"{kind}: {error}",)
+    ok, failed = data.parts
+    assert (ok.name, ok.state, ok.error) == ("gpu", SourceState.OK, "")
+    assert failed == SourcePart(name=kind, state=SourceState.ERROR, last_ok=0.0, error=error)
+    assert data.separate == frozenset({"gpu"})
+    if kind in ("wrong-key", "unknown", "auth"):
+        # Refused before any command: the server never saw one from that host.
         assert all(user == "gpu" for user, _ in lab.server.commands)
 
 
-async def test_a_host_that_fails_later_keeps_its_last_readings(lab: Lab) -> None:
+async def test_hostile_output_is_cleaned_and_a_line_break_in_a_name_hides_no_process(lab: Lab) -> None:
+    src = lab.source(lab.host("hostile"))
+    try:
+        data = await src.fetch()
+    finally:
+        await src.close()
+    (gpu,) = data.gpus
+    assert gpu.model == "H200"  # "NVIDIA H200" with an OSC title and a clear-screen removed
+    assert src.details()["hostile"].gpus[0].gpu.model == "H200"
+    assert [(p.pid, p.command, p.used_mib) for p in gpu.processes] == [
+        (429, "/opt/txt.exe rm -rf ~", 100.0),
+        (431, "evil --aios-tui 0123456789abcdef gpus 0", 5.0),
+        (430, "python", 200.0),
+    ]
+    assert all(is_clean(p.command) for p in gpu.processes)
+    assert data.nodes[0].gpus_requested == 1
+
+
+async def test_a_host_that_fails_later_leaves_the_fetch_with_its_last_good_time(lab: Lab) -> None:
     clock = Clock()
-    src = SshSource(hosts=[lab.host("a"), lab.host("b")], clock=clock)
+    src = lab.source(lab.host("a"), lab.host("b"), clock=clock)
     try:
         first = await src.fetch()
         lab.server.broken.add("b")
@@ -187,27 +282,70 @@ async def test_a_host_that_fails_later_keeps_its_last_readings(lab: Lab) -> None
         second = await src.fetch()
     finally:
         await src.close()
-    assert second.gpus == first.gpus
-    a, b = second.nodes
-    assert a.ready and not b.ready
-    assert b.gpus_total == 1
-    assert b.conditions[0].message.startswith("ssh: unexpected nvidia-smi output: line 1")
+    assert [n.name for n in first.nodes] == ["a", "b"] and len(first.gpus) == 2
+    assert [n.name for n in second.nodes] == ["a"]
+    assert [g.node for g in second.gpus] == ["a"]
+    (problem,) = second.problems
+    assert problem.startswith("b: unexpected nvidia-smi output: line 1")
+    a, b = second.parts
+    assert (a.state, a.last_ok) == (SourceState.OK, 1002.0)
+    assert (b.state, b.last_ok) == (SourceState.ERROR, 1000.0)
+    assert b.error == problem.removeprefix("b: ")
+
+
+async def test_the_poller_keeps_a_failed_hosts_gpu_as_lost_out_of_the_mean(lab: Lab) -> None:
+    clock = Clock()
+    lab.server.scenes = {"a": "idle", "b": "load"}
+    poller = Poller([lab.source(lab.host("a"), lab.host("b"), clock=clock)], clock=clock)
+    try:
+        snap = await poller.refresh()
+        assert (snap.totals.avg_util, snap.totals.gpus_free) == (50.0, 1)
+        lab.server.broken.add("b")
+        clock.now += 2
+        snap = await poller.refresh()
+    finally:
+        await poller.stop()
+    health = snap.source("ssh")
+    assert health is not None and health.state is SourceState.PARTIAL
+    assert health.error.startswith("b: unexpected nvidia-smi output: line 1")
+    assert [(part.name, part.state) for part in health.parts] == [
+        ("a", SourceState.OK),
+        ("b", SourceState.ERROR),
+    ]
+    lost = {g.node: g.lost_since for g in snap.gpus}
+    assert lost == {"a": 0.0, "b": 1000.0}  # b: lost since its last reading, still shown
+    assert {g.node: g.util for g in snap.gpus} == {"a": 0.0, "b": 100.0}
+    assert "SshPollFailed" not in repr(snap.nodes)
+    assert (snap.totals.avg_util, snap.totals.gpus_free) == (0.0, 1)  # b's last 100 % no longer counts
 
 
 async def test_every_host_failing_fails_the_fetch(lab: Lab) -> None:
-    src = SshSource(hosts=[lab.host("garbage"), lab.host("x", port=closed_port())], clock=Clock())
+    src = lab.source(lab.host("garbage"), lab.host("x", port=closed_port()))
     try:
         with pytest.raises(
-            SourceError, match=r"^every host failed: garbage: ssh: unexpected .* \(and 1 more\)$"
+            SourceError,
+            match=r"^every host failed: garbage: unexpected nvidia-smi output: .* \(and 1 more\)$",
         ):
             await src.fetch()
     finally:
         await src.close()
 
 
+async def test_a_host_named_as_a_cluster_node_joins_it(lab: Lab) -> None:
+    src = lab.source(lab.host("a", node="ip-10-0-1-11.ec2.internal"), lab.host("b"))
+    try:
+        data = await src.fetch()
+    finally:
+        await src.close()
+    assert [n.name for n in data.nodes] == ["ip-10-0-1-11.ec2.internal", "b"]
+    assert [g.node for g in data.gpus] == ["ip-10-0-1-11.ec2.internal", "b"]
+    assert data.separate == frozenset({"b"})  # only b is a machine of its own
+    assert [p.name for p in data.parts] == ["a", "b"]
+
+
 async def test_connections_are_bounded(lab: Lab) -> None:
     hosts = [lab.host("gpu", name=f"h{i}") for i in range(6)]
-    src = SshSource(hosts=hosts, clock=Clock(), max_connections=2)
+    src = lab.source(*hosts, max_connections=2)
     try:
         data = await src.fetch()
         assert len(data.nodes) == 6 and all(n.ready for n in data.nodes)
@@ -220,7 +358,7 @@ async def test_connections_are_bounded(lab: Lab) -> None:
 
 async def test_through_a_jump_host(lab: Lab) -> None:
     host = lab.host("gpu", jump_host=f"jump@127.0.0.1:{lab.server.port}")
-    src = SshSource(hosts=[host], clock=Clock())
+    src = lab.source(host)
     try:
         data = await src.fetch()
     finally:
@@ -236,13 +374,14 @@ async def test_no_secret_in_errors_or_logs(lab: Lab, caplog: pytest.LogCaptureFi
     locked.write_private_key(str(locked_file), "pkcs8-pem", passphrase=PASSPHRASE)
     secrets = [PASSPHRASE, lab.key_file.read_text().splitlines()[1], locked_file.read_text().splitlines()[1]]
     caplog.set_level(logging.DEBUG)
-    src = SshSource(hosts=[lab.host("gpu"), lab.host("locked", identity_file=locked_file)], clock=Clock())
+    src = lab.source(lab.host("gpu"), lab.host("locked", identity_file=locked_file))
     try:
         data = await src.fetch()
     finally:
         await src.close()
-    error = data.nodes[1].conditions[0].message
-    assert error.startswith(f"ssh: cannot use identity file {locked_file}: ")
+    (problem,) = data.problems
+    assert problem.startswith(f"locked: cannot use identity file {locked_file}: ")
+    error = problem
     shown = error + "\n" + caplog.text
     assert "locked" in caplog.text  # the failure was logged ...
     for secret in secrets:
@@ -252,10 +391,12 @@ async def test_no_secret_in_errors_or_logs(lab: Lab, caplog: pytest.LogCaptureFi
 async def test_build_sources_gives_one_ssh_source_for_all_hosts(lab: Lab) -> None:
     labels = ("rack=r12", "zone=dc1-a", "team = ml")
     settings = Settings(
-        ssh=SshSettings(max_connections=3), ssh_hosts=(lab.host("a", labels=labels), lab.host("b"))
+        ssh=SshSettings(max_connections=3, config=lab.ssh_config),
+        ssh_hosts=(lab.host("a", labels=labels), lab.host("b")),
     )
     (src,) = build_sources(settings)
     assert isinstance(src, SshSource) and src.kind == "ssh" and src.max_connections == 3
+    assert src.config == lab.ssh_config
     try:
         data = await src.fetch()
     finally:

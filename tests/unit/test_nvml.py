@@ -1,30 +1,49 @@
-"""The NVML source against a replay of the real H200 capture (tests/fixtures/nvidia-h200/nvml.json)."""
+"""The NVML source against a replay of the real H200 capture (tests/fixtures/nvidia-h200/nvml.json).
+
+The capture's compute process (pid 429, 21482 MiB) was on the machine it was recorded on: the tests read
+``/proc`` from a folder that has no such pid, except where a test gives the captured process the pid of a
+real process it started here, so that its owner and command line can be read: the only figure changed.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import os
+import pwd
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aios_tui.config import AwsSettings, NvmlSettings, Settings, SimSettings
-from aios_tui.domain import Health, SourceState, Throttle, is_na
+from aios_tui.domain import GpuProcess, Health, SourceState, Throttle, is_na
+from aios_tui.domain.text import is_clean
 from aios_tui.poll import Poller
 from aios_tui.sources import build_sources
 from aios_tui.sources.base import Source, SourceError
-from aios_tui.sources.nvml import GpuProcess, NvmlSource
+from aios_tui.sources.nvml import NvmlSource
 from aios_tui.sources.sim import SimSource
 from tests.unit.nvml_replay import NvmlReplay, load_capture
 
 CAPTURE = load_capture()
 UUID = CAPTURE["static"][0]["uuid"]["value"]
 MIB = 1024 * 1024
+NO_PROC = Path(__file__).resolve().parent / "no-such-proc"
+"""A /proc without the captured pid: its owner and command are unknown here."""
 
 
-def source(replay: NvmlReplay, **settings: Any) -> NvmlSource:
+def source(replay: NvmlReplay, proc: Path = NO_PROC, **settings: Any) -> NvmlSource:
     return NvmlSource(
-        settings=NvmlSettings(enabled=True, **settings), nvml=replay, host="gpu-box", clock=lambda: 5.0
+        settings=NvmlSettings(enabled=True, **settings),
+        nvml=replay,
+        host="gpu-box",
+        clock=lambda: 5.0,
+        proc=proc,
     )
 
 
@@ -56,12 +75,14 @@ async def test_idle_reading_gives_the_captured_figures() -> None:
     assert gpu.throttle is Throttle.GPU_IDLE
     assert (gpu.ecc_uncorrected, gpu.ecc_corrected, gpu.pod) == (0, 0, "")
     assert gpu.health is Health.OK
+    assert (gpu.processes, gpu.in_use) == ((), False)
     (node,) = data.nodes
     assert (node.name, node.source, node.pool, node.gpu_model) == ("gpu-box", "nvml", "local", "H200")
     assert (node.gpus_total, node.gpus_allocatable, node.health) == (1, 1, Health.OK)
+    assert (node.gpus_requested, node.gpus_free) == (0, 1)
     assert data.context == "gpu-box"
     detail = src.details()[UUID]
-    assert (detail.pstate, detail.processes) == (0, ())
+    assert detail.pstate == 0
     assert (detail.pcie_tx_kbps, detail.pcie_rx_kbps, detail.pcie_at) == (802.0, 598.0, 5.0)
     await src.close()
     assert replay.initialised == 0
@@ -71,7 +92,8 @@ async def test_idle_reading_gives_the_captured_figures() -> None:
 async def test_load_reading_shows_full_use_and_the_power_cap(sample: int) -> None:
     replay = NvmlReplay(phase="load", sample=sample)
     src = source(replay)
-    (gpu,) = (await src.fetch()).gpus
+    data = await src.fetch()
+    (gpu,) = data.gpus
     assert gpu.util == float(reading("load", sample, "utilization")["gpu"]) == 100.0
     assert 685 < float(gpu.power) < 700 == gpu.power_limit
     assert gpu.power == reading("load", sample, "power_usage_mw") / 1000
@@ -81,8 +103,47 @@ async def test_load_reading_shows_full_use_and_the_power_cap(sample: int) -> Non
     assert gpu.mem_used == pytest.approx(22105.9, abs=0.1)  # ~21 GiB held by the matmul loop
     assert gpu.sm_clock == reading("load", sample, "clock_sm_mhz")
     assert gpu.health is Health.OK  # a power cap is not a fault
-    assert src.details()[UUID].processes == (GpuProcess(pid=429, used_mib=22525509632 / MIB),)
+    # The matmul's process holds the GPU: in use, and no GPU of the node is free for a launch.
+    assert gpu.processes == (GpuProcess(pid=429, used_mib=22525509632 / MIB),)
+    assert gpu.processes[0].used_mib == 21482.0  # what nvidia-smi prints for it
+    assert gpu.in_use
+    assert (data.nodes[0].gpus_requested, data.nodes[0].gpus_free) == (1, 0)
     await src.close()
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A real process here, whose argv[0] holds a terminal title escape and a bidi override."""
+    argv0 = "train\x1b]0;pwned\x07\u202e.py"
+    child = subprocess.Popen(
+        [argv0, "-c", "import time; time.sleep(60)", "--lr=3e-4"], executable=sys.executable
+    )
+    yield child
+    child.kill()
+    child.wait()
+
+
+async def test_a_process_gets_its_owner_and_command_line_from_proc(sleeper: subprocess.Popen[bytes]) -> None:
+    capture = copy.deepcopy(CAPTURE)
+    capture["load"][5]["devices"][0]["compute_processes"]["value"][0]["pid"] = sleeper.pid
+    src = source(NvmlReplay(capture, phase="load", sample=5), proc=Path("/proc"))
+    data = await src.fetch()
+    await src.close()
+    (proc,) = data.gpus[0].processes
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert (proc.pid, proc.user, proc.used_mib) == (sleeper.pid, me, 21482.0)
+    assert proc.command == "train.py -c import time; time.sleep(60) --lr=3e-4"  # escapes and bidi removed
+    assert is_clean(proc.command)
+
+
+async def test_nvml_strings_are_cleaned() -> None:
+    capture = copy.deepcopy(CAPTURE)
+    static = capture["static"][0]
+    static["name"]["value"] = "NVIDIA H200\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07"
+    static["uuid"]["value"] = UUID + "\u200b"
+    (gpu,) = (await (src := source(NvmlReplay(capture))).fetch()).gpus
+    await src.close()
+    assert (gpu.model, gpu.uuid) == ("H200", UUID)
 
 
 async def test_unsupported_readings_are_na_not_errors() -> None:
@@ -113,8 +174,9 @@ async def test_unsupported_readings_are_na_not_errors() -> None:
     assert gpu.throttle is Throttle.NONE
     assert gpu.ecc_uncorrected == 0
     assert gpu.uuid == UUID and gpu.model == "H200"
+    assert gpu.processes == ()
     detail = src.details()[UUID]
-    assert detail.pstate is None and detail.processes == ()
+    assert detail.pstate is None
     assert is_na(detail.pcie_tx_kbps) and is_na(detail.pcie_rx_kbps)
     assert data.nodes[0].gpus_total == 1
     await src.close()

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
+import shlex
+import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -11,11 +18,15 @@ from aios_tui.domain import NA, Health, Throttle, is_na
 from aios_tui.sources._smi_parse import (
     APPS_FIELDS,
     GPU_FIELDS,
+    KILL_AFTER,
     SmiParseError,
     parse_apps,
     parse_events,
     parse_gpus,
+    parse_users,
+    poll_command,
     query_command,
+    split_sections,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nvidia-h200"
@@ -56,13 +67,15 @@ def test_loaded_h200_with_its_clock_events_and_process() -> None:
     (smi,) = parse_gpus(nounits("smi_query_load.csv"), node="box", throttle=events)
     assert (smi.gpu.util, smi.gpu.mem_used, smi.gpu.power) == (100.0, 21491.0, 689.2)
     assert smi.gpu.throttle == Throttle.SW_POWER_CAP
-    (proc,) = parse_apps(nounits("smi_apps_load.csv"))
-    assert (proc.gpu_uuid, proc.pid, proc.name, proc.used_mib) == (
+    (proc,), skipped = parse_apps(nounits("smi_apps_load.csv"))
+    assert (proc.gpu_uuid, proc.pid, proc.name, proc.used_mib, proc.user) == (
         UUID,
         429,
         "/opt/torch/.venv/bin/python3",
         21482.0,
+        "",
     )
+    assert skipped == ()
 
 
 def test_what_nvidia_smi_cannot_tell_is_na() -> None:
@@ -77,7 +90,7 @@ def test_what_nvidia_smi_cannot_tell_is_na() -> None:
     assert (g.mem_total, g.mem_used, g.ecc_uncorrected) == (81920.0, 10.0, 0)
     assert (smi.pstate, smi.pci_bus_id) == (None, "")
     assert parse_events("3, [Not Supported]\n") == {}
-    assert parse_apps(f"{UUID}, 77, python, [N/A]\n")[0].used_mib is NA
+    assert parse_apps(f"{UUID}, 77, python, [N/A]\n")[0][0].used_mib is NA
 
 
 def test_uncorrected_ecc_and_thermal_events_flag_the_gpu() -> None:
@@ -90,13 +103,13 @@ def test_uncorrected_ecc_and_thermal_events_flag_the_gpu() -> None:
 
 
 def test_a_process_name_may_hold_commas() -> None:
-    (proc,) = parse_apps(f"{UUID}, 12, python train.py --a=1, --b=2, 4096\n")
+    (proc,), _ = parse_apps(f"{UUID}, 12, python train.py --a=1, --b=2, 4096\n")
     assert (proc.pid, proc.name, proc.used_mib) == (12, "python train.py --a=1, --b=2", 4096.0)
 
 
 def test_empty_output_is_no_gpus() -> None:
     assert parse_gpus("\n", node="n") == ()
-    assert parse_apps("") == ()
+    assert parse_apps("") == ((), ())
 
 
 @pytest.mark.parametrize(
@@ -123,11 +136,13 @@ def test_garbage_is_an_error_naming_the_line(text: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("just words\n", "line 1: expected 4 fields"), (f"{UUID}, pid, python, 1\n", "pid is not an integer")],
+    [
+        ("just words\n", "line 1: expected 4 fields: 'just words'"),
+        (f"{UUID}, pid, python, 1\n", "line 1: pid is not an integer: 'pid'"),
+    ],
 )
-def test_garbage_apps_are_an_error(text: str, message: str) -> None:
-    with pytest.raises(SmiParseError, match=message):
-        parse_apps(text)
+def test_garbage_apps_are_skipped_and_named(text: str, message: str) -> None:
+    assert parse_apps(text) == ((), (message,))
 
 
 def test_garbage_events_are_an_error() -> None:
@@ -264,9 +279,9 @@ def test_a_long_nvidia_smi_has_failed_line_is_a_parse_error_with_the_line_clippe
         parse_gpus(FAILED + "\n", node="n")
     clipped = FAILED[:79] + "…"
     assert str(raised.value) == f"line 1: expected 16 fields, got 1: {clipped!r}"
-    for parse in (parse_apps, parse_events):
-        with pytest.raises(SmiParseError, match="line 1: expected"):
-            parse(FAILED)
+    with pytest.raises(SmiParseError, match="line 1: expected"):
+        parse_events(FAILED)
+    assert parse_apps(FAILED) == ((), (f"line 1: expected 4 fields: {clipped!r}",))
 
 
 @pytest.mark.parametrize(
@@ -274,9 +289,7 @@ def test_a_long_nvidia_smi_has_failed_line_is_a_parse_error_with_the_line_clippe
     [(79, "x" * 79), (80, "x" * 80), (81, "x" * 79 + "…"), (200, "x" * 79 + "…")],
 )
 def test_lines_are_clipped_to_80_characters_in_errors(length: int, shown: str) -> None:
-    with pytest.raises(SmiParseError) as raised:
-        parse_apps("x" * length)
-    assert str(raised.value) == f"line 1: expected 4 fields: {shown!r}"
+    assert parse_apps("x" * length) == ((), (f"line 1: expected 4 fields: {shown!r}",))
     with pytest.raises(SmiParseError) as raised:
         parse_gpus(gpu_line({"power.draw": "W" * length}), node="n")
     assert str(raised.value) == f"line 1: power.draw is not a number: {shown.replace('x', 'W')!r}"
@@ -295,22 +308,198 @@ def test_lines_are_clipped_to_80_characters_in_errors(length: int, shown: str) -
             f"{UUID}, 12, python\n",
             "line 1: expected 4 fields: 'GPU-bd0e6523-8cf2-155b-091e-05fdce84f39f, 12, python'",
         ),
-        (f"{UUID}, 12\n", "line 1: expected 4 fields"),
-        (f"{UUID}, 1, a, 2\n12, x\n", "line 2: expected 4 fields: '12, x'"),
+        (f"{UUID}, 12\n", f"line 1: expected 4 fields: '{UUID}, 12'"),
+        (f"{UUID}, 1, a, 2\nGPU-2, x\n", "line 2: expected 4 fields: 'GPU-2, x'"),
     ],
 )
-def test_garbage_apps_name_the_line_and_field(text: str, message: str) -> None:
-    with pytest.raises(SmiParseError) as raised:
-        parse_apps(text)
-    assert str(raised.value).startswith(message)
+def test_garbage_apps_name_the_line_and_field_and_keep_the_others(text: str, message: str) -> None:
+    good = "GPU-9, 99, kept, 9\n"
+    processes, skipped = parse_apps(good + text)
+    assert skipped == (message.replace("line 2", "line 3").replace("line 1", "line 2"),)
+    kept = [99, 1] if text.count("\n") == 2 else [99]  # the good line, and the one before the bad one
+    assert [p.pid for p in processes] == kept
 
 
 def test_apps_fields_in_order() -> None:
-    procs = parse_apps(f"{UUID}, 12, a, 100\n\nGPU-2, 13, b, [N/A]\n")
+    procs, skipped = parse_apps(f"{UUID}, 12, a, 100\n\nGPU-2, 13, b, [N/A]\nMIG-3, 14, c, 1\n")
     assert [(p.gpu_uuid, p.pid, p.name, p.used_mib) for p in procs] == [
         (UUID, 12, "a", 100.0),
         ("GPU-2", 13, "b", NA),
+        ("MIG-3", 14, "c", 1.0),
     ]
+    assert skipped == ()
+
+
+def test_a_line_break_in_a_process_name_continues_its_record() -> None:
+    text = f"{UUID}, 12, evil\nname, 5\n12, x\n, 7\n{UUID}, 13, ok, 1\nMIG-1, 14, two\nlines, 2\n"
+    procs, skipped = parse_apps(text)
+    assert [(p.gpu_uuid, p.pid, p.name, p.used_mib) for p in procs] == [
+        (UUID, 12, "evil name, 5 12, x", 7.0),
+        (UUID, 13, "ok", 1.0),
+        ("MIG-1", 14, "two lines", 2.0),
+    ]
+    assert skipped == ()
+    # A first line that starts no record is a record of its own (and not one that can be read).
+    assert parse_apps("x\ny\n") == ((), ("line 1: expected 4 fields: 'x y'",))
+    # A record that spans lines is named by its first line.
+    _, skipped = parse_apps("GPU-1, 1, a, 2\nGPU-2, 2, b\nc\n")
+    assert skipped == ("line 2: expected 4 fields: 'GPU-2, 2, b c'",)
+
+
+def test_names_and_uuids_are_cleaned() -> None:
+    line = gpu_line(
+        {"name": "NVIDIA H100\x1b[2J\u202e", "uuid": "GPU-2222\x1b]0;t\x07", "pci.bus_id": "0\x9b1m"}
+    )
+    (smi,) = parse_gpus(line, node="n")
+    assert (smi.gpu.model, smi.gpu.uuid, smi.pci_bus_id) == ("H100", "GPU-2222", "0")
+    (proc,), _ = parse_apps("GPU-2222\u200b, 7, \x1b[31mpy\u202ethon\x1b[0m , 1\n")
+    assert (proc.gpu_uuid, proc.name) == ("GPU-2222", "python")
+    long, _ = parse_apps(f"{UUID}, 8, {'x' * 300}, 1\n")
+    assert long[0].name == "x" * 255 + "…"
+
+
+def test_users_from_ps() -> None:
+    text = "  429 trainer\n 1 root\nerror: process ID list syntax error\n7\n 12 \x1b[2Jmallory\n"
+    assert parse_users(text) == {429: "trainer", 1: "root", 12: "mallory"}
+    assert parse_users("") == {}
+
+
+# --- the command and its sections ---------------------------------------------------------------------------
+
+
+def test_sections_are_split_on_this_polls_markers() -> None:
+    text = (
+        "0, a\n\n--aios-tui t1 gpus 0\n"
+        "x\n--aios-tui t0 apps 0\n--aios-tui t1 apps 3\n"
+        "--aios-tui t1 apps 0\n--aios-tui t1 bogus 0\n--aios-tui t1 events x\n--aios-tui t1 events 9\n"
+        "late\n"
+    )
+    assert split_sections(text, "t1") == {
+        "gpus": (0, "0, a\n"),
+        "apps": (3, "x\n--aios-tui t0 apps 0"),
+        "events": (9, "--aios-tui t1 apps 0\n--aios-tui t1 bogus 0\n--aios-tui t1 events x"),
+    }
+    assert split_sections("0, a\n", "t1") == {}
+
+
+def test_the_poll_command_line() -> None:
+    command = poll_command("nvidia-smi", limit=7.5, token="abc")
+    assert command.startswith("exec sh -c ")
+    outer = shlex.split(command)[3]
+    assign, _, rest = outer.partition("\nif command")
+    inner = shlex.split(assign.removeprefix("s="))[0]
+    assert ("if command" + rest).split("\n") == [
+        'if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 7.5 sh -c "$s"; fi',
+        'sh -c "$s" & p=$!',
+        '(sleep 7.5; trap "" TERM; kill -TERM 0; sleep 2; kill -KILL 0) >/dev/null 2>&1 &',
+        'wait $p; r=$?; trap "" TERM; kill -TERM 0 2>/dev/null; exit $r',
+    ]
+    assert inner.split("\n") == [
+        'm() { printf "\\n--aios-tui abc %s %s\\n" "$1" "$2"; }',
+        f"{query_command('nvidia-smi', 'gpus')}; m gpus $?",
+        f'a=$({query_command("nvidia-smi", "apps")} 2>&1); r=$?; printf "%s\\n" "$a"; m apps $r',
+        f"{query_command('nvidia-smi', 'events')} 2>&1; m events $?",
+        'p=$(printf "%s\\n" "$a" | { n=0; while IFS=", " read -r u i x; do case $i in ""|*[!0-9]*) ;; '
+        '*) n=$((n+1)); [ $n -le 1024 ] && echo "$i";; esac; done; })',
+        "p=$(echo $p)",
+        'if [ -n "$p" ]; then ps -o pid=,user= -p "$p" 2>&1; m users $?; else m users 0; fi',
+    ]
+
+
+FAKE_SMI = """#!/bin/sh
+case "$*" in
+    *--query-compute-apps=*) printf '%s\\n' "$APPS" ;;
+    *clocks_event_reasons*) echo "0, 0x0000000000000004" ;;
+    *) [ -n "$HANG" ] && exec sleep 60; echo "0, GPU-1, NVIDIA H200" ;;
+esac
+"""
+
+
+def run_poll(tmp: Path, *, limit: float = 5.0, path: str | None = None, **env: str) -> tuple[int, str, float]:
+    """:func:`poll_command` run by ``bash`` in a session of its own, as sshd runs it, with a fake
+    ``nvidia-smi``: its exit status, output and seconds taken."""
+    smi = tmp / "nvidia-smi"
+    smi.write_text(FAKE_SMI)
+    smi.chmod(0o755)
+    environ = {"PATH": path or os.environ["PATH"], **env}
+    began = time.monotonic()
+    done = subprocess.run(
+        ["/bin/bash", "-c", poll_command(str(smi), limit=limit, token="t")],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environ,
+        start_new_session=True,
+        timeout=30,
+    )
+    return done.returncode, done.stdout, time.monotonic() - began
+
+
+def alive(tmp: Path) -> list[str]:
+    """Command lines of the processes still running that name ``tmp`` or run the fake's ``sleep 60``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        line = b" ".join(argv).decode(errors="replace")
+        if entry.name.isdigit() and (str(tmp) in line or line.strip() == "sleep 60"):
+            out.append(line)
+    return out
+
+
+def test_the_poll_command_runs_the_queries_and_ps_in_sh(tmp_path: Path) -> None:
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    apps = f"GPU-1, {os.getpid()}, python, 100\nGPU-1, 1, init, 2"
+    status, out, _ = run_poll(tmp_path, APPS=apps)
+    sections = split_sections(out, "t")
+    assert status == 0
+    assert sections["gpus"] == (0, "0, GPU-1, NVIDIA H200\n")
+    assert sections["apps"] == (0, apps + "\n")
+    assert sections["events"] == (0, "0, 0x0000000000000004\n")
+    users_status, users = sections["users"]
+    assert (users_status, parse_users(users)) == (
+        0,
+        {os.getpid(): me, 1: Path("/proc/1").owner()},
+    )
+    status, out, _ = run_poll(tmp_path, APPS="")
+    assert split_sections(out, "t")["users"] == (0, "")
+
+
+def test_the_poll_command_without_nvidia_smi(tmp_path: Path) -> None:
+    smi = str(tmp_path / "absent")
+    command = poll_command(smi, limit=5, token="t")
+    done = subprocess.run(
+        ["/bin/bash", "-c", command], check=False, capture_output=True, text=True, timeout=30
+    )
+    sections = split_sections(done.stdout, "t")
+    assert [(name, status) for name, (status, _) in sections.items()] == [
+        ("gpus", 127),
+        ("apps", 127),
+        ("events", 127),
+        ("users", 0),
+    ]
+    assert "absent" in done.stderr
+
+
+@pytest.mark.parametrize("with_timeout", [True, False])
+def test_a_hung_command_is_killed_with_its_children(tmp_path: Path, with_timeout: bool) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sh", "sleep", "ps", "cat") + (("timeout",) if with_timeout else ()):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    status, out, took = run_poll(tmp_path, limit=0.3, path=str(bin_dir), HANG="1")
+    # coreutils timeout: 124 after TERM; the shell's own watchdog: the session killed by TERM.
+    assert status == (124 if with_timeout else -signal.SIGTERM)
+    assert (split_sections(out, "t"), took < 0.3 + KILL_AFTER) == ({}, True)
+    # Nothing left but, for a moment, the shell's watchdog making sure with KILL.
+    deadline = time.monotonic() + KILL_AFTER + 1.0
+    while (left := alive(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == []
 
 
 @pytest.mark.parametrize(
