@@ -47,7 +47,7 @@ def test_the_pure_core_loads_no_ui_and_no_sdk(module: str) -> None:
         "kubernetes",
         "boto3",
         "asyncssh",
-        "prometheus_api_client",
+        "requests",
         "pynvml",
     }
 

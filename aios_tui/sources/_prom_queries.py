@@ -13,18 +13,31 @@ server            requests and errors                                latency, qu
 ================  =================================================  ======================================
 vLLM              ``vllm:e2e_request_latency_seconds_count``,        histogram ``vllm:e2e_request_latency_
                   5xx of ``http_requests_total`` on ``/v1/…``        seconds``; ``vllm:num_requests_waiting``
-NVIDIA Triton     ``nv_inference_request_success`` / ``_failure``     summary ``nv_inference_request_summary_
-                                                                     us``; ``nv_inference_pending_request_
-                                                                     count``
+NVIDIA Triton     ``nv_inference_request_success`` / ``_failure``     mean from ``nv_inference_request_
+                                                                     duration_us``; the summary ``…_summary_
+                                                                     us`` where enabled; ``nv_inference_
+                                                                     pending_request_count``
 TF Serving        ``:tensorflow:serving:request_count`` by status    histogram ``:tensorflow:serving:request_
                                                                      latency`` (µs); no queue metric
-TorchServe        ``ts_inference_requests_total``                    none per model: p50/p99, errors, queue NA
+TorchServe        ``ts_inference_requests_total``                    mean from ``ts_inference_latency_
+                                                                     microseconds``; p50/p99, errors, queue NA
 ================  =================================================  ======================================
+
+Both spellings of a name are matched: a server built on prometheus_client and scraped with OpenMetrics
+arrives as ``vllm_num_requests_waiting`` (the client escapes ``:``), and its counters gain ``_total``
+(``nv_inference_request_success_total``).
+
+**One replica, counted once.** GPUs collapse by ``UUID``. A model server's series have no such key, and the
+same replica scraped by two jobs (a ServiceMonitor and a static job, say) gives each series twice, differing
+only in ``job``: every figure takes ``max without (job)`` per series before summing over replicas, so two
+scrape jobs do not double the QPS. Replicas themselves differ in ``instance`` (and ``pod``) and still add
+up. Two jobs that also relabel differently (one adds ``pod``, the other not) are not recognised as one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,9 +113,27 @@ def node_util_query(label: str, host: str) -> str:
     return f'avg({GPU_UTIL}{{{label}="{escape(host)}"}})'
 
 
-def idle_query(window: float) -> str:
-    """The GPUs whose utilisation stayed under 5 % for the whole window (seconds)."""
-    return f"max by (UUID) (max_over_time({GPU_UTIL}[{_duration(window)}])) < {IDLE_UTIL_PCT:g}"
+IDLE_LOOKBACK: Final = 3
+"""How far back, in idle windows, :func:`low_since_query` looks for a GPU's last busy moment."""
+IDLE_STEPS: Final = 30
+"""Points of that lookback it evaluates: the precision of "idle since" is the lookback / 30."""
+
+
+def low_since_grid(window: float) -> tuple[float, float]:
+    """``(lookback, step)`` in seconds of :func:`low_since_query` for an idle window of ``window``."""
+    lookback = max(1.0, math.ceil(window * IDLE_LOOKBACK))
+    return lookback, max(1.0, math.ceil(lookback / IDLE_STEPS))
+
+
+def low_since_query(window: float) -> str:
+    """Per allocated GPU (``pod`` set) now under 5 %: the last time in the lookback (:func:`low_since_grid`)
+    its utilisation was 5 % or more, or 0 when it stayed under 5 % for the whole lookback. One subquery, so
+    that "idle for" is measured from the series' history, not assumed to be the window."""
+    lookback, step = low_since_grid(window)
+    util, pct = f'{GPU_UTIL}{{pod!=""}}', f"{IDLE_UTIL_PCT:g}"
+    low = f"max by (UUID) ({util}) < {pct}"
+    busy = f"max_over_time(timestamp({util} >= {pct})[{_duration(lookback)}:{_duration(step)}])"
+    return f"(max by (UUID) ({busy}) and on (UUID) ({low})) or on (UUID) (0 * ({low}))"
 
 
 def _duration(seconds: float) -> str:
@@ -121,74 +152,182 @@ class ServerQueries:
 
     server: str
     metrics: Mapping[str, str]
-    """Endpoint field (qps, p50_ms, p99_ms, error_rate, queue) → PromQL template."""
+    """Endpoint field (qps, p50_ms, p99_ms, mean_ms, error_rate, queue) → PromQL template."""
     model: str = ""
     """Template whose series carry the model name in ``model_label``."""
     model_label: str = ""
+    marker: str = ""
+    """A regular expression matching the name of one series every replica of this server exports: which
+    scrape targets serve it, and which of its series lack the labels an endpoint needs."""
 
 
-def _quantile(q: float, bucket: str, scale: str) -> str:
-    return f"histogram_quantile({q:g}, sum by ($by, le) (rate({bucket}{{$sel}}[$window]))){scale}"
+def _vllm(name: str) -> tuple[str, ...]:
+    """vLLM's ``vllm:<name>``, and ``vllm_<name>`` as prometheus_client escapes it for OpenMetrics."""
+    return f"vllm:{name}", f"vllm_{name}"
 
 
-_VLLM_HTTP = 'http_requests_total{handler=~"/v1/.*"$and_sel'
-_TRITON_ALL = '{__name__=~"nv_inference_request_(success|failure)"$and_sel}'
-_TF = ":tensorflow:serving:request_count"
+def _counter(name: str) -> tuple[str, ...]:
+    """A counter as its server names it, and with the ``_total`` prometheus_client adds."""
+    return name, f"{name}_total"
+
+
+def _sel(name: str, extra: str = "") -> str:
+    """The series ``name`` with the ``extra`` matchers and the template's own."""
+    return f"{name}{{{extra}$and_sel}}" if extra else f"{name}{{$sel}}"
+
+
+def _any(names: Sequence[str], extra: str = "", fn: str = "") -> str:
+    """The series of every spelling in ``names`` (through ``fn(…[$window])`` if given), each once: ``or``
+    rather than a ``__name__`` regex, which fails once rate() drops the names (two spellings of one series
+    while a server changes its exposition: "vector cannot contain metrics with the same labelset")."""
+    return " or ".join(f"{fn}({_sel(n, extra)}[$window])" if fn else _sel(n, extra) for n in names)
+
+
+def _per_replica(expr: str) -> str:
+    """``expr`` once per replica: the same series scraped by two jobs (a ServiceMonitor and a static job,
+    say) differ only in ``job``, and would count twice in a sum."""
+    return f"max without (job) ({expr})"
+
+
+def _rate(names: Sequence[str], extra: str = "") -> str:
+    return f"sum by ($by) ({_per_replica(_any(names, extra, 'rate'))})"
+
+
+def _gauge(names: Sequence[str]) -> str:
+    return f"sum by ($by) ({_per_replica(_any(names))})"
+
+
+def _quantile(q: float, buckets: Sequence[str], scale: str) -> str:
+    return f"histogram_quantile({q:g}, sum by ($by, le) ({_per_replica(_any(buckets, fn='rate'))})){scale}"
+
+
+def _share(part: str, whole: str) -> str:
+    """``part / whole``, 0 rather than nothing where ``whole`` has traffic and ``part`` no series (a counter
+    of errors appears with the first error)."""
+    return f"({part} or 0 * {whole}) / {whole}"
+
+
+def _re_escape(text: str) -> str:
+    """``text`` as a literal in an RE2 regular expression."""
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
+
+
+def _marker(names: Sequence[str]) -> str:
+    return "|".join(_re_escape(n) for n in names)
+
+
+_V1 = 'handler=~"/v1/.*"'
+_HTTP = ("http_requests_total",)
+_TRITON_OK = _counter("nv_inference_request_success")
+_TRITON_REQUESTS = (
+    f"{_rate(_TRITON_OK)} + ({_rate(_counter('nv_inference_request_failure'))} or 0 * {_rate(_TRITON_OK)})"
+)
+_TF = _counter(":tensorflow:serving:request_count")
+_TS = ("ts_inference_requests_total",)
 
 SERVERS: Final[Mapping[str, ServerQueries]] = {
     "vllm": ServerQueries(
         "vllm",
         {
-            "qps": "sum by ($by) (rate(vllm:e2e_request_latency_seconds_count{$sel}[$window]))",
-            "p50_ms": _quantile(0.5, "vllm:e2e_request_latency_seconds_bucket", " * 1000"),
-            "p99_ms": _quantile(0.99, "vllm:e2e_request_latency_seconds_bucket", " * 1000"),
-            "error_rate": (
-                f'sum by ($by) (rate({_VLLM_HTTP}, status="5xx"}}[$window]))'
-                f" / sum by ($by) (rate({_VLLM_HTTP}}}[$window]))"
-            ),
-            "queue": "sum by ($by) (vllm:num_requests_waiting{$sel})",
+            "qps": _rate(_vllm("e2e_request_latency_seconds_count")),
+            "p50_ms": _quantile(0.5, _vllm("e2e_request_latency_seconds_bucket"), " * 1000"),
+            "p99_ms": _quantile(0.99, _vllm("e2e_request_latency_seconds_bucket"), " * 1000"),
+            "error_rate": _share(_rate(_HTTP, f'{_V1}, status="5xx"'), _rate(_HTTP, _V1)),
+            "queue": _gauge(_vllm("num_requests_waiting")),
         },
-        model="count by ($by, model_name) (vllm:num_requests_running{$sel})",
+        model=f"count by ($by, model_name) ({_any(_vllm('num_requests_running'))})",
         model_label="model_name",
+        marker=_marker(_vllm("num_requests_running")),
     ),
     "triton": ServerQueries(
         "triton",
         {
-            "qps": f"sum by ($by) (rate({_TRITON_ALL}[$window]))",
+            "qps": _TRITON_REQUESTS,
+            # Only with --metrics-config summary_latencies=true; by default Triton gives mean_ms alone.
             "p50_ms": 'max by ($by) (nv_inference_request_summary_us{quantile="0.5"$and_sel}) / 1000',
             "p99_ms": 'max by ($by) (nv_inference_request_summary_us{quantile="0.99"$and_sel}) / 1000',
-            "error_rate": (
-                "(sum by ($by) (rate(nv_inference_request_failure{$sel}[$window]))"
-                " or 0 * sum by ($by) (rate(nv_inference_request_success{$sel}[$window])))"
-                f" / sum by ($by) (rate({_TRITON_ALL}[$window]))"
+            "mean_ms": (
+                f"{_rate(_counter('nv_inference_request_duration_us'))} / {_rate(_TRITON_OK)} / 1000"
             ),
-            "queue": "sum by ($by) (nv_inference_pending_request_count{$sel})",
+            "error_rate": _share(_rate(_counter("nv_inference_request_failure")), f"({_TRITON_REQUESTS})"),
+            "queue": _gauge(("nv_inference_pending_request_count",)),
         },
-        model="count by ($by, model) (nv_inference_request_success{$sel})",
+        model=f"count by ($by, model) ({_any(_TRITON_OK)})",
         model_label="model",
+        marker=_marker(_TRITON_OK),
     ),
     "tfserving": ServerQueries(
         "tfserving",
         {
-            "qps": f"sum by ($by) (rate({_TF}{{$sel}}[$window]))",
-            "p50_ms": _quantile(0.5, ":tensorflow:serving:request_latency_bucket", " / 1000"),
-            "p99_ms": _quantile(0.99, ":tensorflow:serving:request_latency_bucket", " / 1000"),
-            "error_rate": (
-                f'(sum by ($by) (rate({_TF}{{status!="OK"$and_sel}}[$window]))'
-                f" or 0 * sum by ($by) (rate({_TF}{{$sel}}[$window])))"
-                f" / sum by ($by) (rate({_TF}{{$sel}}[$window]))"
-            ),
+            "qps": _rate(_TF),
+            "p50_ms": _quantile(0.5, (":tensorflow:serving:request_latency_bucket",), " / 1000"),
+            "p99_ms": _quantile(0.99, (":tensorflow:serving:request_latency_bucket",), " / 1000"),
+            "error_rate": _share(_rate(_TF, 'status!="OK"'), _rate(_TF)),
         },
-        model=f"count by ($by, model_name) ({_TF}{{$sel}})",
+        model=f"count by ($by, model_name) ({_any(_TF)})",
         model_label="model_name",
+        marker=_marker(_TF),
     ),
     "torchserve": ServerQueries(
         "torchserve",
-        {"qps": "sum by ($by) (rate(ts_inference_requests_total{$sel}[$window]))"},
-        model="count by ($by, model_name) (ts_inference_requests_total{$sel})",
+        {
+            "qps": _rate(_TS),
+            "mean_ms": f"{_rate(_counter('ts_inference_latency_microseconds'))} / {_rate(_TS)} / 1000",
+        },
+        model=f"count by ($by, model_name) ({_any(_TS)})",
         model_label="model_name",
+        marker=_marker(_TS),
     ),
 }
+
+
+def endpoint_labels_query(servers: Sequence[str], label: str) -> str:
+    """How many series of each server's marker there are per ``namespace`` and endpoint ``label`` (an
+    empty value: the series lacks the label, and gives no endpoint)."""
+    names = "|".join(SERVERS[s].marker for s in servers)
+    return f'count by (__name__, namespace, {label}) ({{__name__=~"{names}"}})'
+
+
+def server_of(name: str, servers: Sequence[str]) -> str:
+    """The server (of ``servers``) whose marker the series name ``name`` is, or ""."""
+    return next((s for s in servers if re.fullmatch(SERVERS[s].marker, name)), "")
+
+
+# --- scrape targets ---------------------------------------------------------------------------------------
+
+TARGET_LOOKBACK: Final = 600.0
+"""Seconds a scrape target that stopped is still listed (down) after its last series; later the poller's
+"no longer reported" stands for it."""
+
+
+def targets_query(servers: Sequence[str], lookback: float = TARGET_LOOKBACK) -> str:
+    """``up`` (1 or 0) of every scrape target that served dcgm-exporter's or a model server's series in
+    the last ``lookback`` seconds."""
+    names = "|".join([GPU_UTIL, *(SERVERS[s].marker for s in servers)])
+    served = f'group by (job, instance) (last_over_time({{__name__=~"{names}"}}[{_duration(lookback)}]))'
+    return f"max by (job, instance) (up) and on (job, instance) {served}"
+
+
+def up_history_query(instances: Iterable[str], lookback: float = TARGET_LOOKBACK) -> str:
+    """``up`` of the targets at ``instances`` over the last ``lookback`` seconds (a range vector: raw
+    samples), to find when each was last up."""
+    regex = "|".join(_re_escape(i) for i in sorted(set(instances)))
+    return f'up{{instance=~"{escape(regex)}"}}[{_duration(lookback)}]'
+
+
+def last_up(result: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], float]:
+    """Per ``(job, instance)`` the time of the last sample of ``up`` that was 1, from a range vector."""
+    out: dict[tuple[str, str], float] = {}
+    for item in result:
+        try:
+            labels = item["metric"]
+            times = [float(t) for t, v in item["values"] if v == "1"]
+            key = (str(labels.get("job", "")), str(labels.get("instance", "")))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            continue
+        if times:
+            out[key] = max(times)
+    return out
 
 
 def render(
@@ -219,11 +358,15 @@ def sample(item: Mapping[str, Any]) -> Metric:
 
 
 def by_label(result: Iterable[Mapping[str, Any]], label: str) -> dict[str, Metric]:
-    """Values keyed by one label (series without it are skipped; the first series of a key wins)."""
+    """Values keyed by one label (series without it, or malformed, are skipped; the first series of a key
+    wins)."""
     out: dict[str, Metric] = {}
     for item in result:
-        key = item.get("metric", {}).get(label)
-        if key and key not in out:
+        try:
+            key = item["metric"].get(label)
+        except (AttributeError, KeyError, TypeError):
+            continue
+        if key and isinstance(key, str) and key not in out:
             out[key] = sample(item)
     return out
 
@@ -234,13 +377,18 @@ def series_values(result: Sequence[Mapping[str, Any]], start: float, step: float
     out = [math.nan] * points
     if not result:
         return out
-    for t, v in result[0].get("values", ()):
-        i = round((float(t) - start) / step)
+    try:
+        values = list(result[0]["values"])
+    except (KeyError, TypeError):
+        return out
+    for pair in values:
+        try:
+            t, v = pair
+            i = round((float(t) - start) / step)
+            value = float(v)
+        except (TypeError, ValueError, OverflowError):
+            continue
         if 0 <= i < points:
-            try:
-                value = float(v)
-            except ValueError:
-                continue
             out[i] = value if math.isfinite(value) else math.nan
     return out
 

@@ -17,9 +17,10 @@ The series are written as the real exporters write them:
   ``vllm:request_success_total{finished_reason="stop"}`` and the API server's ``http_requests_total``
   (``status="2xx"|"5xx"``, as prometheus-fastapi-instrumentator groups them).
 - **Triton**: ``nv_inference_request_success``, ``nv_inference_request_failure{reason="BACKEND"}``,
-  ``nv_inference_request_duration_us`` counters, ``nv_inference_pending_request_count`` gauge and the
+  ``nv_inference_request_duration_us`` (grows by p50 per successful request, so its rate over the success
+  rate is the mean ≈ p50) counters, ``nv_inference_pending_request_count`` gauge and the
   ``nv_inference_request_summary_us`` summary (real Triton prints it only with
-  ``--metrics-config summary_latencies=true``).
+  ``--metrics-config summary_latencies=true``: ``ServedEndpoint.summary=False`` leaves it out).
 - **TF Serving**: ``:tensorflow:serving:request_count{status="OK"|"INTERNAL"}`` and the
   ``:tensorflow:serving:request_latency`` histogram in microseconds (``API="predict"``,
   ``entrypoint="GRPC"``), buckets ``10 × 1.8^i`` µs for i < 33 (6 significant digits) as in TF Serving's
@@ -30,7 +31,8 @@ The series are written as the real exporters write them:
   or quantile metric, so neither is exported.
 
 Deviations, on purpose: every model-server series also carries ``namespace`` and ``service`` (Prometheus
-would add them by relabelling; the tests scrape with ``honor_labels: true``); ``hostname`` for TorchServe is
+would add them by relabelling; the tests scrape with ``honor_labels: true``; an empty ``service`` is printed
+``""``, which Prometheus stores as no label: a series the relabelling missed); ``hostname`` for TorchServe is
 ``<service>-0``; values are printed as prometheus_client prints them (``12.0``, where dcgm-exporter prints
 ``12``), which Prometheus reads the same; counters are floats and start at ``rate × uptime`` (one hour by
 default), as on a server that has been up a while, so ``rate()`` never extrapolates to zero.
@@ -49,6 +51,12 @@ value** (or the last finite bound when the value is above it); it is **exact** (
 adjustment is possible: p50 and p99 in different buckets, the first bucket (lower bound 0) only as far as
 ``p ≥ q × upper bound`` allows. :func:`histogram_cdf` returns the cumulative fractions and whether each
 quantile is exact, so a test can pick data that is.
+
+**OpenMetrics.** ``FleetExporter(openmetrics=True)`` answers a scraper that asks for OpenMetrics (Prometheus
+does, first) as a server built on prometheus_client 0.26 does: every family through the client's own
+OpenMetrics writer, which escapes ``:`` in names (``vllm:num_requests_waiting`` arrives as
+``vllm_num_requests_waiting``), with each counter's samples named ``<name>_total``
+(``nv_inference_request_success_total``), as the client names them in either format.
 
 **Speed.** The DCGM part is written straight to text (:meth:`FleetExporter.render`), the same sample lines
 prometheus_client's ``generate_latest`` writes for the same families (the Collector path, :meth:`collect`,
@@ -72,6 +80,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
 from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as CONTENT_TYPE_OPENMETRICS
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString as _untyped_go
 
@@ -127,6 +137,8 @@ class ServedEndpoint:
     p50_ms: float = 20.0
     p99_ms: float = 80.0
     queue: int = 0
+    summary: bool = True
+    """Triton only: print the latency summary (``--metrics-config summary_latencies=true``)."""
 
 
 # name, type, help, DcgmGpu attribute; the two optional ones are skipped when the attribute is None.
@@ -277,7 +289,8 @@ def _rates(ep: ServedEndpoint) -> dict[str, float]:
         r["sum"] = ep.qps * _mean(bounds, cdf)
     else:
         bounds, cdf = (), []
-        r["sum"] = ep.qps * ep.p50_ms * 1e3  # µs: triton summary _sum / duration, torchserve latency
+        r["sum"] = ep.qps * ep.p50_ms * 1e3  # µs: triton summary _sum, torchserve latency
+        r["dur"] = ok * ep.p50_ms * 1e3  # µs: triton's duration counter, of successful requests
         r["queue_us"] = ep.qps * ep.queue * 1e3
     for i, frac in enumerate(cdf):
         r[f"le{i}"] = ep.qps * frac
@@ -303,6 +316,25 @@ class _Endpoint:
             self.acc.setdefault(k, 0.0)
 
 
+class _AsClientWrites(Collector):
+    """The exporter's families as prometheus_client's own metric classes give them: a counter's samples
+    end in ``_total`` (the family name without it)."""
+
+    def __init__(self, exporter: FleetExporter) -> None:
+        self.exporter = exporter
+
+    def collect(self) -> Iterator[Metric]:
+        for m in self.exporter.collect():
+            if m.type != "counter":
+                yield m
+                continue
+            counter = Metric(m.name, m.documentation, "counter")  # drops a trailing _total from the name
+            for sample in m.samples:
+                name = sample.name if sample.name.endswith("_total") else f"{counter.name}_total"
+                counter.add_sample(name, sample.labels, sample.value)
+            yield counter
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -318,8 +350,10 @@ class FleetExporter(Collector):
         *,
         clock: Callable[[], float] = time.monotonic,
         uptime: float = 3600.0,
+        openmetrics: bool = False,
     ) -> None:
         self._lock = threading.Lock()
+        self.openmetrics = openmetrics
         self._clock = clock
         self._uptime = uptime
         self._gpus: list[DcgmGpu] = []
@@ -407,6 +441,13 @@ class FleetExporter(Collector):
         out.append(_render_families(families))
         return "".join(out).encode()
 
+    def render_openmetrics(self) -> bytes:
+        """What a prometheus_client 0.26 server serves to an OpenMetrics scraper: the same families through
+        the client's writer (names escaped, counters' samples ``<name>_total``)."""
+        typed = CollectorRegistry(auto_describe=False)
+        typed.register(_AsClientWrites(self))
+        return cast(bytes, generate_openmetrics(typed))
+
     def _server_families(self) -> list[Metric]:  # under the lock
         now = self._clock()
         fams: dict[str, Metric] = {}
@@ -449,19 +490,20 @@ class FleetExporter(Collector):
                      v["err"], {"reason": "BACKEND"}),
                     ("nv_inference_request_duration_us",
                      "Cumulative inference request duration in microseconds (includes cached requests)",
-                     v["sum"], {}),
+                     v["dur"], {}),
                 ):  # fmt: skip
                     fam(name, "counter", doc).add_sample(name, {**lab, **extra}, val)
                 g = "nv_inference_pending_request_count"
                 fam(g, "gauge", "Instantaneous number of pending requests awaiting execution per-model.")
                 fams[g].add_sample(g, lab, ep.queue)
                 s = "nv_inference_request_summary_us"
-                fam(s, "summary", "Summary of inference request duration in microseconds (includes cached "
-                    "requests)")  # fmt: skip
-                for q, ms in (("0.5", ep.p50_ms), ("0.99", ep.p99_ms)):
-                    fams[s].add_sample(s, {**lab, "quantile": q}, ms * 1e3)
-                fams[s].add_sample(s + "_sum", lab, v["sum"])
-                fams[s].add_sample(s + "_count", lab, v["req"])
+                if ep.summary:
+                    fam(s, "summary", "Summary of inference request duration in microseconds (includes "
+                        "cached requests)")  # fmt: skip
+                    for q, ms in (("0.5", ep.p50_ms), ("0.99", ep.p99_ms)):
+                        fams[s].add_sample(s, {**lab, "quantile": q}, ms * 1e3)
+                    fams[s].add_sample(s + "_sum", lab, v["sum"])
+                    fams[s].add_sample(s + "_count", lab, v["req"])
             elif ep.server == "tfserving":
                 lab = {"model_name": ep.model, **where}
                 c = ":tensorflow:serving:request_count"
@@ -509,12 +551,13 @@ class FleetExporter(Collector):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
         t0 = time.perf_counter()
-        body = self.render()
+        if self.openmetrics and "application/openmetrics-text" in environ.get("HTTP_ACCEPT", ""):
+            body, content_type = self.render_openmetrics(), CONTENT_TYPE_OPENMETRICS
+        else:
+            body, content_type = self.render(), CONTENT_TYPE_PLAIN_0_0_4
         self.last_render_s = time.perf_counter() - t0
         self.scrapes += 1
-        start_response(
-            "200 OK", [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4), ("Content-Length", str(len(body)))]
-        )
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         return [body]
 
     def start(self, sock: socket.socket | None = None) -> None:

@@ -1,23 +1,31 @@
 """A real ``prometheus`` (Debian's package, 2.42 here) on 127.0.0.1 with a temporary data directory.
 
 ``scripts/test.sh`` installs the binary and exports ``AIOS_TUI_PROMETHEUS_BIN``; the fixtures start one server
-per test, each scraping its own targets (job ``fleet``, ``honor_labels: true``). ``CI=true`` turns a missing
-binary into a failure (see :func:`require_prometheus`), as ``tests/ssh/sshd.py`` does for its server.
+per test, each scraping its own targets (job ``fleet``, ``honor_labels: true``; ``jobs`` adds more scrape
+jobs, the same target in two of them as a ServiceMonitor and a static job would). ``CI=true`` turns a
+missing binary into a failure (see :func:`require_prometheus`), as ``tests/ssh/sshd.py`` does for its server.
+
+``web_config`` is Prometheus' own ``--web.config.file``: TLS (:func:`self_signed`) and basic auth
+(:data:`BASIC_AUTH_USER` with :data:`BASIC_AUTH_PASSWORD`), so that the source meets a real certificate it
+does not trust and a real 401.
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +53,48 @@ def require_prometheus() -> str:
     return binary
 
 
+BASIC_AUTH_USER = "admin"
+BASIC_AUTH_PASSWORD = "pw-71c2b0"
+#: bcrypt of BASIC_AUTH_PASSWORD (cost 4, made once with ``crypt.crypt(pw, crypt.mksalt(METHOD_BLOWFISH,
+#: rounds=16))``): Prometheus' web config takes only bcrypt hashes.
+BASIC_AUTH_HASH = "$2b$04$Od2CrEBi.iT9JsPEDOjvFu8u31wDgRUDYPmsBY78GeOg2lMehb1Wm"
+
+
+def self_signed(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate for ``host`` and its key (``cert.pem``, ``key.pem``), valid a day around
+    the time it is made."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aios-tui test prometheus")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=12))
+        .not_valid_after(now + datetime.timedelta(hours=12))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,10 +115,16 @@ class PromServer:
         targets: Sequence[str],
         scrape_interval: float = 1.0,
         scrape_timeout: float | None = None,
+        jobs: Mapping[str, Sequence[str]] | None = None,
+        web_config: str = "",
     ) -> None:
         self.binary = binary
         self.data_dir = Path(data_dir)
         self.targets = list(targets)
+        self.jobs = {"fleet": self.targets, **(jobs or {})}
+        """Scrape job → its targets (``fleet`` is ``targets``)."""
+        self.web_config = web_config
+        self.scheme = "https" if "tls_server_config" in web_config else "http"
         self.scrape_interval = scrape_interval
         self.scrape_timeout = min(scrape_timeout or scrape_interval, scrape_interval)
         self.port = 0
@@ -80,21 +136,25 @@ class PromServer:
     def url(self) -> str:
         if not self.port:
             raise RuntimeError("the server was never started")
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def _write_config(self) -> None:
-        targets = ", ".join(json.dumps(t) for t in self.targets)
+        jobs = "".join(
+            f"  - job_name: {json.dumps(job)}\n"
+            "    honor_labels: true\n"
+            "    static_configs:\n"
+            f"      - targets: [{', '.join(json.dumps(t) for t in targets)}]\n"
+            for job, targets in self.jobs.items()
+        )
         self.config_path.write_text(
             "global:\n"
             f"  scrape_interval: {_duration(self.scrape_interval)}\n"
             f"  scrape_timeout: {_duration(self.scrape_timeout)}\n"
             f"  evaluation_interval: {_duration(self.scrape_interval)}\n"
-            "scrape_configs:\n"
-            "  - job_name: fleet\n"
-            "    honor_labels: true\n"
-            "    static_configs:\n"
-            f"      - targets: [{targets}]\n"
+            f"scrape_configs:\n{jobs}"
         )
+        if self.web_config:
+            (self.data_dir / "web.yml").write_text(self.web_config)
 
     def log_tail(self, lines: int = 25) -> str:
         try:
@@ -121,6 +181,10 @@ class PromServer:
             f"--web.console.libraries={self.data_dir}",
             "--log.level=info",
         ]
+        if self.web_config:
+            cmd.append(f"--web.config.file={self.data_dir / 'web.yml'}")
+        # The readiness probe trusts this server's own certificate and takes a 401 as "up".
+        probe = ssl._create_unverified_context() if self.scheme == "https" else None
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -130,9 +194,12 @@ class PromServer:
                 self.proc = None
                 raise RuntimeError(f"prometheus exited with status {rc} at startup:\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1, context=probe) as r:
                     if r.status == 200:
                         return
+            except urllib.error.HTTPError as e:
+                if e.code == 401:
+                    return
             except (OSError, urllib.error.URLError):
                 pass
             if time.monotonic() > deadline:

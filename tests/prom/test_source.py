@@ -139,8 +139,13 @@ async def test_endpoint_traffic_from_each_model_server(
         pytest.approx(25.0),
     )  # TF Serving's histogram (µs)
     assert (llm.queue, ranker.queue, wide.queue) == (3, 1, NA)
+    # Means from the servers' duration counters, where they have them.
+    assert (ranker.mean_ms, resnet.mean_ms) == (pytest.approx(8.0), pytest.approx(15.0))
+    assert (llm.mean_ms, wide.mean_ms) == (NA, NA)
     # TorchServe has no per-model quantiles, errors or queue: unknown, not zero.
     assert (resnet.p50_ms, resnet.p99_ms, resnet.error_rate, resnet.queue) == (NA, NA, NA, NA)
+    # Prometheus sees traffic, not Deployments: replica counts unknown, not 0 of 0.
+    assert {(e.replicas_known, e.replicas_desired, e.replicas_ready) for e in eps.values()} == {(False, 0, 0)}
 
 
 async def test_custom_promql_wins_over_the_preset(
@@ -163,18 +168,22 @@ async def test_a_bad_custom_query_names_itself(prometheus: PromServer) -> None:
     bad = PromQuerySettings(metric="qps", query="sum(rate(x[1m])")
     src = PrometheusSource(settings=settings(prometheus, queries=(bad,)))
     try:
-        with pytest.raises(
-            SourceError, match=r"\[\[prometheus.queries\]\] #1 qps query\): HTTP 400: bad_data: "
-        ):
+        with pytest.raises(SourceError) as info:
             await src.fetch()
     finally:
         await src.close()
+    # Prometheus' own errorType and message, after the HTTP status in words.
+    assert str(info.value) == (
+        f"{prometheus.url} ([[prometheus.queries]] #1 qps query): HTTP 400 bad request: bad_data: "
+        'invalid parameter "query": 1:16: parse error: unclosed left parenthesis'
+    )
 
 
 async def test_stopped_mid_run_the_data_goes_stale_and_comes_back(
     fleet_exporter: FleetExporter, prometheus: PromServer
 ) -> None:
     fleet_exporter.set_gpus(gpus_fleet())
+    prometheus.wait_for('DCGM_FI_DEV_GPU_UTIL{UUID="GPU-new-0"}')  # the fixture's first GPUs are gone
     src = PrometheusSource(settings=settings(prometheus, servers=()))
     poller = Poller([src])
     try:
@@ -233,27 +242,40 @@ async def test_history_comes_from_range_queries_sized_to_the_sparkline(
         await src.close()
 
 
-async def test_gpus_idle_for_the_whole_window(fleet_exporter: FleetExporter, prometheus: PromServer) -> None:
-    idle = DcgmGpu(host="h", gpu=0, uuid="GPU-idle", util=1.0, pod="stuck-0", namespace="ml-train")
-    busy = DcgmGpu(host="h", gpu=1, uuid="GPU-busy", util=80.0, pod="ok-0", namespace="ml-train")
-    free = DcgmGpu(host="h", gpu=2, uuid="GPU-free", util=0.0)
-    fleet_exporter.set_gpus([idle, busy, free])
-    clock = time.time
-    src = PrometheusSource(settings=settings(prometheus, servers=()), idle_window=3.0, clock=clock)
+async def test_idle_since_is_read_from_the_series_history(
+    fleet_exporter: FleetExporter, prometheus: PromServer
+) -> None:
+    stuck = DcgmGpu(host="h", gpu=0, uuid="GPU-stuck", util=1.0, pod="stuck-0", namespace="ml-train")
+    quits = DcgmGpu(host="h", gpu=1, uuid="GPU-quits", util=80.0, pod="done-0", namespace="ml-train")
+    busy = DcgmGpu(host="h", gpu=2, uuid="GPU-busy", util=80.0, pod="ok-0", namespace="ml-train")
+    free = DcgmGpu(host="h", gpu=3, uuid="GPU-free", util=0.0)
+    fleet_exporter.set_gpus([stuck, quits, busy, free])
+    prometheus.wait_for('DCGM_FI_DEV_GPU_UTIL{UUID="GPU-quits"} == 80')
+    prometheus.wait_for_scrapes(2)
+    fleet_exporter.update_gpu("GPU-quits", util=1.0)
+    went_idle = time.time()
+    prometheus.wait_for('DCGM_FI_DEV_GPU_UTIL{UUID="GPU-quits"} < 5')
+    await asyncio.sleep(6.0)  # idle for twice the window: the window alone would say "since 3 s ago"
+    # An idle window of 3 s: the source looks back 9 s, in 1 s steps.
+    src = PrometheusSource(settings=settings(prometheus, servers=()), idle_window=3.0, clock=time.time)
     try:
-        data = await eventually(
-            src.fetch,
-            lambda d: any(g.uuid == "GPU-idle" and g.low_since is not NA for g in d.gpus),
-        )
+        asked = time.time()
+        data = await src.fetch()  # the first fetch reads the history
+        again = await src.fetch()  # the next ones keep it
     finally:
         await src.close()
     low = {g.uuid: g.low_since for g in data.gpus}
     assert low["GPU-busy"] is NA and low["GPU-free"] is NA  # busy; and free GPUs are not "allocated but idle"
-    assert time.time() - 30 < low["GPU-idle"] <= time.time() - 3.0
+    # Went under 5 % between its last busy step and the scrape after the change: within 2 s of it.
+    assert went_idle < low["GPU-quits"] < went_idle + 2.0
+    # Idle for the whole lookback: since its start at least.
+    assert asked - 9.0 <= low["GPU-stuck"] <= time.time() - 9.0
+    assert {g.uuid: g.low_since for g in again.gpus} == low
 
 
 async def test_no_secret_in_errors_or_logs(prometheus: PromServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # the kubernetes client sets it to WARNING
     token, password = "tok-3f9a8e7d", "pw-71c2b0"
     closed = f"http://admin:{password}@127.0.0.1:9"  # nothing listens on the discard port
     s = PrometheusSettings(enabled=True, url=closed, timeout=1.0, bearer_token_env="PROM_TOKEN")
@@ -315,7 +337,7 @@ async def test_joined_with_kubernetes_one_row_shows_both(
     assert [(g.index, g.uuid, g.util) for g in gpus] == [(i, f"GPU-h100-{i}", 10.0 * i) for i in range(8)]
     assert [g.pod for g in gpus[:2]] == ["ml-prod/llm-serve-0"] * 2
     llm = snap.endpoint_by_key["ml-prod/llm-serve"]
-    assert llm.source.startswith("k8s:") and llm.replicas_desired > 0  # Kubernetes' replicas …
+    assert llm.source.startswith("k8s:") and llm.replicas_desired > 0 and llm.replicas_known  # its replicas …
     assert llm.qps == pytest.approx(12.0, rel=0.2)  # … with Prometheus' traffic
 
 
@@ -348,7 +370,7 @@ async def test_several_contexts_qualify_prometheus_names_too(
             )
         finally:
             await poller.stop()
-    measured = [g for g in snap.gpus if g.measured]
+    measured = [g for g in snap.gpus if g.measured and not g.lost]
     assert {g.node for g in measured} == {f"prod-eu/{H100}"} and len(measured) == 8
     assert [g.pod for g in measured[:2]] == ["prod-eu/ml-prod/llm-serve-0"] * 2
     assert snap.endpoint_by_key["prod-us/ml-prod/llm-serve"].qps is NA

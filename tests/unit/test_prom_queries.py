@@ -58,11 +58,19 @@ def test_samples_and_labels() -> None:
 
 def test_rendered_queries_group_and_select() -> None:
     vllm = pq.SERVERS["vllm"]
+    # Both spellings, each replica once whatever the scrape jobs, summed per endpoint.
     assert pq.render(vllm.metrics["qps"], ["namespace", "service"]) == (
-        "sum by (namespace, service) (rate(vllm:e2e_request_latency_seconds_count{}[60s]))"
+        "sum by (namespace, service) (max without (job) (rate(vllm:e2e_request_latency_seconds_count{}[60s])"
+        " or rate(vllm_e2e_request_latency_seconds_count{}[60s])))"
     )
     one = pq.render(vllm.metrics["error_rate"], ["namespace", "app"], {"namespace": "ml", "app": 'a"b'})
-    assert 'http_requests_total{handler=~"/v1/.*", namespace="ml", app="a\\"b", status="5xx"}' in one
+    assert 'http_requests_total{handler=~"/v1/.*", status="5xx", namespace="ml", app="a\\"b"}' in one
+    assert pq.render(pq.SERVERS["triton"].metrics["mean_ms"], ["namespace", "service"], window=30) == (
+        "sum by (namespace, service) (max without (job) (rate(nv_inference_request_duration_us{}[30s])"
+        " or rate(nv_inference_request_duration_us_total{}[30s])))"
+        " / sum by (namespace, service) (max without (job) (rate(nv_inference_request_success{}[30s])"
+        " or rate(nv_inference_request_success_total{}[30s]))) / 1000"
+    )
     assert pq.gpu_identity_query("") == (
         "max by (UUID, gpu, modelName, Hostname, hostname, pod, namespace) (DCGM_FI_DEV_GPU_UTIL)"
     )
@@ -74,5 +82,61 @@ def test_rendered_queries_group_and_select() -> None:
         " != 0"
     )
     assert pq.gpu_field_query("temp") == "max by (UUID) (DCGM_FI_DEV_GPU_TEMP)"
-    assert pq.idle_query(600) == "max by (UUID) (max_over_time(DCGM_FI_DEV_GPU_UTIL[600s])) < 5"
-    assert pq.idle_query(0.2) == "max by (UUID) (max_over_time(DCGM_FI_DEV_GPU_UTIL[1s])) < 5"
+
+
+def test_low_since_looks_back_three_windows_in_thirty_steps() -> None:
+    assert pq.low_since_grid(600) == (1800, 60)
+    assert pq.low_since_grid(3) == (9, 1)  # never under a second
+    assert pq.low_since_grid(0.2) == (1, 1)
+    util = 'DCGM_FI_DEV_GPU_UTIL{pod!=""}'
+    low = f"max by (UUID) ({util}) < 5"
+    assert pq.low_since_query(600) == (
+        f"(max by (UUID) (max_over_time(timestamp({util} >= 5)[1800s:60s])) and on (UUID) ({low}))"
+        f" or on (UUID) (0 * ({low}))"
+    )
+
+
+def test_targets_and_their_last_up() -> None:
+    assert pq.targets_query(["vllm", "triton"]) == (
+        "max by (job, instance) (up) and on (job, instance) group by (job, instance) (last_over_time("
+        '{__name__=~"DCGM_FI_DEV_GPU_UTIL|vllm:num_requests_running|vllm_num_requests_running'
+        '|nv_inference_request_success|nv_inference_request_success_total"}[600s]))'
+    )
+    # Instances are literals in the regular expression, and the expression a PromQL string.
+    assert pq.up_history_query(["10.0.0.1:9400", "a+b:1", "10.0.0.1:9400"]) == (
+        r'up{instance=~"10\\.0\\.0\\.1:9400|a\\+b:1"}[600s]'
+    )
+    matrix = [
+        {
+            "metric": {"job": "dcgm", "instance": "a:1"},
+            "values": [[10, "1"], [11, "1"], [12, "0"], [13, "0"]],
+        },
+        {"metric": {"job": "dcgm", "instance": "b:1"}, "values": [[10, "0"]]},  # not up in the lookback
+        {"metric": {"job": "dcgm"}, "values": "garbage"},  # malformed: skipped
+    ]
+    assert pq.last_up(matrix) == {("dcgm", "a:1"): 11.0}
+
+
+def test_model_server_series_are_told_apart_by_name() -> None:
+    servers = ["vllm", "triton", "tfserving", "torchserve"]
+    assert pq.server_of("vllm_num_requests_running", servers) == "vllm"
+    assert pq.server_of("vllm:num_requests_running", servers) == "vllm"
+    assert pq.server_of("nv_inference_request_success_total", servers) == "triton"
+    assert pq.server_of(":tensorflow:serving:request_count", servers) == "tfserving"
+    assert pq.server_of("vllm:num_requests_running", ["triton"]) == ""
+    assert pq.server_of("vllmXnum_requests_running", servers) == ""
+    assert pq.endpoint_labels_query(["torchserve"], "app") == (
+        'count by (__name__, namespace, app) ({__name__=~"ts_inference_requests_total"})'
+    )
+
+
+def test_malformed_answers_are_skipped_not_fatal() -> None:
+    result = [
+        {"metric": None},
+        "x",
+        {"metric": {"UUID": ["a"]}, "value": [1, "1"]},
+        {"metric": {"UUID": "g"}},
+    ]
+    assert pq.by_label(result, "UUID") == {"g": NA}  # type: ignore[arg-type]
+    assert all(math.isnan(v) for v in pq.series_values([{"values": [[1, "2", 3], ["x", "1"]]}], 0, 1, 3))
+    assert math.isnan(pq.series_values([{"values": None}], 0, 1, 1)[0])
