@@ -32,7 +32,7 @@ from types import MappingProxyType
 from typing import Any
 
 from aios_tui.alloc.prices import PriceRule, fill_prices
-from aios_tui.domain import FleetSnapshot, Node, SourceHealth, SourceState, errors
+from aios_tui.domain import Endpoint, FleetSnapshot, Node, SourceHealth, SourceState, errors
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.poll.history import RingHistory
 from aios_tui.poll.idle import IdleTracker
@@ -102,6 +102,8 @@ _HISTORY_KEY_OF: Mapping[str, Callable[[Any], str]] = {
 #: Kinds whose repeated objects are combined field by field rather than the first one winning whole.
 _FILLED = frozenset({"gpus", "endpoints"})
 _IDENTITY = frozenset({"source", "node", "index", "uuid", "namespace", "name"})
+#: Flags that say whether a field is known: True is not "left at the default", so they are or-ed instead.
+_KNOWN_FLAGS = frozenset({"replicas_known"})
 _FILLABLE: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
@@ -124,6 +126,7 @@ def fill_defaults(first: Any, later: Any) -> Any:
             (f.name, f.default)
             for f in dataclasses.fields(cls)
             if f.name not in _IDENTITY
+            and f.name not in _KNOWN_FLAGS
             and f.default is not dataclasses.MISSING
             and (cls is not Node or f.name in _NODE_FILLED)
         )
@@ -135,6 +138,8 @@ def fill_defaults(first: Any, later: Any) -> Any:
             (theirs := getattr(later, name)) is default or theirs == default
         ):
             changes[name] = theirs
+    if cls is Endpoint and not first.replicas_known and later.replicas_known:
+        changes["replicas_known"] = True
     return dataclasses.replace(first, **changes) if changes else first
 
 

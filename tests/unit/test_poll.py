@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -216,7 +217,9 @@ async def test_a_later_source_fills_what_the_earlier_left_unknown_on_endpoints_a
 
 
 async def test_single_source_merge_reuses_its_tuples() -> None:
-    data = SourceData(nodes=(node("n1", "a"),), gpus=(gpu("n1", 0), gpu("n1", 1)))
+    # Reused when nothing needs filling in; a node without a price gets the bundled list price (a new tuple).
+    priced = dataclasses.replace(node("n1", "a"), price_per_hour=12.0)
+    data = SourceData(nodes=(priced,), gpus=(gpu("n1", 0), gpu("n1", 1)))
     poller = Poller([FakeSource("a", data)])
     snap = await poller.refresh()
     assert snap.nodes is data.nodes
@@ -574,3 +577,19 @@ async def test_the_health_says_when_the_next_try_is_and_keeps_the_last_error() -
     assert health.next_try == clock.now + 20.0  # the back-off: 2 × the interval after one failure
     assert health.last_error == "connection refused (connect to 10.0.0.1:443 refused)"
     assert health.last_error_at == clock.now
+
+
+@pytest.mark.parametrize("order", ["k8s first", "prom first"])
+async def test_replica_counts_stay_known_whichever_source_comes_first(order: str) -> None:
+    # Kubernetes knows the Deployment's replicas; Prometheus sees traffic only (its 0/0 means unknown).
+    k8s = Endpoint(namespace="ml", name="llm", source="k8s", replicas_desired=3, replicas_ready=3)
+    prom = Endpoint(namespace="ml", name="llm", source="prom", qps=12.5, replicas_known=False)
+    sources = [
+        FakeSource("k8s", SourceData(endpoints=(k8s,))),
+        FakeSource("prom", SourceData(endpoints=(prom,))),
+    ]
+    if order == "prom first":
+        sources.reverse()
+    snap = await Poller(sources).refresh()
+    (e,) = snap.endpoints
+    assert (e.replicas_known, e.replicas_desired, e.replicas_ready, e.qps) == (True, 3, 3, 12.5)
