@@ -5,7 +5,7 @@
 #
 # 1. The real-binding NVML tests (tests/unit/test_nvml.py -k real) against the machine's driver.
 # 2. bench/bench_nvml.py --real: fetch times, the event loop's worst stall and every NVML call's real cost.
-# 3. The SSH source's nvidia-smi queries run locally and parsed by the same parser the source uses.
+# 3. The SSH source's poll command (the one it sends over SSH) run locally, parsed as the source parses it.
 # 4. The NVML source polled while a matmul loads the GPU (needs torch), to see util, power and throttle move.
 #
 # Needs python3 with nvidia-ml-py, pytest and pytest-asyncio; the GPU machine lent to sessions lacks
@@ -28,21 +28,24 @@ python3 -m pytest -p no:cacheprovider -o addopts="" -o asyncio_mode=auto -q -rs 
 echo "== 2. bench_nvml --real"
 python3 bench/bench_nvml.py --real --fetches 20 --slow-every 5 | tee "$out/bench_nvml_real.txt"
 
-echo "== 3. the SSH source's queries on real nvidia-smi"
+echo "== 3. the SSH source's poll command on real nvidia-smi"
 python3 - <<'PY' 2>&1 | tee "$out/smi_parse.txt"
-import subprocess
-from aios_tui.sources._smi_parse import parse_apps, parse_events, parse_gpus, query_command
+import secrets, subprocess
+from aios_tui.sources._smi_parse import (
+    parse_apps, parse_events, parse_gpus, parse_users, poll_command, split_sections,
+)
 
-def run(what):
-    cmd = query_command("nvidia-smi", what)
-    done = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=30)
-    print(f"$ {cmd}\n  status {done.returncode}: {done.stdout.strip()[:300]} {done.stderr.strip()[:300]}")
-    return done.stdout
-
-events = parse_events(run("events"))
-for g in parse_gpus(run("gpus"), node="here", throttle=events):
-    print("  parsed:", g.gpu, "pstate", g.pstate, "mem_util", g.mem_util)
-print("  apps:", parse_apps(run("apps")))
+token = secrets.token_hex(8)
+cmd = poll_command("nvidia-smi", limit=10, token=token)  # exactly what the source runs over SSH
+done = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=30)
+print(f"status {done.returncode}, {len(done.stdout)} bytes: {done.stdout[:600]!r} {done.stderr[:300]!r}")
+sections = split_sections(done.stdout, token)
+print("  sections:", {k: v[0] for k, v in sections.items()})
+events = parse_events(sections["events"][1])
+for g in parse_gpus(sections["gpus"][1], node="here", throttle=events):
+    print("  parsed:", g)
+print("  apps:", parse_apps(sections["apps"][1]))
+print("  users:", parse_users(sections["users"][1]))
 PY
 
 echo "== 4. NVML source while the GPU is loaded"
