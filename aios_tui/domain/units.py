@@ -100,8 +100,8 @@ def fmt_mib(value: Metric) -> str:
 
 
 def fmt_money(value: Metric, per: str = "/h") -> str:
-    """Dollars: $98.32/h, $12.4k/h."""
-    if is_na(value):
+    """Dollars: $98.32/h, $12.4k/h; N/A when unknown or not finite (never "$infk/h")."""
+    if is_na(value) or not math.isfinite(value):  # type: ignore[arg-type]
         return "N/A"
     # Rounded to the cents printed before the sign is taken: -0.001 is $0.00, not -$0.00.
     v = round(float(value), 2)

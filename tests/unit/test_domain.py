@@ -100,6 +100,7 @@ def test_formatters() -> None:
     assert fmt_money(12_400) == "$12.4k/h"
     assert fmt_money(-3) == "-$3.00/h"
     assert fmt_money(NA) == "N/A"
+    assert fmt_money(math.inf) == fmt_money(-math.inf) == "N/A"  # not "$infk/h"
     assert fmt_age(42) == "42s"
     assert fmt_age(7 * 60 + 5) == "7m"
     assert fmt_age(3 * 3600 + 12 * 60) == "3h12m"
