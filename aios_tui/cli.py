@@ -39,6 +39,11 @@ log = logging.getLogger("aios_tui")
 
 EXIT_NO_DATA = 1
 """``snapshot``: every source failed; what was printed holds no data (each source's error is on stderr)."""
+EXIT_PARTIAL = 5
+"""``snapshot``: some of the data is missing: a source failed or is partial (each says why on stderr)."""
+SNAPSHOT_WAIT_S = 300.0
+"""``snapshot --wait``'s default: how long it waits for first lists that are still coming in. A real
+kube-apiserver serves a page of 500 pods in 0.2–0.28 s: 150,000 pods take 60–85 s."""
 EXIT_USAGE = 2
 EXIT_CANNOT = 3
 """The plan cannot be carried out (blockers, unknown target, refused, not confirmed)."""
@@ -144,16 +149,32 @@ def make_poller(settings: Settings) -> Poller:
     return Poller(build_sources(settings), idle_window=settings.idle_window, prices=rules)
 
 
-async def _fetch_once(settings: Settings) -> FleetSnapshot:
+async def _fetch_once(settings: Settings, wait: float = 0.0) -> FleetSnapshot:
+    """One refresh of every source, then more while a source is still loading (a big cluster's first
+    list, page by page), for up to ``wait`` seconds."""
     poller = make_poller(settings)
     try:
-        return await poller.refresh()
+        snap = await poller.refresh()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while loop.time() < deadline and any(getattr(s, "loading", False) for s in poller.sources.values()):
+            await asyncio.sleep(0.1)  # each Kubernetes fetch waits for its lists on its own
+            snap = await poller.refresh()
+        return snap
     finally:
         await poller.stop()  # closes the sources
 
 
 def _snapshot_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=SNAPSHOT_WAIT_S,
+        metavar="SECONDS",
+        help=f"wait up to this long for a cluster's first lists while pages keep coming "
+        f"(default {SNAPSHOT_WAIT_S:g}); then print what came, exit {EXIT_PARTIAL}",
+    )
 
 
 def _run_snapshot(args: argparse.Namespace, settings: Settings) -> int:
@@ -161,7 +182,7 @@ def _run_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     from aios_tui.render.text import write_summary
 
     started = time.perf_counter()
-    snap = asyncio.run(_fetch_once(settings))
+    snap = asyncio.run(_fetch_once(settings, max(0.0, args.wait)))
     log.info("snapshot of %d nodes in %.3fs", len(snap.nodes), time.perf_counter() - started)
     if args.json:
         # dumps then one write: json.dump() writes piece by piece and is ten times slower here.
@@ -172,11 +193,14 @@ def _run_snapshot(args: argparse.Namespace, settings: Settings) -> int:
     from aios_tui.domain import SourceState
 
     failed = [s for s in snap.sources if s.state in (SourceState.ERROR, SourceState.STALE)]
+    partial = [s for s in snap.sources if s.state is SourceState.PARTIAL]
     for s in failed:
         print(f"aios-tui: source {s.name} failed: {s.error}", file=sys.stderr)
-    if failed and len(failed) == len(snap.sources):
+    for s in partial:
+        print(f"aios-tui: source {s.name} is partial: {s.error}", file=sys.stderr)
+    if snap.sources and all(s.state is SourceState.ERROR for s in snap.sources):
         return EXIT_NO_DATA
-    return 0
+    return EXIT_PARTIAL if failed or partial else 0
 
 
 # --- plan and act -----------------------------------------------------------------------------------------
@@ -297,6 +321,7 @@ async def _plan_or_act(args: argparse.Namespace, settings: Settings, *, act: boo
         ops = build_ops(settings, poller)
         if act:
             await asyncio.to_thread(_note_unfinished, ops)
+        await ops.settle(action.name, **raw)  # the access reviews' answer, not "checking permissions…"
         try:
             plan = ops.plan(action.name, **raw)
         except ArgError as exc:

@@ -125,7 +125,9 @@ class KubernetesSettings:
     interval: float = _opt(5.0, lo=0.5, hi=3600)
     """Seconds between two polls."""
     timeout: float = _opt(10.0, lo=0.5, hi=600)
-    """Seconds before one API call is abandoned (the client's own default is to wait forever)."""
+    """Seconds before one API call is abandoned (the client's own default is to wait forever): a list page,
+    or the ``/readyz`` probe each poll makes (a hung server is shown stale then). A whole list has no
+    deadline while its pages keep coming."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

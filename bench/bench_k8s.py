@@ -102,6 +102,10 @@ def _serve(conn: Connection, nodes: int, pods: int) -> None:
             churn_stop.set()
             time.sleep(0.1)  # the change in flight, if any
             conn.send(len(ready))
+        elif command == "slow":
+            for kind in KINDS:
+                server.slow_lists(kind.name, arg)
+            conn.send(None)
         elif command == "requests":
             conn.send((len(server.requests), time.process_time()))
         elif command == "stop":
@@ -244,6 +248,8 @@ def first_view(server: ServerProcess) -> tuple[KubernetesSource, float, int, flo
     began = time.perf_counter()
     source = new_source(server.kubeconfig)
     data = source.fetch_now()
+    while source.loading:  # the first view streams in: partial data until every first list is in
+        data = source.fetch_now()
     seconds = time.perf_counter() - began
     requests_after, server_cpu_after = server.ask("requests")
     print(
@@ -254,6 +260,122 @@ def first_view(server: ServerProcess) -> tuple[KubernetesSource, float, int, flo
     return source, seconds, requests_after - requests, server_cpu_after - server_cpu
 
 
+# --- 5: the first view against a plain paginated list, each in a fresh process --------------------------
+
+
+def _peak_mb() -> float:
+    with Path("/proc/self/status").open() as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _fresh(work: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """Run `work` in a forked child whose peak RSS starts at its RSS now; its figures and its peak RSS
+    above that start (``peak_mb``)."""
+    parent, child = mp.Pipe()
+
+    def run() -> None:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        start = rss_mb()
+        try:
+            result = work()
+        except BaseException as exc:
+            child.send(repr(exc))
+            raise
+        result["peak_mb"] = _peak_mb() - start
+        child.send(result)
+
+    process = mp.get_context("fork").Process(target=run, daemon=True)
+    process.start()
+    if not parent.poll(900):
+        raise SystemExit("a measurement took over 15 minutes")
+    result = parent.recv()
+    process.join(30)
+    if isinstance(result, str):
+        raise SystemExit(f"a measurement failed: {result}")
+    return dict(result)
+
+
+def plain_list(kubeconfig: Path) -> dict[str, float]:
+    """Every kind the source lists, each in its own thread (as the source does: the fastest plain listing),
+    in pages of `PAGE_SIZE`, with requests and json.loads, every object kept as parsed (the raw objects):
+    seconds to the last page."""
+    import requests
+
+    api = api_client(kubeconfig)
+    host, token = api.configuration.host, api.configuration.auth_settings()["BearerToken"]["value"]
+    kept: list[list[Any]] = []
+
+    def one(kind: Any) -> None:
+        session = requests.Session()
+        session.headers.update({"Authorization": token, "Accept": "application/json"})
+        params: dict[str, str] = {"limit": str(PAGE_SIZE)}
+        if kind.field_selector:
+            params["fieldSelector"] = kind.field_selector
+        while True:
+            page = json.loads(session.get(host + kind.path(""), params=params, timeout=60).content)
+            kept.append(page["items"])
+            more = page["metadata"].get("continue")
+            if not more:
+                break
+            params["continue"] = more
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(kind,)) for kind in KINDS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"seconds": time.perf_counter() - began, "objects": sum(map(len, kept))}
+
+
+def source_first_view(kubeconfig: Path) -> dict[str, float]:
+    """A fresh source with the default ``timeout`` (10 s), fetched every `POLL_INTERVAL` as the poller
+    would: seconds to its first data (nodes), and to its first complete data."""
+    settings = KubernetesSettings(enabled=True, interval=POLL_INTERVAL)
+    began = time.perf_counter()
+    source = KubernetesSource(
+        name="k8s:bench", api_client_factory=lambda: api_client(kubeconfig), settings=settings
+    )
+    first = float("nan")
+    while True:
+        data = source.fetch_now()
+        if data.nodes and first != first:
+            first = time.perf_counter() - began
+        if not source.loading:
+            break
+    seconds = time.perf_counter() - began
+    pods = len(data.pods)
+    source.close_now()
+    return {"seconds": seconds, "first_nodes": first, "pods": pods}
+
+
+def against_plain_list(server: ServerProcess, page_delay: float, runs: int) -> None:
+    """Part 5: a plain list and the source's first view, alternately, `runs` times each, every list page
+    answered `page_delay` s late by the server."""
+    server.ask("slow", page_delay)
+    plain: list[dict[str, float]] = []
+    ours: list[dict[str, float]] = []
+    for _ in range(runs):
+        plain.append(_fresh(lambda: plain_list(server.kubeconfig)))
+        ours.append(_fresh(lambda: source_first_view(server.kubeconfig)))
+    server.ask("slow", 0.0)
+    p_s = statistics.median(r["seconds"] for r in plain)
+    o_s = statistics.median(r["seconds"] for r in ours)
+    p_mb = statistics.median(r["peak_mb"] for r in plain)
+    o_mb = statistics.median(r["peak_mb"] for r in ours)
+    nodes_at = statistics.median(r["first_nodes"] for r in ours)
+    print(
+        f"first view against a plain list ({page_delay:g} s per page at the server, medians of {runs}, "
+        f"fresh processes): plain requests+json.loads {p_s:.2f} s, peak +{p_mb:.0f} MB "
+        f"({int(plain[0]['objects']):,} raw objects kept); source {o_s:.2f} s "
+        f"(nodes shown after {nodes_at:.2f} s), peak +{o_mb:.0f} MB; "
+        f"time ×{o_s / p_s:.2f}, memory ×{o_mb / p_mb:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=5000)
@@ -261,11 +383,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="first full views measured")
     parser.add_argument("--window", type=float, default=30.0, help="seconds of each steady-state window")
     parser.add_argument("--rate", type=float, default=100.0, help="pod changes per second")
+    parser.add_argument(
+        "--page-delay",
+        type=float,
+        default=0.25,
+        help="part 5: seconds the server takes per list page (a real one: 0.2-0.28 s per 500 pods)",
+    )
+    parser.add_argument("--compare-runs", type=int, default=3, help="part 5: runs of each")
+    parser.add_argument("--only-first-view", action="store_true", help="part 5 alone")
     args = parser.parse_args()
 
     began = time.monotonic()
     server = ServerProcess(args.nodes, args.pods)
     print(f"server up with {args.nodes:,} nodes / {args.pods:,} pods in {time.monotonic() - began:.1f} s")
+    against_plain_list(server, args.page_delay, args.compare_runs)
+    if args.only_first_view:
+        server.stop()
+        return
 
     # 1 and 2: the first source's first view, then its steady state (RSS as a fresh console's)
     source, seconds, list_requests, server_cpu = first_view(server)

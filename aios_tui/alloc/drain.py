@@ -5,13 +5,15 @@
 ``--ignore-daemonsets``), which cannot go and why (no controller, emptyDir data, a PodDisruptionBudget with
 no headroom, no capacity for a GPU replica elsewhere), where every GPU replica would land (the same
 placement engine the scheduler of the embedded fleet uses, over the rest of the fleet), which training gangs
-lose a rank and restart as a whole, and how many GPU-hours of work since their last checkpoint that costs.
+lose a rank, what their controller then really does (:func:`job_fate`: a Job with ``backoffLimit: 0`` fails
+rather than restarts), and how many GPU-hours of work since their last checkpoint that costs.
 
 Pure: no I/O, no asyncio.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +25,11 @@ __all__ = [
     "BARE_POD",
     "EMPTY_DIR",
     "DrainPlan",
+    "Fate",
     "GangImpact",
+    "JobFate",
     "PodMove",
+    "job_fate",
     "plan_drain",
 ]
 
@@ -55,9 +60,77 @@ class PodMove:
     """True when only a PodDisruptionBudget blocks it: the drain retries it as the budget frees up."""
 
 
+class Fate(enum.Enum):
+    """What a Job's controller does once a drain has evicted some of its pods."""
+
+    RESTARTS = "restarts"
+    """The Job controller replaces the evicted pods (retries are left, or the eviction is not counted)."""
+    REQUEUED = "requeued"
+    """Kueue takes the workload back to its queue and admits it again when it fits."""
+    FAILS = "fails"
+    """The Job ends Failed: nothing restarts."""
+    UNKNOWN = "unknown"
+    """Another controller decides (a JobSet's failurePolicy), which this console cannot read."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobFate:
+    fate: Fate
+    text: str
+    """For people: "restarts: 2 of 6 retries left", "fails, not restarted (backoffLimit 0 reached: …)"."""
+
+
+def job_fate(job: Job, evicted: int) -> JobFate:
+    """What happens to ``job`` once ``evicted`` of its pods are evicted, per the Job API's documented rules.
+
+    An evicted pod carries the ``DisruptionTarget`` condition. The first podFailurePolicy rule matching it
+    decides: ``Ignore`` does not count it, ``FailJob`` fails the Job, ``FailIndex`` fails its index; with no
+    rule (or ``Count``) it counts against ``backoffLimit`` (default 6; the Job fails when more pods than
+    that have failed: BackoffLimitExceeded) or, for an Indexed Job with ``backoffLimitPerIndex``, against
+    that index's budget (FailedIndexes). A JobSet child is recreated or not by its JobSet's
+    ``failurePolicy.maxRestarts``, which is not read here: "unknown". With ``restartPolicy: OnFailure``
+    container restarts count against the limit too, unseen in ``status.failed``: "at most" so many left.
+    A Kueue-managed Job that does not fail is requeued by Kueue; one that fails stays failed (Kueue does
+    not requeue a finished Job).
+    Exit-code rules are not predicted: a drained container's exit code is the program's choice.
+    """
+    if job.jobset:
+        return JobFate(Fate.UNKNOWN, f"unknown: managed by JobSet {job.jobset} (its failurePolicy decides)")
+    action = job.disruption_action
+    policy = f"podFailurePolicy {action} on DisruptionTarget"
+    failure = restart = ""
+    if action == "FailJob":
+        failure = f"fails, not restarted ({policy}: PodFailurePolicy)"
+    elif action == "FailIndex":
+        failure = f"fails, not restarted ({policy}: the evicted indexes fail)"
+    elif action == "Ignore":
+        restart = f"restarts: evictions not counted ({policy})"
+    elif action not in ("", "Count"):  # an action newer than this console
+        return JobFate(Fate.UNKNOWN, f"unknown: podFailurePolicy {action} on DisruptionTarget")
+    elif job.backoff_limit_per_index is not None:
+        per = job.backoff_limit_per_index
+        if per == 0 and evicted:
+            failure = "fails, not restarted (backoffLimitPerIndex 0 reached: FailedIndexes)"
+        restart = f"restarts: up to {per} retries per index"
+    else:
+        limit = job.backoff_limit
+        left = limit - job.failed_pods - evicted
+        if left < 0:
+            failure = f"fails, not restarted (backoffLimit {limit} reached: BackoffLimitExceeded)"
+        # OnFailure: container restarts in place count too, and status.failed does not show them.
+        at_most = "at most " if job.restart_policy == "OnFailure" else ""
+        restart = f"restarts: {at_most}{left} of {limit} retries left"
+    if failure:
+        requeue = "; Kueue does not requeue a failed Job" if job.queue else ""
+        return JobFate(Fate.FAILS, failure + requeue)
+    if job.queue:
+        return JobFate(Fate.REQUEUED, f"requeued by Kueue (queue {job.queue})")
+    return JobFate(Fate.RESTARTS, restart)
+
+
 @dataclass(frozen=True, slots=True)
 class GangImpact:
-    """A training gang that loses a rank to the drain and therefore restarts as a whole."""
+    """A training gang that loses a rank to the drain, and what its controller then does."""
 
     job: str
     ranks_on_drained: int
@@ -65,8 +138,10 @@ class GangImpact:
     gpus: int
     gpu_hours_at_risk: float
     """``gpus × min(time running, checkpoint interval) / 3600``: the work since the last checkpoint."""
-    replacement: Placement | Refusal
-    """Where the restarted gang would go with the drained nodes excluded, or why it would queue."""
+    replacement: Placement | Refusal | None
+    """Where the restarted or requeued gang would go with the drained nodes excluded, or why it would
+    queue; None when it will not restart (its fate is FAILS or UNKNOWN)."""
+    fate: JobFate = JobFate(Fate.RESTARTS, "restarts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +179,9 @@ def plan_drain(
     - a ready pod whose owner's PodDisruptionBudget has no disruption left is blocked with ``retry``
       (a pod that is not ready costs the budget nothing, as a Pending pod on Kubernetes);
     - a GPU replica is re-placed on the rest of the fleet, or blocked ("no capacity: …");
-    - a training rank restarts its whole gang: a :class:`GangImpact`, whose replacement is placed after
-      the gang's GPUs are released (a refusal means the job would queue; the rank is still evicted).
+    - a training rank costs its gang: a :class:`GangImpact` with the Job's :func:`job_fate`; a gang that
+      restarts (or is requeued) gets a replacement placed after its GPUs are released (a refusal means the
+      job would queue); one that fails or whose fate is unknown gets none. The rank is evicted either way.
 
     Raises ValueError naming any node the snapshot does not know.
     """
@@ -172,7 +248,12 @@ def plan_drain(
     gangs: list[GangImpact] = []
     for key, members in gang_ranks.items():
         job = jobs[key]
-        replacement = _replace_gang(snapshot, capacity, job, drained_set)
+        fate = job_fate(job, len(members))
+        replacement = (
+            _replace_gang(snapshot, capacity, job, drained_set)
+            if fate.fate in (Fate.RESTARTS, Fate.REQUEUED)
+            else None
+        )
         gangs.append(
             GangImpact(
                 job=key,
@@ -181,6 +262,7 @@ def plan_drain(
                 gpus=job.gpus,
                 gpu_hours_at_risk=_at_risk(snapshot.timestamp, job, checkpoint_s),
                 replacement=replacement,
+                fate=fate,
             )
         )
         for move, pod in members:

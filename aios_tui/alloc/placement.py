@@ -111,9 +111,15 @@ class Placement:
     nodes: tuple[str, ...]
     """Node of each rank, in rank order; a node appears once per worker it hosts."""
     domain: str
-    """Tightest domain holding the gang: ``node X``, ``rack R`` or ``zone Z``."""
+    """Tightest domain holding the gang: ``node X``, ``rack R`` or ``zone Z``; "" for nodes without a zone
+    label (there is no name to print)."""
     fragmented_after: float
     """Fleet fragmentation once committed (see ``Capacity.fragmented_gpus``)."""
+
+    @property
+    def where(self) -> str:
+        """`` in rack R`` for a sentence, "" when the domain has no name."""
+        return f" in {self.domain}" if self.domain else ""
 
     @property
     def gpus_by_node(self) -> dict[str, int]:
@@ -571,7 +577,8 @@ class Capacity:
         if best is None or chosen is None:
             return None
         nodes = self._materialise(chosen[1], g)
-        return Placement(request, nodes, f"zone {chosen[0].zone}", self._frag_total + best[1])
+        domain = f"zone {chosen[0].zone}" if chosen[0].zone else ""
+        return Placement(request, nodes, domain, self._frag_total + best[1])
 
     @staticmethod
     def _materialise(fills: list[tuple[_Domain, _Fill]], g: int) -> tuple[str, ...]:

@@ -138,7 +138,8 @@ def why_pending(snapshot: FleetSnapshot, job: Job) -> str:
     request = GangRequest.for_job(job)
     result = cap.place(request)
     if isinstance(result, Placement):
-        text = f"{request.describe()} fits now ({result.domain}); it waits for its turn in the queue"
+        where = f" ({result.domain})" if result.domain else ""
+        text = f"{request.describe()} fits now{where}; it waits for its turn in the queue"
     else:
         fix = _whatif(snapshot, cap, request, 64, result.best_zone)
         what = f"{request.gpu_model} GPUs" if request.gpu_model else "GPUs of one model"

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from aios_tui.domain.text import clean
 
-__all__ = ["describe_error", "plain_reason", "redact"]
+__all__ = ["PlainError", "describe_error", "plain_reason", "redact"]
 
 _SECRET = re.compile(
     r"(?i)(?P<label>\b(?:authorization|token|password|passwd|secret|api[_-]?key|access[_-]?key"
@@ -104,10 +104,18 @@ def _detail(exc: BaseException) -> str:
     return f" ({clean(text, 120)})"
 
 
+class PlainError(Exception):
+    """An error whose message is already words for people (a source's own sentence): shown as it is,
+    without its class name."""
+
+
 def describe_error(exc: BaseException, *, limit: int = 200, timeout: float | None = None) -> str:
-    """What went wrong on one line: plain words where :func:`plain_reason` knows the failure, else
-    ``ConnectionError: …`` as raised; credentials masked, escapes removed, cut to ``limit`` characters."""
+    """What went wrong on one line: plain words where :func:`plain_reason` knows the failure, else a
+    :class:`PlainError`'s own words, else ``ConnectionError: …`` as raised; credentials masked, escapes
+    removed, cut to ``limit`` characters."""
     said = plain_reason(exc, timeout=timeout)
+    if said is None and isinstance(exc, PlainError) and str(exc).strip():
+        said = " ".join(str(exc).split())
     if said is None:
         text = " ".join(str(exc).split())
         said = f"{type(exc).__name__}: {text}" if text else type(exc).__name__

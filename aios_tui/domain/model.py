@@ -374,6 +374,21 @@ class Job:
     """Fraction done, 0..1, when the job reports it."""
     zone: str = ""
     cluster: str = ""
+    backoff_limit: int = 6
+    """Failed pods the Job retries before it fails (``spec.backoffLimit``; Kubernetes' default is 6)."""
+    backoff_limit_per_index: int | None = None
+    """``spec.backoffLimitPerIndex`` of an Indexed Job: each index's own budget (None: not set)."""
+    failed_pods: int = 0
+    """Failures counted so far (``status.failed``)."""
+    disruption_action: str = ""
+    """What the Job's podFailurePolicy does with a pod a drain evicts (its first rule matching the
+    ``DisruptionTarget`` condition: ``Ignore``, ``Count``, ``FailJob``, ``FailIndex``); "" when no rule does,
+    which counts the failure as ``Count`` would."""
+    jobset: str = ""
+    """The JobSet this Job is a child of (label ``jobset.sigs.k8s.io/jobset-name``); "" when none."""
+    restart_policy: str = "Never"
+    """The pod template's ``restartPolicy``: with ``OnFailure`` container restarts in place also count
+    against ``backoff_limit``, and ``failed_pods`` does not include them."""
 
     @property
     def key(self) -> str:
@@ -429,6 +444,16 @@ class Endpoint:
     unknown, not zero."""
     lost_since: float = 0.0
     """0 while its source reports it; else the time of its last report (see :attr:`Gpu.lost_since`)."""
+    workload_kind: str = "Deployment"
+    """``Deployment`` or ``StatefulSet``: they roll out differently."""
+    strategy: str = "RollingUpdate"
+    """``RollingUpdate`` or ``Recreate`` (a Deployment's ``spec.strategy.type``); ``RollingUpdate`` or
+    ``OnDelete`` for a StatefulSet (``spec.updateStrategy.type``)."""
+    max_surge: str = "25%"
+    """``rollingUpdate.maxSurge`` as the object says it: a count ("1") or a percentage ("25%": default)."""
+    max_unavailable: str = "25%"
+    """``rollingUpdate.maxUnavailable``: a count or a percentage (defaults: Deployment "25%", StatefulSet
+    "1")."""
 
     @property
     def key(self) -> str:

@@ -18,8 +18,10 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from aios_tui.domain import Endpoint
-from aios_tui.domain.errors import describe_error
+from aios_tui.domain.errors import describe_error, plain_reason, redact
+from aios_tui.domain.text import clean
 from aios_tui.ops.audit import AuditError
+from aios_tui.sources.base import SourceError
 
 __all__ = [
     "ACTION_TIMEOUT_S",
@@ -61,7 +63,12 @@ D = TypeVar("D")
 
 
 def describe(exc: BaseException) -> str:
-    """``ApiException: 409 Conflict``: one line, credentials masked, cut to a few hundred characters."""
+    """What went wrong on one line, credentials masked, cut to a few hundred characters: a source's own
+    sentence as it is ("forbidden: RBAC: user … may not patch nodes at cluster scope"), never with the class
+    name of the exception that carried it; an exception from elsewhere in plain words where
+    :func:`~aios_tui.domain.errors.plain_reason` knows it, else ``ApiException: 409 Conflict``."""
+    if isinstance(exc, SourceError) and str(exc).strip() and plain_reason(exc) is None:
+        return clean(redact(" ".join(str(exc).split())), 300)
     return describe_error(exc, limit=300)
 
 

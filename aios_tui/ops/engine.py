@@ -25,7 +25,7 @@ import secrets
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from aios_tui.domain import FleetSnapshot, clock
 from aios_tui.ops.action import Action, PlanContext, RunContext, get, lookup
@@ -110,7 +110,9 @@ class Ops:
         return denial(rule, self.actor.role, read_only=self.read_only, targets=1)
 
     def check(self, action: str, target: str | Sequence[str] | None = None) -> str | None:
-        """None when ``action`` (on ``target``, one name or several) is allowed now, else the reason.
+        """None when ``action`` (on ``target``, one name or several) is allowed now, else the reason. A
+        permission its source is still checking (:meth:`pending`) is no refusal here: :meth:`execute` waits
+        for it, and refuses what is still unknown then.
 
         Without a target (or for an action that makes something new, as a launch), the question is whether
         any source can carry the action out.
@@ -141,6 +143,52 @@ class Ops:
             if refusal is not None:
                 return refusal
         return None
+
+    def pending(self, action: str, target: str | Sequence[str] | None = None) -> list[str]:
+        """The sources still checking whether they would allow ``action`` on ``target`` (their access reviews
+        have not answered): :meth:`check` then says "checking permissions…", which is neither yes nor no.
+        Asking starts the check. Never blocks."""
+        rule = lookup(action)
+        if rule is None:
+            return []
+        targets = (target,) if isinstance(target, str) else tuple(target or ())
+        asked: list[tuple[Source, str | None]]
+        if not targets or rule.target is None:  # a launch names the job it makes: its namespace counts
+            capable = [s for s in self.sources.values() if isinstance(s, rule.capability)]
+            asked = [(s, name) for s in capable for name in (targets or (None,))]
+        else:
+            owned = [(self.sources.get(self._owner(rule, name) or ""), name) for name in targets]
+            asked = [(s, name) for s, name in owned if s is not None]
+        return sorted(
+            {
+                getattr(s, "name", "")
+                for s, name in asked
+                if isinstance(s, _Reviewing) and not s.permission_known(action, name)
+            }
+        )
+
+    async def settle(self, action: str, /, **args: Any) -> None:
+        """Wait, up to the slowest source's ``timeout``, until every source that checks permissions ahead of
+        time (Kubernetes' access reviews) has answered for ``action`` with ``args``: headless ``plan`` and
+        ``act`` ask once, and "checking permissions…" is no answer to give them. Arguments that cannot be
+        read are left to :meth:`plan` to refuse."""
+        a = lookup(action)
+        if a is None:
+            return
+        try:
+            targets = a.targets_of(self.read_args(a, args))
+        except (ArgError, ActionRefused):
+            return
+        await self._settle(a.name, targets)
+
+    async def _settle(self, action: str, targets: Sequence[str]) -> None:
+        loop = asyncio.get_running_loop()
+        limit = max((float(getattr(s, "timeout", 0.0)) for s in self.sources.values()), default=0.0)
+        deadline = loop.time() + limit
+        while loop.time() < deadline:
+            if not self.pending(action, targets):
+                return
+            await asyncio.sleep(_SETTLE_POLL_S)  # the sources answer from threads: nothing to await
 
     # --- planning --------------------------------------------------------------------------------------
 
@@ -215,6 +263,7 @@ class Ops:
         re-raises.
         """
         action = get(plan.action)
+        await self._settle(plan.action, plan.targets or ((plan.target,) if plan.target else ()))
         try:
             source = self._admit(action, plan, confirmation)
         except (PermissionDenied, ActionRefused) as exc:
@@ -331,7 +380,7 @@ class Ops:
             raise ActionRefused(f"source {plan.source or '(none)'} is not connected")
         if not isinstance(source, action.capability):
             raise ActionRefused(f"source {plan.source} ({source.kind}) cannot {plan.action}")
-        refusal = _source_refusal(source, plan.action, plan.target)
+        refusal = _source_refusal(source, plan.action, plan.target, unknown=True)
         if refusal is not None:
             raise PermissionDenied(refusal)
         action.still_valid(self.context(), plan)
@@ -406,10 +455,29 @@ class Ops:
 
 _NOUN = {Kind.ENDPOINT: "endpoint", Kind.NODES: "node", Kind.POOL: "node pool"}
 
+_SETTLE_POLL_S = 0.05
+"""How often :meth:`Ops.settle` looks whether the access reviews answered (a review takes a few ms)."""
 
-def _source_refusal(source: Source, action: str, target: str | None) -> str | None:
-    """Why the source itself would refuse (RBAC, a read-only cluster), when it can tell ahead of time."""
-    return source.permission(action, target) if isinstance(source, PermissionChecker) else None
+
+@runtime_checkable
+class _Reviewing(Protocol):
+    """A source whose :meth:`permission` can be "checking permissions…" (Kubernetes' access reviews)."""
+
+    def permission_known(self, action: str, target: str | None = None) -> bool: ...
+
+
+def _source_refusal(source: Source, action: str, target: str | None, *, unknown: bool = False) -> str | None:
+    """Why the source itself would refuse (RBAC, a read-only cluster), when it can tell ahead of time.
+
+    While its access reviews have not answered the answer is None (no refusal known: the key stays offered,
+    the plan is shown), unless ``unknown``: then "checking permissions…", which :meth:`Ops.execute` refuses
+    after waiting for the answer, as it never acts on a permission not known."""
+    if not isinstance(source, PermissionChecker):
+        return None
+    said = source.permission(action, target)  # waits for the answer only off the event loop
+    if said is not None and not unknown and isinstance(source, _Reviewing):
+        return said if source.permission_known(action, target) else None
+    return said
 
 
 def _liveness(intent: AuditEntry) -> str:

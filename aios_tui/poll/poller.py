@@ -36,7 +36,7 @@ from aios_tui.domain import Endpoint, FleetSnapshot, Node, SourceHealth, SourceS
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.poll.history import RingHistory
 from aios_tui.poll.idle import IdleTracker
-from aios_tui.sources.base import HistoryProvider, Source, SourceData
+from aios_tui.sources.base import HistoryProvider, Source, SourceData, backoff_delay
 
 __all__ = ["Poller", "backoff_delay", "describe_error", "fill_defaults"]
 
@@ -47,16 +47,6 @@ def describe_error(exc: BaseException, timeout: float | None = None) -> str:
     """A short, single-line message for the header: ``ConnectionRefusedError: …`` or ``timed out after 5s``,
     credentials masked."""
     return errors.describe_error(exc, limit=200, timeout=timeout)
-
-
-def backoff_delay(interval: float, failures: int, max_backoff: float) -> float:
-    """Seconds to wait after ``failures`` consecutive failures: 2×, 4×, 8× … ``interval``, capped.
-
-    No failures means the plain ``interval``. The cap never goes below ``interval`` itself.
-    """
-    if failures <= 0:
-        return interval
-    return min(max(max_backoff, interval), interval * 2.0 ** min(failures, 62))
 
 
 @dataclass(eq=False)
@@ -316,7 +306,10 @@ class Poller:
         while True:
             p.wake.clear()
             ok = await self._fetch(p)
-            delay = backoff_delay(p.source.interval, 0 if ok else p.health.failures, self._max_backoff)
+            # A source whose failing fetch is cheap (Kubernetes: one bounded GET /readyz) caps its own
+            # back-off, so that a server back from a hang shows fresh within seconds, not a minute later.
+            cap = min(self._max_backoff, getattr(p.source, "max_backoff", self._max_backoff))
+            delay = backoff_delay(p.source.interval, 0 if ok else p.health.failures, cap)
             p.health = dataclasses.replace(p.health, next_try=self._clock() + delay)
             self._publish()
             with contextlib.suppress(TimeoutError):

@@ -12,6 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from aios_tui.alloc.drain import job_fate
 from aios_tui.alloc.whatif import why_pending
 from aios_tui.domain import (
     Condition,
@@ -139,11 +140,16 @@ def node_detail(
             ("Status", _node_status_text(n, now)),
             # The worst of the node's own health and its GPUs', as in the Nodes pane and the health view.
             ("Health", health_cell(snap.health_of(n.name), _gpu_problems(snap, n.name))),
-            ("Pool / zone", f"{n.pool} / {n.zone}" + (f" / rack {n.rack}" if n.rack else "")),
+            (
+                "Pool / zone",
+                f"{n.pool or 'no pool'} / {n.zone or 'no zone'}" + (f" / rack {n.rack}" if n.rack else ""),
+            ),
             ("Instance", f"{n.instance_type}  {n.provider_id}".strip()),
             (
                 "GPUs",
-                f"{n.gpus_requested} of {n.gpus_allocatable} allocatable requested "
+                f"{n.gpus_requested} requested by its pods; capacity unknown (the node could not be read)"
+                if not n.gpus_total and n.gpus_requested
+                else f"{n.gpus_requested} of {n.gpus_allocatable} allocatable requested "
                 f"({n.gpus_total} × {n.gpu_model or 'none'})",
             ),
             ("Price", fmt_money(n.price_per_hour) + (f" ({n.lifecycle})" if n.lifecycle else "")),
@@ -261,6 +267,8 @@ def job_detail(
             "all or nothing",
         ),
         ("Priority / queue", f"{j.priority} / {j.queue or 'default'}"),
+        # What its controller does when a node under it is drained or lost (alloc.drain.job_fate).
+        ("If a rank is evicted", job_fate(j, 1).text),
         ("Image", j.image or "N/A"),
         ("User", j.user or "N/A"),
         ("Submitted", fmt_age(now - j.submitted_at) + " ago" if j.submitted_at else "N/A"),
@@ -308,7 +316,7 @@ def endpoint_detail(
     )
     fields = _fields(
         [
-            ("Model / server", f"{e.model} on {e.server}"),
+            ("Model / server", " on ".join(x for x in (e.model, e.server) if x) or "N/A"),
             ("Image", e.image or "N/A"),
             (
                 "Replicas",
@@ -317,7 +325,7 @@ def endpoint_detail(
                     WARN_STYLE if e.replicas_ready < e.replicas_desired else "",
                 ),
             ),
-            ("GPUs", f"{e.gpus_per_replica} × {e.gpu_model} per replica, {e.gpus} in all"),
+            ("GPUs", f"{e.gpus_per_replica} × {e.gpu_model or 'GPU'} per replica, {e.gpus} in all"),
             ("Autoscaler", hpa),
             ("p99 objective", fmt(e.p99_slo_ms, ".0f", " ms")),
         ]

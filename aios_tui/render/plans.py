@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from aios_tui.alloc.drain import DrainPlan, PodMove
-from aios_tui.alloc.placement import Placement
+from aios_tui.alloc.drain import DrainPlan, Fate, PodMove
+from aios_tui.alloc.placement import Placement, Refusal
 from aios_tui.alloc.pools import PoolScale
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, WARN_STYLE
 
@@ -17,22 +19,26 @@ MAX_ROWS = 40
 """A drain of 50 nodes moves thousands of pods: show the first ones and count the rest."""
 
 
-def _where(move: PodMove) -> Text:
+def _where(move: PodMove, ends: Mapping[str, str]) -> Text:
     if move.blocked:
         return Text(move.blocked, WARN_STYLE if move.retry else FAIL_STYLE)
     if move.to:
         return Text(f"→ {move.to}")
+    if move.gpus and move.owner in ends:
+        return Text(f"not replaced: {ends[move.owner]}", FAIL_STYLE)
     return Text("→ any node (needs no GPU)" if not move.gpus else "→ rescheduled", DIM_STYLE)
 
 
-def _moves_table(title: str, moves: tuple[PodMove, ...]) -> RenderableType:
+def _moves_table(
+    title: str, moves: tuple[PodMove, ...], ends: Mapping[str, str] = MappingProxyType({})
+) -> RenderableType:
     table = Table(box=None, padding=(0, 1), header_style="bold", title=None, expand=True)
     table.add_column("POD", no_wrap=True, overflow="ellipsis", ratio=3)
     table.add_column("ON", no_wrap=True)
     table.add_column("GPU", justify="right", no_wrap=True)
     table.add_column("WHERE / WHY", ratio=4, overflow="fold")
     for m in moves[:MAX_ROWS]:
-        table.add_row(m.pod, m.node, str(m.gpus or "-"), _where(m))
+        table.add_row(m.pod, m.node, str(m.gpus or "-"), _where(m, ends))
     rows: list[RenderableType] = [Text(title, "bold"), table]
     if len(moves) > MAX_ROWS:
         rows.append(Text(f"… and {len(moves) - MAX_ROWS} more", DIM_STYLE))
@@ -48,17 +54,20 @@ def drain_details(plan: DrainPlan) -> RenderableType:
         gangs.add_column("TRAINING JOB", no_wrap=True, overflow="ellipsis")
         gangs.add_column("RANKS LOST", justify="right", no_wrap=True)
         gangs.add_column("GPU-H AT RISK", justify="right", no_wrap=True)
-        gangs.add_column("RESTARTS ON", ratio=1, overflow="fold")
+        gangs.add_column("THEN", ratio=1, overflow="fold")
         for g in plan.gangs:
-            where = (
-                Text(g.replacement.domain)
-                if isinstance(g.replacement, Placement)
-                else Text(f"queued: {g.replacement.reason}", WARN_STYLE)
-            )
+            if isinstance(g.replacement, Placement):
+                where = Text(f"{g.fate.text}; fits{g.replacement.where}")
+            elif isinstance(g.replacement, Refusal):
+                where = Text(f"{g.fate.text}; queued: {g.replacement.reason}", WARN_STYLE)
+            else:
+                where = Text(g.fate.text, FAIL_STYLE if g.fate.fate is Fate.FAILS else WARN_STYLE)
             gangs.add_row(g.job, f"{g.ranks_on_drained} of {g.workers}", f"{g.gpu_hours_at_risk:.1f}", where)
-        parts += [Text("Training gangs that restart (all ranks, from their last checkpoint)", "bold"), gangs]
+        parts += [Text("Training gangs that lose ranks (what their controller then does)", "bold"), gangs]
     if plan.evict:
-        parts.append(_moves_table(f"Evicted, in this order ({len(plan.evict)})", plan.evict))
+        # A rank of a gang that fails, or whose controller is unknown, is not rescheduled by this plan.
+        ends = {g.job: g.fate.text for g in plan.gangs if g.fate.fate in (Fate.FAILS, Fate.UNKNOWN)}
+        parts.append(_moves_table(f"Evicted, in this order ({len(plan.evict)})", plan.evict, ends))
     if plan.skipped:
         parts.append(Text(f"Left in place: {len(plan.skipped)} DaemonSet pods", DIM_STYLE))
     return Group(*parts) if parts else Text("Nothing runs on these nodes but DaemonSets.", DIM_STYLE)

@@ -270,7 +270,8 @@ def node_status(n: Node, ctx: RowCtx) -> Text:
 
 def _node_alloc(n: Node, _: RowCtx) -> Text:
     if not n.gpus_total:
-        return Text("-", DIM_STYLE)
+        # GPUs requested on a node of no known capacity: its source may not read the node (RBAC).
+        return Text(f"{n.gpus_requested}/?", WARN_STYLE) if n.gpus_requested else Text("-", DIM_STYLE)
     style = OK_STYLE if n.gpus_free == 0 else ""
     return Text(f"{n.gpus_requested}/{n.gpus_allocatable}", style)
 

@@ -90,6 +90,9 @@ GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 TEMPLATE_HASH = "pod-template-hash"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+JOBSET_LABEL = "jobset.sigs.k8s.io/jobset-name"
+DEFAULT_BACKOFF_LIMIT = 6
+"""A Job's ``spec.backoffLimit`` when the object leaves it out (batch/v1)."""
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 #: Node labels naming the node group a node belongs to, by provider (EKS, GKE, AKS, Karpenter).
 POOL_LABELS = (
@@ -664,10 +667,45 @@ class EndpointRec:
     container: str
     gpus: int
     gpu_model: str
+    strategy: str = "RollingUpdate"
+    max_surge: str = "25%"
+    max_unavailable: str = "25%"
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+def _count_or_percent(value: object, path: str, default: str) -> str:
+    """An IntOrString (``1`` or ``"25%"``) as text; absent is ``default``."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        text = _text(value, path)
+        if not re.fullmatch(r"\d{1,3}%|\d{1,10}", text):
+            raise MalformedObject(f"{path} is neither a count nor a percentage")
+        return text
+    return str(_whole(value, path))
+
+
+def _strategy(kind: str, spec: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(type, maxSurge, maxUnavailable) of a Deployment's ``spec.strategy`` or a StatefulSet's
+    ``spec.updateStrategy``, with the API's defaults (Deployment 25 %/25 %; StatefulSet no surge, 1)."""
+    if kind == "StatefulSet":
+        strategy = _map(spec.get("updateStrategy"), "spec.updateStrategy")
+        kind_path, default_surge, default_unavailable = "spec.updateStrategy", "0", "1"
+    else:
+        strategy = _map(spec.get("strategy"), "spec.strategy")
+        kind_path, default_surge, default_unavailable = "spec.strategy", "25%", "25%"
+    name = _text(strategy.get("type"), f"{kind_path}.type") or "RollingUpdate"
+    rolling = _map(strategy.get("rollingUpdate"), f"{kind_path}.rollingUpdate")
+    surge = default_surge
+    if kind != "StatefulSet":
+        surge = _count_or_percent(rolling.get("maxSurge"), f"{kind_path}.rollingUpdate.maxSurge", surge)
+    unavailable = _count_or_percent(
+        rolling.get("maxUnavailable"), f"{kind_path}.rollingUpdate.maxUnavailable", default_unavailable
+    )
+    return name, surge, unavailable
 
 
 def _template(spec: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
@@ -683,6 +721,7 @@ def convert_deployment(obj: Mapping[str, Any], *, kind: str, gpu_names: Sequence
     where = "spec.template.spec"
     container, image = _gpu_image(pod_spec, gpu_names, where)
     template_meta = _map(template.get("metadata"), "spec.template.metadata")
+    strategy, surge, unavailable = _strategy(kind, spec)
     return EndpointRec(
         kind=kind,
         namespace=_text(meta.get("namespace"), "metadata.namespace"),
@@ -695,6 +734,9 @@ def convert_deployment(obj: Mapping[str, Any], *, kind: str, gpu_names: Sequence
         container=container,
         gpus=gpu_request(pod_spec, gpu_names, where),
         gpu_model=_template_model(pod_spec, where),
+        strategy=strategy,
+        max_surge=surge,
+        max_unavailable=unavailable,
     )
 
 
@@ -773,6 +815,10 @@ def build_endpoint(rec: EndpointRec, hpa: Hpa | None, *, source: str) -> Endpoin
         gpu_model=rec.gpu_model,
         hpa=hpa,
         cluster=source,
+        workload_kind=rec.kind,
+        strategy=rec.strategy,
+        max_surge=rec.max_surge,
+        max_unavailable=rec.max_unavailable,
     )
 
 
@@ -797,10 +843,28 @@ class JobRec:
     started: float
     finished: float
     succeeded: int
+    backoff_limit: int = DEFAULT_BACKOFF_LIMIT
+    backoff_limit_per_index: int | None = None
+    failed_pods: int = 0
+    disruption_action: str = ""
+    restart_policy: str = "Never"
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+def _disruption_action(policy: Mapping[str, Any], path: str) -> str:
+    """The action of the first podFailurePolicy rule matching the ``DisruptionTarget`` condition an evicted
+    pod carries ("" when none does). Exit-code rules are skipped: a drained container's code is unknown."""
+    for i, rule in enumerate(_maps(policy.get("rules"), f"{path}.rules")):
+        where = f"{path}.rules[{i}]"
+        for cond in _maps(rule.get("onPodConditions"), f"{where}.onPodConditions"):
+            kind = _text(cond.get("type"), f"{where}.onPodConditions.type")
+            status = _text(cond.get("status"), f"{where}.onPodConditions.status") or "True"
+            if kind == "DisruptionTarget" and status == "True":
+                return _text(rule.get("action"), f"{where}.action") or "Count"
+    return ""
 
 
 def convert_job(obj: Mapping[str, Any], *, gpu_names: Sequence[str]) -> JobRec:
@@ -837,6 +901,17 @@ def convert_job(obj: Mapping[str, Any], *, gpu_names: Sequence[str]) -> JobRec:
         started=_time(status.get("startTime"), "status.startTime"),
         finished=_time(status.get("completionTime"), "status.completionTime"),
         succeeded=_whole(status.get("succeeded"), "status.succeeded"),
+        backoff_limit=_whole(spec.get("backoffLimit"), "spec.backoffLimit", DEFAULT_BACKOFF_LIMIT),
+        backoff_limit_per_index=(
+            None
+            if spec.get("backoffLimitPerIndex") is None
+            else _whole(spec.get("backoffLimitPerIndex"), "spec.backoffLimitPerIndex")
+        ),
+        failed_pods=_whole(status.get("failed"), "status.failed"),
+        disruption_action=_disruption_action(
+            _map(spec.get("podFailurePolicy"), "spec.podFailurePolicy"), "spec.podFailurePolicy"
+        ),
+        restart_policy=_text(pod_spec.get("restartPolicy"), f"{where}.restartPolicy") or "Never",
     )
 
 
@@ -887,6 +962,12 @@ def build_job(rec: JobRec, pods: Sequence[PodRec], scheduling: Mapping[str, str]
         finished_at=rec.finished,
         progress=progress,
         cluster=source,
+        backoff_limit=rec.backoff_limit,
+        backoff_limit_per_index=rec.backoff_limit_per_index,
+        failed_pods=rec.failed_pods,
+        disruption_action=rec.disruption_action,
+        jobset=rec.labels.get(JOBSET_LABEL, ""),
+        restart_policy=rec.restart_policy,
     )
 
 

@@ -9,11 +9,12 @@ and an action exists only where a source can carry it out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from aios_tui.domain import Endpoint, Gpu, Job, Node, NodePool, Pdb, Pod, SourcePart
+from aios_tui.domain.errors import PlainError
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,18 @@ class SourceData:
     cluster node with ``node = …``). The poller keeps such a node apart, qualified by the source's name."""
 
 
-class SourceError(Exception):
+def backoff_delay(interval: float, failures: int, max_backoff: float) -> float:
+    """Seconds to wait after ``failures`` consecutive failures: 2×, 4×, 8× … ``interval``, capped.
+
+    No failures means the plain ``interval``. The cap never goes below ``interval`` itself. The one back-off
+    of the project: the poller between fetches, the Kubernetes source between reconnections.
+    """
+    if failures <= 0:
+        return interval
+    return min(max(max_backoff, interval), interval * 2.0 ** min(failures, 62))
+
+
+class SourceError(PlainError):
     """A backend answered with an error worth showing as it is (no secrets in the message)."""
 
 
@@ -122,8 +134,20 @@ class LaunchSpec:
     gpu_model: str = ""
     zone: str = ""
     priority: int = 0
+    priority_class: str = ""
+    """A named priority (Kubernetes' PriorityClass, whose value the cluster holds); "" for none."""
     placement: tuple[str, ...] = ()
     """Node per rank as planned; empty to let the backend's scheduler decide."""
+
+
+@runtime_checkable
+class NamedPriorities(Protocol):
+    """A launcher whose jobs take their priority from a named class (Kubernetes' PriorityClass): a bare
+    number cannot reach the job, a class name must be given."""
+
+    def priority_classes(self) -> Mapping[str, int] | None:
+        """Known classes (name → value), or None when the launcher does not know them."""
+        ...
 
 
 @runtime_checkable

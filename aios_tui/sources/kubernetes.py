@@ -8,6 +8,12 @@ the last version seen; a ``410 Gone`` (the version was compacted away) re-lists;
 backs off, doubling up to a cap, and the error is what :meth:`KubernetesSource.fetch` raises until the
 watch is back, so the poller marks the source stale with its last good data.
 
+Watches cannot tell a quiet cluster from a hung server (a partition without RST, a wedged process): each
+fetch therefore asks ``/readyz`` within the timeout, and raises when it gets no answer, so the source is
+stale at the next fetch rather than when the watches time out. The first list of a big cluster streams
+in page by page (fetch gives what came so far, with a "still listing" problem) and has no deadline while
+its pages keep coming.
+
 Objects are converted to records when they arrive (``_k8s_convert``), so ``fetch()`` only joins records
 (pods to nodes, ReplicaSets to Deployments, HPAs to endpoints) and reuses every domain object whose inputs
 did not change; with nothing new since the last fetch it returns the same :class:`SourceData`.
@@ -22,7 +28,11 @@ are read, in ``_k8s_convert``.
 
 Permissions come from SelfSubjectAccessReviews made in the background once the first lists are in, cached
 per verb/resource/namespace and refreshed every few minutes: :meth:`KubernetesSource.permission` answers
-from that cache and never blocks. No token is ever logged or put in an error message.
+from that cache, and until a review has answered says "checking permissions…" (on an event loop it never
+waits; elsewhere it waits up to ``timeout`` for the answer). A kind the user may not list (403: the built-in
+``view`` role and nodes) is said in words in ``problems`` ("cannot list nodes: forbidden (RBAC: user …
+may not list nodes at cluster scope)") and the rest is shown: without nodes, the nodes the pods name, their
+capacity unknown. No token is ever logged or put in an error message.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import functools
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -81,7 +92,7 @@ from aios_tui.sources._k8s_convert import (
     pdb_of_message,
 )
 from aios_tui.sources._k8s_qualify import Qualifier
-from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceData, SourceError
+from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceData, SourceError, backoff_delay
 
 __all__ = ["KubernetesSource", "api_client_factory", "kubeconfig_contexts", "sources_from_settings"]
 
@@ -92,6 +103,16 @@ _P = ParamSpec("_P")
 PAGE_SIZE: Final = 500
 WATCH_SECONDS: Final = 240.0
 """Each watch asks the server to end it after this long (``timeoutSeconds``); it then resumes."""
+WATCH_SILENCE_S: Final = 120.0
+"""A watch that sends nothing for this long (plus ``timeout``) is dropped and resumed. A real kube-apiserver
+sends a BOOKMARK on every watch that allows them about once a minute (its watch cache's bookmark frequency),
+so this is two missed bookmarks: a connection a middlebox forgot, not a quiet kind. A hung server is found
+sooner, by the probe (:data:`PROBE_PATH`)."""
+PROBE_PATH: Final = "/readyz"
+"""What each fetch asks the server, bounded by the source's timeout, to know that it still answers: the
+watches alone cannot tell a quiet cluster from a hung server. ``/readyz`` is readable by every user (the
+built-in ``system:public-info-viewer`` role), costs the server no storage read, and fails (500) when the
+server cannot reach etcd, when what it serves is no longer current either."""
 PERMISSION_REFRESH_S: Final = 300.0
 RESTARTED_AT: Final = "kubectl.kubernetes.io/restartedAt"
 HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
@@ -122,7 +143,8 @@ class _Kind:
     """``/api/v1`` or ``/apis/<group>/<version>``."""
     namespaced: bool = True
     required: bool = False
-    """Without it the view is wrong (nodes, pods): its errors fail the fetch even when it is forbidden."""
+    """Without it the view is wrong (pods): its errors fail the fetch even when it is forbidden. Nodes are
+    not: a user who may not list them (the built-in ``view`` role) still sees the nodes its pods name."""
     field_selector: str = ""
     """Only these objects are listed and watched (the server filters)."""
 
@@ -132,7 +154,7 @@ class _Kind:
         return f"{self.api}/{self.name}"
 
 
-NODES = _Kind("nodes", "/api/v1", namespaced=False, required=True)
+NODES = _Kind("nodes", "/api/v1", namespaced=False)
 PODS = _Kind("pods", "/api/v1", required=True)
 DEPLOYMENTS = _Kind("deployments", "/apis/apps/v1")
 STATEFULSETS = _Kind("statefulsets", "/apis/apps/v1")
@@ -194,12 +216,24 @@ class _Review:
     subresource: str = ""
     namespace: str = ""
 
-    def denial(self) -> str:
+    @property
+    def asks(self) -> str:
+        """``patch on deployments/scale in ml-prod``, ``patch on nodes``: the question in words."""
         what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
         where = (
             f" in {self.namespace}" if self.namespace else "" if self.resource == "nodes" else " cluster-wide"
         )
-        return f"forbidden by RBAC: you cannot {self.verb} {what}{where}"
+        return f"{self.verb} on {what}{where}"
+
+    def denial(self, action: str, target: str | None, source: str) -> str:
+        """Why not, in words: "you may not cordon nodes in k8s:rig: RBAC denies patch on nodes"."""
+        if action in ("cordon", "uncordon", "drain"):
+            what = "nodes"
+        elif action == "launch" and not target:
+            what = "jobs"
+        else:
+            what = target or ""
+        return f"you may not {action} {what} in {source}: RBAC denies {self.asks}".replace("  ", " ")
 
 
 # --- kubeconfig -------------------------------------------------------------------------------------------
@@ -329,6 +363,9 @@ class KubernetesSource:
         """With several contexts in one view, namespaces and node names carry the context (_k8s_qualify)."""
         self.interval = settings.interval
         self.timeout = settings.timeout
+        self.max_backoff = max(2 * settings.interval, 5.0)
+        """The poller's back-off cap for this source: a failing fetch costs one bounded ``GET /readyz``, so
+        it is tried again soon and a server back from a hang is shown fresh within seconds."""
         self.read_only = settings.read_only or context in settings.read_only_contexts
         self._settings = settings
         self._clock = clock
@@ -366,6 +403,12 @@ class KubernetesSource:
         self._streams: set[Any] = set()
         self.relists = 0
         """Lists made after the first, because a watch's version was gone (410): for tests and benches."""
+        self._listed: dict[_Scope, int] = {}
+        """Objects received so far by each first list still coming in (its store fills page by page)."""
+        self._remaining: dict[_Scope, int] = {}
+        """What the last page of such a list said was left (``remainingItemCount``), when it said."""
+        self._down = ""
+        """Why the last probe failed; "" when the server answered it."""
 
         self._build_lock = threading.Lock()
         self._built_version = -1
@@ -377,6 +420,12 @@ class KubernetesSource:
         self._reviews: dict[_Review, tuple[bool, float]] = {}
         self._review_wanted: set[_Review] = set()
         self._review_wake = threading.Event()
+        self._review_error = ""
+        """Why the last access review failed ("" once one answers): said while a permission is unknown."""
+        self._denied: dict[_Scope, str] = {}
+        """Kinds the user may not list (403), each with its sentence for ``problems``."""
+        self._evicted_from: tuple[int, dict[str, frozenset[str]]] = (-1, {})
+        """For the store version it was made at: the namespaces of the pods a drain evicts, by node."""
 
     # --- the Source protocol --------------------------------------------------------------------------------
 
@@ -384,42 +433,103 @@ class KubernetesSource:
         return await asyncio.to_thread(self.fetch_now)
 
     def fetch_now(self) -> SourceData:
-        """The cluster as the watches last saw it; waits up to 0.9 × ``timeout`` for the first lists.
+        """The cluster as the watches last saw it, once the server has answered :data:`PROBE_PATH`.
 
-        Raises :class:`SourceError` while a list or watch is failing (the message says which and why).
+        Waits for the first lists up to ``interval`` (at most 0.45 × ``timeout``); a first list still going
+        then gives what has arrived so far, with "still listing pods: 12,000 so far" in ``problems``. A list
+        has no deadline of its own while its pages keep coming: only a page that does not come within
+        ``timeout`` fails it. Raises :class:`SourceError` while a list, a watch or the probe is failing (the
+        message says which and why), so the poller shows the last good data, stale.
         """
         self._start()
         # A little under the poller's own limit, so that the reason, not a bare timeout, is reported.
-        deadline = time.monotonic() + 0.9 * self.timeout
+        budget = 0.9 * self.timeout
+        started = time.monotonic()
+        deadline = started + min(budget / 2, self.interval)  # the other half for the probe
         with self._changed:
             while len(self._synced) < len(self._scopes) and not self._blocking_errors():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    pending = sorted({k for k, _ in self._scopes if (k, _) not in self._synced})
-                    raise SourceError(
-                        f"still listing {', '.join(pending)} after {0.9 * self.timeout:g}s "
-                        "(it goes on in the background)"
-                    )
+                    break
                 self._changed.wait(left)
             errors = self._blocking_errors()
             if errors:
                 (kind, ns), message = errors[0]
                 where = f"{kind} in {ns}" if ns else kind
                 raise SourceError(f"{where}: {message}")
+            listing = self._listing_sentences()
+            if listing and not self._synced and not any(self._listed.values()):
+                pending = sorted({k for k, _ in self._scopes if (k, _) not in self._synced})
+                raise SourceError(
+                    f"still listing {', '.join(pending)}: nothing received yet (it goes on in the background)"
+                )
             version = self._version
             stores = skipped = None
             if version != self._built_version:
                 stores = {s: dict(d) for s, d in self._stores.items()}
                 skipped = {s: dict(d) for s, d in self._skipped.items() if d}
+        self._probe(max(0.1, budget - (time.monotonic() - started)))
         with self._build_lock:
             if stores is None and self._data is not None:
-                return self._data
-            assert stores is not None and skipped is not None
-            data = self._build(stores, skipped)
-            if self._names is not None:
-                data = self._names.data(data)
-            self._data, self._built_version = data, version
-            return data
+                data = self._data
+            else:
+                assert stores is not None and skipped is not None
+                data = self._build(stores, skipped)
+                if self._names is not None:
+                    data = self._names.data(data)
+                self._data, self._built_version = data, version
+        return dataclasses.replace(data, problems=(*data.problems, *listing)) if listing else data
+
+    @property
+    def loading(self) -> bool:
+        """True while a first list is still coming in (and nothing failed): ``snapshot`` waits for it."""
+        with self._lock:
+            return len(self._synced) < len(self._scopes) and not self._errors and not self._stop.is_set()
+
+    def _listing_sentences(self) -> tuple[str, ...]:
+        """One sentence per kind whose first list is still coming in (call with the lock held)."""
+        counts: dict[str, tuple[int, int]] = {}
+        for scope in self._scopes:
+            if scope not in self._synced:
+                got, left = counts.get(scope[0], (0, 0))
+                counts[scope[0]] = (got + self._listed.get(scope, 0), left + self._remaining.get(scope, 0))
+        return tuple(
+            f"still listing {kind}: "
+            + (f"{got:,} so far" + (f" of about {got + left:,}" if left else "") if got else "nothing yet")
+            for kind, (got, left) in counts.items()
+        )
+
+    def _probe(self, budget: float) -> None:
+        """Ask the server :data:`PROBE_PATH` within ``budget`` seconds; :class:`SourceError` when it does not
+        answer (a hung server, a partition) or says it is not ready. An answer after a failure resumes every
+        open watch (from its last version: nothing missed, nothing twice), since a connection that lived
+        through the outage may be one the server has forgotten."""
+        failed = ""
+        try:
+            _read(self._request("GET", PROBE_PATH, timeout=budget), MAX_ERROR_BYTES)
+        except ApiException as exc:
+            if exc.status >= 500:  # 401/403/404: it answered, and the lists say what is wrong
+                failed = f"the API server is not ready (GET {PROBE_PATH}: {exc.status})"
+        except _TooBig:
+            pass  # it answered
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+            if isinstance(cause, urllib3.exceptions.TimeoutError) and not isinstance(
+                cause, urllib3.exceptions.NewConnectionError
+            ):
+                within = f"{round(budget, 1):g}s"
+                failed = f"no answer from the API server within {within} (GET {PROBE_PATH}): hung or cut off"
+            else:
+                failed = str(self._error(exc, f"GET {PROBE_PATH}"))
+        with self._lock:
+            was, self._down = self._down, failed
+            streams = list(self._streams) if was and not failed else []
+        if was and not failed:
+            log.info("%s: the API server answers again; resuming %d watches", self.name, len(streams))
+        for resp in streams:
+            _shutdown(resp)
+        if failed:
+            raise SourceError(failed)
 
     def _unq(self, name: str) -> str:
         return self._names.unq(name) if self._names is not None else name
@@ -443,38 +553,57 @@ class KubernetesSource:
 
     # --- permissions ----------------------------------------------------------------------------------------
 
-    def permission(self, action: str, target: str | None = None) -> str | None:
-        """None when ``action`` on ``target`` looks allowed, else why not (read-only, or RBAC as the last
-        SelfSubjectAccessReviews answered). Unknown yet counts as allowed: a 403 at run time still says so.
-        Never blocks: a question not asked yet is asked in the background."""
+    def permission(self, action: str, target: str | None = None, *, wait: float | None = None) -> str | None:
+        """None when the access reviews allow ``action`` on ``target``; else why not: read-only, RBAC's denial
+        ("you may not cordon nodes in k8s:rig: RBAC denies patch on nodes"), or, while a review has not
+        answered, a sentence beginning "checking permissions…": an unknown permission is never taken as
+        allowed, nor as denied (:meth:`permission_known` tells the two apart).
+
+        ``wait``: how long to wait for a review not answered yet. By default not at all on a thread running
+        an event loop (the console asks while it draws its footer), and up to ``timeout`` elsewhere (a
+        script, a test, a worker thread), so that a caller that can block gets the answer. A question not
+        asked yet is asked at once, in the background."""
         if self.read_only:
             return f"{self.name} is read-only (kubernetes read_only in the settings)"
         reviews = self._reviews_for(action, self._unq(target) if target else target)
         if not reviews:
             return None
-        answers = []
-        with self._lock:
-            for review in reviews:
-                got = self._reviews.get(review)
-                if got is None:
-                    self._review_wanted.add(review)
-                answers.append((review, got))
-        if any(got is None for _, got in answers):
-            self._review_wake.set()
+        if wait is None:
+            wait = 0.0 if _on_event_loop() else self.timeout
+        deadline = time.monotonic() + wait
+        with self._changed:
+            if any(r not in self._reviews for r in reviews):
+                self._review_wanted.update(r for r in reviews if r not in self._reviews)
+                self._review_wake.set()
+                while any(r not in self._reviews for r in reviews) and not self._stop.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._changed.wait(left)
+            answers = [(review, self._reviews.get(review)) for review in reviews]
+            failed = self._review_error
         if action == "launch" and target is None:  # any namespace it may launch in will do
-            if answers and all(got is not None and not got[0] for _, got in answers):
-                return answers[0][0].denial()
-            return None
+            if any(got is not None and got[0] for _, got in answers):
+                return None
+            if all(got is not None for _, got in answers):
+                return answers[0][0].denial(action, target, self.name)
         for review, got in answers:
             if got is not None and not got[0]:
-                return review.denial()
-        return None
+                return review.denial(action, target, self.name)
+        unknown = next((review for review, got in answers if got is None), None)
+        if unknown is None:
+            return None
+        if failed:
+            return f"checking permissions… (the access review in {self.name} failed: {failed}; it is retried)"
+        return (
+            f"checking permissions… ({self.name} has not answered the access review for {unknown.asks} yet)"
+        )
 
     def permission_known(self, action: str, target: str | None = None) -> bool:
-        """Whether :meth:`permission` answers from access reviews already made, rather than assuming."""
-        reviews = self._reviews_for(action, self._unq(target) if target else target)
-        with self._lock:
-            return all(r in self._reviews for r in reviews)
+        """Whether :meth:`permission` answers from access reviews already made ("checking permissions…"
+        otherwise). Never blocks."""
+        said = self.permission(action, target, wait=0.0)
+        return said is None or not said.startswith("checking permissions")
 
     def _reviews_for(self, action: str, target: str | None) -> list[_Review]:
         ns, _, name = (target or "").rpartition("/")
@@ -486,12 +615,34 @@ class KubernetesSource:
         if action in ("cordon", "uncordon"):
             return [_Review("patch", "", "nodes")]
         if action == "drain":
-            return [_Review("patch", "", "nodes"), _Review("create", "", "pods", "eviction")]
+            if not target:
+                return [_Review("patch", "", "nodes"), _Review("create", "", "pods", "eviction")]
+            # Evictions in the namespaces of its pods, not cluster-wide: a user allowed to evict in those
+            # only may drain the node.
+            evictions = [_Review("create", "", "pods", "eviction", ns) for ns in self._evictable(target)]
+            return [_Review("patch", "", "nodes"), *evictions]
         if action == "launch":
             if target:
                 return [_Review("create", "batch", "jobs", "", ns)]
             return [_Review("create", "batch", "jobs", "", n) for n in self._settings.namespaces or ("",)]
         return []
+
+    def _evictable(self, node: str) -> list[str]:
+        """The namespaces of the pods a drain of ``node`` evicts (not DaemonSets'), sorted; indexed once per
+        store version, as the console asks for every key it draws."""
+        with self._lock:
+            version, index = self._evicted_from
+            if version != self._version:
+                by_node: dict[str, set[str]] = {}
+                for (kind, _), store in self._stores.items():
+                    if kind == "pods":
+                        for rec in store.values():
+                            pod = rec.pod
+                            if pod.node and pod.owner_kind != "DaemonSet":
+                                by_node.setdefault(pod.node, set()).add(pod.namespace)
+                index = {n: frozenset(namespaces) for n, namespaces in by_node.items()}
+                self._evicted_from = (self._version, index)
+        return sorted(index.get(node, ()))
 
     def _wanted_reviews(self) -> set[_Review]:
         """What the console will ask about: the actions on every endpoint, on nodes, and launching."""
@@ -517,23 +668,42 @@ class KubernetesSource:
             now = time.monotonic()
             with self._lock:
                 known = dict(self._reviews)
-            due = [
-                r
-                for r in self._wanted_reviews()
-                if r not in known or now - known[r][1] >= self._permission_refresh_s
-            ]
-            for review in due:
-                if self._stop.is_set():
-                    return
+                asked = set(self._review_wanted)
+            # What someone waits for first, then the rest the console will ask about.
+            due = sorted(
+                (
+                    r
+                    for r in self._wanted_reviews()
+                    if r not in known or now - known[r][1] >= self._permission_refresh_s
+                ),
+                key=lambda r: r not in asked,
+            )
+            failed = False
+            tried: set[_Review] = set()
+            while not self._stop.is_set():
+                with self._lock:  # a question asked meanwhile (a key pressed) goes before the round's rest
+                    waiting = [r for r in self._review_wanted if r not in tried]
+                pick = waiting or [r for r in due if r not in tried]
+                if not pick:
+                    break
+                review = pick[0]
+                tried.add(review)
                 try:
                     allowed = self._review(review)
                 except SourceError as exc:
                     log.debug("%s: access review %s failed: %s", self.name, review, exc)
+                    failed = True
+                    with self._changed:
+                        self._review_error = str(exc)
+                        self._changed.notify_all()
                     continue
-                with self._lock:
+                with self._changed:
                     self._reviews[review] = (allowed, time.monotonic())
                     self._review_wanted.discard(review)
-            self._review_wake.wait(min(self._permission_refresh_s, 60.0))
+                    self._review_error = ""
+                    self._changed.notify_all()  # a permission() waiting for it
+            # After a failure, try again soon: a key press may be waiting on "checking permissions…".
+            self._review_wake.wait(min(self._permission_refresh_s, self._retry_max if failed else 60.0))
 
     def _review(self, review: _Review) -> bool:
         attributes = {"verb": review.verb, "group": review.group, "resource": review.resource}
@@ -659,12 +829,94 @@ class KubernetesSource:
             )
         if spec.placement and len(spec.placement) != spec.workers:
             raise ValueError(f"placement names {len(spec.placement)} nodes for {spec.workers} workers")
+        if spec.priority and not spec.priority_class:
+            raise ValueError(
+                f"priority {spec.priority} cannot reach a Kubernetes Job: give the PriorityClass's name"
+            )
+        if spec.priority_class:
+            # The Job is accepted whatever the name; only its pods are refused, one FailedCreate event at a
+            # time. So look first (a 403 means this user may not read cluster-scoped objects: go on).
+            try:
+                self._call(
+                    "GET",
+                    f"/apis/scheduling.k8s.io/v1/priorityclasses/{_seg(spec.priority_class)}",
+                    raw_errors=True,
+                )
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise SourceError(
+                        f"no PriorityClass named {spec.priority_class} on this cluster "
+                        "(kubectl get priorityclasses); nothing was created"
+                    ) from None
+                if exc.status != 403:
+                    raise self._error(exc, f"read PriorityClass {spec.priority_class}") from None
         path = f"/apis/batch/v1/namespaces/{_seg(spec.namespace)}/jobs"
-        self._call("POST", path, body=self.job_manifest(spec))
+        job = self._call("POST", path, body=self.job_manifest(spec))
+        if spec.placement and not self._settings.kueue_queue:
+            self._pin_ranks(spec, str((job.get("metadata") or {}).get("uid") or ""))
+
+    RANK_GATE: Final = "aios-tui.dev/rank-placement"
+    """The scheduling gate a pinned launch's pods are created with: the scheduler leaves them alone until
+    each has its rank's node (Kubernetes lets a gated pod's nodeSelector be added to, its gates removed)."""
+    PIN_WAIT_S: Final = 30.0
+    """How long a pinned launch waits for the Job controller to create every rank's pod."""
+
+    def _pin_ranks(self, spec: LaunchSpec, uid: str) -> None:
+        """Rank i to the i-th planned node, all ranks released together.
+
+        One pod template serves every index of a Job, so its node affinity can only name the set of planned
+        nodes: the scheduler would then put any rank on any of them, and with workers that take part of a
+        node, more of them on one node than planned. So the pods are created gated (:attr:`RANK_GATE`);
+        once the Job controller has made all of them, each gets ``nodeSelector`` hostname = its rank's
+        planned node and loses the gate, one PATCH each. Pods that never appear (no Job controller, a quota)
+        leave the Job gated, holding no GPU, and the launch fails saying so.
+        """
+        ns = _seg(spec.namespace)
+        index_key = "batch.kubernetes.io/job-completion-index"  # a label since 1.28; the annotation before
+        deadline = time.monotonic() + self.PIN_WAIT_S
+        while True:
+            listed = self._call(
+                "GET", f"/api/v1/namespaces/{ns}/pods", query=[("labelSelector", f"job-name={spec.name}")]
+            )
+            gated: dict[int, dict[str, Any]] = {}
+            for pod in listed.get("items") or []:
+                meta = pod.get("metadata") or {}
+                if uid and not any(o.get("uid") == uid for o in meta.get("ownerReferences") or []):
+                    continue  # a pod of an earlier Job of the same name
+                index = (meta.get("labels") or {}).get(index_key) or (meta.get("annotations") or {}).get(
+                    index_key
+                )
+                if isinstance(index, str) and index.isdigit() and int(index) < spec.workers:
+                    gated.setdefault(int(index), pod)
+            if len(gated) == spec.workers:
+                break
+            if time.monotonic() >= deadline:
+                raise SourceError(
+                    f"job {spec.namespace}/{spec.name} was created, but only {len(gated)} of {spec.workers} "
+                    f"pods appeared within {self.PIN_WAIT_S:g}s; they wait, gated ({self.RANK_GATE}), "
+                    "holding no GPU: delete the job, or check its events (FailedCreate)"
+                )
+            time.sleep(0.2)
+        for index in sorted(gated):
+            pod = gated[index]
+            gates = [
+                g for g in pod.get("spec", {}).get("schedulingGates") or [] if g.get("name") != self.RANK_GATE
+            ]
+            body = {
+                "spec": {"nodeSelector": {HOSTNAME_LABEL: spec.placement[index]}, "schedulingGates": gates}
+            }
+            name = _seg(str(pod["metadata"]["name"]))
+            self._call("PATCH", f"/api/v1/namespaces/{ns}/pods/{name}", body=body, content_type=_MERGE)
+
+    def priority_classes(self) -> Mapping[str, int] | None:
+        """None: PriorityClasses are not watched, so a launch names its class (``--priority-class``)."""
+        return None
 
     def job_manifest(self, spec: LaunchSpec) -> dict[str, Any]:
-        """The Indexed Job that runs ``spec``: pinned to its planned nodes, or handed to Kueue's queue (the
-        job created suspended, Kueue admits it) when ``kueue_queue`` is set."""
+        """The Indexed Job that runs ``spec``: pinned to its planned nodes (the set in node affinity; each
+        rank's own node set on its gated pod by :meth:`_pin_ranks`), or handed to Kueue's queue (the job
+        created suspended, Kueue admits it) when ``kueue_queue`` is set. ``priorityClassName`` when the
+        spec names a class."""
         gpu = self._gpu_names[0] if self._gpu_names else "nvidia.com/gpu"
         labels = {**MANAGED_BY, **_equality_labels(self._job_selector)}
         pod_labels = {**MANAGED_BY, "job-name": spec.name}
@@ -683,6 +935,10 @@ class KubernetesSource:
             ],
             "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}],
         }
+        if spec.priority_class:
+            pod_spec["priorityClassName"] = spec.priority_class
+        if spec.placement and not self._settings.kueue_queue:
+            pod_spec["schedulingGates"] = [{"name": self.RANK_GATE}]  # released by _pin_ranks, rank by rank
         job_spec: dict[str, Any] = {
             "completionMode": "Indexed",
             "completions": spec.workers,
@@ -824,7 +1080,7 @@ class KubernetesSource:
                     "renew them in the kubeconfig and retry"
                 )
             if exc.status == 403:
-                return _Forbidden(f"forbidden: {message}")
+                return _Forbidden(_forbidden_sentence(message, what))
             if exc.status == 410:
                 raise _Gone(message)
             reason = clean(str(exc.reason or ""), 80)  # the status line's words: the server's, not ours
@@ -861,9 +1117,16 @@ class KubernetesSource:
             t.start()
 
     def _reviews_when_synced(self) -> None:
+        """Start the access reviews once the first lists are in (then every endpoint is asked about in one
+        round), or after ``timeout`` while a big list still streams in: the rest are asked on the next
+        round, or at once when someone asks."""
+        deadline = time.monotonic() + self.timeout
         with self._changed:
             while len(self._synced) < len(self._scopes) and not self._stop.is_set():
-                self._changed.wait(1.0)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, 1.0))
         self._review_loop()
 
     def _informer(self, kind_name: str, namespace: str) -> None:
@@ -881,7 +1144,7 @@ class KubernetesSource:
                 if version == was and time.monotonic() - started < 1.0:
                     # Closed at once with nothing in it: do not hammer whatever keeps closing it.
                     failures += 1
-                    if self._stop.wait(min(self._retry_max, self._retry_base * 2.0 ** (failures - 1))):
+                    if self._stop.wait(backoff_delay(self._retry_base, failures - 1, self._retry_max)):
                         return
                 else:
                     failures = 0
@@ -895,12 +1158,14 @@ class KubernetesSource:
                     return
                 failures += 1
                 error = exc if isinstance(exc, SourceError) else self._safe_error(exc, kind.path(namespace))
-                delay = min(self._retry_max, self._retry_base * 2.0 ** (failures - 1))
+                delay = backoff_delay(self._retry_base, failures - 1, self._retry_max)
                 if isinstance(error, _Forbidden) and not kind.required:
                     # Not allowed to see this kind: show the rest, and ask again now and then.
-                    log.warning("%s: cannot list %s: %s", self.name, kind_name, error)
+                    log.warning("%s: %s", self.name, error)
                     with self._changed:
                         self._synced.add(scope)
+                        self._denied[scope] = str(error)  # said in problems until a list succeeds
+                        self._version += 1
                         self._changed.notify_all()
                     delay = self._permission_refresh_s
                 else:
@@ -921,16 +1186,29 @@ class KubernetesSource:
             except _Gone:
                 return SourceError(f"{what}: resourceVersion expired")
         log.error("%s: %s failed unexpectedly", self.name, what, exc_info=True)
-        return SourceError(f"{what}: {type(exc).__name__}: {redact(str(exc))}")
+        said = clean(redact(" ".join(str(exc).split())), 200) or "no message"
+        return SourceError(f"{what}: failed unexpectedly ({said}); the log has the details")
 
     def _list(self, kind: _Kind, namespace: str) -> str:
-        """List every object in pages; replaces the kind's store. Returns the list's resourceVersion."""
+        """List every object in pages; replaces the kind's store. Returns the list's resourceVersion.
+
+        The first list of a kind fills its store page by page, so the first view streams in (nodes, a
+        page or two, come before the pods); a list after that (a 410) is built aside and swapped in whole,
+        so the last complete view stays until then. Each page is bounded by ``timeout``, the list is not:
+        it may take as long as it keeps making progress. No ``resourceVersion=0``: since Kubernetes 1.31
+        a consistent list is served from the watch cache too, and ``0`` may be older than what was seen
+        (and on older servers ignores ``limit``, sending every pod in one answer)."""
         path = kind.path(namespace)
         scope = (kind.name, namespace)
         items: dict[str, Any] = {}
         skipped: dict[str, _Skipped] = {}
         with self._lock:
             previous = self._stores[scope]
+            first = scope not in self._synced
+            if first:
+                self._stores[scope] = items  # filled under the lock, page by page
+                self._listed[scope] = 0
+                self._remaining.pop(scope, None)
         token = ""
         version = ""
         while True:
@@ -941,20 +1219,34 @@ class KubernetesSource:
             objects = page.get("items") or []
             if not isinstance(objects, list):
                 raise SourceError(f"GET {path}: the API server's list has no list of items")
+            taken: dict[str, Any] = {}
             for obj in objects:
-                self._take(kind.name, obj, items, skipped, previous)
+                self._take(kind.name, obj, taken, skipped, previous)
             meta = page.get("metadata")
             meta = meta if isinstance(meta, dict) else {}
             version = _version_of(meta, "")
             more = meta.get("continue")
             token = more if isinstance(more, str) else ""
+            left = meta.get("remainingItemCount")
+            with self._changed:
+                items.update(taken)
+                if first:
+                    self._listed[scope] = len(items)
+                    self._errors.pop(scope, None)  # a first list that failed is making progress again
+                    if isinstance(left, int) and not isinstance(left, bool) and 0 <= left < 2**31:
+                        self._remaining[scope] = left if token else 0
+                    self._version += 1
+                    self._changed.notify_all()
             if not token or self._stop.is_set():
                 break
         with self._changed:
             self._stores[scope] = items
             self._skipped[scope] = skipped
+            self._listed.pop(scope, None)
+            self._remaining.pop(scope, None)
             self._synced.add(scope)
             self._errors.pop(scope, None)
+            self._denied.pop(scope, None)
             self._version += 1
             self._changed.notify_all()
         return version
@@ -1001,9 +1293,9 @@ class KubernetesSource:
         if kind.field_selector:
             query.append(("fieldSelector", kind.field_selector))
         try:
-            resp = self._request(
-                "GET", path, query=query, timeout=(self.timeout, self._watch_seconds + self.timeout)
-            )
+            # Silence past a bookmark or two (or the watch's own end) is a connection gone dead.
+            silence = min(self._watch_seconds, WATCH_SILENCE_S) + self.timeout
+            resp = self._request("GET", path, query=query, timeout=(self.timeout, silence))
         except ApiException as exc:
             raise self._error(exc, f"watch {path}") from None
         scope = (kind.name, namespace)
@@ -1194,6 +1486,34 @@ class KubernetesSource:
                     )
                 gpu_cache[(base.name, i)] = gpu
                 gpus.append(gpu)
+        with self._lock:
+            denied = [(scope[0], self._denied[scope]) for scope in self._scopes if scope in self._denied]
+        if any(kind == "nodes" for kind, _ in denied):
+            # May not list nodes (the built-in ``view`` role): each node a pod names, with what its pods
+            # tell (the GPUs they request). Its capacity is unknown: 0 allocatable, so no plan counts on it
+            # and no GPU row is made up; the nodes pane shows its requests with capacity "?".
+            listed = {n.name for n in nodes}
+            requested_on: dict[str, int] = {}
+            for pod in pods:
+                if pod.node and pod.node not in listed:
+                    running = pod.phase in (PodPhase.PENDING, PodPhase.RUNNING)
+                    requested_on[pod.node] = requested_on.get(pod.node, 0) + (pod.gpus if running else 0)
+            for name, requested in requested_on.items():
+                seen = Node(name=name, source=source, pool="", zone="", instance_type="")
+                cached = self._node_cache.get(name)
+                node = (
+                    cached[2]
+                    if cached is not None and cached[0] == seen and cached[1] == requested
+                    else dataclasses.replace(seen, gpus_requested=requested)
+                )
+                node_cache[name] = (seen, requested, node)
+                nodes.append(node)
+            denied = [
+                (kind, f"{said}; the nodes shown are those its pods run on, their capacity unknown")
+                if kind == "nodes"
+                else (kind, said)
+                for kind, said in denied
+            ]
         self._node_cache, self._gpu_cache = node_cache, gpu_cache
 
         hpas: dict[tuple[str, str], Any] = {}
@@ -1255,7 +1575,7 @@ class KubernetesSource:
             endpoints=tuple(endpoints),
             pdbs=tuple(pdbs),
             context=self._context,
-            problems=_skip_sentences(skipped),
+            problems=(*(said for _, said in denied), *_skip_sentences(skipped)),
         )
 
     @staticmethod
@@ -1265,6 +1585,15 @@ class KubernetesSource:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
+
+def _on_event_loop() -> bool:
+    """Whether this thread runs an asyncio event loop (which must never wait on a lock or a server)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _status_message(exc: ApiException) -> tuple[str, list[str]]:
@@ -1287,6 +1616,41 @@ def _status_message(exc: ApiException) -> tuple[str, list[str]]:
         if isinstance(c, dict) and isinstance(c.get("message"), str) and c["message"]
     ]
     return clean(redact(message)), [clean(redact(c)) for c in said]
+
+
+_RBAC_DENIED: Final = re.compile(
+    r'User "(?P<user>[^"]*)" cannot (?P<verb>[a-z]+) resource "(?P<resource>[^"]*)"'
+    r'(?: in API group "[^"]*")?'
+    r'(?: in the namespace "(?P<namespace>[^"]*)"| (?P<cluster>at the cluster scope))?'
+)
+"""What kube-apiserver's RBAC authorizer says in a 403 (``nodes is forbidden: User "system:serviceaccount:
+ml-prod:viewer" cannot list resource "nodes" in API group "" at the cluster scope``)."""
+
+
+def _forbidden_sentence(message: str, what: str) -> str:
+    """A 403 in words: "cannot list nodes: forbidden (RBAC: user u may not list nodes at cluster scope)" for
+    a list or watch, "forbidden: RBAC: user u may not patch deployments/scale in namespace ml-prod" for
+    anything else. ``message`` is the server's Status message (cleaned), ``what`` the request ("GET /api/v1/
+    nodes", "watch /api/v1/nodes", "PATCH …", "evict ns/name"). A message from another authorizer (a
+    webhook) is passed on as it is."""
+    found = _RBAC_DENIED.search(message)
+    if found is not None:
+        where = (
+            f"in namespace {found['namespace']}"
+            if found["namespace"]
+            else "at cluster scope"
+            if found["cluster"]
+            else ""
+        )
+        said = f"RBAC: user {found['user']} may not {found['verb']} {found['resource']} {where}".rstrip()
+    else:
+        said = message
+    method, _, path = what.partition(" ")
+    if method in ("GET", "watch") and path.startswith("/api"):
+        resource = found["resource"] if found is not None else path.rstrip("/").rpartition("/")[2]
+        verb = "watch" if method == "watch" else found["verb"] if found is not None else "list"
+        return f"cannot {verb} {resource}: forbidden ({said})"
+    return f"forbidden: {said}"
 
 
 def _skip_sentences(skipped: Mapping[_Scope, Mapping[str, _Skipped]]) -> tuple[str, ...]:

@@ -50,6 +50,9 @@ APP_COMMANDS: Mapping[str, str] = {
     "theme": "switch the colour theme: :theme NAME",
     "ctx": "the context the console watches",
 }
+PERMISSION_WAIT_S = 2.0
+"""How long a key press waits for an access review that has not answered (a real kube-apiserver answers one
+in milliseconds) before it says "checking permissions…" instead of opening a plan."""
 _COMMAND_ALIASES = {
     "q": "quit",
     "q!": "quit",
@@ -104,6 +107,7 @@ class AiosApp(App[None]):
         """What running actions reported, newest last (the progress line shows the latest)."""
         self.running: list[Running] = []
         """Actions under way, oldest first (``x`` stops the newest)."""
+        self._key_states: tuple[bool | None, ...] = ()
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
 
@@ -178,6 +182,7 @@ class AiosApp(App[None]):
         if snapshot is None:
             return
         now = self.clock()
+        self._refresh_keys()
         with self.batch_update():
             self.main.update_snapshot(snapshot, now)
             for screen in self.screen_stack[1:]:
@@ -238,7 +243,7 @@ class AiosApp(App[None]):
         self.push_screen(screen_type(read_only=self.ops.read_only, ascii=self.settings.ascii))
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(read_only=self.ops.read_only, allowed=self.can_act))
+        self.push_screen(HelpScreen(read_only=self.ops.read_only, allowed=self.can_act, why=self.ops.check))
 
     # --- command mode -----------------------------------------------------------------------------------
 
@@ -388,7 +393,10 @@ class AiosApp(App[None]):
                 continue
             key = f" ({action.key})" if action.key else ""
             if action.target is None:
-                yield SystemCommand(action.label, f"{action.summary}{key}", self._starter(action.name, ()))
+                if self.ops.check(action.name) is None:  # what RBAC denies is not offered
+                    yield SystemCommand(
+                        action.label, f"{action.summary}{key}", self._starter(action.name, ())
+                    )
                 continue
             names: Sequence[str]
             if action.target is Kind.ENDPOINT:
@@ -399,6 +407,8 @@ class AiosApp(App[None]):
                 names = list(self.main.table("nodes").targets())
                 names += [s.node for s in _suggestions(snap) if s.node not in names][:20]
             for name in names:
+                if self.ops.check(action.name, (name,)) is not None:
+                    continue
                 yield SystemCommand(
                     f"{action.label} {name}", f"{action.summary}{key}", self._starter(action.name, (name,))
                 )
@@ -409,23 +419,66 @@ class AiosApp(App[None]):
     # --- actions ----------------------------------------------------------------------------------------
 
     def can_act(self, action: str) -> bool:
-        """Whether to offer the action's key. Read-only mode and the role hide it; a backend's own refusal
-        (RBAC, a read-only cluster) leaves it visible, and pressing it says why."""
+        """Whether to offer the action at all: read-only mode and the role hide it."""
         return self.ops.allowed(action) is None
+
+    def key_state(self, action: str, targets: Sequence[str] = ()) -> bool | None:
+        """How a screen's footer shows the action's key (Textual's ``check_action``): False hides it
+        (read-only mode, the role), None dims it (the source refuses: RBAC as its access reviews answered, a
+        read-only cluster; pressing it says why), True offers it (allowed, or still being checked)."""
+        if not self.can_act(action):
+            return False
+        return None if self.ops.check(action, targets or None) is not None else True
+
+    def _refresh_keys(self) -> None:
+        """Redraw the footer when what the screen's keys may do changed (an access review answered)."""
+        offer = getattr(self.screen, "targets_for", None)
+        states = tuple(
+            self.key_state(a.name, offer(a.name) if callable(offer) else ()) for a in all_actions() if a.key
+        )
+        if states != self._key_states:
+            self._key_states = states
+            self.refresh_bindings()
+
+    def explain_key(self, key: str) -> bool:
+        """A key whose action is dimmed here was pressed: say why, without opening a plan; True when it was
+        one."""
+        active = self.screen.active_bindings.get(key)
+        if active is None or active.enabled or not active.binding.action.startswith("act("):
+            return False
+        name = active.binding.action[len("act('") : -len("')")]
+        offer = getattr(self.screen, "targets_for", None)
+        targets: Sequence[str] = offer(name) if callable(offer) else ()
+        reason = self.ops.check(name, targets or None)
+        if reason is None:
+            return False
+        self._refused(name, targets, reason)
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        if self.explain_key(event.key):
+            event.stop()
+
+    def _refused(self, name: str, targets: Sequence[str], reason: str) -> None:
+        self.notify(reason, title=f"{name.capitalize()} not allowed", severity="error")
+        self.run_worker(
+            asyncio.to_thread(self.ops.refuse_request, name, " ".join(targets), reason),
+            group="audit",
+            exit_on_error=False,
+        )
 
     def start_action(
         self, name: str, targets: Sequence[str] = (), values: Mapping[str, Any] | None = None
     ) -> None:
         """Open the plan screen of action ``name`` on ``targets`` with ``values`` typed in its fields,
         unless ``ops`` refuses it now (read-only, role, the source's own refusal): then say why, audited."""
+        if self.ops.pending(name, targets or None):
+            # Its source's access reviews have not answered: wait a moment for them, never guess.
+            self.run_worker(self._when_checked(name, targets, values), group="permissions", exclusive=True)
+            return
         reason = self.ops.check(name, targets or None)
         if reason is not None:
-            self.notify(reason, title=f"{name.capitalize()} not allowed", severity="error")
-            self.run_worker(
-                asyncio.to_thread(self.ops.refuse_request, name, " ".join(targets), reason),
-                group="audit",
-                exit_on_error=False,
-            )
+            self._refused(name, targets, reason)
             return
         if self.fleet is None:
             return
@@ -435,6 +488,26 @@ class AiosApp(App[None]):
             self.notify(str(exc).strip("'\""), severity="error")
             return
         self.push_screen(screen, self._confirmed)
+
+    async def _when_checked(
+        self, name: str, targets: Sequence[str], values: Mapping[str, Any] | None
+    ) -> None:
+        """Start the action once its permission is known, if that is within :data:`PERMISSION_WAIT_S`; else
+        say that it is still being checked (pressing again later works)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PERMISSION_WAIT_S
+        while loop.time() < deadline:
+            if not self.ops.pending(name, targets or None):
+                self.start_action(name, targets, values)
+                return
+            await asyncio.sleep(0.05)
+        waiting = ", ".join(self.ops.pending(name, targets or None)) or "the source"
+        self.notify(
+            f"checking permissions… ({waiting} has not answered its access review yet: nothing was opened; "
+            "try again in a moment)",
+            title=f"{name.capitalize()}: not yet",
+            severity="warning",
+        )
 
     def _confirmed(self, confirmed: Confirmed | None) -> None:
         if confirmed is not None:

@@ -37,6 +37,30 @@ import yaml  # type: ignore[import-untyped]
 JSON = dict[str, Any]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "kubernetes"
 USER = "system:serviceaccount:default:tester"
+VIEWER = "system:serviceaccount:ml-prod:viewer"
+"""The user of ``as_viewer()``: the service account the fixtures ssar-denied-viewer and
+error-403-viewer-scale were captured as."""
+VIEW_READS = frozenset(
+    {
+        ("pods", ""),
+        ("pods", "log"),
+        ("pods", "status"),
+        ("events", ""),
+        ("deployments", ""),
+        ("deployments", "scale"),
+        ("statefulsets", ""),
+        ("statefulsets", "scale"),
+        ("replicasets", ""),
+        ("replicasets", "scale"),
+        ("daemonsets", ""),
+        ("jobs", ""),
+        ("poddisruptionbudgets", ""),
+        ("horizontalpodautoscalers", ""),
+    }
+)
+"""What the built-in ``view`` ClusterRole may get, list and watch, of the resources served here (its rules
+as kube-apiserver v1.36 bootstraps them): no nodes, no secrets, no PriorityClasses, nothing cluster-scoped;
+and it may not create, patch, update or delete anything (no scale, no eviction, no cordon)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("jobs", "Job", "batch", "v1"),
         Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1"),
         Resource("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2"),
+        Resource("priorityclasses", "PriorityClass", "scheduling.k8s.io", "v1", namespaced=False),
     )
 }
 _BY_KIND = {r.kind: r for r in RESOURCES.values()}
@@ -282,9 +307,14 @@ class FakeApiServer:
         self._events_base = 0  # absolute index of self._events[0]
         self._floor = 0  # watches from a resourceVersion below this get 410 Gone
         self._denied: set[tuple[str, str, str, str]] = set()
+        self._viewer = ""  # as_viewer(): the user bound to the built-in view ClusterRole
+        self._review_delay = 0.0  # delay_reviews(): seconds before each SelfSubjectAccessReview answer
         self._evictions: dict[str, int] = {}
         self._token_expired = False
         self._delay = 0.0
+        self._hung = False
+        self._stalls: dict[str, int] = {}  # plural -> list pages still served before lists of it hang
+        self._page_delay: dict[str, float] = {}  # plural -> seconds before each list page of it
         self._drop_generation = 0
         self._raw: dict[str, list[tuple[str | None, Any]]] = {plural: [] for plural in RESOURCES}
         self._padding: dict[str, tuple[int, bool]] = {}
@@ -383,6 +413,46 @@ class FakeApiServer:
             obj = self._store[res.plural].get(self._key_of(res, namespace, name))
             return copy.deepcopy(obj) if obj is not None else None
 
+    def run_job_controller(self, interval: float = 0.02) -> None:
+        """Act as kube-controller-manager's Job controller for Jobs created from now on (until `stop`): each
+        Job that is not suspended gets its ``parallelism`` pods, as the real one makes them for an Indexed
+        Job (``<job>-<index>-<suffix>``, the ``batch.kubernetes.io/job-completion-index`` label and
+        annotation, ``batch.kubernetes.io/job-name`` and ``controller-uid`` labels, the Job as controlling
+        owner, the template's spec, schedulingGates included, Pending with no node). Nothing schedules
+        them."""
+        seen = {o["metadata"]["uid"] for o in self.list("Job")}
+
+        def loop() -> None:
+            while not self._stopping.wait(interval):
+                for job in self.list("Job"):
+                    meta, spec = job["metadata"], job.get("spec") or {}
+                    if meta["uid"] in seen or spec.get("suspend"):
+                        continue
+                    seen.add(meta["uid"])
+                    template = spec.get("template") or {}
+                    for index in range(int(spec.get("parallelism", 1))):
+                        labels = {
+                            **((template.get("metadata") or {}).get("labels") or {}),
+                            "batch.kubernetes.io/job-completion-index": str(index),
+                            "batch.kubernetes.io/job-name": meta["name"],
+                            "batch.kubernetes.io/controller-uid": meta["uid"],
+                        }
+                        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"]}
+                        owner |= {"uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
+                        pod_meta = {
+                            "generateName": f"{meta['name']}-{index}-",
+                            "namespace": meta["namespace"],
+                            "labels": labels,
+                            "annotations": {"batch.kubernetes.io/job-completion-index": str(index)},
+                            "ownerReferences": [owner],
+                        }
+                        pod = {"metadata": pod_meta, "spec": copy.deepcopy(template.get("spec") or {})}
+                        pod["status"] = {"phase": "Pending"}
+                        with self._lock:
+                            self._create(RESOURCES["pods"], meta["namespace"], pod)
+
+        threading.Thread(target=loop, name="job-controller", daemon=True).start()
+
     def list(self, kind: str, namespace: str | None = None) -> list[JSON]:
         res = resource_for(kind)
         with self._lock:
@@ -401,6 +471,21 @@ class FakeApiServer:
         ``allowed: false`` and the call itself gets 403."""
         self._denied.add((verb, resource, subresource, namespace))
 
+    def delay_reviews(self, seconds: float) -> None:
+        """Answer each SelfSubjectAccessReview ``seconds`` late (lists and actions as before)."""
+        self._review_delay = seconds
+
+    def allow(self, verb: str, resource: str, subresource: str = "", namespace: str = "") -> None:
+        """Undo a ``deny`` with the same arguments (a RoleBinding added)."""
+        self._denied.discard((verb, resource, subresource, namespace))
+
+    def as_viewer(self, user: str = VIEWER) -> None:
+        """Answer as kube-apiserver does ``user`` bound to the built-in ``view`` ClusterRole: get, list and
+        watch of :data:`VIEW_READS` only. Every other call gets the real 403 (error-403-viewer-scale's
+        shape, naming ``user``) and its SelfSubjectAccessReview ``allowed: false`` with no reason, as
+        ssar-denied-viewer was captured."""
+        self._viewer = user
+
     def set_eviction(self, pod_key: str, status: int) -> None:
         """How evicting the pod ``namespace/name`` is answered: 201 (evicts), 429 (PDB) or 500."""
         if status not in (201, 429, 500):
@@ -414,6 +499,39 @@ class FakeApiServer:
     def delay(self, seconds: float) -> None:
         """Answer every request `seconds` late (0 for no delay)."""
         self._delay = seconds
+
+    def hang(self) -> None:
+        """From now on accept connections and read requests but answer nothing, and send nothing on open
+        watches (no event, no bookmark), as a wedged server or a partition that drops packets does."""
+        with self._lock:
+            self._hung = True
+
+    def resume(self) -> None:
+        """End :meth:`hang` and :meth:`stall_lists`: everything held back is answered and sent, in order."""
+        with self._lock:
+            self._hung = False
+            self._stalls.clear()
+            self._lock.notify_all()
+
+    def stall_lists(self, kind: str, after: int) -> None:
+        """Serve ``after`` more list pages of the kind, then let every later one hang (until `resume`)."""
+        with self._lock:
+            self._stalls[resource_for(kind).plural] = after
+
+    def slow_lists(self, kind: str, seconds: float) -> None:
+        """Answer each list page of the kind ``seconds`` late (0 for no delay): a real server's per-page
+        cost on a big list (reading etcd or its watch cache, encoding), which this one does not have."""
+        with self._lock:
+            self._page_delay[resource_for(kind).plural] = seconds
+
+    def _hold(self, plural: str = "") -> None:
+        """Wait here while the server hangs, or while lists of ``plural`` are stalled."""
+        with self._lock:
+            if plural in self._stalls and self._stalls[plural] > 0:
+                self._stalls[plural] -= 1
+                return
+            while (self._hung or plural in self._stalls) and not self._stopping.is_set():
+                self._lock.wait(1.0)
 
     def drop_watches(self) -> None:
         """Close every open watch stream abruptly (no terminating chunk), as a broken connection would."""
@@ -531,6 +649,9 @@ class FakeApiServer:
 
     def _is_denied(self, verb: str, resource: str, subresource: str, namespace: str) -> bool:
         """Whether a `deny` rule matches (a rule with no namespace matches every namespace)."""
+        reads = verb in ("get", "list", "watch") and (resource, subresource) in VIEW_READS
+        if self._viewer and not reads:
+            return True
         return any((verb, resource, subresource, ns) in self._denied for ns in ("", namespace))
 
     # --- request handling (called by _Handler) ---
@@ -543,6 +664,7 @@ class FakeApiServer:
             self.requests.append((method, target))
         if self._delay:
             self._stopping.wait(self._delay)
+        self._hold()
         if self._token_expired or headers.get("Authorization") != f"Bearer {self.token}":
             return 401, load_fixture("error-401-bad-token")["response"]
         url = urlsplit(target)
@@ -563,6 +685,8 @@ class FakeApiServer:
             "/api/v1": "discovery-api-v1",
             "/apis/apps/v1": "discovery-apis-apps-v1",
         }
+        if method == "GET" and path in ("/readyz", "/livez"):
+            return 200, {}
         if method == "GET" and path in fixed:
             return 200, load_fixture(fixed[path])["response"]
         if method == "GET" and path == "/api":
@@ -598,8 +722,12 @@ class FakeApiServer:
             "DELETE": "delete",
         }.get(method, "")
         if self._is_denied(verb, res.plural, sub, namespace or ""):
-            raise _forbidden(res, verb, sub, namespace, name)
+            raise _forbidden(res, verb, sub, namespace, name, self._viewer or USER)
         ns = namespace or ""
+        if method == "GET" and not name and verb == "list":
+            self._hold(res.plural)
+            if self._page_delay.get(res.plural):
+                self._stopping.wait(self._page_delay[res.plural])
         if method == "GET" and not name and verb == "list" and res.plural in self._padding:
             with self._lock:
                 page = self._list(res, namespace, query)
@@ -769,6 +897,8 @@ class FakeApiServer:
         return ApiError(429, template["reason"], template["message"], details)
 
     def _ssar(self, review: JSON) -> JSON:
+        if self._review_delay:
+            self._stopping.wait(self._review_delay)
         attrs = review.get("spec", {}).get("resourceAttributes") or {}
         allowed = not self._is_denied(
             attrs.get("verb", ""),
@@ -825,6 +955,9 @@ class FakeApiServer:
                 while True:
                     now = time.monotonic()
                     wake = min(deadline, next_bookmark) if bookmarks else deadline
+                    if self._hung and not self._stopping.is_set() and generation == self._drop_generation:
+                        self._lock.wait(1.0)  # hung: nothing sent, not even the watch's end
+                        continue
                     if (
                         now >= wake
                         or self._stopping.is_set()
@@ -880,12 +1013,14 @@ def _no_route() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
-def _forbidden(res: Resource, verb: str, sub: str, namespace: str | None, name: str) -> ApiError:
+def _forbidden(
+    res: Resource, verb: str, sub: str, namespace: str | None, name: str, user: str = USER
+) -> ApiError:
     subject = f'{res.qualified} "{name}"' if name else res.qualified
     resource = f"{res.plural}/{sub}" if sub else res.plural
     where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
     message = (
-        f'{subject} is forbidden: User "{USER}" cannot {verb} resource "{resource}" '
+        f'{subject} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
         f'in API group "{res.group}"{where}'
     )
     details: JSON = {"name": name, "group": res.group, "kind": res.plural}

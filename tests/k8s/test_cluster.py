@@ -51,7 +51,7 @@ def test_access_reviews_answer(source: KubernetesSource) -> None:
         assert time.monotonic() < deadline, "no access review answered"
         time.sleep(0.2)
     reason = source.permission("cordon")
-    assert reason is None or reason.startswith("forbidden by RBAC: ")
+    assert reason is None or reason.startswith(f"you may not cordon nodes in {source.name}: RBAC denies ")
 
 
 def test_cordon_and_uncordon_a_node(source: KubernetesSource) -> None:

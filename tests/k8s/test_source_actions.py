@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,7 @@ async def test_evict_answers(world: World) -> None:
 
 
 async def test_launch_an_indexed_job_pinned_to_the_planned_nodes(world: World) -> None:
+    world.server.run_job_controller()
     plan = world.ops.plan(
         "launch", **launch_args(LaunchSpec("research", "probe", "nvcr.io/nvidia/pytorch:24.08-py3", 1, 4))
     )
@@ -229,13 +230,13 @@ async def test_an_action_rbac_forbids_is_unavailable_with_its_reason(
     w = await make_world(apiserver, kubeconfig, tmp_path / "audit.jsonl")
     try:
         reviewed(w.source, "scale", SERVE)
-        reason = "forbidden by RBAC: you cannot patch deployments/scale in ml-prod"
+        reason = f"you may not scale {SERVE} in k8s:test: RBAC denies patch on deployments/scale in ml-prod"
         assert w.source.permission("scale", SERVE) == reason
         assert w.ops.check("scale", SERVE) == reason
         assert w.ops.check("redeploy", SERVE) is None  # only the scale subresource is denied
         plan = w.ops.plan("scale", endpoint=SERVE, replicas=4)
         assert reason in plan.blockers
-        with pytest.raises(ActionRefused, match="forbidden by RBAC"):
+        with pytest.raises(ActionRefused, match="RBAC denies patch on deployments/scale"):
             await w.ops.execute(plan, confirmation=plan.confirm_phrase)
         assert ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") in apiserver.requests
     finally:
@@ -249,8 +250,11 @@ async def test_a_403_at_run_time_is_reported_plainly(world: World) -> None:
     world.server.deny("patch", "deployments", "scale", "ml-prod")  # ... and not any more
     result = await world.ops.execute(plan, confirmation=plan.confirm_phrase)
     assert not result.ok
-    assert 'forbidden: deployments.apps "llm-serve" is forbidden' in result.message
-    with pytest.raises(SourceError, match=r"^forbidden: .*cannot patch resource \"deployments/scale\""):
+    assert result.message.endswith(
+        "failed: forbidden: RBAC: user system:serviceaccount:default:tester may not patch deployments/scale "
+        "in namespace ml-prod"
+    )
+    with pytest.raises(SourceError, match=r"^forbidden: RBAC: user \S+ may not patch deployments/scale in"):
         await world.source.scale_endpoint("ml-prod", "llm-serve", 4)
 
 
@@ -291,3 +295,141 @@ async def test_drain_preview_asks_the_server_for_a_dry_run_and_changes_nothing(w
     assert {p["metadata"]["name"] for p in world.server.list("pods")} == before  # dryRun=All: nothing evicted
     world.server.set_eviction(refused, 201)
     assert (await world.ops.verify(plan))[0].startswith("server dry run: all ")
+
+
+# --- plans that follow the real Job semantics and priority (issue 12) --------------------------------------
+
+
+def _gang(backoff_limit: int | None) -> list[dict[str, Any]]:
+    """A 2-rank Indexed Job in ``ml`` (as captured from kube-apiserver: gang-scheduling/job_gang-00) with
+    both ranks running on the drained node."""
+    spec: dict[str, Any] = {
+        "parallelism": 2,
+        "completions": 2,
+        "completionMode": "Indexed",
+        "template": {
+            "metadata": {"labels": {"job-name": "gang"}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "t", "image": "img", "resources": {"limits": {"nvidia.com/gpu": "1"}}}
+                ],
+            },
+        },
+    }
+    if backoff_limit is not None:
+        spec["backoffLimit"] = backoff_limit
+    uid = "647ea366-a02e-445c-8c1a-8cd5ad9e9f2a"
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "gang", "namespace": "ml", "uid": uid, "labels": {"job-name": "gang"}},
+        "spec": spec,
+        "status": {"active": 2, "startTime": "2026-12-05T20:47:03Z"},
+    }
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": "gang", "uid": uid, "controller": True}
+    pods = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"gang-{i}-x",
+                "namespace": "ml",
+                "labels": {"job-name": "gang", "batch.kubernetes.io/job-completion-index": str(i)},
+                "ownerReferences": [owner],
+            },
+            "spec": {
+                "nodeName": DRAINED,
+                "containers": [
+                    {"name": "t", "image": "img", "resources": {"limits": {"nvidia.com/gpu": "1"}}}
+                ],
+            },
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+        }
+        for i in range(2)
+    ]
+    return [job, *pods]
+
+
+@pytest.mark.parametrize(
+    ("backoff_limit", "then"),
+    [
+        (0, "fails, not restarted (backoffLimit 0 reached: BackoffLimitExceeded)"),
+        (None, "restarts"),  # Kubernetes' default backoffLimit 6: 5 retries left after this eviction
+    ],
+)
+async def test_a_drain_plan_says_what_the_job_controller_will_do(
+    world: World, backoff_limit: int | None, then: str
+) -> None:
+    for obj in _gang(backoff_limit):
+        world.server.apply(obj)
+    snap = await world.settle(lambda s: len(s.pods_by_owner.get("ml/gang", ())) == 2)
+    assert snap.job_by_key["ml/gang"].backoff_limit == (6 if backoff_limit is None else 0)
+    plan = world.ops.plan("drain", nodes=[DRAINED])
+    line = dict(plan.lines)["Gang ml/gang"]
+    assert line.startswith(f"2 of 2 ranks on these nodes; gang of 2 GPUs {then}"), line
+    warned = [w for w in plan.warnings if w.startswith("ml/gang fails, not restarted")]
+    if backoff_limit == 0:
+        assert warned == [
+            "ml/gang fails, not restarted (backoffLimit 0 reached: BackoffLimitExceeded): "
+            "this drain ends the 2-GPU job."
+        ]
+    else:
+        assert "restarts: 4 of 6 retries left" in line and warned == []
+
+
+async def test_a_launch_with_a_priority_class_names_it_in_the_job(world: World) -> None:
+    world.server.run_job_controller()
+    world.server.apply(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "research-high"},
+            "value": 1000,
+        }
+    )
+    spec = LaunchSpec("research", "prio", "img", 1, 4)
+    reviewed(world.source, "launch", "research/prio")
+    plan = world.ops.plan("launch", **launch_args(spec), priority_class="research-high")
+    assert plan.ok, plan.blockers
+    assert (await world.ops.execute(plan)).ok
+    job = world.server.get("Job", "research", "prio")
+    assert job is not None and job["spec"]["template"]["spec"]["priorityClassName"] == "research-high"
+    numbered = world.ops.plan("launch", **launch_args(replace(spec, name="numbered", priority=100)))
+    assert any(b.startswith("Priority 100 cannot reach the Job") for b in numbered.blockers)
+
+
+async def test_a_launch_naming_a_missing_priority_class_creates_nothing(world: World) -> None:
+    spec = LaunchSpec("research", "typo", "img", 1, 4, priority_class="reserch-high")
+    with pytest.raises(SourceError, match="no PriorityClass named reserch-high on this cluster"):
+        await world.source.launch_job(spec)
+    assert world.server.get("Job", "research", "typo") is None
+
+
+async def test_each_rank_goes_to_its_planned_node_when_workers_share_nodes(world: World) -> None:
+    """Three 4-GPU ranks planned as (gpu-node-3, gpu-node-3, H100 node): the template can only name the
+    set of nodes, so the pods are created gated and each gets its rank's node before all are released."""
+    world.server.run_job_controller()
+    placement = (DRAINED, DRAINED, H100)
+    spec = LaunchSpec("research", "ranks", "img", 3, 4, placement=placement)
+    assert world.source.job_manifest(spec)["spec"]["template"]["spec"]["schedulingGates"] == [
+        {"name": "aios-tui.dev/rank-placement"}
+    ]
+    await world.source.launch_job(spec)
+    pods = {
+        int(p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]): p["spec"]
+        for p in world.server.list("pods", "research")
+        if p["metadata"]["labels"].get("job-name") == "ranks"
+    }
+    assert {i: s["nodeSelector"] for i, s in pods.items()} == {
+        i: {"kubernetes.io/hostname": node} for i, node in enumerate(placement)
+    }
+    assert all(s["schedulingGates"] == [] for s in pods.values())
+
+
+async def test_a_pinned_launch_whose_pods_never_appear_says_so(world: World) -> None:
+    world.source.PIN_WAIT_S = 0.5  # type: ignore[misc]  # no Job controller here: nothing makes the pods
+    spec = LaunchSpec("research", "stuck", "img", 1, 4, placement=(DRAINED,))
+    with pytest.raises(SourceError, match=r"only 0 of 1 pods appeared within 0\.5s; they wait, gated"):
+        await world.source.launch_job(spec)
+    assert world.server.get("Job", "research", "stuck") is not None

@@ -288,7 +288,7 @@ async def test_no_secret_in_errors_or_logs(prometheus: PromServer, caplog: pytes
     finally:
         await poller.stop()
     error = snap.sources[0].error
-    assert error == "SourceError: http://127.0.0.1:9 (GPUs query): connection refused", error
+    assert error == "http://127.0.0.1:9 (GPUs query): connection refused", error
     shown = error + caplog.text
     assert token not in shown and password not in shown
     with pytest.raises(

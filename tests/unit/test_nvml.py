@@ -315,7 +315,7 @@ async def test_poller_marks_nvml_error_while_the_sim_next_to_it_stays_ok() -> No
     snap = await poller.refresh()
     health = snap.source("nvml")
     assert health is not None and health.state is SourceState.ERROR
-    assert health.error == "SourceError: NVML not available: Driver Not Loaded"
+    assert health.error == "NVML not available: Driver Not Loaded"  # words, no class name
     assert snap.source("sim").state is SourceState.OK  # type: ignore[union-attr]
     assert len(snap.nodes) == 3 and snap.gpus
     await poller.stop()

@@ -189,6 +189,7 @@ def standard_fleet() -> FakeFleet:
                 2,
                 gpu_model="H100",
                 state=JobState.RUNNING,
+                queue="research",  # Kueue's: one evicted rank takes the workload away, as evict_pod does
                 placement=("a", "a"),
                 started_at=100.0,
             )
@@ -269,7 +270,7 @@ async def test_cordon_failing_midway_reports_done_and_not_done(tmp_path: Path) -
     result = await w.ops.execute(w.ops.plan("cordon", nodes=["a", "b", "c"]))
     assert not result.ok
     assert result.done == ("cordon a",)
-    assert result.not_done == ("cordon b: SourceError: connection refused", "cordon c")
+    assert result.not_done == ("cordon b: connection refused", "cordon c")  # the source's words, no class
     assert "1 of 3 steps done, 2 not done" in result.message
     assert w.lines()[-1]["outcome"] == "failed"
 
@@ -540,7 +541,7 @@ async def test_redeploy_a_new_tag_in_production(tmp_path: Path) -> None:
     rows = dict(plan.lines)
     assert rows["Image"] == "vllm/vllm-openai:v0.6.3 → vllm/vllm-openai:v0.6.4"
     assert rows["Replicas"] == "2 (2 ready)"
-    assert rows["Rollout"] == "maxSurge 1, +2 × H100 while it rolls; maxUnavailable 0"
+    assert rows["Rollout"] == "maxSurge 1 (25%), +2 × H100 while it rolls; maxUnavailable 0 (25%)"
     assert rows["PDB"] == "ml-prod/chat-pdb: minAvailable 1, 1 disruption allowed now"
     result = await w.ops.execute(plan, confirmation="chat")
     assert result.ok and result.done == (plan.title,)

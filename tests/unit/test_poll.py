@@ -13,7 +13,7 @@ import pytest
 from aios_tui.domain import NA, Endpoint, Gpu, Metric, Node, SourceState
 from aios_tui.domain.model import gpu_slot
 from aios_tui.poll import Poller, backoff_delay, describe_error
-from aios_tui.sources.base import HistoryProvider, Source, SourceData
+from aios_tui.sources.base import HistoryProvider, Source, SourceData, SourceError
 
 
 class FakeSource:
@@ -291,6 +291,24 @@ def test_backoff_doubles_from_the_interval_up_to_the_cap() -> None:
     assert backoff_delay(10.0, 3, 5.0) == 10.0
 
 
+async def test_a_source_with_a_cheap_failing_fetch_caps_its_own_back_off() -> None:
+    # Kubernetes (a failing fetch is one bounded GET /readyz) sets max_backoff: a server back from a hang
+    # is read again within that, not after the poller's minute.
+    clock = FakeClock()
+    src = FakeSource("k8s", interval=0.01)
+    src.fail = OSError("no route to host")
+    src.max_backoff = 0.02  # type: ignore[attr-defined]
+    poller = Poller([src], max_backoff=60.0, clock=clock)
+    poller.start()
+    try:
+        await until(lambda: src.calls >= 6)
+        health = poller.snapshot.source("k8s")
+        assert health is not None and health.failures >= 5
+        assert health.next_try - clock.now == pytest.approx(0.02)  # 0.01 × 2**5 = 0.32 without the cap
+    finally:
+        await poller.stop()
+
+
 async def test_the_loop_backs_off_after_failures_and_survives_them() -> None:
     src = FakeSource("flaky", interval=0.01)
     src.fail = OSError("no route to host")
@@ -317,6 +335,10 @@ def test_error_messages_are_short_single_line_and_hide_credentials() -> None:
     assert "eyJhbGciOi" not in message and "abc123" not in message
     assert len(message) <= 200
     assert describe_error(TimeoutError(), 5.0) == "timed out after 5s"
+    # A source's own sentence is shown as words, without "SourceError:"; a foreign error keeps its class.
+    said = "cannot list nodes: forbidden (token=abc123)"
+    assert describe_error(SourceError(said)) == "cannot list nodes: forbidden (token=***)"
+    assert describe_error(SourceError("")) == "SourceError"
 
 
 async def test_fetches_of_one_source_never_overlap() -> None:

@@ -1,7 +1,7 @@
-"""Drain nodes: cordon them, evict their pods to the rest of the fleet, restart the training gangs they hold,
-wait on PodDisruptionBudgets. The plan, a server-side dry run of its evictions, and its steps: cordon every
-node, then evict a few pods at a time, retrying those a PodDisruptionBudget refuses. Cancelled, it stops
-after the evictions in flight and says what was done."""
+"""Drain nodes: cordon them, evict their pods to the rest of the fleet, say what each training gang's
+controller then does (restart, requeue, or fail), wait on PodDisruptionBudgets. The plan, a server-side dry
+run of its evictions, and its steps: cordon every node, then evict a few pods at a time, retrying those a
+PodDisruptionBudget refuses. Cancelled, it stops after the evictions in flight and says what was done."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from aios_tui.alloc.drain import BARE_POD, EMPTY_DIR, DrainPlan, PodMove
+from aios_tui.alloc.drain import BARE_POD, EMPTY_DIR, DrainPlan, Fate, PodMove
 from aios_tui.alloc.drain import plan_drain as make_drain_plan
-from aios_tui.alloc.placement import Placement
+from aios_tui.alloc.placement import Placement, Refusal
 from aios_tui.ops.action import Action, PlanContext, RunContext
 from aios_tui.ops.core import (
     ACTION_TIMEOUT_S,
@@ -128,15 +128,29 @@ class Drain(Action[DrainPlan]):
             more = f"; … and {len(moved) - _MAX_LISTED} more" if len(moved) > _MAX_LISTED else ""
             lines.append(("Moves", shown + more))
         for gang in dp.gangs:
+            fate = gang.fate
+            restarts = fate.fate is Fate.RESTARTS
             if isinstance(gang.replacement, Placement):
-                where = f"restarts in {gang.replacement.domain}"
+                place = gang.replacement.where
+                where = (
+                    f"restarts{place} ({fate.text.removeprefix('restarts: ')})"
+                    if restarts
+                    else f"{fate.text}; fits now{place}"
+                )
+            elif isinstance(gang.replacement, Refusal):
+                where = f"{fate.text}; does not fit now"
+                verb = "restarts" if restarts else "is requeued"
+                warnings.append(f"{gang.job} {verb} but does not fit anywhere: {gang.replacement.reason}")
             else:
-                where = "cannot restart now"
-                warnings.append(f"{gang.job} restarts but does not fit anywhere: {gang.replacement.reason}")
+                where = fate.text
+            if fate.fate is Fate.FAILS:
+                warnings.append(f"{gang.job} {fate.text}: this drain ends the {gang.gpus}-GPU job.")
+            elif fate.fate is Fate.UNKNOWN:
+                warnings.append(f"{gang.job}: what happens after the eviction is {fate.text}.")
             lines.append(
                 (
                     f"Gang {gang.job}",
-                    f"{gang.ranks_on_drained} of {gang.workers} ranks on these nodes; whole gang of "
+                    f"{gang.ranks_on_drained} of {gang.workers} ranks on these nodes; gang of "
                     f"{gang.gpus} GPUs {where}; {gang.gpu_hours_at_risk:.1f} GPU-hours at risk",
                 )
             )
@@ -166,7 +180,9 @@ class Drain(Action[DrainPlan]):
         pods = [*dp.evict, *dp.blocked]
         if len(names) > 1:
             phrase: str | None = f"{len(names)} nodes"
-        elif any(is_production(m.pod.split("/", 1)[0]) for m in pods):
+        elif any(is_production(m.pod.split("/", 1)[0]) for m in pods) or any(
+            g.fate.fate is Fate.FAILS for g in dp.gangs
+        ):  # a drain that ends a training job is typed, not just pressed
             phrase = names[0]
         else:
             phrase = None
@@ -242,8 +258,10 @@ class Drain(Action[DrainPlan]):
     async def run(self, run: RunContext, plan: Plan[DrainPlan]) -> None:
         """Cordon every node, then evict in the plan's order, a few at a time.
 
-        A training gang restarts whole when one of its ranks is evicted, so one eviction per gang is made;
-        its other ranks on these nodes leave with the restart. An eviction a PodDisruptionBudget refuses is
+        A gang whose controller takes every rank away once one is evicted (Kueue requeues the workload; a
+        Job that fails has its other pods terminated) gets one eviction, its other ranks on these nodes
+        leaving with it; a gang whose Job merely replaces the evicted pod has every rank evicted, as
+        ``kubectl drain`` would. An eviction a PodDisruptionBudget refuses is
         retried every ``pdb_retry_s`` up to the plan's ``pdb_timeout_s``, each wait reported; a cancel ends
         the wait at once.
         """
@@ -256,7 +274,7 @@ class Drain(Action[DrainPlan]):
         leaders: dict[str, PodMove] = {}
         followers: dict[str, list[PodMove]] = {}
         evictions: list[PodMove] = []
-        gangs = {g.job for g in dp.gangs}
+        gangs = {g.job for g in dp.gangs if g.fate.fate in (Fate.REQUEUED, Fate.FAILS)}
         for move in moves:
             if move.owner in gangs and move.gpus:
                 if move.owner in leaders:
@@ -335,7 +353,9 @@ async def _evict_waiting(
                     f"PodDisruptionBudget {pdb} still allows no disruption after {timeout_s:g} s"
                 ) from exc
             wait = min(retry_s, left)
-            say(f"evict {move.pod}: waiting for PodDisruptionBudget {pdb} (429), retrying in {wait:.3g} s")
+            say(
+                f"evict {move.pod}: waiting for PodDisruptionBudget {pdb} (429), retrying in {_seconds(wait)}"
+            )
             if await cancel.sleep(wait):
                 raise _Cancelled from exc
 
@@ -346,6 +366,11 @@ class _PdbTimeout(Exception):
 
 class _Cancelled(Exception):
     """The drain was cancelled while this eviction waited on a PodDisruptionBudget."""
+
+
+def _seconds(s: float) -> str:
+    """``5 s`` for 4.93427: a wait read by people, to the second (under one, to one significant digit)."""
+    return f"{round(s)} s" if s >= 0.95 else f"{s:.1g} s"
 
 
 def _evict_step(move: PodMove) -> str:

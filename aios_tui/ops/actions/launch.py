@@ -5,6 +5,7 @@ and queueing it where the backend starts queued gangs whole. Then one call to th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -17,12 +18,21 @@ from aios_tui.domain import FleetSnapshot, is_na
 from aios_tui.ops.action import Action, PlanContext
 from aios_tui.ops.core import ActionRefused, Alternative, Plan, is_production
 from aios_tui.ops.grammar import Defaults, Kind, Param, k8s_name
-from aios_tui.sources.base import DEFAULT_TRAINING_IMAGE, JobLauncher, JobQueue, LaunchSpec, Source
+from aios_tui.sources.base import (
+    DEFAULT_TRAINING_IMAGE,
+    JobLauncher,
+    JobQueue,
+    LaunchSpec,
+    NamedPriorities,
+    Source,
+)
 
 __all__ = ["MAX_WORKERS", "Launch", "LaunchPlan", "default_job_name"]
 
 MAX_WORKERS = 10_000
 """More workers in one gang is a typo, not a job (the largest public runs use about 2,000 nodes)."""
+_CLASS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A PriorityClass name: a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)."""
 
 
 def default_job_name(defaults: Defaults) -> str:
@@ -129,6 +139,16 @@ class Launch(Action[LaunchPlan]):
             metavar="P",
         ),
         Param(
+            "priority_class",
+            Kind.IMAGE,  # free text, checked in plan(): the grammar has no kind for a cluster object's name
+            "PriorityClass of the job's pods, where priorities are named classes (Kubernetes)",
+            option="--priority-class",
+            default="",
+            required=False,
+            label="PriorityClass",
+            metavar="NAME",
+        ),
+        Param(
             "queue",
             Kind.FLAG,
             "if it does not fit now, queue it to start whole when it fits (where the backend can)",
@@ -149,6 +169,7 @@ class Launch(Action[LaunchPlan]):
             gpu_model=str(args["gpu_model"] or ""),
             zone=str(args["zone"] or ""),
             priority=int(args["priority"]),
+            priority_class=str(args.get("priority_class") or ""),
         )
 
     def targets_of(self, args: Mapping[str, Any]) -> tuple[str, ...]:
@@ -201,12 +222,13 @@ class Launch(Action[LaunchPlan]):
         whatif = capacity_whatif(snap, request) if isinstance(placement, Refusal) else None
         queued = False
         alternatives: tuple[Alternative, ...] = ()
+        placed = placement.nodes if isinstance(placement, Placement) else ()
+        source = ctx.launcher(JobLauncher, placed)
+        spec = self._priority(ctx.sources.get(source), spec, blockers)
         lines = self._head(spec, key)
         if isinstance(placement, Placement):
-            source = ctx.launcher(JobLauncher, placement.nodes)
             lines += self._placed(snap, spec, placement)
         else:
-            source = ctx.launcher(JobLauncher)
             can_queue = _queues(ctx.sources.get(source))
             lines.append(("Placement", "none now"))
             if whatif is not None:
@@ -245,6 +267,7 @@ class Launch(Action[LaunchPlan]):
                     "gpu_model": spec.gpu_model,
                     "zone": spec.zone,
                     "priority": spec.priority,
+                    "priority_class": spec.priority_class,
                     "placement": placement.nodes if isinstance(placement, Placement) else (),
                     "queued": queued,
                 }
@@ -260,13 +283,67 @@ class Launch(Action[LaunchPlan]):
             ("Image", spec.image or "none"),
             ("Gang", f"{_shape(spec)} ({spec.workers * spec.gpus_per_worker} GPUs), all or nothing"),
             ("Zone", spec.zone or "any (the whole gang in one)"),
-            ("Priority", str(spec.priority)),
+            (
+                "Priority",
+                f"PriorityClass {spec.priority_class} (its value is the cluster's)"
+                if spec.priority_class
+                else str(spec.priority),
+            ),
         ]
+
+    def _priority(self, source: Source | None, spec: LaunchSpec, blockers: list[str]) -> LaunchSpec:
+        """The spec with its priority as the launching source takes it, blockers added where it cannot.
+
+        Where priorities are named classes (Kubernetes' PriorityClass, a cluster object holding the value),
+        ``--priority N`` maps to the one known class of value N; when the source does not know its classes,
+        or none or several have that value, the plan is blocked and names ``--priority-class``: a number
+        silently dropped from the job would be worse. Elsewhere a class name has nothing to name.
+        """
+        name = spec.priority_class
+        if name and not _CLASS_NAME.fullmatch(name):
+            blockers.append(f"{name!r} is not a PriorityClass name (lowercase letters, digits, '-' and '.').")
+            return spec
+        if not isinstance(source, NamedPriorities):
+            if name:
+                blockers.append(
+                    f"{source.name if source else 'The launching source'} has no PriorityClasses: "
+                    "give --priority N instead."
+                )
+            return spec
+        classes = source.priority_classes()
+        if name:
+            if spec.priority:
+                blockers.append(
+                    f"Give --priority {spec.priority} or --priority-class {name}, not both: "
+                    "the class holds the value."
+                )
+            elif classes is not None and name not in classes:
+                blockers.append(
+                    f"No PriorityClass named {name} (the cluster has {', '.join(sorted(classes)) or 'none'})."
+                )
+            return spec
+        if spec.priority == 0:
+            return spec
+        known = sorted(n for n, v in (classes or {}).items() if v == spec.priority)
+        if len(known) == 1:
+            return replace(spec, priority_class=known[0])
+        how = "kubectl get priorityclasses lists them"
+        if classes is None:
+            why = "the source does not know the cluster's PriorityClasses"
+        elif known:
+            why = f"{', '.join(known)} all have value {spec.priority}"
+        else:
+            why = f"no PriorityClass has value {spec.priority}"
+        blockers.append(
+            f"Priority {spec.priority} cannot reach the Job: Kubernetes takes a PriorityClass name and "
+            f"{why}. Give --priority-class NAME instead ({how})."
+        )
+        return spec
 
     def _placed(self, snap: FleetSnapshot, spec: LaunchSpec, placement: Placement) -> list[tuple[str, str]]:
         lines = [
             ("Placement", _ranks(placement.nodes)),
-            ("Domain", placement.domain),
+            *([("Domain", placement.domain)] if placement.domain else []),
             ("Fragmented after", f"{placement.fragmented_after:.1f} free GPUs (weighted by request size)"),
         ]
         model = spec.gpu_model or next(
@@ -348,7 +425,7 @@ def _alternatives(
     for label, args, request in tries:
         placed = place_gang(snap, request)
         if isinstance(placed, Placement):
-            out.append(Alternative(f"{label}: fits now in {placed.domain}", MappingProxyType(args)))
+            out.append(Alternative(f"{label}: fits now{placed.where}", MappingProxyType(args)))
         if len(out) == 3:
             break
     if can_queue:

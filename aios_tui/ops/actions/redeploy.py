@@ -11,12 +11,13 @@ from types import MappingProxyType
 from typing import Any
 
 from aios_tui.alloc.scaling import assess_scale
+from aios_tui.domain import Endpoint
 from aios_tui.ops.action import Action, PlanContext
 from aios_tui.ops.core import Plan, looks_like_production, plural
 from aios_tui.ops.grammar import Kind, Param
 from aios_tui.sources.base import Restartable, Source
 
-__all__ = ["Redeploy", "resolve_image"]
+__all__ = ["Redeploy", "resolve_image", "rollout_step"]
 
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -50,9 +51,32 @@ def resolve_image(current: str, given: str) -> str:
     return given
 
 
-def _rolling(replicas: int) -> tuple[int, int]:
-    """A Deployment's default RollingUpdate: maxSurge 25% rounded up, maxUnavailable 25% rounded down."""
-    return math.ceil(replicas * 0.25), math.floor(replicas * 0.25)
+def _resolve(value: str, replicas: int, *, up: bool) -> int:
+    """A count, or a percentage of ``replicas`` (rounded up for maxSurge, down for maxUnavailable)."""
+    if value.endswith("%"):
+        scaled = replicas * int(value[:-1]) / 100
+        return math.ceil(scaled) if up else math.floor(scaled)
+    return int(value)
+
+
+def rollout_step(endpoint: Endpoint) -> tuple[int, int]:
+    """(replicas added above the desired count, replicas down) at once while ``endpoint`` rolls.
+
+    A Deployment's RollingUpdate resolves maxSurge and maxUnavailable against its replicas and, when both
+    come to 0, takes 1 unavailable (Kubernetes' ResolveFenceposts); Recreate takes every replica down
+    first. A StatefulSet never surges: it replaces maxUnavailable pods (default 1) at a time, highest
+    ordinal first; OnDelete replaces none until their pods are deleted.
+    """
+    replicas = endpoint.replicas_desired
+    if endpoint.strategy == "Recreate":
+        return 0, replicas
+    if endpoint.strategy == "OnDelete":
+        return 0, 0
+    surge = 0 if endpoint.workload_kind == "StatefulSet" else _resolve(endpoint.max_surge, replicas, up=True)
+    unavailable = _resolve(endpoint.max_unavailable, replicas, up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, min(unavailable, replicas)
 
 
 class Redeploy(Action[None]):
@@ -112,11 +136,21 @@ class Redeploy(Action[None]):
         if replicas == 0:
             warnings.append(f"{endpoint.key} has no replicas: only its template changes, nothing restarts.")
         else:
-            surge, unavailable = _rolling(replicas)
+            surge, unavailable = rollout_step(endpoint)
             gpus = surge * endpoint.gpus_per_replica
             extra = f", +{gpus} × {endpoint.gpu_model or 'GPU'} while it rolls" if gpus else ""
-            lines.append(("Rollout", f"maxSurge {surge}{extra}; maxUnavailable {unavailable}"))
-            if endpoint.gpus_per_replica > 0:
+            lines.append(("Rollout", _rollout_line(endpoint, surge, unavailable, extra)))
+            if endpoint.strategy == "Recreate":
+                warnings.append(
+                    f"Recreate: all {replicas} replicas stop before the new ones start; "
+                    f"{endpoint.key} serves nothing in between."
+                )
+            elif endpoint.strategy == "OnDelete":
+                warnings.append(
+                    "updateStrategy OnDelete: the StatefulSet replaces no pod until it is deleted; "
+                    "only its template changes."
+                )
+            if endpoint.gpus_per_replica > 0 and surge > 0:
                 fit = assess_scale(ctx.snapshot, endpoint, replicas + surge)
                 if fit.free_slots < surge:
                     stall = (
@@ -137,13 +171,14 @@ class Redeploy(Action[None]):
         if pdb is None:
             lines.append(("PDB", "none"))
         else:
-            rule = (
-                f"minAvailable {pdb.min_available}"
-                if pdb.min_available is not None
-                else f"maxUnavailable {pdb.max_unavailable}"
-            )
+            if pdb.min_available is not None:
+                rule = f"minAvailable {pdb.min_available}, "
+            elif pdb.max_unavailable is not None:
+                rule = f"maxUnavailable {pdb.max_unavailable}, "
+            else:  # a percentage: the counts below say what it comes to
+                rule = ""
             allowed = plural(pdb.disruptions_allowed, "disruption")
-            lines.append(("PDB", f"{pdb.key}: {rule}, {allowed} allowed now"))
+            lines.append(("PDB", f"{pdb.key}: {rule}{allowed} allowed now"))
 
         what = f"to {new}" if new is not None else "(rolling restart)"
         return Plan(
@@ -166,3 +201,21 @@ class Redeploy(Action[None]):
         await source.redeploy_endpoint(
             str(p["namespace"]), str(p["name"]), None if image is None else str(image)
         )
+
+
+def _rollout_line(endpoint: Endpoint, surge: int, unavailable: int, extra: str) -> str:
+    """The Rollout line: what the object says and what it resolves to for this many replicas."""
+    if endpoint.strategy == "Recreate":
+        return f"Recreate: all {unavailable} down, then all up"
+    if endpoint.strategy == "OnDelete":
+        return "OnDelete: pods are replaced only when deleted"
+    if endpoint.workload_kind == "StatefulSet":
+        return f"RollingUpdate, {plural(unavailable, 'pod')} at a time from the highest ordinal (no surge)"
+
+    def said(given: str, count: int) -> str:
+        return f"{count} ({given})" if given.endswith("%") else str(count)
+
+    return (
+        f"maxSurge {said(endpoint.max_surge, surge)}{extra}; "
+        f"maxUnavailable {said(endpoint.max_unavailable, unavailable)}"
+    )

@@ -94,7 +94,9 @@ class DetailScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act" and parameters:
             name = str(parameters[0])
-            return self._acts_here(name) and self.aios.can_act(name)
+            if not self._acts_here(name):
+                return False
+            return self.aios.key_state(name, self.targets_for(name))  # None: dimmed, a press says why
         return True
 
     @property

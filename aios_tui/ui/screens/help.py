@@ -47,9 +47,12 @@ PANE_NAMES = {"nodes": "Nodes", "jobs": "Jobs", "endpoints": "Endpoints", "pools
 PANE_NAMES |= {"cordon": "Health (h)"}
 
 
-def action_rows(allowed: Callable[[str], bool]) -> list[tuple[str, str]]:
+def action_rows(
+    allowed: Callable[[str], bool], why: Callable[[str], str | None] = lambda _: None
+) -> list[tuple[str, str]]:
     """One row per registered action the session may run: ``s`` → "Endpoints: set an endpoint's replicas …
-    (:scale ENDPOINT REPLICAS; operator)"."""
+    (:scale ENDPOINT REPLICAS; operator)", and where its source refuses it (``why``: RBAC), the reason:
+    "… — not allowed: you may not cordon nodes in k8s:rig: RBAC denies patch on nodes"."""
     rows = [("space", "mark a row; actions on nodes apply to every marked node (esc clears the marks)")]
     for action in all_actions():
         if not allowed(action.name):
@@ -59,7 +62,9 @@ def action_rows(allowed: Callable[[str], bool]) -> list[tuple[str, str]]:
             f", {action.min_role_many} for several" if action.min_role_many else ""
         )
         role += f", {action.min_role_shrink} to shrink" if action.min_role_shrink else ""
-        rows.append((action.key or "", f"{where}: {action.summary} (:{action.usage}; {role})"))
+        denied = why(action.name)
+        not_now = f" — not allowed: {denied}" if denied else ""
+        rows.append((action.key or "", f"{where}: {action.summary} (:{action.usage}; {role}){not_now}"))
     rows.append(("", "every action: plan first, confirm (typed name when destructive), progress, audit"))
     return rows
 
@@ -74,10 +79,17 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, *, read_only: bool, allowed: Callable[[str], bool] = lambda _: True) -> None:
+    def __init__(
+        self,
+        *,
+        read_only: bool,
+        allowed: Callable[[str], bool] = lambda _: True,
+        why: Callable[[str], str | None] = lambda _: None,
+    ) -> None:
         super().__init__()
         self._read_only = read_only
         self._allowed = allowed
+        self._why = why
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -94,7 +106,7 @@ class HelpScreen(ModalScreen[None]):
         acts.add_column()
         if self._read_only:
             acts.add_row("", "read-only mode: no actions")
-        for k, what in action_rows(self._allowed) if not self._read_only else []:
+        for k, what in action_rows(self._allowed, self._why) if not self._read_only else []:
             acts.add_row(k, what)
         sorts = Table.grid(padding=(0, 2))
         sorts.add_column(style="bold", no_wrap=True)

@@ -263,7 +263,9 @@ class MainScreen(Screen[None]):
             from aios_tui.ops import get
 
             name = str(parameters[0])
-            return self.active in get(name).panes and self.aios.can_act(name)
+            if self.active not in get(name).panes:
+                return False
+            return self.aios.key_state(name, self.targets_for(name))  # None: dimmed, a press says why
         return True
 
     @on(FleetTable.MarksChanged)

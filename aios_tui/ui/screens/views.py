@@ -148,7 +148,9 @@ class ViewScreen(Screen[None]):
             from aios_tui.ops import get
 
             name = str(parameters[0])
-            return self.KIND.name in get(name).panes and self.aios.can_act(name)
+            if self.KIND.name not in get(name).panes:
+                return False
+            return self.aios.key_state(name, self.targets_for(name))  # None: dimmed, a press says why
         return True
 
 
