@@ -340,6 +340,35 @@ def test_parse_quantity(text: object, value: Decimal) -> None:
     assert parse_quantity(text) == value
 
 
+_SUFFIX = st.sampled_from(
+    ["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    sign=st.sampled_from(["", "+", "-"]),
+    whole=st.integers(0, 99_999),
+    fraction=st.one_of(st.just(""), st.integers(0, 999).map(lambda f: f".{f}")),
+    exponent=st.one_of(st.just(""), st.integers(-9, 9).map(lambda e: f"e{e}")),
+    suffix=_SUFFIX,
+)
+def test_parse_quantity_agrees_with_the_kubernetes_library(
+    sign: str, whole: int, fraction: str, exponent: str, suffix: str
+) -> None:
+    # The kubernetes client's own parser is the reference (not imported at run time: it costs 0.25 s to load
+    # and has no range or length guard, "1e999999999Ki" raises decimal.Overflow there).
+    from kubernetes.utils import parse_quantity as reference
+
+    text = f"{sign}{whole}{fraction}{exponent if not suffix else ''}{suffix}"
+    expected = reference(text)
+    if abs(expected) >= 2**63:
+        with pytest.raises(MalformedObject):
+            parse_quantity(text)
+    else:
+        assert parse_quantity(text) == expected, text
+
+
 @pytest.mark.parametrize(
     ("value", "why"),
     [
