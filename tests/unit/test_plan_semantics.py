@@ -28,17 +28,12 @@ from aios_tui.sources.base import LaunchSpec, SourceData
 from tests.actions import launch_args
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubernetes"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "kubernetes"
 GPU = ("nvidia.com/gpu",)
 
 
 def _fixture(name: str) -> dict[str, Any]:
-    for root in (FIXTURES, SHARED):
-        path = root / f"{name}.json"
-        if path.exists():
-            data: dict[str, Any] = json.loads(path.read_text())
-            return data
-    pytest.fail(f"fixture {name} is missing from {FIXTURES} and {SHARED}")
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())  # in the repository: CI has it
+    return data
 
 
 def captured_job(name: str = "jobs-list") -> dict[str, Any]:
@@ -120,6 +115,11 @@ def test_a_kueue_job_that_fails_is_not_requeued() -> None:
                 Fate.FAILS,
                 "fails, not restarted (podFailurePolicy FailJob on DisruptionTarget: PodFailurePolicy)",
             ),
+        ),
+        (  # an action added to the API after this console: said, not guessed
+            {"backoffLimit": 6, "podFailurePolicy": _disruption("Requeue")},
+            1,
+            JobFate(Fate.UNKNOWN, "unknown: podFailurePolicy Requeue on DisruptionTarget"),
         ),
         (
             {"backoffLimit": 0, "podFailurePolicy": _disruption("Count")},
