@@ -236,7 +236,8 @@ class _Group:
         return sum(n * (f // g) for f, n in self.counts.items() if f >= g)
 
     def label(self, with_model: bool) -> str:
-        return f"{self.zone}, {self.model}" if with_model else self.zone
+        """``us-east-1a, H100``; an unlabelled zone or model is left out, not printed empty."""
+        return ", ".join(x for x in (self.zone, self.model if with_model else "") if x)
 
 
 #: A fill plan for one domain: (free count, workers per node, number of nodes).
@@ -652,9 +653,10 @@ class Capacity:
             )
         nodes_with = sum(c for f, c in best.counts.items() if f >= g)
         label = best.label(with_model=not model)
+        best_zone = f"the best zone ({label})" if label else "the best zone"
         return Refusal(
             request,
-            f"needs {request.describe()} in {scope}; the best zone ({label}) has room for {room} of the "
+            f"needs {request.describe()} in {scope}; {best_zone} has room for {room} of the "
             f"{request.workers} workers ({_plural(nodes_with, 'node')} with {g}+ free GPUs){unavailable}",
             best_zone=best.zone,
             placeable_workers=room,

@@ -57,6 +57,7 @@ __all__ = [
     "MalformedObject",
     "NodeRec",
     "PdbRec",
+    "PodGroupRec",
     "PodRec",
     "Requirement",
     "build_endpoint",
@@ -69,6 +70,7 @@ __all__ = [
     "convert_node",
     "convert_pdb",
     "convert_pod",
+    "convert_podgroup",
     "convert_replicaset",
     "deployment_of_replicaset",
     "gpu_request",
@@ -91,6 +93,12 @@ COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 TEMPLATE_HASH = "pod-template-hash"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 JOBSET_LABEL = "jobset.sigs.k8s.io/jobset-name"
+RESERVED_ANNOTATION = "aios-tui.dev/reserved-nodes"
+"""On a Job aios-tui launched without the cluster's gang scheduling: the node of each rank (comma-separated,
+in rank order) that the launch reserved before releasing its pods. Every console subtracts what is not yet
+bound there from its free GPUs (see docs/actions.md, "Gangs that cannot collide")."""
+QUEUED_ANNOTATION = "aios-tui.dev/queued"
+"""On a Job an aios-tui launch created suspended because its gang did not fit: why, in words."""
 DEFAULT_BACKOFF_LIMIT = 6
 """A Job's ``spec.backoffLimit`` when the object leaves it out (batch/v1)."""
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -848,6 +856,10 @@ class JobRec:
     failed_pods: int = 0
     disruption_action: str = ""
     restart_policy: str = "Never"
+    reserved: tuple[str, ...] = ()
+    """Node of each rank as reserved by an aios-tui launch (:data:`RESERVED_ANNOTATION`)."""
+    held: str = ""
+    """Why an aios-tui launch left the Job suspended (:data:`QUEUED_ANNOTATION`); "" when it did not."""
 
     @property
     def key(self) -> str:
@@ -912,13 +924,78 @@ def convert_job(obj: Mapping[str, Any], *, gpu_names: Sequence[str]) -> JobRec:
             _map(spec.get("podFailurePolicy"), "spec.podFailurePolicy"), "spec.podFailurePolicy"
         ),
         restart_policy=_text(pod_spec.get("restartPolicy"), f"{where}.restartPolicy") or "Never",
+        reserved=_reserved(_annotations(meta).get(RESERVED_ANNOTATION)),
+        held=_text(_annotations(meta).get(QUEUED_ANNOTATION), f"metadata.annotations[{QUEUED_ANNOTATION}]"),
     )
 
 
-def build_job(rec: JobRec, pods: Sequence[PodRec], scheduling: Mapping[str, str], *, source: str) -> Job:
-    """The job as a gang: QUEUED while suspended (Kueue) or while any rank cannot be scheduled, with the
-    scheduler's words as the reason; RUNNING once every rank runs. ``pods`` are the job's pods;
-    ``scheduling`` maps a pod key to its latest FailedScheduling event message."""
+def _reserved(value: object) -> tuple[str, ...]:
+    """The nodes of :data:`RESERVED_ANNOTATION`; a value that is not a list of node names reserves nothing
+    (another tool's annotation of the same name must not make GPUs look taken)."""
+    if not isinstance(value, str) or len(value) > LONG_LIMIT * 16:
+        return ()
+    nodes = tuple(clean(n) for n in value.split(","))
+    return nodes if all(nodes) else ()
+
+
+@dataclass(frozen=True, slots=True)
+class PodGroupRec:
+    """A ``scheduling.k8s.io/v1alpha2`` PodGroup (Kubernetes' gang scheduling): the Job controller makes one
+    per gang Indexed Job (``WorkloadWithJob``), and the scheduler says in ``PodGroupScheduled`` whether the
+    whole group is placed."""
+
+    namespace: str
+    name: str
+    job: str
+    """The owning Job's name ("" when a Job does not own it)."""
+    scheduled: str
+    """``PodGroupScheduled``'s status: "True", "False", or "" while the scheduler has not said."""
+    reason: str
+    message: str
+
+
+def convert_podgroup(obj: Mapping[str, Any]) -> PodGroupRec:
+    meta, status = _meta(obj), _section(obj, "status")
+    path = "metadata.ownerReferences"
+    job = next(
+        (
+            _text(r.get("name"), f"{path}.name")
+            for r in _maps(meta.get("ownerReferences"), path)
+            if _text(r.get("kind"), f"{path}.kind") == "Job"
+        ),
+        "",
+    )
+    path = "status.conditions"
+    cond = next(
+        (
+            c
+            for c in _maps(status.get("conditions"), path)
+            if _text(c.get("type"), path) == "PodGroupScheduled"
+        ),
+        {},
+    )
+    return PodGroupRec(
+        namespace=_text(meta.get("namespace"), "metadata.namespace"),
+        name=_name(meta),
+        job=job,
+        scheduled=_text(cond.get("status"), f"{path}.status"),
+        reason=_text(cond.get("reason"), f"{path}.reason"),
+        message=_text(cond.get("message"), f"{path}.message", LONG_LIMIT),
+    )
+
+
+def build_job(
+    rec: JobRec,
+    pods: Sequence[PodRec],
+    scheduling: Mapping[str, str],
+    *,
+    source: str,
+    group: PodGroupRec | None = None,
+) -> Job:
+    """The job as a gang: QUEUED while suspended (Kueue, or an aios-tui launch that did not fit, with why),
+    while its PodGroup is not scheduled (Kubernetes' gang scheduling: ``group``), or while any
+    rank cannot be scheduled, with the scheduler's words as the reason; RUNNING once every rank runs.
+    ``pods`` are the job's pods; ``scheduling`` maps a pod key to its latest FailedScheduling message."""
     queue = rec.labels.get(KUEUE_QUEUE_LABEL, "")
     live = [p for p in pods if p.pod.phase in (PodPhase.PENDING, PodPhase.RUNNING)]
     live.sort(key=lambda p: (p.pod.rank if p.pod.rank >= 0 else 1 << 30, p.pod.name))
@@ -930,15 +1007,24 @@ def build_job(rec: JobRec, pods: Sequence[PodRec], scheduling: Mapping[str, str]
         state = JobState.SUCCEEDED
     elif rec.suspended:
         state = JobState.QUEUED
-        reason = f"suspended, waiting in Kueue queue {queue}" if queue else "suspended"
+        if queue:
+            reason = f"suspended, waiting in Kueue queue {queue}"
+        else:
+            reason = clean(f"queued: {rec.held}", LONG_LIMIT) if rec.held else "suspended"
     else:
         blocked = [p for p in live if not p.pod.node and (p.unschedulable or p.pod.key in scheduling)]
-        if blocked:
+        unplaced = group is not None and group.scheduled == "False" and not any(p.pod.node for p in live)
+        if blocked or unplaced:
             state = JobState.QUEUED
-            first = blocked[0]
-            why = scheduling.get(first.pod.key) or first.unschedulable
-            rank = f"rank {first.pod.rank}" if first.pod.rank >= 0 else first.pod.name
-            reason = clean(f"{rank}: {why}", LONG_LIMIT)  # both clean already: this only caps the whole
+            parts = []
+            if unplaced and group is not None:
+                said = ": ".join(x for x in (group.reason or "not scheduled", group.message) if x)
+                parts.append(f"gang waits whole (PodGroup {group.name}): {said}")
+            if blocked:
+                first = blocked[0]
+                why = scheduling.get(first.pod.key) or first.unschedulable
+                parts.append(f"{f'rank {first.pod.rank}' if first.pod.rank >= 0 else first.pod.name}: {why}")
+            reason = clean("; ".join(parts), LONG_LIMIT)  # each part clean already: this only caps the whole
         else:
             running = sum(1 for p in live if p.pod.phase is PodPhase.RUNNING)
             state = JobState.RUNNING if running >= rec.workers else JobState.STARTING

@@ -33,6 +33,13 @@ waits; elsewhere it waits up to ``timeout`` for the answer). A kind the user may
 ``view`` role and nodes) is said in words in ``problems`` ("cannot list nodes: forbidden (RBAC: user …
 may not list nodes at cluster scope)") and the rest is shown: without nodes, the nodes the pods name, their
 capacity unknown. No token is ever logged or put in an error message.
+
+A launch is all or nothing on the cluster, not only in the plan: consoles planning at the same moment plan
+the same free nodes, and pinned concurrent launches left partly bound gangs holding GPUs on a real control
+plane. So a launch goes to Kueue when configured, to the cluster's own gang scheduling (PodGroups, not
+pinned) where it is served, and otherwise reserves its nodes in a Lease with a compare-and-swap before its
+Job exists, re-planning or queueing (a suspended Job, released when it fits) when they are taken
+(docs/actions.md, "Gangs that cannot collide").
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, ParamSpec
@@ -59,20 +66,26 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from aios_tui.alloc.placement import GangRequest, Placement, place_gang
 from aios_tui.config import KubernetesSettings
-from aios_tui.domain import Gpu, Node, Pod, PodPhase
+from aios_tui.domain import FleetSnapshot, Gpu, Node, Pod, PodPhase
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.domain.errors import redact
 from aios_tui.domain.model import gpu_slot
 from aios_tui.domain.text import clean
 from aios_tui.sources._k8s_convert import (
+    GPU_PRODUCT_LABEL,
     KUEUE_QUEUE_LABEL,
+    QUEUED_ANNOTATION,
+    RESERVED_ANNOTATION,
+    ZONE_LABEL,
     EndpointRec,
     HpaRec,
     JobRec,
     MalformedObject,
     NodeRec,
     PdbRec,
+    PodGroupRec,
     PodRec,
     Requirement,
     build_endpoint,
@@ -85,6 +98,7 @@ from aios_tui.sources._k8s_convert import (
     convert_node,
     convert_pdb,
     convert_pod,
+    convert_podgroup,
     convert_replicaset,
     matches,
     object_key,
@@ -147,6 +161,8 @@ class _Kind:
     not: a user who may not list them (the built-in ``view`` role) still sees the nodes its pods name."""
     field_selector: str = ""
     """Only these objects are listed and watched (the server filters)."""
+    optional: bool = False
+    """Listed and watched only where the server serves it (discovery, asked once): an alpha API."""
 
     def path(self, namespace: str) -> str:
         if self.namespaced and namespace:
@@ -164,7 +180,11 @@ PDBS = _Kind("poddisruptionbudgets", "/apis/policy/v1")
 HPAS = _Kind("horizontalpodautoscalers", "/apis/autoscaling/v2")
 EVENTS = _Kind("events", "/api/v1", field_selector="reason=FailedScheduling")
 """Only the scheduler's refusals: why a pod (and so a gang) waits. Other events churn and say less."""
-KINDS: Final = (NODES, PODS, DEPLOYMENTS, STATEFULSETS, REPLICASETS, JOBS, PDBS, HPAS, EVENTS)
+GANG_API: Final = "/apis/scheduling.k8s.io/v1alpha2"
+"""Kubernetes' own gang scheduling (alpha since 1.35; Workload and PodGroup in v1alpha2 since 1.36)."""
+PODGROUPS = _Kind("podgroups", GANG_API, optional=True)
+"""Where the cluster schedules gangs itself: whether each gang is placed (``PodGroupScheduled``)."""
+KINDS: Final = (NODES, PODS, DEPLOYMENTS, STATEFULSETS, REPLICASETS, JOBS, PDBS, HPAS, EVENTS, PODGROUPS)
 
 _Scope = tuple[str, str]
 """(kind name, namespace) of one list-and-watch: namespace "" means all namespaces."""
@@ -182,6 +202,11 @@ class _TooBig(SourceError):
     """An answer or a watch event over its size limit."""
 
 
+class GangQueued(SourceError):
+    """A launch's Job was created suspended because its gang does not fit now: it holds no GPU, and the
+    release loop starts it, whole, when it fits."""
+
+
 _NOUNS: Final = {
     "nodes": "node",
     "pods": "pod",
@@ -192,6 +217,7 @@ _NOUNS: Final = {
     "poddisruptionbudgets": "PodDisruptionBudget",
     "horizontalpodautoscalers": "HorizontalPodAutoscaler",
     "events": "FailedScheduling event",
+    "podgroups": "PodGroup",
 }
 _NO_NAME: Final = "(unnamed)"
 """The key under which objects without a readable name are counted: one per such object in a list, and one
@@ -424,6 +450,8 @@ class KubernetesSource:
         """Why the last access review failed ("" once one answers): said while a permission is unknown."""
         self._denied: dict[_Scope, str] = {}
         """Kinds the user may not list (403), each with its sentence for ``problems``."""
+        self._gang_api: bool | None = None
+        """Whether the cluster serves PodGroups (:meth:`gang_scheduling`); None until asked."""
         self._evicted_from: tuple[int, dict[str, frozenset[str]]] = (-1, {})
         """For the store version it was made at: the namespaces of the pods a drain evicts, by node."""
 
@@ -742,10 +770,47 @@ class KubernetesSource:
     async def launch_job(self, spec: LaunchSpec) -> None:
         await self._act(self._launch, self._names.spec(spec) if self._names is not None else spec)
 
+    def gang_scheduling(self) -> bool:
+        """Whether the cluster schedules gangs itself: discovery shows ``podgroups`` in :data:`GANG_API`.
+        Asked once per source and cached; a 404 means the API is not served (the feature gates are off).
+        Raises :class:`SourceError` when the server cannot say (it is then asked again next time)."""
+        with self._lock:
+            known = self._gang_api
+        if known is not None:
+            return known
+        try:
+            answer = self._call("GET", GANG_API, raw_errors=True)
+        except ApiException as exc:
+            if exc.status not in (403, 404):
+                raise self._error(exc, f"GET {GANG_API}") from None
+            answer = {}
+        resources = answer.get("resources")
+        served = isinstance(resources, list) and any(
+            isinstance(r, dict) and r.get("name") == "podgroups" for r in resources
+        )
+        with self._lock:
+            self._gang_api = served
+        return served
+
+    def gang_guarantee(self, workers: int) -> str:
+        """How this cluster keeps a launch of ``workers`` ranks all or nothing, for the plan (from what is
+        known now: this never waits on the server)."""
+        if self._settings.kueue_queue:
+            return f"Kueue (queue {self._settings.kueue_queue}) admits it whole"
+        with self._lock:
+            gang = self._gang_api is True
+        if gang and workers > 1:
+            return "the cluster's gang scheduling (a PodGroup) binds it whole; not pinned: model, zone only"
+        return (
+            f"GPUs reserved first (Lease {self.LEASE}, compare-and-swap), re-planned if the nodes were "
+            "taken, then ranks pinned and released together; queued, suspended, if nothing fits"
+        )
+
     def queues_jobs(self) -> bool:
-        """With ``kueue_queue`` set a job is created suspended and Kueue admits it whole; without it, an
-        unpinned Job would be left to the scheduler, which may bind part of the gang."""
-        return bool(self._settings.kueue_queue)
+        """Always: with ``kueue_queue`` set a job is created suspended and Kueue admits it whole; where the
+        cluster schedules gangs itself (:meth:`gang_scheduling`) the PodGroup waits whole; otherwise the
+        Job is created suspended and the release loop (:meth:`_release_loop`) starts it when it fits."""
+        return True
 
     async def _act(self, fn: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
         await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
@@ -851,15 +916,259 @@ class KubernetesSource:
                 if exc.status != 403:
                     raise self._error(exc, f"read PriorityClass {spec.priority_class}") from None
         path = f"/apis/batch/v1/namespaces/{_seg(spec.namespace)}/jobs"
-        job = self._call("POST", path, body=self.job_manifest(spec))
-        if spec.placement and not self._settings.kueue_queue:
-            self._pin_ranks(spec, str((job.get("metadata") or {}).get("uid") or ""))
+        if not self._pins(spec):
+            self._call("POST", path, body=self.job_manifest(spec))
+            return
+        placed = self._reserve(spec)
+        key = f"{spec.namespace}/{spec.name}"
+        if isinstance(placed, str):
+            # Queued, visible: a suspended Job has no pods, so it holds nothing (not even a reservation).
+            manifest = self.job_manifest(spec)
+            need = spec.workers * spec.gpus_per_worker
+            held = (
+                f"{need} GPUs ({spec.workers}×{spec.gpus_per_worker}) not free now ({placed}); "
+                "it starts, whole, when they are"
+            )
+            manifest["metadata"]["annotations"] = {QUEUED_ANNOTATION: held}
+            manifest["spec"]["suspend"] = True
+            pod_spec = manifest["spec"]["template"]["spec"]
+            pod_spec.pop("affinity", None)  # released onto whatever fits then (:meth:`_release_loop`)
+            product = self._product(spec)
+            if product:  # the model planned, kept for the release: its ranks then get their nodes
+                pod_spec["nodeSelector"] = {GPU_PRODUCT_LABEL: product}
+            self._call("POST", path, body=manifest)
+            if not spec.placement:
+                return  # launched to be queued: it is
+            raise GangQueued(
+                f"job {key} was created suspended, not started: {held}; it holds no GPU meanwhile"
+            )
+        manifest = self.job_manifest(dataclasses.replace(spec, placement=placed))
+        manifest["metadata"]["annotations"] = {RESERVED_ANNOTATION: ",".join(placed)}
+        try:
+            job = self._call("POST", path, body=manifest)
+        except SourceError:
+            self._unreserve(spec)
+            raise
+        self._pin_ranks(
+            dataclasses.replace(spec, placement=placed), str((job.get("metadata") or {}).get("uid") or "")
+        )
+
+    def _gang(self, spec: LaunchSpec) -> bool:
+        """Whether the cluster's own gang scheduling takes this job whole: an Indexed Job of more than one
+        rank (parallelism = completions) gets a PodGroup from the Job controller (``WorkloadWithJob``)."""
+        return spec.workers > 1 and not self._settings.kueue_queue and self.gang_scheduling()
+
+    def _pins(self, spec: LaunchSpec) -> bool:
+        """Whether the launch pins ranks to nodes itself (a reservation, gated pods, then release): without
+        Kueue or the cluster's gang scheduling. A launch with no placement (queued) is placed when it fits."""
+        return not self._settings.kueue_queue and not self._gang(spec)
 
     RANK_GATE: Final = "aios-tui.dev/rank-placement"
     """The scheduling gate a pinned launch's pods are created with: the scheduler leaves them alone until
     each has its rank's node (Kubernetes lets a gated pod's nodeSelector be added to, its gates removed)."""
     PIN_WAIT_S: Final = 30.0
     """How long a pinned launch waits for the Job controller to create every rank's pod."""
+
+    LEASE: Final = "aios-tui-gang-reservations"
+    """The Lease (``coordination.k8s.io/v1``) in the job's namespace whose annotation :data:`RESERVATIONS`
+    holds every reservation of gated or released gangs, updated with resourceVersion preconditions."""
+    RESERVATIONS: Final = "aios-tui.dev/reservations"
+    RESERVE_TRIES: Final = 50
+    """Compare-and-swap attempts before a launch gives up: each 409 means another launch reserved first."""
+
+    def _reserve(self, spec: LaunchSpec, *, queued: bool = False) -> tuple[str, ...] | str:
+        """Reserve the gang's GPUs against every other launch before its Job exists: the nodes reserved
+        (the planned ones, or a new placement of the same shape, GPU model and zone when those are no
+        longer free), or why the gang does not fit now (nothing reserved).
+
+        The reservations live in one Lease per namespace (:attr:`LEASE`, its annotation
+        :attr:`RESERVATIONS`): read it, drop what is finished or gone, check the plan against the nodes'
+        free GPUs less every reservation, and write the Lease back with this one added and the
+        resourceVersion read as precondition. A launch that wrote in between makes the write fail (409):
+        read again and re-plan. So of two launches that planned the same nodes, one gets them. ``queued``:
+        the Job exists, queued; one already reserved (by another console's release) is left to it."""
+        key = f"{spec.namespace}/{spec.name}"
+        for _ in range(self.RESERVE_TRIES):
+            lease, table = self._lease(spec.namespace)
+            if lease is None:
+                continue  # just created (or another launch created it first): read it
+            table = self._live_reservations(spec.namespace, table)
+            if key in table:  # a live reservation of this name: another console's release, or a twin launch
+                return "another console is releasing it" if queued else f"{key} is reserved by another launch"
+            placed = self._fit(spec, table)
+            if isinstance(placed, str):
+                return placed
+            table[key] = {"nodes": list(placed), "gpus": spec.gpus_per_worker, "at": round(self._clock())}
+            if self._write_lease(spec.namespace, lease, table):
+                return placed
+        raise SourceError(
+            f"job {key} was not created: {self.RESERVE_TRIES} other launches reserved GPUs while this one "
+            "tried to; launch it again"
+        )
+
+    def _release_loop(self) -> None:
+        """Every ``interval``: start, whole, the Jobs aios-tui launches left suspended because their gang did
+        not fit (:data:`QUEUED_ANNOTATION`), oldest first, each once it fits (:meth:`_release`). Every console
+        runs it; the reservations Lease makes sure that one of them releases each Job, once."""
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                queued = sorted(
+                    (
+                        rec
+                        for (kind, _), store in self._stores.items()
+                        if kind == "jobs"
+                        for rec in store.values()
+                        if rec.held and rec.suspended and not (rec.complete or rec.failed)
+                    ),
+                    key=lambda rec: (rec.created, rec.key),
+                )
+            for rec in queued:
+                if self._stop.is_set():
+                    return
+                try:
+                    self._release(rec)
+                except SourceError as exc:
+                    log.warning("%s: could not release queued job %s: %s", self.name, rec.key, exc)
+
+    def _release(self, rec: JobRec) -> None:
+        """Reserve a queued Job's gang (same shape and GPU model, anywhere it fits), then resume it and pin
+        its gated pods; nothing when it does not fit yet or another console reserved it first."""
+        spec = LaunchSpec(rec.namespace, rec.name, rec.image, rec.workers, rec.gpus_per_worker, rec.gpu_model)
+        placed = self._reserve(spec, queued=True)
+        if isinstance(placed, str):
+            return
+        marks = {RESERVED_ANNOTATION: ",".join(placed), QUEUED_ANNOTATION: None}
+        path = f"/apis/batch/v1/namespaces/{_seg(rec.namespace)}/jobs/{_seg(rec.name)}"
+        try:
+            job = self._call(
+                "PATCH",
+                path,
+                body={"metadata": {"annotations": marks}, "spec": {"suspend": False}},
+                content_type=_MERGE,
+            )
+        except SourceError:
+            self._unreserve(spec)
+            raise
+        log.info("%s: queued job %s fits now on %s: released", self.name, rec.key, ", ".join(placed))
+        self._pin_ranks(
+            dataclasses.replace(spec, placement=placed), str((job.get("metadata") or {}).get("uid") or "")
+        )
+
+    def _unreserve(self, spec: LaunchSpec) -> None:
+        """Drop this launch's reservation (its Job could not be created); best effort, logged."""
+        key = f"{spec.namespace}/{spec.name}"
+        try:
+            for _ in range(self.RESERVE_TRIES):
+                lease, table = self._lease(spec.namespace)
+                if lease is None or key not in table:
+                    return
+                del table[key]
+                if self._write_lease(spec.namespace, lease, table):
+                    return
+        except SourceError as exc:
+            log.warning("%s: could not drop the reservation of %s: %s", self.name, key, exc)
+
+    def _lease_path(self, namespace: str) -> str:
+        return f"/apis/coordination.k8s.io/v1/namespaces/{_seg(namespace)}/leases"
+
+    def _lease(self, namespace: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The reservations Lease and its table; (None, {}) when it was missing and has just been made."""
+        path = self._lease_path(namespace)
+        try:
+            lease = self._call("GET", f"{path}/{self.LEASE}", raw_errors=True)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise self._error(exc, f"read Lease {namespace}/{self.LEASE}") from None
+            body = {"metadata": {"name": self.LEASE, "annotations": {self.RESERVATIONS: "{}"}}, "spec": {}}
+            try:
+                self._call("POST", path, body=body, raw_errors=True)
+            except ApiException as exc2:
+                if exc2.status != 409:  # 409: another launch made it first
+                    raise self._error(exc2, f"create Lease {namespace}/{self.LEASE}") from None
+            return None, {}
+        meta = lease.get("metadata")
+        annotations = meta.get("annotations") if isinstance(meta, dict) else None
+        raw = annotations.get(self.RESERVATIONS) if isinstance(annotations, dict) else None
+        try:
+            table = json.loads(raw) if isinstance(raw, str) else {}
+        except (ValueError, RecursionError):
+            table = {}
+        if not isinstance(table, dict):
+            table = {}
+        return lease, {k: v for k, v in table.items() if _entry_nodes(v) is not None}
+
+    def _write_lease(self, namespace: str, lease: dict[str, Any], table: Mapping[str, Any]) -> bool:
+        """Write ``table`` into ``lease`` unless it changed since it was read: False on 409."""
+        meta = dict(lease.get("metadata") or {})  # resourceVersion kept: the precondition
+        meta["annotations"] = {
+            **(meta.get("annotations") or {}),
+            self.RESERVATIONS: json.dumps(table, sort_keys=True),
+        }
+        try:
+            self._call(
+                "PUT",
+                f"{self._lease_path(namespace)}/{self.LEASE}",
+                body={**lease, "metadata": meta},
+                raw_errors=True,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return False  # another launch reserved in between: read again, re-plan
+            raise self._error(exc, f"update Lease {namespace}/{self.LEASE}") from None
+        return True
+
+    RESERVATION_GRACE_S: Final = 300.0
+    """A reservation whose Job does not exist is kept this long (by the reading console's clock) after it
+    was made: the Job is created right after its reservation, and consoles' clocks may differ."""
+
+    def _live_reservations(self, namespace: str, table: Mapping[str, Any]) -> dict[str, Any]:
+        """``table`` less the reservations of Jobs that finished, or that were never made or deleted."""
+        live: dict[str, Any] = {}
+        for key, entry in table.items():
+            with self._lock:
+                rec = self._find(("jobs",), key)
+            if rec is not None and (rec.complete or rec.failed):
+                continue
+            if rec is None:
+                at = entry.get("at")
+                if isinstance(at, int | float) and self._clock() - at < self.RESERVATION_GRACE_S:
+                    live[key] = entry
+                    continue
+                path = f"/apis/batch/v1/namespaces/{_seg(namespace)}/jobs/{_seg(key.partition('/')[2])}"
+                try:
+                    job = self._call("GET", path, raw_errors=True)
+                except ApiException as exc:
+                    if exc.status == 404:
+                        continue
+                    raise self._error(exc, f"read job {key}") from None
+                if (job.get("status") or {}).get("completionTime") or _job_failed(job):
+                    continue
+            live[key] = entry
+        return live
+
+    def _fit(self, spec: LaunchSpec, table: Mapping[str, Any]) -> tuple[str, ...] | str:
+        """The planned nodes when they still have room, counting every reservation in ``table`` instead of
+        its Job's pods; else a new placement of the same shape, GPU model and zone; else why none fits."""
+        with self._lock:
+            stores = {s: dict(d) for s, d in self._stores.items() if s[0] in ("nodes", "pods", "jobs")}
+        nodes = _nodes_less(stores, table)
+        free = {n.name: n.gpus_allocatable - n.gpus_requested for n in nodes if n.schedulable}
+        want: dict[str, int] = {}
+        for node in spec.placement:
+            want[node] = want.get(node, 0) + spec.gpus_per_worker
+        if want and all(free.get(node, 0) >= gpus for node, gpus in want.items()):
+            return spec.placement
+        planned = {n.name: n for n in nodes}.get(spec.placement[0]) if spec.placement else None
+        request = GangRequest(
+            workers=spec.workers,
+            gpus_per_worker=spec.gpus_per_worker,
+            gpu_model=spec.gpu_model or (planned.gpu_model if planned is not None else ""),
+            zone=spec.zone,
+            priority=spec.priority,
+            name=f"{spec.namespace}/{spec.name}",
+        )
+        placed = place_gang(FleetSnapshot(timestamp=0.0, nodes=tuple(nodes)), request)
+        return placed.nodes if isinstance(placed, Placement) else placed.reason
 
     def _pin_ranks(self, spec: LaunchSpec, uid: str) -> None:
         """Rank i to the i-th planned node, all ranks released together.
@@ -896,7 +1205,8 @@ class KubernetesSource:
                     f"pods appeared within {self.PIN_WAIT_S:g}s; they wait, gated ({self.RANK_GATE}), "
                     "holding no GPU: delete the job, or check its events (FailedCreate)"
                 )
-            time.sleep(0.2)
+            if self._stop.wait(0.2):
+                raise SourceError(f"job {spec.namespace}/{spec.name}: the console closed while its pods came")
         for index in sorted(gated):
             pod = gated[index]
             gates = [
@@ -913,10 +1223,11 @@ class KubernetesSource:
         return None
 
     def job_manifest(self, spec: LaunchSpec) -> dict[str, Any]:
-        """The Indexed Job that runs ``spec``: pinned to its planned nodes (the set in node affinity; each
-        rank's own node set on its gated pod by :meth:`_pin_ranks`), or handed to Kueue's queue (the job
-        created suspended, Kueue admits it) when ``kueue_queue`` is set. ``priorityClassName`` when the
-        spec names a class."""
+        """The Indexed Job that runs ``spec``: handed to Kueue's queue (the job created suspended, Kueue
+        admits it) when ``kueue_queue`` is set; to the cluster's gang scheduling when it has it (only the
+        plan's GPU model and zone as nodeSelector: :meth:`_gang`); else pinned to ``spec.placement`` (the
+        nodes :meth:`_reserve` reserved: their set in node affinity, each rank's own node set on its gated
+        pod by :meth:`_pin_ranks`). ``priorityClassName`` when the spec names a class."""
         gpu = self._gpu_names[0] if self._gpu_names else "nvidia.com/gpu"
         labels = {**MANAGED_BY, **_equality_labels(self._job_selector)}
         pod_labels = {**MANAGED_BY, "job-name": spec.name}
@@ -937,7 +1248,16 @@ class KubernetesSource:
         }
         if spec.priority_class:
             pod_spec["priorityClassName"] = spec.priority_class
-        if spec.placement and not self._settings.kueue_queue:
+        if self._gang(spec):
+            # The scheduler places the PodGroup whole or not at all: pinning ranks would send every launch
+            # planned from the same view to the same nodes. Only the plan's GPU model (and zone) bind it.
+            product = self._product(spec)
+            selector = {GPU_PRODUCT_LABEL: product} if product else {}
+            if spec.zone:
+                selector[ZONE_LABEL] = spec.zone
+            if selector:
+                pod_spec["nodeSelector"] = selector
+        elif self._pins(spec):
             pod_spec["schedulingGates"] = [{"name": self.RANK_GATE}]  # released by _pin_ranks, rank by rank
         job_spec: dict[str, Any] = {
             "completionMode": "Indexed",
@@ -949,7 +1269,7 @@ class KubernetesSource:
         if queue:
             labels[KUEUE_QUEUE_LABEL] = queue
             job_spec["suspend"] = True
-        elif spec.placement:
+        elif self._pins(spec) and spec.placement:
             nodes = list(dict.fromkeys(spec.placement))
             affinity: dict[str, Any] = {
                 "nodeAffinity": {
@@ -977,6 +1297,25 @@ class KubernetesSource:
             "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": labels},
             "spec": job_spec,
         }
+
+    def _product(self, spec: LaunchSpec) -> str:
+        """The GPU product label value (``nvidia.com/gpu.product``) of the planned nodes, or, unplaced, of a
+        node of the GPU model asked for; "" when unknown."""
+        with self._lock:
+            if spec.placement:
+                rec = self._find(("nodes",), spec.placement[0])
+            else:
+                rec = next(
+                    (
+                        r
+                        for (kind, _), store in self._stores.items()
+                        if kind == "nodes" and spec.gpu_model
+                        for r in store.values()
+                        if r.node.gpu_model == spec.gpu_model
+                    ),
+                    None,
+                )
+        return str(rec.node.labels.get(GPU_PRODUCT_LABEL, "")) if rec is not None else ""
 
     def _whole_nodes(self, nodes: Sequence[str], gpus_per_worker: int) -> bool:
         """Whether each worker takes a whole node (then one pod per node, by anti-affinity)."""
@@ -1113,6 +1452,10 @@ class KubernetesSource:
             self._threads.append(
                 threading.Thread(target=self._reviews_when_synced, name=f"{self.name}:rbac", daemon=True)
             )
+            if not self.read_only and not self._settings.kueue_queue:
+                self._threads.append(
+                    threading.Thread(target=self._release_loop, name=f"{self.name}:release", daemon=True)
+                )
         for t in self._threads:
             t.start()
 
@@ -1137,6 +1480,13 @@ class KubernetesSource:
         failures = 0
         while not self._stop.is_set():
             try:
+                if kind.optional and not self.gang_scheduling():
+                    with self._changed:  # not served here: nothing to list, ever (asked once)
+                        self._synced.add(scope)
+                        self._errors.pop(scope, None)
+                        self._version += 1
+                        self._changed.notify_all()
+                    return
                 if not version:
                     version = self._list(kind, namespace)
                 started, was = time.monotonic(), version
@@ -1406,6 +1756,8 @@ class KubernetesSource:
             return convert_hpa(obj)
         if kind == "events":
             return convert_event(obj)
+        if kind == "podgroups":
+            return convert_podgroup(obj)
         raise ValueError(f"unknown kind {kind!r}")
 
     def _blocking_errors(self) -> list[tuple[_Scope, str]]:
@@ -1459,11 +1811,14 @@ class KubernetesSource:
         gpus: list[Gpu] = []
         node_cache: dict[str, tuple[Node, int, Node]] = {}
         gpu_cache: dict[tuple[str, int], Gpu] = {}
+        job_recs: list[JobRec] = records("jobs")
+        # Gangs other launches reserved count as taken, bound or not (their Job's reserved-nodes).
+        in_use = _gpus_in_use(pod_recs, job_recs, {}) if any(j.reserved for j in job_recs) else None
         for node_rec in records("nodes"):
             assert isinstance(node_rec, NodeRec)
             base = node_rec.node
             holders = sorted(on_node.get(base.name, ()), key=lambda r: (r.created, r.pod.name))
-            requested = sum(r.pod.gpus for r in holders)
+            requested = sum(r.pod.gpus for r in holders) if in_use is None else in_use.get(base.name, 0)
             cached = self._node_cache.get(base.name)
             node = (
                 cached[2]
@@ -1545,11 +1900,18 @@ class KubernetesSource:
             if pod_key not in scheduling or when >= scheduling[pod_key][0]:
                 scheduling[pod_key] = (when, message)
         messages = {k: m for k, (_, m) in scheduling.items()}
+        groups: dict[str, PodGroupRec] = {}
+        for group in records("podgroups"):
+            assert isinstance(group, PodGroupRec)
+            if group.job:  # joined to its Job through the PodGroup's ownerReferences
+                groups[f"{group.namespace}/{group.job}"] = group
         jobs = []
-        for job_rec in records("jobs"):
+        for job_rec in job_recs:
             assert isinstance(job_rec, JobRec)
             if self._selected(self._job_selector, job_rec.labels, job_rec.gpus_per_worker):
-                jobs.append(build_job(job_rec, by_job.get(job_rec.key, ()), messages, source=source))
+                pods_of = by_job.get(job_rec.key, ())
+                group_of = groups.get(job_rec.key)
+                jobs.append(build_job(job_rec, pods_of, messages, source=source, group=group_of))
 
         pdbs = []
         for pdb_rec in records("poddisruptionbudgets"):
@@ -1585,6 +1947,72 @@ class KubernetesSource:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
+
+
+def _entry_nodes(entry: object) -> tuple[str, ...] | None:
+    """The nodes of one rank each of a reservation entry, with its GPUs per rank; None when malformed."""
+    if not isinstance(entry, dict):
+        return None
+    nodes, gpus = entry.get("nodes"), entry.get("gpus")
+    if not isinstance(nodes, list) or not all(isinstance(n, str) and n for n in nodes):
+        return None
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 1:
+        return None
+    return tuple(nodes)
+
+
+def _job_failed(job: Mapping[str, Any]) -> bool:
+    conditions = (job.get("status") or {}).get("conditions") or []
+    return any(
+        isinstance(c, dict) and c.get("type") == "Failed" and c.get("status") == "True" for c in conditions
+    )
+
+
+def _gpus_in_use(
+    pod_recs: Iterable[PodRec], job_recs: Iterable[JobRec], table: Mapping[str, Any]
+) -> dict[str, int]:
+    """GPUs taken on each node: the live pods' requests, with each reserved gang (an entry of ``table``, the
+    reservations Lease, or a Job's :data:`RESERVED_ANNOTATION`) counted as the larger of what it reserved
+    and what its pods hold there, so a gang released but not bound yet takes its GPUs all the same."""
+    reserved: dict[str, dict[str, int]] = {}
+    for key, entry in table.items():
+        nodes = _entry_nodes(entry)
+        for node in nodes or ():
+            per = reserved.setdefault(key, {})
+            per[node] = per.get(node, 0) + int(entry["gpus"])
+    for rec in job_recs:
+        if rec.reserved and rec.key not in reserved and not (rec.complete or rec.failed):
+            per = reserved.setdefault(rec.key, {})
+            for node in rec.reserved:
+                per[node] = per.get(node, 0) + rec.gpus_per_worker
+    used: dict[str, int] = {}
+    held: dict[str, dict[str, int]] = {}
+    for pod_rec in pod_recs:
+        pod = pod_rec.pod
+        if not (pod.node and pod.gpus and pod.phase in (PodPhase.PENDING, PodPhase.RUNNING)):
+            continue
+        if pod.owner_kind == "Job" and pod.owner in reserved:
+            per = held.setdefault(pod.owner, {})
+            per[pod.node] = per.get(pod.node, 0) + pod.gpus
+        else:
+            used[pod.node] = used.get(pod.node, 0) + pod.gpus
+    for key, per in reserved.items():
+        bound = held.get(key, {})
+        for node in per.keys() | bound.keys():
+            used[node] = used.get(node, 0) + max(per.get(node, 0), bound.get(node, 0))
+    return used
+
+
+def _nodes_less(stores: Mapping[_Scope, Mapping[str, Any]], table: Mapping[str, Any]) -> list[Node]:
+    """The listed nodes, each with ``gpus_requested`` = what :func:`_gpus_in_use` says it holds."""
+
+    def records(kind: str) -> list[Any]:
+        return [rec for (k, _), store in stores.items() if k == kind for rec in store.values()]
+
+    used = _gpus_in_use(records("pods"), records("jobs"), table)
+    return [
+        dataclasses.replace(rec.node, gpus_requested=used.get(rec.node.name, 0)) for rec in records("nodes")
+    ]
 
 
 def _on_event_loop() -> bool:

@@ -97,8 +97,15 @@ RESOURCES: dict[str, Resource] = {
         Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1"),
         Resource("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2"),
         Resource("priorityclasses", "PriorityClass", "scheduling.k8s.io", "v1", namespaced=False),
+        Resource("leases", "Lease", "coordination.k8s.io", "v1"),
+        Resource("podgroups", "PodGroup", "scheduling.k8s.io", "v1alpha2"),
     )
 }
+GANG_GROUP_VERSION = ("scheduling.k8s.io", "v1alpha2")
+"""Kubernetes' gang scheduling API (Workload and PodGroup, alpha in 1.36): served only by a server made with
+``gang_scheduling=True``, as a real one serves it only with ``--runtime-config=scheduling.k8s.io/v1alpha2``
+(and answers 404 to its discovery otherwise)."""
+GPU = "nvidia.com/gpu"
 _BY_KIND = {r.kind: r for r in RESOURCES.values()}
 _SCALABLE = {"deployments", "statefulsets"}
 _PATCH_TYPES = {"application/merge-patch+json", "application/strategic-merge-patch+json"}
@@ -293,8 +300,12 @@ class FakeApiServer:
         token: str = "test-token",
         bookmark_interval: float = 1.0,
         history: int = 10_000,
+        gang_scheduling: bool = False,
     ) -> None:
         self.token = token
+        self.gang_scheduling = gang_scheduling
+        """Serve scheduling.k8s.io/v1alpha2; the Job controller (`run_job_controller`) then makes a PodGroup
+        for each gang Indexed Job, as kube-controller-manager does with ``WorkloadWithJob``."""
         self.bookmark_interval = bookmark_interval
         self.requests: list[tuple[str, str]] = []
         self.url = ""
@@ -430,15 +441,38 @@ class FakeApiServer:
                         continue
                     seen.add(meta["uid"])
                     template = spec.get("template") or {}
-                    for index in range(int(spec.get("parallelism", 1))):
+                    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"]}
+                    owner |= {"uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
+                    parallelism = int(spec.get("parallelism", 1))
+                    group = ""
+                    if (
+                        self.gang_scheduling
+                        and spec.get("completionMode") == "Indexed"
+                        and parallelism > 1
+                        and int(spec.get("completions", 1)) == parallelism
+                    ):
+                        # As kube-controller-manager 1.36 with WorkloadWithJob (the fixture podgroups_list).
+                        group = f"{meta['name']}-{meta['uid'][:10]}-{meta['name']}-pgt-0"
+                        podgroup = {
+                            "metadata": {
+                                "name": group,
+                                "namespace": meta["namespace"],
+                                "ownerReferences": [owner],
+                            },
+                            "spec": {
+                                "schedulingPolicy": {"gang": {"minCount": parallelism}},
+                                "disruptionMode": "Pod",
+                            },
+                        }
+                        with self._lock:
+                            self._create(RESOURCES["podgroups"], meta["namespace"], podgroup)
+                    for index in range(parallelism):
                         labels = {
                             **((template.get("metadata") or {}).get("labels") or {}),
                             "batch.kubernetes.io/job-completion-index": str(index),
                             "batch.kubernetes.io/job-name": meta["name"],
                             "batch.kubernetes.io/controller-uid": meta["uid"],
                         }
-                        owner = {"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"]}
-                        owner |= {"uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
                         pod_meta = {
                             "generateName": f"{meta['name']}-{index}-",
                             "namespace": meta["namespace"],
@@ -447,11 +481,101 @@ class FakeApiServer:
                             "ownerReferences": [owner],
                         }
                         pod = {"metadata": pod_meta, "spec": copy.deepcopy(template.get("spec") or {})}
+                        if group:
+                            pod["spec"]["schedulingGroup"] = {"podGroupName": group}
                         pod["status"] = {"phase": "Pending"}
                         with self._lock:
                             self._create(RESOURCES["pods"], meta["namespace"], pod)
 
         threading.Thread(target=loop, name="job-controller", daemon=True).start()
+
+    def run_scheduler(self, interval: float = 0.02) -> None:
+        """Act as a minimal kube-scheduler (until `stop`): each Pending pod with no node and no scheduling
+        gate is bound (``spec.nodeName``, Running) to the first node by name that is Ready, not cordoned,
+        matches its ``nodeSelector`` (``kubernetes.io/hostname`` included) and has its GPUs free; else the
+        pod gets ``PodScheduled=False/Unschedulable``. Pods of a PodGroup (``spec.schedulingGroup``) are
+        bound all together once ``minCount`` of them exist, or none: the PodGroup then says
+        ``PodGroupScheduled`` True/Scheduled or False/Unschedulable, as the real one (the fixtures in
+        shared/fixtures/kubernetes/gang-scheduling). GPUs only: CPU and memory are not counted."""
+
+        def loop() -> None:
+            seen = -1
+            while not self._stopping.wait(interval):
+                with self._lock:
+                    if self._rv != seen:
+                        self._schedule()
+                        seen = self._rv
+
+        threading.Thread(target=loop, name="scheduler", daemon=True).start()
+
+    def _schedule(self) -> None:
+        nodes = [n for n in self._store["nodes"].values() if _node_ready(n)]
+        nodes.sort(key=lambda n: str(n["metadata"]["name"]))
+        free = {
+            n["metadata"]["name"]: int((n.get("status") or {}).get("allocatable", {}).get(GPU, "0"))
+            for n in nodes
+        }
+        waiting: list[JSON] = []
+        for pod in self._store["pods"].values():
+            spec, phase = pod.get("spec") or {}, (pod.get("status") or {}).get("phase")
+            if phase not in ("Pending", "Running"):
+                continue
+            if spec.get("nodeName"):
+                if spec["nodeName"] in free:
+                    free[spec["nodeName"]] -= _pod_gpus(pod)
+            elif not spec.get("schedulingGates"):
+                waiting.append(pod)
+        waiting.sort(key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
+        groups: dict[tuple[str, str], list[JSON]] = {}
+        for pod in waiting:
+            group = ((pod.get("spec") or {}).get("schedulingGroup") or {}).get("podGroupName")
+            key = (_ns(pod), str(group or ""))
+            groups.setdefault(key if group else (key[0], pod["metadata"]["name"] + "\x00"), []).append(pod)
+        for (ns, group), pods in groups.items():
+            podgroup = self._store["podgroups"].get(f"{ns}/{group}") if not group.endswith("\x00") else None
+            if podgroup is not None:
+                need = int(podgroup["spec"]["schedulingPolicy"]["gang"]["minCount"])
+                if len(pods) < need:
+                    continue  # waiting for minCount pods from a gang
+            trial = dict(free)
+            bound: list[tuple[JSON, str]] = []
+            for pod in pods:
+                node = next((n for n in nodes if _fits(pod, n, trial)), None)
+                if node is None:
+                    break
+                trial[node["metadata"]["name"]] -= _pod_gpus(pod)
+                bound.append((pod, node["metadata"]["name"]))
+            if len(bound) == len(pods):
+                free = trial
+                for pod, name in bound:
+                    new = merge_patch(pod, {"spec": {"nodeName": name}})
+                    new["status"] = {
+                        "phase": "Running",
+                        "conditions": [{"type": "PodScheduled", "status": "True"}],
+                    }
+                    self._put(RESOURCES["pods"], new)
+                if podgroup is not None:
+                    self._set_group(podgroup, "True", "Scheduled", "")
+                continue
+            message = f"0/{len(self._store['nodes'])} nodes are available: {len(nodes)} Insufficient {GPU}."
+            for pod in pods:
+                cond = {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": message,
+                }
+                if (pod.get("status") or {}).get("conditions") != [cond]:
+                    self._put(
+                        RESOURCES["pods"], {**pod, "status": {"phase": "Pending", "conditions": [cond]}}
+                    )
+            if podgroup is not None:
+                self._set_group(podgroup, "False", "Unschedulable", "pod group is unschedulable")
+
+    def _set_group(self, podgroup: JSON, status: str, reason: str, message: str) -> None:
+        cond = {"type": "PodGroupScheduled", "status": status, "reason": reason, "message": message}
+        if (podgroup.get("status") or {}).get("conditions") != [cond]:
+            self._put(RESOURCES["podgroups"], {**podgroup, "status": {"conditions": [cond]}})
 
     def list(self, kind: str, namespace: str | None = None) -> list[JSON]:
         res = resource_for(kind)
@@ -692,13 +816,15 @@ class FakeApiServer:
         if method == "GET" and path == "/api":
             return 200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
         if method == "GET" and path == "/apis":
-            return 200, _api_group_list()
+            return 200, _api_group_list(self.gang_scheduling)
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) >= 2:
             group, version, rest = "", parts[1], parts[2:]
         elif parts[0] == "apis" and len(parts) >= 3:
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
+            raise _no_route()
+        if (group, version) == GANG_GROUP_VERSION and not self.gang_scheduling:
             raise _no_route()
         if method == "GET" and not rest:
             return 200, _resource_list(group, version)
@@ -994,6 +1120,33 @@ class FakeApiServer:
                 return
 
 
+def _node_ready(node: JSON) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return ready and not (node.get("spec") or {}).get("unschedulable")
+
+
+def _pod_gpus(pod: JSON) -> int:
+    containers = (pod.get("spec") or {}).get("containers") or []
+    return sum(int(((c.get("resources") or {}).get("requests") or {}).get(GPU, "0")) for c in containers)
+
+
+def _fits(pod: JSON, node: JSON, free: dict[str, int]) -> bool:
+    """Whether ``pod`` may go on ``node``: its nodeSelector and hostname node affinity match, its GPUs fit."""
+    labels = node["metadata"].get("labels") or {}
+    spec = pod.get("spec") or {}
+    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
+        return False
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    for term in required.get("nodeSelectorTerms") or []:
+        for expr in term.get("matchExpressions") or []:
+            if expr.get("operator") == "In" and labels.get(expr["key"]) not in expr.get("values", []):
+                return False
+    return free.get(node["metadata"]["name"], 0) >= _pod_gpus(pod)
+
+
 def _flag(value: str | None) -> bool:
     """A boolean query parameter as Go's strconv.ParseBool reads it (the client sends ``True``)."""
     return value in ("1", "t", "T", "true", "TRUE", "True")
@@ -1072,10 +1225,11 @@ def _group_versions() -> dict[str, list[str]]:
     return groups
 
 
-def _api_group_list() -> JSON:
+def _api_group_list(gang_scheduling: bool) -> JSON:
     groups = []
     for group, versions in _group_versions().items():
-        gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        served = [v for v in versions if gang_scheduling or (group, v) != GANG_GROUP_VERSION]
+        gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in served]
         groups.append({"name": group, "versions": gvs, "preferredVersion": gvs[0]})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 

@@ -363,7 +363,9 @@ async def test_a_drain_plan_says_what_the_job_controller_will_do(
 ) -> None:
     for obj in _gang(backoff_limit):
         world.server.apply(obj)
-    snap = await world.settle(lambda s: len(s.pods_by_owner.get("ml/gang", ())) == 2)
+    snap = await world.settle(
+        lambda s: len(s.pods_by_owner.get("ml/gang", ())) == 2 and "ml/gang" in s.job_by_key
+    )  # pods and the Job come on watches of their own
     assert snap.job_by_key["ml/gang"].backoff_limit == (6 if backoff_limit is None else 0)
     plan = world.ops.plan("drain", nodes=[DRAINED])
     line = dict(plan.lines)["Gang ml/gang"]
@@ -407,11 +409,12 @@ async def test_a_launch_naming_a_missing_priority_class_creates_nothing(world: W
 
 
 async def test_each_rank_goes_to_its_planned_node_when_workers_share_nodes(world: World) -> None:
-    """Three 4-GPU ranks planned as (gpu-node-3, gpu-node-3, H100 node): the template can only name the
-    set of nodes, so the pods are created gated and each gets its rank's node before all are released."""
+    """Three ranks planned as (gpu-node-3, gpu-node-3, gpu-node-1): the template can only name the set of
+    nodes, so the pods are created gated and each gets its rank's node before all are released. (Not the
+    H100 node: its 8 GPUs are in use, and the launch's re-check would rightly queue the gang.)"""
     world.server.run_job_controller()
-    placement = (DRAINED, DRAINED, H100)
-    spec = LaunchSpec("research", "ranks", "img", 3, 4, placement=placement)
+    placement = (DRAINED, DRAINED, "gpu-node-1")
+    spec = LaunchSpec("research", "ranks", "img", 3, 2, placement=placement)
     assert world.source.job_manifest(spec)["spec"]["template"]["spec"]["schedulingGates"] == [
         {"name": "aios-tui.dev/rank-placement"}
     ]

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from aios_tui.alloc.placement import GangRequest, Placement, Refusal, place_gang
 from aios_tui.alloc.scaling import describe_cost, gpu_hour_price
@@ -33,6 +33,15 @@ MAX_WORKERS = 10_000
 """More workers in one gang is a typo, not a job (the largest public runs use about 2,000 nodes)."""
 _CLASS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 """A PriorityClass name: a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253)."""
+
+
+@runtime_checkable
+class GangGuarantee(Protocol):
+    """A launcher that says how it keeps a gang all or nothing on the cluster (Kubernetes: Kueue, the
+    cluster's own gang scheduling, or a reservation): shown in the plan, since it decides whether the
+    placement shown is where the ranks go."""
+
+    def gang_guarantee(self, workers: int) -> str: ...
 
 
 def default_job_name(defaults: Defaults) -> str:
@@ -226,6 +235,9 @@ class Launch(Action[LaunchPlan]):
         source = ctx.launcher(JobLauncher, placed)
         spec = self._priority(ctx.sources.get(source), spec, blockers)
         lines = self._head(spec, key)
+        launcher = ctx.sources.get(source)
+        if isinstance(launcher, GangGuarantee):
+            lines.append(("All or nothing", launcher.gang_guarantee(spec.workers)))
         if isinstance(placement, Placement):
             lines += self._placed(snap, spec, placement)
         else:
