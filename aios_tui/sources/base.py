@@ -139,6 +139,15 @@ class LaunchSpec:
     placement: tuple[str, ...] = ()
     """Node per rank as planned; empty to let the backend's scheduler decide."""
 
+    def check_shape(self) -> None:
+        """ValueError unless it has at least one worker and one GPU per worker, and a placement (if any)
+        names one node per worker: what every launcher checks before it changes anything."""
+        if self.workers < 1 or self.gpus_per_worker < 1:
+            shape = f"{self.workers}×{self.gpus_per_worker}"
+            raise ValueError(f"a job needs at least 1 worker and 1 GPU per worker, got {shape}")
+        if self.placement and len(self.placement) != self.workers:
+            raise ValueError(f"placement names {len(self.placement)} nodes for {self.workers} workers")
+
 
 @runtime_checkable
 class NamedPriorities(Protocol):

@@ -312,13 +312,7 @@ class SimSource:
         for what, value in (("namespace", spec.namespace), ("name", spec.name)):
             if not _NAME.fullmatch(value):
                 raise ValueError(f"job {what} {value!r} is not a valid Kubernetes name")
-        if spec.workers < 1 or spec.gpus_per_worker < 1:
-            raise ValueError(
-                "a job needs at least 1 worker and 1 GPU per worker, "
-                f"got {spec.workers}×{spec.gpus_per_worker}"
-            )
-        if spec.placement and len(spec.placement) != spec.workers:
-            raise ValueError(f"placement names {len(spec.placement)} nodes for {spec.workers} workers")
+        spec.check_shape()
         if spec.zone and spec.zone not in ZONES:
             raise ValueError(f"unknown zone {spec.zone!r}; the fleet has {', '.join(ZONES)}")
         pinned = [self._node(n) for n in spec.placement]

@@ -602,6 +602,8 @@ async def test_unknown_targets_and_bad_arguments() -> None:
         await src.scale_endpoint(*CANARY, -1)
     with pytest.raises(ValueError, match="at least 1 worker"):
         await src.launch_job(LaunchSpec("research", "zero", "img", 0, 8))
+    with pytest.raises(ValueError, match="placement names 2 nodes for 1 workers"):
+        await src.launch_job(LaunchSpec("research", "two", "img", 1, 8, placement=("a", "b")))
     with pytest.raises(ValueError, match="GPUs in this fleet; it has H100"):
         await src.launch_job(LaunchSpec("research", "tpu", "img", 1, 8, "TPUv5"))
     with pytest.raises(SourceError, match="node ghost not found"):

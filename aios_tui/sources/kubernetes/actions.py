@@ -259,13 +259,7 @@ class _Actions(_State):
             raise self._error(exc, f"evict {namespace}/{name}") from None
 
     def _launch(self, spec: LaunchSpec) -> None:
-        if spec.workers < 1 or spec.gpus_per_worker < 1:
-            raise ValueError(
-                "a job needs at least 1 worker and 1 GPU per worker, "
-                f"got {spec.workers}×{spec.gpus_per_worker}"
-            )
-        if spec.placement and len(spec.placement) != spec.workers:
-            raise ValueError(f"placement names {len(spec.placement)} nodes for {spec.workers} workers")
+        spec.check_shape()
         if spec.priority and not spec.priority_class:
             raise ValueError(
                 f"priority {spec.priority} cannot reach a Kubernetes Job: give the PriorityClass's name"
