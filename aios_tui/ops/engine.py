@@ -19,15 +19,17 @@ already evicted are gone and cordoning a cordoned node changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from aios_tui.domain import FleetSnapshot, clock
+from aios_tui.domain.errors import describe_error
 from aios_tui.ops.action import Action, PlanContext, RunContext, get, lookup
 from aios_tui.ops.audit import END, INTENT, STEP, AuditEntry, AuditError, AuditLog, AuditRecord, process_start
 from aios_tui.ops.core import (
@@ -86,6 +88,43 @@ class Ops:
         self.read_only = read_only
         self._after_action = after_action
         self.pdb_retry_s = pdb_retry_s
+        for src in sources.values():  # a backend that changes things on its own (a queued launch released)
+            if hasattr(src, "audit_hook"):
+                src.audit_hook = self.audited
+
+    @contextlib.contextmanager
+    def audited(self, action: str, target: str, source: str, title: str) -> Iterator[None]:
+        """Audit a change a backend makes on its own (Kubernetes releasing a launch it queued, once the gang
+        fits): the intent on disk (fsynced) before the body runs, raising :class:`AuditError` if it cannot
+        be; the end line after, ``failed`` with the reason when the body raises."""
+        run_id = secrets.token_hex(8)
+
+        def entry(phase: str, outcome: str, message: str) -> AuditEntry:
+            intent = phase == INTENT
+            return AuditEntry(
+                ts=clock.now_utc().isoformat(timespec="milliseconds"),
+                user=self.actor.user,
+                host=_HOST,
+                role=str(self.actor.role),
+                action=action,
+                target=target,
+                source=source,
+                title=title,
+                outcome=outcome,
+                message=message,
+                id=run_id,
+                phase=phase,
+                pid=os.getpid() if intent else 0,
+                pid_start=process_start(os.getpid()) if intent else "",
+            )
+
+        self.audit.append(entry(INTENT, "started", "on its own: the gang it queued fits now"))
+        try:
+            yield
+        except Exception as exc:
+            self.audit.append(entry(END, "failed", describe_error(exc)))
+            raise
+        self.audit.append(entry(END, "ok", "done"))
 
     # --- asking ----------------------------------------------------------------------------------------
 

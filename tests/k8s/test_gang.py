@@ -182,6 +182,18 @@ async def test_twelve_consoles_launching_at_once_start_the_four_that_fit_then_th
             assert job is not None and not job["spec"]["suspend"]
             nodes = job["metadata"]["annotations"]["aios-tui.dev/reserved-nodes"].split(",")
             assert [p["spec"]["nodeName"] for p in pods] == nodes
+        # Each release is a change nobody typed: audited by the console that made it, intent then end.
+        released = [
+            (e.phase, e.outcome, e.target)
+            for w in worlds
+            for e in w.ops.audit.read()
+            if e.title.startswith("Release queued job")
+        ]
+        for name in live:
+            assert [r[:2] for r in released if r[2] == f"{NS}/{name}"] == [
+                ("intent", "started"),
+                ("end", "ok"),
+            ]
     finally:
         for w in worlds:
             await w.poller.stop()

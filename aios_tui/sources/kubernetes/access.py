@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from aios_tui.sources.base import SourceError
-from aios_tui.sources.kubernetes.client import _on_event_loop, _State, log
+from aios_tui.sources.kubernetes.client import _Client, _on_event_loop, log
 
 PERMISSION_REFRESH_S: Final = 300.0
 
@@ -44,7 +44,7 @@ class _Review:
         return f"you may not {action} {what} in {source}: RBAC denies {self.asks}".replace("  ", " ")
 
 
-class _Access(_State):
+class _Access(_Client):
     """The methods of :class:`KubernetesSource` in this module."""
 
     # --- permissions ----------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from aios_tui.sources._k8s_convert import (
     pdb_of_message,
 )
 from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceError
-from aios_tui.sources.kubernetes.client import _MERGE, _STRATEGIC, _seg, _State, _status_message, log
+from aios_tui.sources.kubernetes.client import _MERGE, _STRATEGIC, _Client, _seg, _status_message, log
 from aios_tui.sources.kubernetes.informer import GANG_API, _Scope
 
 _P = ParamSpec("_P")
@@ -117,7 +117,7 @@ def _equality_labels(selector: Sequence[Requirement]) -> dict[str, str]:
     return {r.key: next(iter(r.values)) for r in selector if r.op == "In" and len(r.values) == 1}
 
 
-class _Actions(_State):
+class _Actions(_Client):
     """The methods of :class:`KubernetesSource` in this module."""
 
     # --- actions --------------------------------------------------------------------------------------------
@@ -399,26 +399,33 @@ class _Actions(_State):
     def _release(self, rec: JobRec) -> None:
         """Reserve a queued Job's gang (same shape and GPU model, anywhere it fits), then resume it and pin
         its gated pods; nothing when it does not fit yet or another console reserved it first."""
+        audited = self.audit_hook
+        if audited is None:  # nothing changes the cluster unaudited: a console without actions never releases
+            return
         spec = LaunchSpec(rec.namespace, rec.name, rec.image, rec.workers, rec.gpus_per_worker, rec.gpu_model)
         placed = self._reserve(spec, queued=True)
         if isinstance(placed, str):
             return
         marks = {RESERVED_ANNOTATION: ",".join(placed), QUEUED_ANNOTATION: None}
         path = f"/apis/batch/v1/namespaces/{_seg(rec.namespace)}/jobs/{_seg(rec.name)}"
+        title = f"Release queued job {rec.key} onto {', '.join(placed)}"
+        resumed = False
         try:
-            job = self._call(
-                "PATCH",
-                path,
-                body={"metadata": {"annotations": marks}, "spec": {"suspend": False}},
-                content_type=_MERGE,
-            )
-        except SourceError:
-            self._unreserve(spec)
-            raise
-        log.info("%s: queued job %s fits now on %s: released", self.name, rec.key, ", ".join(placed))
-        self._pin_ranks(
-            dataclasses.replace(spec, placement=placed), str((job.get("metadata") or {}).get("uid") or "")
-        )
+            with audited("launch", rec.key, self.name, title):
+                job = self._call(
+                    "PATCH",
+                    path,
+                    body={"metadata": {"annotations": marks}, "spec": {"suspend": False}},
+                    content_type=_MERGE,
+                )
+                resumed = True
+                log.info("%s: queued job %s fits now on %s: released", self.name, rec.key, ", ".join(placed))
+                uid = str((job.get("metadata") or {}).get("uid") or "")
+                self._pin_ranks(dataclasses.replace(spec, placement=placed), uid)
+        except Exception as exc:
+            if not resumed:  # the Job is still suspended: its reservation goes
+                self._unreserve(spec)
+            raise SourceError(f"release of {rec.key}: {exc}") from None
 
     def _unreserve(self, spec: LaunchSpec) -> None:
         """Drop this launch's reservation (its Job could not be created); best effort, logged."""

@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote, urlencode
@@ -289,6 +290,9 @@ class _State:
     _review_error: str
     _denied: dict[_Scope, str]
     _gang_api: bool | None
+    audit_hook: Callable[[str, str, str, str], AbstractContextManager[None]] | None
+    """Set by the actions (ops.Ops.audited): what writes the audit lines of a change this source makes on its
+    own. None (no actions, e.g. ``snapshot``): it makes none."""
     _evicted_from: tuple[int, dict[str, frozenset[str]]]
 
     if TYPE_CHECKING:
@@ -299,34 +303,7 @@ class _State:
 
         def _release_loop(self) -> None: ...
 
-        def _request(
-            self,
-            method: str,
-            path: str,
-            *,
-            query: Sequence[tuple[str, str]] = (),
-            body: object = None,
-            content_type: str = _JSON,
-            timeout: float | tuple[float, float] | None = None,
-        ) -> Any: ...
-
-        def _call(
-            self,
-            method: str,
-            path: str,
-            *,
-            query: Sequence[tuple[str, str]] = (),
-            body: object = None,
-            content_type: str = _JSON,
-            raw_errors: bool = False,
-            what: str = "",
-        ) -> dict[str, Any]: ...
-
-        def _error(self, exc: Exception, what: str) -> SourceError: ...
-
         def _reviews_when_synced(self) -> None: ...
-
-        def _safe_error(self, exc: Exception, what: str) -> SourceError: ...
 
         def _find(self, kinds: Sequence[str], key: str) -> Any: ...
 

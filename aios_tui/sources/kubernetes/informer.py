@@ -32,6 +32,7 @@ from aios_tui.sources._k8s_convert import (
 from aios_tui.sources.base import SourceError, backoff_delay
 from aios_tui.sources.kubernetes.client import (
     MAX_ERROR_BYTES,
+    _Client,
     _Forbidden,
     _Gone,
     _lines,
@@ -39,7 +40,6 @@ from aios_tui.sources.kubernetes.client import (
     _seg,
     _shutdown,
     _size,
-    _State,
     _TooBig,
     log,
 )
@@ -165,7 +165,7 @@ def _version_of(meta: Mapping[str, Any], default: str) -> str:
     return version if isinstance(version, str) and 0 < len(version) <= 64 else default
 
 
-class _Informer(_State):
+class _Informer(_Client):
     """The methods of :class:`KubernetesSource` in this module."""
 
     def _probe(self, budget: float) -> None:

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from aios_tui.config import KubernetesSettings
@@ -191,6 +192,7 @@ class KubernetesSource(_Access, _Actions, _Informer, _Client):
         self._denied: dict[_Scope, str] = {}
         """Kinds the user may not list (403), each with its sentence for ``problems``."""
         self._gang_api: bool | None = None
+        self.audit_hook: Callable[[str, str, str, str], AbstractContextManager[None]] | None = None
         """Whether the cluster serves PodGroups (:meth:`gang_scheduling`); None until asked."""
         self._evicted_from: tuple[int, dict[str, frozenset[str]]] = (-1, {})
         """For the store version it was made at: the namespaces of the pods a drain evicts, by node."""
