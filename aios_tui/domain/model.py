@@ -167,6 +167,18 @@ class Gpu:
     poller tracks it across snapshots (:attr:`FleetSnapshot.gpu_low_since`)."""
     processes: tuple[GpuProcess, ...] = ()
     """Compute processes on it, where the source lists them (nvidia-smi, NVML)."""
+    xid_at: float = 0.0
+    """When :attr:`xid` was seen (unix time), where the source knows; 0 when it does not."""
+    recovery_action: str = ""
+    """What NVML/DCGM say the GPU needs to recover (``nvmlDeviceGetFieldValues`` GPU_RECOVERY_ACTION,
+    ``DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION``): ``none``, ``reset``, ``reboot``, ``drain_p2p``,
+    ``drain_and_reset``; "" where the source does not report it."""
+    remap_pending: bool = False
+    """A row remap waits for the next GPU reset (``nvmlDeviceGetRemappedRows`` isPending)."""
+    remap_failed: bool = False
+    """A row remap failed: the GPU should be replaced (``nvmlDeviceGetRemappedRows`` failureOccurred)."""
+    nvlink_errors: int = 0
+    """NVLink CRC/replay/recovery errors counted since the source started watching (0: none or unknown)."""
     lost_since: float = 0.0
     """0 while its source reports it; else the time of its last reading: the source stopped reporting it
     (an exporter gone, a host unreachable). Its last readings are kept, out of means and free capacity."""
@@ -278,6 +290,9 @@ class Node:
     """The cloud's state of the machine (``running``, ``pending``, ``stopping`` …); "" when unknown."""
     health: Health = Health.OK
     cluster: str = ""
+    cordoned_by: str = ""
+    """Who cordoned or tainted it, where that can be told (``NVSentinel``, ``Karpenter``,
+    ``cluster-autoscaler``, a person through aios-tui); "" when unknown or not cordoned."""
     lost_since: float = 0.0
     """0 while its source reports it; else the time of its last report (see :attr:`Gpu.lost_since`)."""
 
@@ -332,6 +347,15 @@ class Pod:
     """Holds emptyDir data (such as /dev/shm) that an eviction loses."""
     rank: int = -1
     source: str = ""
+    restarts: int = 0
+    """Container restarts, summed over its containers."""
+    created_at: float = 0.0
+    """Unix time it was created (0: unknown)."""
+    reason: str = ""
+    """Why it is not simply running, in the kubelet's word: ``OOMKilled`` (its last termination),
+    ``CrashLoopBackOff``, ``ImagePullBackOff`` (waiting), ``Evicted``; "" when there is nothing to say."""
+    containers: tuple[str, ...] = ()
+    """Its containers' names, in spec order (logs are per container)."""
 
     @property
     def key(self) -> str:
@@ -437,6 +461,8 @@ class Endpoint:
     p99_slo_ms: Metric = NA
     """The endpoint's p99 latency objective, when known: what "slow" means differs by 1000× between an
     embedding model and a 70B chat model."""
+    error_slo: Metric = NA
+    """The endpoint's error-rate objective (fraction of requests, 0..1), when known."""
     hpa: Hpa | None = None
     cluster: str = ""
     replicas_known: bool = True
@@ -618,6 +644,34 @@ class _GpuScan:
     """GPUs whose :attr:`Gpu.health` is not OK (including hot ones that do not throttle yet)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened to one object, at one time: a Kubernetes event, a node going NotReady, an XID,
+    a restart or OOM kill, an SLO breach, a source outage. Newest first, warnings first, in the events view.
+    ``message`` comes from a remote system and is cleaned at the source boundary like every such string."""
+
+    time: float
+    """Unix time of its last occurrence."""
+    kind: str
+    """The object's kind: ``node``, ``gpu``, ``pod``, ``job``, ``endpoint``, ``source``, ``action``."""
+    key: str
+    """The object's key (a node's name, ``namespace/name``, a GPU's uuid, a source's name)."""
+    reason: str
+    """A short word for what happened: ``FailedScheduling``, ``NotReady``, ``XID 79``, ``OOMKilled``,
+    ``SLOBreach``."""
+    message: str = ""
+    warning: bool = False
+    count: int = 1
+    """How many times it happened (Kubernetes folds repeats into one event)."""
+    source: str = ""
+    """The source that told (``k8s:prod``), or ``aios-tui`` for what the poller saw change."""
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """What makes two reports the same event (a repeat only moves its time and count)."""
+        return (self.source, self.kind, self.key, self.reason)
+
+
 @dataclass(frozen=True)
 class FleetSnapshot:
     """The whole fleet at one moment, merged from every source. Immutable; indices are built on demand."""
@@ -638,6 +692,9 @@ class FleetSnapshot:
     """GPU uuid → since when the poller has seen it allocated and under ``IDLE_UTIL_PCT``, for the GPUs
     whose source left :attr:`Gpu.low_since` unknown. Kept beside the GPUs so that a tick does not rebuild
     37,600 of them."""
+    events: tuple[Event, ...] = field(default=(), compare=False)
+    """What happened recently, newest first (the poller's bounded log: the sources' events and the changes it
+    saw between snapshots)."""
 
     @cached_property
     def pdb_by_owner(self) -> Mapping[str, Pdb]:

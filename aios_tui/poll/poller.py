@@ -34,6 +34,7 @@ from typing import Any
 from aios_tui.alloc.prices import PriceRule, fill_prices
 from aios_tui.domain import Endpoint, FleetSnapshot, Node, SourceHealth, SourceState, errors
 from aios_tui.domain.clock import now as wall_now
+from aios_tui.poll.events import EventLog, changes
 from aios_tui.poll.history import RingHistory
 from aios_tui.poll.idle import IdleTracker
 from aios_tui.sources.base import HistoryProvider, Source, SourceData, backoff_delay
@@ -189,6 +190,7 @@ class Poller:
         self._history_points = history_points
         self._idle_window = idle_window
         self._idle = IdleTracker()
+        self._events = EventLog()
         self._polled = [
             _Polled(
                 source=s,
@@ -352,6 +354,8 @@ class Poller:
             if getattr(src, "keeps_lost", False):
                 data = self._keep_lost(p, data, now)
             p.data = data
+            if data.events:
+                self._events.add(data.events)
             p.fetched_at = now
             problems = "; ".join(data.problems)
             if problems and problems != p.health.error:
@@ -400,7 +404,12 @@ class Poller:
         return dataclasses.replace(data, **changes) if changes else data
 
     def _publish(self) -> None:
-        self._snapshot = self._merge()
+        before = self._snapshot if self._version else None
+        snapshot = self._merge()
+        seen = changes(before, snapshot, snapshot.timestamp)
+        if seen:
+            self._events.add(seen)
+        self._snapshot = dataclasses.replace(snapshot, events=self._events.newest_first())
         self._version += 1
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

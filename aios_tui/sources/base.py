@@ -9,11 +9,11 @@ and an action exists only where a source can carry it out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from aios_tui.domain import Endpoint, Gpu, Job, Node, NodePool, Pdb, Pod, SourcePart
+from aios_tui.domain import Endpoint, Event, Gpu, Job, Node, NodePool, Pdb, Pod, SourcePart
 from aios_tui.domain.errors import PlainError
 
 
@@ -35,6 +35,9 @@ class SourceData:
     sentence; the rest of the data is good. The source shows as partial, with these, not as failed."""
     parts: tuple[SourcePart, ...] = ()
     """Its hosts, targets or regions and how each fared, for the sources view (empty: it has none)."""
+    events: tuple[Event, ...] = ()
+    """What happened lately as the backend tells it (Kubernetes events, XIDs with their time, restarts); the
+    poller keeps a bounded log of them across fetches."""
     separate: frozenset[str] = frozenset()
     """Node names that must not be merged with another source's node of the same name: a machine this
     source knows only by a name another source may use for a different machine (an SSH host not tied to a
@@ -190,6 +193,33 @@ class PoolScaler(Protocol):
     """Can set a node pool's desired capacity (an Auto Scaling group, an EKS node group)."""
 
     async def scale_pool(self, name: str, desired: int) -> None: ...
+
+
+@runtime_checkable
+class LogReader(Protocol):
+    """Can read a pod's container log (the Kubernetes logs API; the embedded fleet's own). Every line is
+    cleaned at this boundary (:func:`aios_tui.domain.text.clean`), cut to a bounded length, and at most
+    ``tail`` lines are kept in memory."""
+
+    async def read_log(
+        self, namespace: str, pod: str, *, container: str = "", previous: bool = False, tail: int = 500
+    ) -> list[str]:
+        """The last ``tail`` lines (``previous``: of the container's previous run, after a restart)."""
+        ...
+
+    def follow_log(
+        self, namespace: str, pod: str, *, container: str = "", tail: int = 100
+    ) -> AsyncIterator[str]:
+        """The last ``tail`` lines, then each new line as it is written, until the caller stops."""
+        ...
+
+
+@runtime_checkable
+class ObjectReader(Protocol):
+    """Can show an object as its backend holds it (Kubernetes: the object as YAML, managedFields left out),
+    cleaned at this boundary. ``kind`` is ``node``, ``pod``, ``job`` or ``endpoint``; ``key`` its key."""
+
+    async def read_object(self, kind: str, key: str) -> str: ...
 
 
 @runtime_checkable
