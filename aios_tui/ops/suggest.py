@@ -1,15 +1,17 @@
-"""What the GPU telemetry suggests doing: cordon the nodes whose GPUs are failing or throttling.
+"""What the GPU telemetry suggests doing: cordon the nodes whose GPUs need more than a look.
 
-Pure: a snapshot in, suggestions out. Acting on one goes through the normal cordon plan (``Ops.plan_cordon``)
-and its confirmation, permissions and audit, like pressing ``c`` on the node.
+Pure: a snapshot in, suggestions out, read off the snapshot's verdicts (:attr:`FleetSnapshot.verdicts`,
+computed once per snapshot in the domain), so drawing the header or the health view never recomputes them.
+Acting on one goes through the normal cordon plan (``Ops.plan_cordon``) and its confirmation, permissions
+and audit, like pressing ``c`` on the node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aios_tui.domain import FleetSnapshot, Gpu, Health
+from aios_tui.domain import FleetSnapshot, Health
+from aios_tui.domain.health import Need, Verdict, to_cordon
 
 __all__ = ["Suggestion", "suggest_cordons"]
 
@@ -20,13 +22,16 @@ class Suggestion:
 
     node: str
     severity: Health
-    """FAIL: a fatal XID or uncorrectable ECC errors (the GPU is lost or corrupts memory); WARN: thermal,
-    HW slowdown or power-brake throttling, a non-fatal XID, a GPU running hot."""
+    """FAIL: the node needs draining or more (a reset, a reboot, a replacement: :class:`Need`); WARN: a
+    watch (thermal, HW slowdown or power-brake throttling, an XID the application caused, a GPU running
+    hot, a few NVLink errors)."""
     reasons: tuple[str, ...]
-    """One per GPU problem: ``gpu3 XID 79 (fallen off the bus)``."""
+    """One per problem, worst first: ``gpu3 XID 79 fallen off the bus, 12m ago → reboot node``."""
     gpus: tuple[int, ...]
     """Indices of the GPUs with a problem."""
     action: str = "cordon"
+    need: Need = Need.WATCH
+    """The node's verdict."""
 
     @property
     def key(self) -> str:
@@ -38,31 +43,15 @@ class Suggestion:
 
 
 def suggest_cordons(snapshot: FleetSnapshot) -> tuple[Suggestion, ...]:
-    """The nodes to cordon because of their GPUs, worst first (then by name); cordoned nodes are skipped.
-
-    Reads only the GPUs with a problem (:attr:`FleetSnapshot.sick_gpus`, found in the snapshot's one pass
-    over the fleet), so it costs nothing on a healthy fleet of any size.
-    """
-    by_node: dict[str, list[Gpu]] = {}
-    for g in snapshot.sick_gpus:
-        by_node.setdefault(g.node, []).append(g)
-    out: list[Suggestion] = []
-    nodes = snapshot.node_by_name
-    for name, gpus in by_node.items():
-        node = nodes.get(name)
-        if node is None or node.cordoned:
-            continue
-        out.append(_suggestion(name, gpus))
-    out.sort(key=lambda s: (-s.severity, s.node))
-    return tuple(out)
+    """The nodes to cordon because of their GPUs, worst first (then by name): :func:`to_cordon`."""
+    return tuple(_suggestion(v, snapshot.timestamp) for v in to_cordon(snapshot))
 
 
-def _suggestion(node: str, gpus: Sequence[Gpu]) -> Suggestion:
-    ordered = sorted(gpus, key=lambda g: (-g.health, g.index))
-    reasons = tuple(f"gpu{g.index} {p}" for g in ordered for p in g.problems)
+def _suggestion(v: Verdict, now: float) -> Suggestion:
     return Suggestion(
-        node=node,
-        severity=max(g.health for g in gpus),
-        reasons=reasons,
-        gpus=tuple(sorted(g.index for g in gpus)),
+        node=v.node,
+        severity=Health.FAIL if v.need >= Need.DRAIN else Health.WARN,
+        reasons=tuple(f.describe(now) for f in v.findings),
+        gpus=v.gpus,
+        need=v.need,
     )

@@ -7,7 +7,7 @@ import time
 from rich.text import Text
 
 from aios_tui.domain import FleetSnapshot, SourceState, fmt_age, fmt_money, is_na
-from aios_tui.ops.suggest import suggest_cordons
+from aios_tui.domain.health import to_cordon
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
 
 _STATE_STYLE = {
@@ -60,8 +60,9 @@ def header_lines(
     util = "N/A" if is_na(t.avg_util) else f"{float(t.avg_util):.0f}%"
     nodes_style = WARN_STYLE if t.nodes_ready < t.nodes else ""
     dot = " · " if not ascii else ", "
-    # The alarm: unhealthy GPUs, and the nodes their telemetry says to cordon (``h`` / ``:health``).
-    to_cordon = len(suggest_cordons(snapshot))
+    # The alarm: unhealthy GPUs, and the nodes their verdicts say to cordon (``h`` / ``:health``), read off
+    # the snapshot's verdicts (computed once per snapshot, not per redraw).
+    cordon = len(to_cordon(snapshot))
 
     def gpus_part(compact: int) -> Text:
         idle = Text(f"{t.gpus_idle_allocated} idle", WARN_STYLE if t.gpus_idle_allocated else "")
@@ -79,11 +80,11 @@ def header_lines(
 
     def alarm(compact: int) -> Text:
         out = Text()
-        if t.unhealthy_gpus and not (compact and to_cordon):
+        if t.unhealthy_gpus and not (compact and cordon):
             out.append(f"{t.unhealthy_gpus} unhealthy", FAIL_STYLE)
-        if to_cordon:
+        if cordon:
             style = FAIL_STYLE if t.unhealthy_gpus else WARN_STYLE
-            out.append(f"{', ' if out.plain else ''}{to_cordon} to cordon", style)
+            out.append(f"{', ' if out.plain else ''}{cordon} to cordon", style)
         return out
 
     # Where the figures do not fit: drop the least urgent ones, then shorten words, then round the money.

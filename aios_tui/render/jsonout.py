@@ -105,8 +105,27 @@ def snapshot_to_json(snap: FleetSnapshot) -> dict[str, Any]:
             for g in snap.idle_gpus
         ],
         "suggestions": [
-            {"action": s.action, "node": s.node, "severity": s.severity.label, "reasons": list(s.reasons)}
+            {
+                "action": s.action,
+                "node": s.node,
+                "severity": s.severity.label,
+                "verdict": s.need.word,
+                "reasons": list(s.reasons),
+            }
             for s in suggest_cordons(snap)
+        ],
+        "verdicts": [
+            {
+                "node": v.node,
+                "verdict": v.word,
+                "why": [f.describe(snap.timestamp) for f in v.findings],
+                "jobs": list(v.jobs),
+                "endpoints": list(v.endpoints),
+                "pods": list(v.pods),
+                "cordoned": v.cordoned,
+                "cordoned_by": v.cordoned_by,
+            }
+            for v in snap.verdicts.values()
         ],
     }
 

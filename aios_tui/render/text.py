@@ -69,8 +69,8 @@ def write_summary(snap: FleetSnapshot, out: TextIO) -> None:
             gpus = f"{node.gpus_requested}/{node.gpus_allocatable}"
             node_rows.append([node.name, node.pool, node.zone, node.status, gpus, "; ".join(problems)])
     _table(out, "Nodes with problems", ["NAME", "POOL", "ZONE", "STATUS", "GPUS", "PROBLEMS"], node_rows)
-    cordon_rows = [[s.node, s.severity.label, s.reason] for s in suggest_cordons(snap)]
-    _table(out, "Nodes to cordon", ["NODE", "SEVERITY", "WHY"], cordon_rows)
+    cordon_rows = [[s.node, s.need.word, s.reason] for s in suggest_cordons(snap)]
+    _table(out, "Nodes to cordon", ["NODE", "VERDICT", "WHY"], cordon_rows)
 
     job_rows = [
         [

@@ -59,6 +59,10 @@ GPU_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "ecc_corrected": ("DCGM_FI_DEV_ECC_SBE_VOL_TOTAL",),
     "throttle": ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "DCGM_FI_DEV_CLOCKS_EVENT_REASONS"),
     "gr_active": ("DCGM_FI_PROF_GR_ENGINE_ACTIVE",),
+    "remap_pending": ("DCGM_FI_DEV_ROW_REMAP_PENDING",),
+    "remap_failed": ("DCGM_FI_DEV_ROW_REMAP_FAILURE",),
+    "recovery_action": ("DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION",),
+    "nvlink_errors": ("DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL",),
 }
 HOST_LABELS: Final = ("Hostname", "hostname")
 """Where dcgm-exporter puts the host: older releases say ``Hostname``, newer ones ``hostname``."""
@@ -86,9 +90,30 @@ def gpu_identity_query(node_label: str) -> str:
     return f"max by ({', '.join(labels)}) ({GPU_UTIL})"
 
 
-SPARSE_FIELDS: Final = frozenset({"xid", "ecc_uncorrected", "ecc_corrected", "throttle"})
+SPARSE_FIELDS: Final = frozenset(
+    {
+        "xid",
+        "ecc_uncorrected",
+        "ecc_corrected",
+        "throttle",
+        "remap_pending",
+        "remap_failed",
+        "recovery_action",
+    }
+)
 """Readings that are 0 on a healthy GPU: asked ``!= 0``, so that a healthy fleet's answer is empty (a GPU
-missing from it reads 0) — four queries of 40,000 series each become four of a few."""
+missing from it reads 0) — seven queries of 40,000 series each become seven of a few. A recovery action of
+0 (none) therefore reads as not reported."""
+NVLINK_WINDOW: Final = "1h"
+"""NVLink errors are the counter now less the counter this long ago (> 0 only): recent errors, not the total
+since the driver loaded, which would keep a link repaired long ago on the watch list. A series younger than
+that counts its whole total. Two instant selectors, not ``increase()`` over the window, which would read
+every sample of the hour of 40,000 series at each refresh."""
+XID_LOOKBACK: Final = 6 * 3600.0
+XID_STEP: Final = 30.0
+"""When an XID was first seen is looked for over the last 6 hours, to 30 s (older ones read 6 hours)."""
+XID_ASKED: Final = 20
+"""GPUs whose XID time one fetch asks for at most (the rest wait for the next fetch)."""
 SLOW_FIELDS: Final = frozenset({"sm_clock", "gr_active"})
 """Readings for the detail view rather than the tables: asked every :data:`SLOW_EVERY` fetches."""
 SLOW_EVERY: Final = 4
@@ -99,8 +124,25 @@ MEM_TOTAL: Final = "max by (UUID) (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)"
 def gpu_field_query(field: str) -> str:
     """One reading of every GPU (of the GPUs where it is not 0, for :data:`SPARSE_FIELDS`), labelled by
     ``UUID`` alone."""
+    if field == "nvlink_errors":
+        now = f"max by (UUID) ({GPU_FIELDS[field][0]})"
+        then = f"max by (UUID) ({GPU_FIELDS[field][0]} offset {NVLINK_WINDOW})"
+        return f"({now} - {then}) > 0 or ({now} > 0 unless {then})"
     query = f"max by (UUID) ({_name_matcher(GPU_FIELDS[field])})"
     return f"{query} != 0" if field in SPARSE_FIELDS else query
+
+
+def xid_since_query(xids: Iterable[tuple[str, int]]) -> str:
+    """For each ``(UUID, XID)``: the first time in :data:`XID_LOOKBACK` its last-XID gauge read that XID
+    (to :data:`XID_STEP`), labelled by ``UUID``: when the XID happened, as far as the exporter saw."""
+    window = f"[{_duration(XID_LOOKBACK)}:{_duration(XID_STEP)}]"
+    parts = []
+    for u, x in xids:
+        now = f'timestamp({GPU_FIELDS["xid"][0]}{{UUID="{escape(u)}"}} == {int(x)})'
+        # The subquery's steps fall on multiples of XID_STEP: an XID newer than the last one is in the
+        # current sample only.
+        parts.append(f"min by (UUID) (min_over_time({now}{window}) or {now})")
+    return " or ".join(parts)
 
 
 def gpu_history_query(metric: str, uuid: str) -> str:

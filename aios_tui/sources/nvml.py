@@ -17,6 +17,13 @@ container's processes, or without the rights): a GPU with processes is in use, a
 requested, so placement never puts a job on it. Names and command lines are cleaned
 (:func:`aios_tui.domain.text.clean`), as NVML's own strings are.
 
+GPU health as NVIDIA's guidance reads it: the driver's recovery action (``nvmlDeviceGetFieldValues`` with
+``NVML_FI_DEV_GET_GPU_RECOVERY_ACTION``, R575 drivers and later), the row remapper's pending and failed flags
+(``nvmlDeviceGetRemappedRows``), NVLink CRC, replay and recovery errors counted since the source started
+(the same field-values call; NotSupported on a GPU without NVLink, such as the captured H200), and XIDs as
+they happen (an event set registered for ``nvmlEventTypeXidCriticalError``, drained without waiting at each
+reading; the XID's time is when this source saw it). Any of them a driver or binding lacks is left unknown.
+
 What the domain model has no field for (performance state, PCIe throughput) is kept per GPU in
 :meth:`NvmlSource.details`, for a detail view.
 """
@@ -57,6 +64,20 @@ _ERROR_LIB_RM_VERSION_MISMATCH = 18
 _FATAL = frozenset(
     {_ERROR_UNINITIALIZED, _ERROR_DRIVER_NOT_LOADED, _ERROR_LIBRARY_NOT_FOUND, _ERROR_LIB_RM_VERSION_MISMATCH}
 )
+_ERROR_TIMEOUT = 10
+_XID_EVENT = 0x8
+"""``nvmlEventTypeXidCriticalError``."""
+_EVENTS_PER_READ = 64
+"""XID events taken per reading at most: a GPU in an XID storm does not hold the reading up."""
+_RECOVERY = {0: "none", 1: "reset", 2: "reboot", 3: "drain_p2p", 4: "drain_and_reset"}
+"""``nvmlGpuRecoveryAction_t``; later values (IMEX domain, bus reset, system reboot) read as a node reboot."""
+_NVLINK_FIELDS = (
+    "NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL",
+    "NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL",
+    "NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL",
+)
+_VALUE_ATTR = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")
+"""``c_nvmlValue_t``'s member for each ``NVML_VALUE_TYPE_*``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +139,13 @@ class NvmlSource:
         """Per uuid: power limit, PCIe tx and rx, and when they were read."""
         self._reasons_fn = ""
         self._details: Mapping[str, GpuDetail] = MappingProxyType({})
+        self._events: Any = None
+        """The XID event set (None where the driver offers none)."""
+        self._xid: dict[str, tuple[int, float]] = {}
+        """Per uuid: the last XID seen and when."""
+        self._nvlink_base: dict[str, int] = {}
+        """Per uuid: the NVLink error total at the first reading (counts are shown from there)."""
+        self._fields: tuple[int, ...] | None = None
 
     # --- Source ----------------------------------------------------------------------------------------
 
@@ -161,6 +189,7 @@ class NvmlSource:
             slow = self._reads % self.slow_every == 0
             self._reads += 1
             now = self._clock()
+            self._take_xids(nv, now)
             gpus: list[Gpu] = []
             details: dict[str, GpuDetail] = {}
             for dev in self._devices:
@@ -169,6 +198,7 @@ class NvmlSource:
                 details[dev.uuid] = detail
         except nv.NVMLError as exc:
             self._devices = None
+            self._events = None  # gone with NVML; _init registers a new set
             self._reads = 0
             raise SourceError(f"NVML not available: {exc}") from None
         self._details = MappingProxyType(details)
@@ -189,13 +219,89 @@ class NvmlSource:
             raise
         self._slow.clear()
         self._reasons_fn = ""
+        self._events = self._event_set(nv, devices)
+        self._fields = None
         log.info("NVML up on %s: %d GPU(s)", self.host, len(devices))
         return tuple(devices)
+
+    def _event_set(self, nv: Any, devices: list[_Device]) -> Any:
+        """An event set with every device registered for XIDs, or None where the driver or the binding
+        cannot (a GPU that does not support it is left out; the others still report)."""
+        if not hasattr(nv, "nvmlEventSetCreate"):
+            return None
+        events = self._get(nv, nv.nvmlEventSetCreate)
+        if events is None:
+            return None
+        registered = [d for d in devices if self._registered(nv, d.handle, events)]
+        if not registered:
+            self._get(nv, nv.nvmlEventSetFree, events)
+            return None
+        return events
+
+    def _registered(self, nv: Any, handle: Any, events: Any) -> bool:
+        try:
+            nv.nvmlDeviceRegisterEvents(handle, _XID_EVENT, events)
+        except nv.NVMLError as exc:
+            if getattr(exc, "value", None) in _FATAL:
+                raise
+            log.debug("nvmlDeviceRegisterEvents: %s", exc)
+            return False
+        return True
+
+    def _take_xids(self, nv: Any, now: float) -> None:
+        """The XIDs the driver reported since the last reading, each with the time this source saw it."""
+        if self._events is None:
+            return
+        for _ in range(_EVENTS_PER_READ):
+            try:
+                event = nv.nvmlEventSetWait_v2(self._events, 0)
+            except nv.NVMLError as exc:
+                code = getattr(exc, "value", None)
+                if code in _FATAL:
+                    raise
+                if code != _ERROR_TIMEOUT:  # timeout: nothing (more) waiting
+                    log.debug("nvmlEventSetWait_v2: %s", exc)
+                return
+            if not int(event.eventType) & _XID_EVENT:
+                continue
+            uuid = clean(_text(self._get(nv, nv.nvmlDeviceGetUUID, event.device)))
+            if uuid:
+                self._xid[uuid] = (int(event.eventData), now)
+
+    def _field_ids(self, nv: Any) -> tuple[int, ...]:
+        """The recovery action and NVLink error fields this binding names (older ones lack some)."""
+        if self._fields is None:
+            names = ("NVML_FI_DEV_GET_GPU_RECOVERY_ACTION", *_NVLINK_FIELDS)
+            self._fields = tuple(int(getattr(nv, n, -1)) for n in names)
+        return self._fields
+
+    def _health_fields(self, nv: Any, dev: _Device) -> tuple[str, int]:
+        """The driver's recovery action ("" when not reported) and NVLink errors since the first reading."""
+        ids = self._field_ids(nv)
+        wanted = [i for i in ids if i >= 0]
+        if not wanted or not hasattr(nv, "nvmlDeviceGetFieldValues"):
+            return "", 0
+        values = self._get(nv, nv.nvmlDeviceGetFieldValues, dev.handle, wanted)
+        by_id: dict[int, int] = {}
+        for v in values or ():
+            if int(v.nvmlReturn) == 0 and 0 <= int(v.valueType) < len(_VALUE_ATTR):
+                by_id[int(v.fieldId)] = int(getattr(v.value, _VALUE_ATTR[int(v.valueType)]))
+        action = by_id.get(ids[0])
+        recovery = "" if action is None else _RECOVERY.get(action, "reboot")
+        counts = [by_id[i] for i in ids[1:] if i in by_id]
+        if not counts:
+            return recovery, 0
+        total = sum(counts)
+        base = self._nvlink_base.setdefault(dev.uuid, total)
+        return recovery, max(0, total - base)
 
     def _shutdown(self) -> None:
         if self._devices is None or self._nvml is None:
             return
         self._devices = None
+        if self._events is not None:
+            self._get(self._nvml, self._nvml.nvmlEventSetFree, self._events)
+            self._events = None
         try:
             self._nvml.nvmlShutdown()
         except self._nvml.NVMLError as exc:
@@ -245,6 +351,9 @@ class NvmlSource:
         ecc_unc = get(nv, nv.nvmlDeviceGetTotalEccErrors, h, *ecc)
         ecc_cor = get(nv, nv.nvmlDeviceGetTotalEccErrors, h, nv.NVML_MEMORY_ERROR_TYPE_CORRECTED, ecc[1])
         procs = get(nv, nv.nvmlDeviceGetComputeRunningProcesses, h)
+        remapped = get(nv, nv.nvmlDeviceGetRemappedRows, h)  # (corrected, uncorrected, pending, failed)
+        recovery, nvlink_errors = self._health_fields(nv, dev)
+        xid, xid_at = self._xid.get(dev.uuid, (0, 0.0))
         if slow or dev.uuid not in self._slow:
             limit = get(nv, nv.nvmlDeviceGetEnforcedPowerLimit, h)
             tx = get(nv, nv.nvmlDeviceGetPcieThroughput, h, nv.NVML_PCIE_UTIL_TX_BYTES)
@@ -269,6 +378,12 @@ class NvmlSource:
             ecc_corrected=int(ecc_cor or 0),
             throttle=Throttle(int(reasons or 0)),
             processes=processes,
+            xid=xid,
+            xid_at=xid_at,
+            recovery_action=recovery,
+            remap_pending=bool(remapped and remapped[2]),
+            remap_failed=bool(remapped and remapped[3]),
+            nvlink_errors=nvlink_errors,
         )
         detail = GpuDetail(
             uuid=dev.uuid,

@@ -70,7 +70,7 @@ _WORKERS = 6
 _ENDPOINT_FIELDS = ("qps", "p50_ms", "p99_ms", "mean_ms", "error_rate", "queue")
 _CHUNK = 256 * 1024
 """Bytes read from the socket at a time: the limit is checked after each."""
-_OPTIONAL = frozenset({"targets", "endpoint labels", "idle GPUs", "last up"})
+_OPTIONAL = frozenset({"targets", "endpoint labels", "idle GPUs", "last up", "GPU XID times"})
 """Queries whose failure leaves the source partial rather than failed: they qualify the data, not give it."""
 _GPU_QUERIES = frozenset({"GPUs", "idle GPUs"})
 """With the ``GPU …`` readings, what the GPUs are built from."""
@@ -322,6 +322,11 @@ class PrometheusSource:
         """An idle GPU's history is unknown: the next fetch asks for it."""
         self._down_since: dict[tuple[str, str], float] = {}
         """Per down scrape target (job, instance as stored): when it was last up (0: not in the lookback)."""
+        self._xid_at: dict[str, tuple[int, float]] = {}
+        """Per GPU (uuid as stored): its XID and when it was first seen (:func:`pq.xid_since_query`)."""
+        self._xid_unknown: dict[str, int] = {}
+        """GPUs whose XID's time the next fetch asks for, with that XID."""
+        self._xid_asked: dict[str, int] = {}
         self._closed = False
 
     # --- Source --------------------------------------------------------------------------------------
@@ -466,6 +471,9 @@ class PrometheusSource:
         )
         if self._need_mem_total:
             out["GPU memory total"] = pq.MEM_TOTAL
+        self._xid_asked = dict(list(self._xid_unknown.items())[: pq.XID_ASKED])
+        if self._xid_asked:
+            out["GPU XID times"] = pq.xid_since_query(self._xid_asked.items())
         if self._idle_window > 0 and slow:
             out["idle GPUs"] = pq.low_since_query(self._idle_window)
         by = ["namespace", s.endpoint_label]
@@ -527,6 +535,11 @@ class PrometheusSource:
             totals = results["GPU memory total"]
             self._mem_total = {u: float(v) for u, v in totals.items() if not is_na(v)}
         problems: list[str] = []
+        xid_times = results.get("GPU XID times")
+        if isinstance(xid_times, list):
+            for u, at in pq.by_label(xid_times, "UUID").items():
+                if u in self._xid_asked and not is_na(at):
+                    self._xid_at[u] = (self._xid_asked[u], float(at))
         low_answer = results.get("idle GPUs")
         if isinstance(low_answer, BaseException):
             problems.append(f"idle GPUs' history not read: {_reason(low_answer)}")
@@ -630,6 +643,12 @@ class PrometheusSource:
         which 0.1 s is building the frozen Gpu objects themselves)."""
         used, temp, power, clock = (fields[f] for f in ("mem_used", "temp", "power", "sm_clock"))
         xids, dbe, sbe, masks = (fields[f] for f in ("xid", "ecc_uncorrected", "ecc_corrected", "throttle"))
+        pending, failed, recovery, nvlink = (
+            fields.get(f, {}) for f in ("remap_pending", "remap_failed", "recovery_action", "nvlink_errors")
+        )
+        xid_was = self._xid_at
+        xid_at: dict[str, tuple[int, float]] = {}
+        xid_unknown: dict[str, int] = {}
         mem_total = self._mem_total
         low_before = self._low_from_history(low_answer, now) if isinstance(low_answer, list) else self._low
         low_now: dict[str, float] = {}
@@ -649,6 +668,14 @@ class PrometheusSource:
                 else:
                     need_history = True
             mask = masks.get(u)  # the sparse readings are absent (0) on a healthy GPU
+            xid = _int(xids[u]) if u in xids else 0
+            seen_at = 0.0
+            if xid:
+                known = xid_was.get(u)
+                if known is not None and known[0] == xid:
+                    xid_at[u], seen_at = known, known[1]
+                else:
+                    xid_unknown[u] = xid  # asked at the next fetch
             out.append(
                 Gpu(
                     node=node,
@@ -661,15 +688,21 @@ class PrometheusSource:
                     temp=temp.get(u, na),
                     power=power.get(u, na),
                     sm_clock=clock.get(u, na),
-                    xid=_int(xids[u]) if u in xids else 0,
+                    xid=xid,
                     ecc_uncorrected=_int(dbe[u]) if u in dbe else 0,
                     ecc_corrected=_int(sbe[u]) if u in sbe else 0,
                     throttle=none if mask is None else Throttle(_int(mask) & 0xFF),
                     pod=pod_key,
                     low_since=low_since,
+                    xid_at=seen_at,
+                    recovery_action=_RECOVERY.get(_int(recovery[u]), "reboot") if u in recovery else "",
+                    remap_pending=u in pending,
+                    remap_failed=u in failed,
+                    nvlink_errors=round(float(nvlink[u])) if u in nvlink and not is_na(nvlink[u]) else 0,
                 )
             )
         self._low, self._seen, self._need_history = low_now, ident.seen, need_history
+        self._xid_at, self._xid_unknown = xid_at, xid_unknown
         self._uuid_of, self._raw_uuids = ident.uuid_of, ident.raw_uuids
         skipped = []
         if ident.no_host:
@@ -844,6 +877,11 @@ def _reason(exc: BaseException) -> str:
     """The words of a failed query without the URL (the source's context shows it)."""
     text = str(exc)
     return text.split("): ", 1)[1] if "): " in text else text
+
+
+_RECOVERY = {1: "reset", 2: "reboot", 3: "drain_p2p", 4: "drain_and_reset"}
+"""DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION, NVML's ``nvmlGpuRecoveryAction_t`` (0, none, is not asked); later
+values (IMEX domain, bus reset, system reboot) read as a node reboot."""
 
 
 def _int(value: Metric | None) -> int:

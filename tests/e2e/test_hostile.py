@@ -224,12 +224,12 @@ def test_hostile_prometheus_labels_never_reach_the_terminal_and_a_stopped_export
     config = tmp_path / "config.toml"
     config.write_text(f'[prometheus]\nenabled = true\nurl = "{prometheus.url}"\ninterval = 1\n')
     steps = [
-        (("h",), "gpu-evil"),  # the nodes to cordon: the XID 79 node, by its cleaned name
+        (("h",), "gpu-evil"),  # node health: the XID 79 node, by its cleaned name
         (("Escape", "2", "/", "gpu-evil", "Enter", "Enter"), "llm-0"),  # its GPU's detail and pod
     ]
     look(config, tmp_path, "gpu-evil", steps, "gpu-evil")
 
-    # The exporter stops: its nodes stay, marked lost, and the XID node stays on the cordon list.
+    # The exporter stops: its nodes stay, marked lost, and the XID node stays in the health view.
     env = environment(tmp_path)
     pane = Pane(tmp_path, f"{sys.executable} -m aios_tui.cli --config {config}; sleep 600", env)
     try:
@@ -238,9 +238,9 @@ def test_hostile_prometheus_labels_never_reach_the_terminal_and_a_stopped_export
         shown = pane.wait_for("Lost", timeout=60)
         assert "gpu-a" in shown and "gpu-b" in shown
         pane.keys("h")
-        shown = pane.wait_for("nodes to cordon")
+        shown = pane.wait_for("need attention")
         evil = next(line for line in shown.splitlines() if "gpu-evil" in line)
-        assert "Lost" in evil and "XID 79" in evil
+        assert "reboot" in evil and "XID 79" in evil and "not reported" in evil
         pane.keys("e")
         shown = pane.wait_for("no longer reported")  # the sources view says why the source is partial
         pane.assert_untouched()

@@ -118,6 +118,11 @@ class DcgmGpu:
     ecc_sbe: int = 0  # DCGM_FI_DEV_ECC_SBE_VOL_TOTAL
     throttle: int | None = None  # DCGM_FI_DEV_CLOCK_THROTTLE_REASONS bitmask (omitted when None)
     gr_active: float | None = None  # DCGM_FI_PROF_GR_ENGINE_ACTIVE ratio 0..1 (omitted when None)
+    # GPU health; each omitted when None, as an exporter whose counters file leaves it out
+    remap_pending: int | None = None  # DCGM_FI_DEV_ROW_REMAP_PENDING (1: a remap waits for a reset)
+    remap_failure: int | None = None  # DCGM_FI_DEV_ROW_REMAP_FAILURE (1: a remap failed)
+    nvlink_crc: int | None = None  # DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL (counter)
+    recovery_action: int | None = None  # DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION (nvmlGpuRecoveryAction_t)
     pod: str = ""
     namespace: str = ""
     container: str = ""
@@ -141,7 +146,7 @@ class ServedEndpoint:
     """Triton only: print the latency summary (``--metrics-config summary_latencies=true``)."""
 
 
-# name, type, help, DcgmGpu attribute; the two optional ones are skipped when the attribute is None.
+# name, type, help, DcgmGpu attribute; the optional ones are skipped when the attribute is None.
 DCGM_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ("DCGM_FI_DEV_SM_CLOCK", "gauge", "SM clock frequency (in MHz).", "sm_clock"),
     ("DCGM_FI_DEV_GPU_TEMP", "gauge", "GPU temperature (in C).", "temp"),
@@ -164,6 +169,15 @@ DCGM_METRICS: tuple[tuple[str, str, str, str], ...] = (
     ),
     ("DCGM_FI_DEV_CLOCK_THROTTLE_REASONS", "gauge", "Current clock throttle reasons.", "throttle"),
     ("DCGM_FI_PROF_GR_ENGINE_ACTIVE", "gauge", "Ratio of time the graphics engine is active.", "gr_active"),
+    ("DCGM_FI_DEV_ROW_REMAP_PENDING", "gauge", "Whether remapping of rows is pending.", "remap_pending"),
+    ("DCGM_FI_DEV_ROW_REMAP_FAILURE", "gauge", "Whether remapping of rows has failed.", "remap_failure"),
+    (
+        "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL",
+        "counter",
+        "Total number of NVLink flow-control CRC errors.",
+        "nvlink_crc",
+    ),
+    ("DCGM_FI_DEV_GET_GPU_RECOVERY_ACTION", "gauge", "The GPU's recovery action.", "recovery_action"),
 )
 
 

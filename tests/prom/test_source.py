@@ -13,7 +13,8 @@ from typing import TypeVar
 import pytest
 
 from aios_tui.config import ConfigError, KubernetesSettings, PrometheusSettings, PromQuerySettings, Settings
-from aios_tui.domain import NA, Health, SourceState, Throttle
+from aios_tui.domain import NA, FleetSnapshot, Health, SourceState, Throttle
+from aios_tui.domain.health import Need
 from aios_tui.poll import Poller
 from aios_tui.sources import build_sources
 from aios_tui.sources.base import SourceData, SourceError
@@ -375,3 +376,47 @@ async def test_several_contexts_qualify_prometheus_names_too(
     assert [g.pod for g in measured[:2]] == ["prod-eu/ml-prod/llm-serve-0"] * 2
     assert snap.endpoint_by_key["prod-us/ml-prod/llm-serve"].qps is NA
     assert set(known(history)) == {35.0}
+
+
+async def test_gpu_health_from_dcgm_row_remap_recovery_nvlink_and_the_xids_time(
+    fleet_exporter: FleetExporter, prometheus: PromServer
+) -> None:
+    fleet_exporter.set_gpus(
+        [
+            DcgmGpu(host="h", gpu=0, uuid="GPU-h-0", remap_pending=1, recovery_action=1, nvlink_crc=0),
+            DcgmGpu(host="h", gpu=1, uuid="GPU-h-1", remap_failure=1, remap_pending=0, recovery_action=0),
+            DcgmGpu(host="h", gpu=2, uuid="GPU-h-2", nvlink_crc=1000, recovery_action=2),
+            DcgmGpu(host="h", gpu=3, uuid="GPU-h-3"),
+        ]
+    )
+    fleet_exporter.set_endpoints([])
+    prometheus.wait_for_scrapes(2)
+    fleet_exporter.update_gpu("GPU-h-3", xid=79)
+    fleet_exporter.update_gpu("GPU-h-2", nvlink_crc=1040)
+    src = PrometheusSource(settings=settings(prometheus, servers=()))
+    try:
+        data = await eventually(
+            src.fetch, lambda d: len(d.gpus) == 4 and d.gpus[3].xid_at > 0 and d.gpus[2].nvlink_errors == 1040
+        )
+    finally:
+        await src.close()
+    g0, g1, g2, g3 = data.gpus
+    assert (g0.remap_pending, g0.remap_failed, g0.recovery_action, g0.nvlink_errors) == (
+        True,
+        False,
+        "reset",
+        0,
+    )
+    assert (g1.remap_pending, g1.remap_failed, g1.recovery_action) == (False, True, "")  # 0: none, not asked
+    assert g2.recovery_action == "reboot"
+    # The errors of the last hour: a series younger than that counts them all (an older one, its total
+    # less the total an hour ago, which a test of seconds cannot show).
+    assert g2.nvlink_errors == 1040
+    assert (g3.xid, g3.recovery_action, g3.nvlink_errors) == (79, "", 0)
+    # When the XID happened: the first sample that read 79, to the query's 30 s step.
+    [series] = prometheus.query('DCGM_FI_DEV_XID_ERRORS{UUID="GPU-h-3"}[10m]')
+    seen = min(float(t) for t, v in series["values"] if v == "79")
+    assert seen <= g3.xid_at < seen + 30.0
+    # The node's verdict: a failed remap asks for the board to be replaced, the worst of its needs.
+    verdict = FleetSnapshot(timestamp=seen, nodes=data.nodes, gpus=data.gpus).verdicts["h"]
+    assert verdict.need is Need.RMA and verdict.gpus == (0, 1, 2, 3)

@@ -45,6 +45,10 @@ class NvmlReplay:
     NVML_VOLATILE_ECC = pynvml.NVML_VOLATILE_ECC
     NVML_PCIE_UTIL_TX_BYTES = pynvml.NVML_PCIE_UTIL_TX_BYTES
     NVML_PCIE_UTIL_RX_BYTES = pynvml.NVML_PCIE_UTIL_RX_BYTES
+    NVML_FI_DEV_GET_GPU_RECOVERY_ACTION = pynvml.NVML_FI_DEV_GET_GPU_RECOVERY_ACTION
+    NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL = pynvml.NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL
+    NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL = pynvml.NVML_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL
+    NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL = pynvml.NVML_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL
 
     def __init__(
         self,
@@ -57,16 +61,25 @@ class NvmlReplay:
         init_error: str | None = None,
         errors: Mapping[str, str] | None = None,
         old_driver: bool = False,
+        health: Mapping[str, Any] | None = None,
     ) -> None:
         """``init_error``: the NVMLError class ``nvmlInit`` raises (no driver). ``errors``: reading name →
         error class, over the capture (``{"temperature_c": "NVMLError_NotSupported"}``). ``old_driver``: the
-        clock-event-reasons call is missing from the driver (``NVMLError_FunctionNotFound``)."""
+        clock-event-reasons call is missing from the driver (``NVMLError_FunctionNotFound``).
+
+        ``health``: the GPU-health readings, which the capture does not hold (it predates them), over
+        :data:`HEALTHY`: values in the capture's style for a healthy H200 of its driver (580) — no remapped
+        rows, recovery action none, NVLink NotSupported (as the capture's ``nvlink_state`` says) — with
+        per-device overrides ``{"recovery_action": {1: 2}}`` and ``xids``, the XID events waiting."""
         self.capture = capture if capture is not None else load_capture()
         self.devices = devices
         self.sleep = sleep
         self.init_error = init_error
         self.errors = dict(errors or {})
         self.old_driver = old_driver
+        self.health: dict[str, Any] = {**HEALTHY, **(health or {})}
+        self.xids: list[tuple[int, int]] = list(self.health["xids"])
+        """XID events waiting in the event set: ``(device, xid)``, oldest first."""
         self.calls: list[tuple[str, str]] = []
         """``(function, thread name)`` for every call, in order."""
         self.initialised = 0
@@ -187,3 +200,77 @@ class NvmlReplay:
     def nvmlDeviceGetPcieThroughput(self, handle: int, counter: int) -> int:
         key = "pcie_tx_kbps" if counter == self.NVML_PCIE_UTIL_TX_BYTES else "pcie_rx_kbps"
         return int(self._reading("nvmlDeviceGetPcieThroughput", handle, key))
+
+    # --- GPU health (not in the capture: see ``health``) -------------------------------------------------
+
+    def _health(self, function: str, handle: int | None, key: str, default: Any) -> Any:
+        self._record(function)
+        self._need_init()
+        if handle is not None and not 0 <= handle < self.devices:
+            raise nvml_error("NVMLError_InvalidArgument")
+        error = self.errors.get(key)
+        if error:
+            raise nvml_error(error)
+        value = self.health.get(key, default)
+        return value.get(handle, default) if isinstance(value, Mapping) else value
+
+    def nvmlDeviceGetRemappedRows(self, handle: int) -> tuple[int, int, int, int]:
+        rows = self._health("nvmlDeviceGetRemappedRows", handle, "remapped_rows", (0, 0, 0, 0))
+        return tuple(rows)  # type: ignore[return-value]
+
+    def nvmlDeviceGetFieldValues(self, handle: int, field_ids: list[int]) -> list[SimpleNamespace]:
+        self._health("nvmlDeviceGetFieldValues", handle, "field_values", None)
+        out = []
+        for fid in field_ids:
+            if fid == self.NVML_FI_DEV_GET_GPU_RECOVERY_ACTION:
+                action = self._value(handle, "recovery_action")
+                out.append(_field(fid, pynvml.NVML_VALUE_TYPE_UNSIGNED_INT, "uiVal", action))
+            else:  # the CRC count carries the errors, replay and recovery count none
+                errors = self._value(handle, "nvlink_errors")  # None: NotSupported, as captured
+                if errors is not None and fid != self.NVML_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL:
+                    errors = 0
+                out.append(_field(fid, pynvml.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG, "ullVal", errors))
+        return out
+
+    def _value(self, handle: int, key: str) -> Any:
+        value = self.health[key]
+        return value.get(handle, HEALTHY[key]) if isinstance(value, Mapping) else value
+
+    def nvmlEventSetCreate(self) -> str:
+        self._health("nvmlEventSetCreate", None, "events", None)
+        return "event-set"
+
+    def nvmlDeviceRegisterEvents(self, handle: int, event_types: int, event_set: str) -> None:
+        self._health("nvmlDeviceRegisterEvents", handle, "events", None)
+        assert event_set == "event-set" and event_types == pynvml.nvmlEventTypeXidCriticalError
+
+    def nvmlEventSetWait_v2(self, event_set: str, timeout_ms: int) -> SimpleNamespace:
+        self._health("nvmlEventSetWait_v2", None, "events", None)
+        assert event_set == "event-set" and timeout_ms == 0
+        if not self.xids:
+            raise nvml_error("NVMLError_Timeout")
+        device, xid = self.xids.pop(0)
+        return SimpleNamespace(device=device, eventType=pynvml.nvmlEventTypeXidCriticalError, eventData=xid)
+
+    def nvmlEventSetFree(self, event_set: str) -> None:
+        self._record("nvmlEventSetFree")
+
+
+HEALTHY: Mapping[str, Any] = {
+    "remapped_rows": (0, 0, 0, 0),
+    "recovery_action": 0,
+    "nvlink_errors": None,
+    "xids": (),
+}
+"""GPU-health readings for a healthy H200 on driver 580 (not captured: see :class:`NvmlReplay`)."""
+
+
+def _field(field_id: int, value_type: int, member: str, value: int | None) -> SimpleNamespace:
+    """One ``c_nvmlFieldValue_t``: NotSupported (``nvmlReturn`` 3) where ``value`` is None."""
+    if value is None:
+        return SimpleNamespace(
+            fieldId=field_id, valueType=value_type, nvmlReturn=3, value=SimpleNamespace(**{member: 0})
+        )
+    return SimpleNamespace(
+        fieldId=field_id, valueType=value_type, nvmlReturn=0, value=SimpleNamespace(**{member: value})
+    )

@@ -395,3 +395,75 @@ async def test_real_gpus_read_sanely() -> None:
         assert 0 < float(gpu.temp) < 120
         assert 0 < float(gpu.power) <= 1.2 * float(gpu.power_limit)
         assert 0 < float(gpu.sm_clock) <= float(gpu.sm_clock_max)
+        # A lent test GPU is healthy: the driver asks for nothing (or, before R575, does not say).
+        assert gpu.recovery_action in ("none", "")
+        assert (gpu.remap_pending, gpu.remap_failed, gpu.nvlink_errors) == (False, False, 0)
+
+
+# --- GPU health: recovery action, row remapping, NVLink errors, XIDs ------------------------------------
+# The capture predates these readings: the replay answers them with values in its style for a healthy H200
+# (no remapped rows, recovery action none, NVLink NotSupported as captured); the tests below override them.
+
+
+async def test_a_healthy_gpu_reports_recovery_none_and_no_remap() -> None:
+    replay = NvmlReplay()
+    src = source(replay)
+    (gpu,) = (await src.fetch()).gpus
+    assert (gpu.recovery_action, gpu.remap_pending, gpu.remap_failed, gpu.nvlink_errors) == (
+        "none",
+        False,
+        False,
+        0,
+    )
+    assert (gpu.xid, gpu.xid_at) == (0, 0.0)
+    assert replay.count("nvmlDeviceRegisterEvents") == 1 and replay.count("nvmlEventSetWait_v2") == 1
+    await src.close()
+    assert replay.count("nvmlEventSetFree") == 1
+
+
+async def test_recovery_action_row_remap_nvlink_and_xid_with_its_time() -> None:
+    replay = NvmlReplay(
+        devices=3,
+        health={
+            "recovery_action": {1: 2, 2: 1},  # node reboot, GPU reset
+            "remapped_rows": {1: (0, 1, 0, 1), 2: (2, 1, 1, 0)},  # failed; pending
+            "nvlink_errors": {0: 1200},
+            "xids": [(1, 48), (1, 79)],
+        },
+    )
+    t = [100.0]
+    src = NvmlSource(
+        settings=NvmlSettings(enabled=True), nvml=replay, host="gpu-box", clock=lambda: t[0], proc=NO_PROC
+    )
+    g0, g1, g2 = (await src.fetch()).gpus
+    assert (g1.xid, g1.xid_at, g1.recovery_action, g1.remap_failed) == (79, 100.0, "reboot", True)
+    assert (g2.recovery_action, g2.remap_pending, g2.remap_failed, g2.xid) == ("reset", True, False, 0)
+    # NVLink errors count from the source's first reading: 1,200 since the driver loaded are history.
+    assert (g0.nvlink_errors, g0.recovery_action) == (0, "none")
+    replay.health["nvlink_errors"] = {0: 1337}
+    t[0] = 130.0
+    g0, g1, _ = (await src.fetch()).gpus
+    assert g0.nvlink_errors == 137
+    assert (g1.xid, g1.xid_at) == (79, 100.0)  # no new XID: the last one and when it was seen stay
+    replay.xids.append((0, 13))
+    t[0] = 160.0
+    g0, g1, _ = (await src.fetch()).gpus
+    assert (g0.xid, g0.xid_at, g1.xid) == (13, 160.0, 79)
+    await src.close()
+
+
+async def test_a_driver_without_the_health_readings_leaves_them_unknown() -> None:
+    replay = NvmlReplay(
+        errors={
+            "remapped_rows": "NVMLError_NotSupported",
+            "field_values": "NVMLError_FunctionNotFound",
+            "events": "NVMLError_NotSupported",
+        }
+    )
+    src = source(replay)
+    data = await src.fetch()
+    (gpu,) = data.gpus
+    assert (gpu.recovery_action, gpu.remap_pending, gpu.nvlink_errors, gpu.xid) == ("", False, 0, 0)
+    assert gpu.util == 0.0 and gpu.health is Health.OK  # the rest of the reading is there
+    assert replay.count("nvmlEventSetWait_v2") == 0
+    await src.close()

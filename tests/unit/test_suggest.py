@@ -6,6 +6,7 @@ import dataclasses
 
 from aios_tui.alloc.placement import Capacity, GangRequest, Refusal, place_gang
 from aios_tui.domain import FleetSnapshot, Gpu, Health, Node, Throttle
+from aios_tui.domain.health import Need
 from aios_tui.ops import suggest_cordons
 from aios_tui.render.jsonout import snapshot_to_json
 
@@ -56,23 +57,37 @@ def fleet() -> FleetSnapshot:
 
 def test_nodes_to_cordon_worst_first_with_reasons() -> None:
     got = {s.node: s for s in suggest_cordons(fleet())}
+    # Worst verdict first: XID 79 asks for a reboot, uncorrectable ECC for a reset, the rest for a watch.
     assert [s.node for s in suggest_cordons(fleet())] == [
-        "ecc-1",
         "xid-1",
+        "ecc-1",
         "brake-1",
         "hot-1",
         "xid13-1",
     ]
-    assert got["xid-1"].severity is Health.FAIL
-    assert got["xid-1"].reasons == ("gpu3 XID 79 (fallen off the bus)", "gpu5 throttling (HW slowdown)")
+    assert got["xid-1"].severity is Health.FAIL and got["xid-1"].need is Need.REBOOT
+    assert got["xid-1"].reasons == (
+        "gpu3 XID 79 fallen off the bus → reboot node",
+        "gpu5 throttling (HW slowdown)",
+    )
     assert got["xid-1"].gpus == (3, 5)
-    assert got["ecc-1"].reason == "gpu0 2 uncorrectable ECC"
+    assert got["ecc-1"].reason == "gpu0 2 uncorrectable ECC errors → reset GPU"
+    assert got["ecc-1"].need is Need.RESET
     assert got["brake-1"].severity is Health.WARN and got["brake-1"].reason == "gpu2 throttling (power brake)"
     assert got["hot-1"].reason == "gpu1 throttling (SW thermal, HW thermal)"
     assert got["xid13-1"].severity is Health.WARN
+    assert got["xid13-1"].reason == "gpu0 XID 13 graphics engine exception → restart the app"
     assert "capped-1" not in got  # the SW power cap under load is normal
     assert "done-1" not in got  # already cordoned
     assert all(s.action == "cordon" for s in got.values())
+
+
+def test_suggestions_are_the_snapshots_verdicts() -> None:
+    snap = fleet()
+    verdicts = snap.verdicts
+    assert snap.verdicts is verdicts  # computed once per snapshot
+    assert [s.node for s in suggest_cordons(snap)] == [v.node for v in verdicts.values() if not v.cordoned]
+    assert verdicts["done-1"].need is Need.REBOOT and verdicts["done-1"].cordoned
 
 
 def test_a_healthy_fleet_suggests_nothing() -> None:
@@ -89,11 +104,23 @@ def test_snapshot_json_carries_the_suggestions_and_idle_gpus() -> None:
         idle_window=600.0,
     )
     doc = snapshot_to_json(snap)
-    assert doc["suggestions"][0] == {
+    assert doc["suggestions"][1] == {
         "action": "cordon",
         "node": "ecc-1",
         "severity": "FAIL",
-        "reasons": ["gpu0 2 uncorrectable ECC"],
+        "verdict": "reset",
+        "reasons": ["gpu0 2 uncorrectable ECC errors → reset GPU"],
+    }
+    assert [v["node"] for v in doc["verdicts"]] == ["done-1", "xid-1", "ecc-1", "brake-1", "hot-1", "xid13-1"]
+    assert doc["verdicts"][0] == {
+        "node": "done-1",
+        "verdict": "reboot",
+        "why": ["gpu0 XID 79 fallen off the bus → reboot node"],
+        "jobs": [],
+        "endpoints": [],
+        "pods": [],
+        "cordoned": True,
+        "cordoned_by": "",
     }
     assert len(doc["suggestions"]) == 5
     assert doc["idle_window"] == 600.0
