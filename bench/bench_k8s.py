@@ -42,13 +42,13 @@ from kubernetes import client, config
 from aios_tui.config import KubernetesSettings
 from aios_tui.sources._k8s_convert import (
     convert_deployment,
-    convert_event,
     convert_hpa,
     convert_job,
     convert_node,
     convert_pdb,
     convert_pod,
     convert_replicaset,
+    convert_warning_event,
     object_key,
 )
 from aios_tui.sources.kubernetes import KINDS, MAX_PAGE_BYTES, PAGE_SIZE, WATCH_SECONDS, KubernetesSource
@@ -211,7 +211,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "jobs": lambda o: convert_job(o, gpu_names=_GPU),
     "poddisruptionbudgets": lambda o: convert_pdb(o, source="k8s:bench"),
     "horizontalpodautoscalers": convert_hpa,
-    "events": convert_event,
+    "events": lambda o: convert_warning_event(o, source="k8s:bench"),
 }
 
 

@@ -22,6 +22,7 @@ from aios_tui.ops.core import (
 )
 from aios_tui.ops.engine import Ops
 from aios_tui.ops.grammar import Amount, ArgError, Kind, Param
+from aios_tui.ops.inspect import follow_log, pods_of, read_log, read_object
 from aios_tui.ops.permissions import Actor, PermissionDenied, Role, denial
 from aios_tui.ops.suggest import Suggestion, suggest_cordons
 
@@ -55,9 +56,13 @@ __all__ = [
     "all_actions",
     "default_audit_path",
     "denial",
+    "follow_log",
     "get",
     "looks_like_production",
     "lookup",
+    "pods_of",
+    "read_log",
+    "read_object",
     "resolve_image",
     "suggest_cordons",
 ]

@@ -24,12 +24,13 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from aios_tui.domain import FleetSnapshot, clock
+from aios_tui.domain import FleetSnapshot, Pod, clock
 from aios_tui.domain.errors import describe_error
+from aios_tui.ops import inspect
 from aios_tui.ops.action import Action, PlanContext, RunContext, get, lookup
 from aios_tui.ops.audit import END, INTENT, STEP, AuditEntry, AuditError, AuditLog, AuditRecord, process_start
 from aios_tui.ops.core import (
@@ -125,6 +126,26 @@ class Ops:
             self.audit.append(entry(END, "failed", describe_error(exc)))
             raise
         self.audit.append(entry(END, "ok", "done"))
+
+    # --- reading (no plan, no audit: allowed in read-only mode and to every role) ----------------------
+
+    async def read_log(
+        self, pod_key: str, container: str = "", previous: bool = False, tail: int = 500
+    ) -> list[str]:
+        """The last ``tail`` lines of a pod's container (:func:`aios_tui.ops.inspect.read_log`)."""
+        return await inspect.read_log(self.sources, self.snapshot(), pod_key, container, previous, tail)
+
+    def follow_log(self, pod_key: str, container: str = "", tail: int = 100) -> AsyncIterator[str]:
+        """A pod's log, then each new line (:func:`aios_tui.ops.inspect.follow_log`)."""
+        return inspect.follow_log(self.sources, self.snapshot(), pod_key, container, tail)
+
+    async def read_object(self, kind: str, key: str) -> str:
+        """An object as YAML (:func:`aios_tui.ops.inspect.read_object`)."""
+        return await inspect.read_object(self.sources, self.snapshot(), kind, key)
+
+    def pods_of(self, kind: str, key: str) -> tuple[Pod, ...]:
+        """The pods behind an endpoint, a job, a node or a GPU (:func:`aios_tui.ops.inspect.pods_of`)."""
+        return inspect.pods_of(self.snapshot(), kind, key)
 
     # --- asking ----------------------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class Qualifier:
             endpoints=each(data.endpoints),
             pools=each(data.pools),
             pdbs=each(data.pdbs),
+            events=tuple(replace(e, key=self.q(e.key)) for e in data.events),
         )
 
     def _one(self, obj: Any) -> Any:

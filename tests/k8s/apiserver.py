@@ -329,6 +329,11 @@ class FakeApiServer:
         self._drop_generation = 0
         self._raw: dict[str, list[tuple[str | None, Any]]] = {plural: [] for plural in RESOURCES}
         self._padding: dict[str, tuple[int, bool]] = {}
+        self._logs: dict[tuple[str, str, str, bool], list[str]] = {}
+        """(namespace, pod, container, previous) → the log's lines (`set_log`, `append_log`)."""
+        self._logs_ended: set[tuple[str, str, str]] = set()
+        self.honour_limit_bytes = True
+        """False: answer a log read whole, whatever its ``limitBytes`` (a server or proxy that ignores it)."""
         self.padding_sent: dict[str, int] = {}
         """Bytes of padding the last padded list of each resource got out before the client hung up."""
         self._stopping = threading.Event()
@@ -702,6 +707,74 @@ class FakeApiServer:
             self._events = []
             self._floor = self._rv
 
+    # --- pod logs and events, as a kubelet and controllers write them ---
+
+    def _container_of(self, pod_key: str, container: str) -> tuple[str, str, str]:
+        namespace, _, name = pod_key.partition("/")
+        if not container:
+            pod = self._store["pods"].get(pod_key)
+            containers = ((pod or {}).get("spec") or {}).get("containers") or [{}]
+            container = str(containers[0].get("name", ""))
+        return namespace, name, container
+
+    def set_log(
+        self, pod_key: str, lines: Iterable[str], *, container: str = "", previous: bool = False
+    ) -> None:
+        """What the pod ``namespace/name``'s container (its first when not named) has written, or wrote in
+        its previous run (``previous``: a restarted container's). A line may hold anything (escapes)."""
+        with self._lock:
+            ns, name, container = self._container_of(pod_key, container)
+            self._logs[(ns, name, container, previous)] = list(lines)
+            self._logs_ended.discard((ns, name, container))
+            self._lock.notify_all()
+
+    def append_log(self, pod_key: str, lines: Iterable[str], *, container: str = "") -> None:
+        """The container writes ``lines``: followers (``follow=true``) get them at once."""
+        with self._lock:
+            ns, name, container = self._container_of(pod_key, container)
+            self._logs.setdefault((ns, name, container, False), []).extend(lines)
+            self._lock.notify_all()
+
+    def end_log(self, pod_key: str, *, container: str = "") -> None:
+        """The container exits: every follow of its log ends (the terminating chunk), as the kubelet's."""
+        with self._lock:
+            self._logs_ended.add(self._container_of(pod_key, container))
+            self._lock.notify_all()
+
+    def warn(
+        self,
+        kind: str,
+        key: str,
+        reason: str,
+        message: str,
+        *,
+        count: int = 1,
+        last: str = "",
+        namespace: str = "",
+    ) -> JSON:
+        """A ``type: Warning`` core/v1 Event about ``kind`` ``key`` (``namespace/name``, or a node's name), as
+        the kubelet's recorder writes one (``count``, ``firstTimestamp``/``lastTimestamp``; ``last`` is its
+        RFC 3339 time, now when empty); it goes to the event watches like every change."""
+        obj_ns, _, name = key.rpartition("/")
+        when = last or _now()
+        event: JSON = {
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": f"{name}.{uuid.uuid4().hex[:16]}",
+                "namespace": namespace or obj_ns or "default",
+            },
+            "involvedObject": {"kind": kind, "name": name, **({"namespace": obj_ns} if obj_ns else {})},
+            "reason": reason,
+            "message": message,
+            "type": "Warning",
+            "count": count,
+            "firstTimestamp": when,
+            "lastTimestamp": when,
+            "source": {"component": "kubelet"},
+        }
+        return self.apply(event)
+
     # --- store internals (called with the lock held) ---
 
     @staticmethod
@@ -858,6 +931,9 @@ class FakeApiServer:
             with self._lock:
                 page = self._list(res, namespace, query)
             self._send_padded(res.plural, page, stream)
+            return 0, {}
+        if method == "GET" and res.plural == "pods" and name and sub == "log":
+            self._log(ns, name, query, stream)
             return 0, {}
         with self._lock:
             if method == "GET" and not name and verb == "watch":
@@ -1039,6 +1115,66 @@ class FakeApiServer:
             "spec": review.get("spec", {}),
             "status": {"allowed": allowed},
         }
+
+    def _log(self, ns: str, name: str, query: dict[str, str], stream: _Stream) -> None:
+        """``GET …/pods/{name}/log`` as kube-apiserver answers it (text, not JSON; its 400s and 404 in its
+        words): ``container`` (required when the pod has several), ``previous``, ``tailLines``,
+        ``limitBytes``, ``follow`` (chunked; lines appended later are sent as they come, until the container
+        ends, the client goes or the server stops)."""
+        with self._lock:
+            pod = self._get(RESOURCES["pods"], ns, name)
+            containers = [str(c.get("name", "")) for c in (pod.get("spec") or {}).get("containers") or []]
+            container = query.get("container", "")
+            if not container:
+                if len(containers) != 1:
+                    choose = " ".join(containers)
+                    message = f"a container name must be specified for pod {name}, choose one of: [{choose}]"
+                    raise ApiError(400, "BadRequest", message)
+                container = containers[0]
+            if container not in containers:
+                raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+            previous = _flag(query.get("previous"))
+            key = (ns, name, container, previous)
+            if key not in self._logs:
+                if previous:
+                    message = f'previous terminated container "{container}" in pod "{name}" not found'
+                    raise ApiError(400, "BadRequest", message)
+                if (pod.get("status") or {}).get("phase", "Pending") == "Pending":
+                    message = (
+                        f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+                    )
+                    raise ApiError(400, "BadRequest", message)
+            lines = self._logs.get(key, [])
+            tail = query.get("tailLines")
+            start = max(0, len(lines) - int(tail)) if tail else 0
+            body = "".join(f"{line}\n" for line in lines[start:]).encode()
+            cursor = len(lines)
+        limit = int(query.get("limitBytes") or 0)
+        if limit and self.honour_limit_bytes:
+            body = body[:limit]
+        if not _flag(query.get("follow")):
+            stream.begin(len(body), content_type="text/plain")
+            stream.write(body)
+            return
+        stream.begin(content_type="text/plain")
+        if not stream.write(body):
+            return
+        while True:
+            with self._lock:
+                while (
+                    len(self._logs.get(key, ())) <= cursor
+                    and (ns, name, container) not in self._logs_ended
+                    and not self._stopping.is_set()
+                ):
+                    self._lock.wait(1.0)
+                new = self._logs.get(key, [])[cursor:]
+                cursor += len(new)
+                ended = (ns, name, container) in self._logs_ended or self._stopping.is_set()
+            if new and not stream.write("".join(f"{line}\n" for line in new).encode()):
+                return
+            if ended:
+                stream.end()
+                return
 
     # --- watches ---
 
@@ -1280,13 +1416,13 @@ class _Stream:
         self.started = False
         self._length: int | None = None
 
-    def begin(self, length: int | None = None) -> None:
+    def begin(self, length: int | None = None, *, content_type: str = "application/json") -> None:
         """Send the headers: chunked, or ``length`` bytes to follow."""
         self.started = True
         self._length = length
         self._handler.close_connection = True
         self._handler.send_response(200)
-        self._handler.send_header("Content-Type", "application/json")
+        self._handler.send_header("Content-Type", content_type)
         if length is None:
             self._handler.send_header("Transfer-Encoding", "chunked")
         else:

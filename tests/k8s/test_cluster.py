@@ -15,8 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from aios_tui.config import KubernetesSettings
+from aios_tui.sources._k8s_convert import convert_warning_event
 from aios_tui.sources.base import EvictionBlocked, SourceError
 from aios_tui.sources.kubernetes import KubernetesSource, sources_from_settings
+from aios_tui.sources.kubernetes.logs import LINE_LIMIT
 
 pytestmark = [
     pytest.mark.cluster,
@@ -86,3 +88,33 @@ def test_eviction_dry_run_changes_nothing(source: KubernetesSource) -> None:
         assert str(exc).startswith("forbidden: "), str(exc)
     time.sleep(1.0)
     assert pod.key in {p.key for p in source.fetch_now().pods}
+
+
+def test_reads_the_log_of_a_system_pod(source: KubernetesSource) -> None:
+    data = source.fetch_now()
+    pod = next(
+        (p for p in data.pods if p.namespace == "kube-system" and p.phase.value == "Running" and p.node), None
+    )
+    if pod is None:
+        pytest.skip("no running kube-system pod (other than static ones) to read")
+    try:
+        lines = asyncio.run(source.read_log(pod.namespace, pod.name, container=pod.containers[0], tail=10))
+    except SourceError as exc:
+        assert str(exc).startswith("forbidden: you may not read logs of pods in kube-system ("), exc
+        return
+    assert len(lines) <= 10 and all(isinstance(line, str) and "\x1b" not in line for line in lines)
+    assert all(len(line) <= LINE_LIMIT for line in lines)
+    text = asyncio.run(source.read_object("pod", pod.key))
+    assert text.startswith("apiVersion: v1\nkind: Pod\n") or text.startswith("kind: Pod\n")
+    assert f"  name: {pod.name}\n" in text and "managedFields" not in text
+
+
+def test_warning_events_convert(source: KubernetesSource) -> None:
+    data = source.fetch_now()
+    assert all(e.warning and e.source == source.name and e.kind and e.key and e.time > 0 for e in data.events)
+    assert [e.time for e in data.events] == sorted((e.time for e in data.events), reverse=True)
+    # Every Warning event the server lists converts (or is counted as malformed): none is lost silently.
+    page = source._call("GET", "/api/v1/events", query=[("fieldSelector", "type=Warning"), ("limit", "500")])
+    raw = page.get("items") or []
+    converted = [convert_warning_event(e, source=source.name) for e in raw]
+    assert all(c is not None and c.event.reason for c in converted)

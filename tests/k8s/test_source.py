@@ -121,7 +121,7 @@ def test_first_full_view(source: KubernetesSource, apiserver: FakeApiServer) -> 
     (pdb,) = data.pdbs
     assert (pdb.key, pdb.owner, pdb.disruptions_allowed) == ("ml-prod/llm-serve", "ml-prod/llm-serve", 0)
     events = [p for m, p in apiserver.requests if p.startswith("/api/v1/events")]
-    assert events and all("fieldSelector=reason%3DFailedScheduling" in p for p in events)
+    assert events and all("fieldSelector=type%3DWarning" in p for p in events)
     serve = next(p for p in data.pods if p.name == "llm-serve-c7b59b455-fwlz8")
     assert (serve.owner_kind, serve.owner) == ("ReplicaSet", "ml-prod/llm-serve")
     resources = {"nodes", "pods", "deployments", "statefulsets", "replicasets", "jobs", "events"}

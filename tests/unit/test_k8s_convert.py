@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as dt
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +38,7 @@ from aios_tui.sources._k8s_convert import (
     convert_pdb,
     convert_pod,
     convert_replicaset,
+    convert_warning_event,
     gpu_request,
     object_key,
     parse_quantity,
@@ -113,6 +116,41 @@ def test_model_from_the_instance_type_when_the_product_label_is_missing() -> Non
 def test_cordoned_node_from_the_patch_answer() -> None:
     node = convert_node(response("node-cordon-patch"), source="s", gpu_names=GPU, rack_label="").node
     assert node.cordoned and node.status == "Ready,SchedulingDisabled" and not node.schedulable
+
+
+def test_who_cordoned_a_node() -> None:
+    # The captured cordon was made with python-requests, which the server names its field manager after.
+    patched = convert_node(response("node-cordon-patch"), source="s", gpu_names=GPU, rack_label="").node
+    assert patched.cordoned_by == "python-requests"
+
+    def by(
+        cordoned: bool,
+        labels: Mapping[str, str] | None = None,
+        taints: tuple[str, ...] = (),
+        manager: str = "",
+    ) -> str:
+        obj = copy.deepcopy(items("nodes-list")["ip-10-0-1-11.ec2.internal"])
+        obj["spec"]["unschedulable"] = cordoned
+        obj["metadata"]["labels"].update(labels or {})
+        obj["spec"]["taints"] = [{"key": k, "effect": "NoSchedule"} for k in taints]
+        if manager:
+            fields: dict[str, Any] = {"f:spec": {"f:unschedulable": {}}}
+            obj["metadata"]["managedFields"] = [
+                {"manager": "kubelet", "operation": "Update", "fieldsV1": {"f:status": {}}},
+                {"manager": manager, "operation": "Update", "fieldsV1": fields},
+            ]
+        return convert_node(obj, source="s", gpu_names=GPU, rack_label="").node.cordoned_by
+
+    nvsentinel = {"k8saas.nvidia.com/cordon-by": "NVSentinel", "k8saas.nvidia.com/cordon-reason": "GPU-fatal"}
+    assert by(True, nvsentinel, manager="fault-quarantine") == "NVSentinel"
+    assert by(False, nvsentinel) == ""  # a label left behind after an uncordon says nothing
+    assert by(False, taints=("karpenter.sh/disrupted",)) == "Karpenter"  # tainted, not cordoned
+    assert by(True, taints=("ToBeDeletedByClusterAutoscaler",)) == "cluster-autoscaler"
+    assert by(False, taints=("DeletionCandidateOfClusterAutoscaler",)) == "cluster-autoscaler"
+    assert by(True, manager="kubectl-cordon") == "kubectl"
+    assert by(True, manager="aios-tui") == "aios-tui"
+    assert by(True) == ""  # the fixture node's managedFields never set unschedulable
+    assert by(False, manager="kubectl-cordon") == ""
 
 
 def test_not_ready_node_fails_and_taints_are_read() -> None:
@@ -297,6 +335,144 @@ def test_only_failed_scheduling_events_are_kept() -> None:
     kept = [e for e in map(convert_event, events) if e is not None]
     assert len(kept) == sum(1 for e in events if e["reason"] == "FailedScheduling") > 0
     assert all(key.startswith("ml-prod/") and when > 0 for key, _, when in kept)
+
+
+def _at(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_warning_events_become_domain_events() -> None:
+    captured = response("events-list")["items"]
+    recs = [r for r in (convert_warning_event(e, source="k8s:t") for e in captured) if r is not None]
+    assert len(recs) == sum(1 for e in captured if e["type"] == "Warning") == 15
+    by_reason = Counter(r.event.reason for r in recs)
+    assert by_reason == {"FailedScheduling": 13, "FailedGetPodsMetric": 1, "FailedComputeMetricsReplicas": 1}
+    first = next(r for r in recs if r.event.key == "ml-prod/train-llama-70b-0-qqjt8")
+    assert (first.event.kind, first.event.warning, first.event.count, first.event.source) == (
+        "pod",
+        True,
+        1,
+        "k8s:t",
+    )
+    assert first.event.time == _at("2026-11-29T23:03:30.682946Z")  # eventTime: the scheduler's recorder
+    assert first.event.message.startswith("0/7 nodes are available: 1 node(s) had untolerated taint(s)")
+    assert first.scheduling is not None and first.scheduling[0] == first.event.key
+    hpa = next(r for r in recs if r.event.reason == "FailedGetPodsMetric")
+    # The kubelet-style recorder: lastTimestamp is the last of its 2 occurrences.
+    assert (hpa.event.kind, hpa.event.key, hpa.event.count) == (
+        "horizontalpodautoscaler",
+        "ml-prod/llm-serve",
+        2,
+    )
+    assert hpa.event.time == _at("2026-11-29T23:04:00Z") and hpa.scheduling is None
+
+
+def test_a_warning_event_s_time_kind_and_key() -> None:
+    base = {
+        "metadata": {"name": "gpu-1.18", "namespace": "default", "creationTimestamp": "2026-11-29T23:00:00Z"},
+        "involvedObject": {"kind": "Node", "name": "gpu-1", "namespace": ""},
+        "type": "Warning",
+        "reason": "SystemOOM",
+        "message": "System OOM encountered, victim process: python\x1b[31m \u202eevil",
+    }
+    rec = convert_warning_event(base, source="s")
+    assert rec is not None and rec.scheduling is None
+    e = rec.event
+    assert (e.kind, e.key, e.reason, e.count, e.time) == (
+        "node",
+        "gpu-1",
+        "SystemOOM",
+        1,
+        _at("2026-11-29T23:00:00Z"),
+    )
+    assert e.message == "System OOM encountered, victim process: python evil"
+    # A node event that names a namespace (kubelet writes "default") is still keyed by the node's name.
+    named = {**base, "involvedObject": {"kind": "Node", "name": "gpu-1", "namespace": "default"}}
+    assert (r := convert_warning_event(named, source="s")) is not None and r.event.key == "gpu-1"
+    times = {
+        "firstTimestamp": "2026-11-29T23:01:00Z",
+        "eventTime": "2026-11-29T23:02:00.000000Z",
+        "lastTimestamp": "2026-11-29T23:03:00Z",
+        "series": {"count": 7, "lastObservedTime": "2026-11-29T23:04:00.000000Z"},
+    }
+    order = ["series", "lastTimestamp", "eventTime", "firstTimestamp"]
+    for i, field in enumerate(order):  # the first present of these, in this order, is the time
+        obj = {**base, **{k: times[k] for k in order[i:]}}
+        rec = convert_warning_event(obj, source="s")
+        assert rec is not None
+        assert rec.event.time == _at(f"2026-11-29T23:0{4 - i}:00Z"), field
+        assert rec.event.count == (7 if field == "series" else 1)
+    for kind, word in [
+        ("Job", "job"),
+        ("Deployment", "deployment"),
+        ("ReplicaSet", "replicaset"),
+        ("Lease", "lease"),
+    ]:
+        obj = {**base, "involvedObject": {"kind": kind, "name": "x", "namespace": "ml"}}
+        assert (r := convert_warning_event(obj, source="s")) is not None
+        assert (r.event.kind, r.event.key) == (word, "ml/x")
+    assert convert_warning_event({**base, "type": "Normal"}, source="s") is None
+    assert convert_warning_event({**base, "count": 3}, source="s").event.count == 3  # type: ignore[union-attr]
+    with pytest.raises(MalformedObject, match="lastTimestamp is not a time"):
+        convert_warning_event({**base, "lastTimestamp": "yesterday"}, source="s")
+
+
+def _pod_with(status: dict[str, Any]) -> PodRec:
+    obj = {
+        "metadata": {"name": "p", "namespace": "ml", "creationTimestamp": "2026-11-29T22:00:00Z"},
+        "spec": {"containers": [{"name": "server"}, {"name": "sidecar"}]},
+        "status": {"phase": "Running", **status},
+    }
+    rec = convert_pod(obj, source="s", gpu_names=GPU)
+    assert rec is not None
+    return rec
+
+
+def test_pod_facts_restarts_reason_containers_and_oom_kills() -> None:
+    oom = {"terminated": {"reason": "OOMKilled", "exitCode": 137, "finishedAt": "2026-11-29T23:05:00Z"}}
+    crash = _pod_with(
+        {
+            "containerStatuses": [
+                {
+                    "name": "server",
+                    "restartCount": 4,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": oom,
+                },
+                {"name": "sidecar", "restartCount": 1, "state": {"running": {}}},
+            ]
+        }
+    )
+    pod = crash.pod
+    assert (pod.restarts, pod.reason, pod.containers) == (5, "CrashLoopBackOff", ("server", "sidecar"))
+    assert pod.created_at == _at("2026-11-29T22:00:00Z")
+    (e,) = crash.events
+    assert (e.time, e.kind, e.key, e.reason, e.warning, e.source) == (
+        _at("2026-11-29T23:05:00Z"),
+        "pod",
+        "ml/p",
+        "OOMKilled",
+        True,
+        "s",
+    )
+    assert e.message == "container server was OOM-killed"
+    # Running again after the kill: the last termination is its reason.
+    again = _pod_with(
+        {
+            "containerStatuses": [
+                {"name": "server", "restartCount": 1, "state": {"running": {}}, "lastState": oom}
+            ]
+        }
+    )
+    assert (again.pod.reason, again.pod.restarts, len(again.events)) == ("OOMKilled", 1, 1)
+    # A clean exit says nothing; the pod's own reason (an eviction) does.
+    done = {"terminated": {"reason": "Completed", "exitCode": 0, "finishedAt": "2026-11-29T23:05:00Z"}}
+    evicted = _pod_with({"reason": "Evicted", "containerStatuses": [{"name": "server", "state": done}]})
+    assert (evicted.pod.reason, evicted.pod.restarts, evicted.events) == ("Evicted", 0, ())
+    # An OOM kill without a time is the pod's reason, and no event at a made-up time.
+    untimed = {"terminated": {"reason": "OOMKilled", "exitCode": 137}}
+    assert _pod_with({"containerStatuses": [{"name": "server", "state": untimed}]}).events == ()
+    assert _pod_with({}).pod.reason == ""
 
 
 def test_pdb_named_in_an_eviction_refusal() -> None:
@@ -616,6 +792,17 @@ def full_objects() -> dict[str, dict[str, Any]]:
         )
     )
     pod["spec"]["initContainers"] = [{"name": "init", "resources": {"limits": {"nvidia.com/gpu": "2"}}}]
+    pod["status"]["reason"] = "Evicted"
+    pod["status"]["containerStatuses"] = [
+        {
+            "name": "trainer",
+            "restartCount": 3,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+            "lastState": {
+                "terminated": {"reason": "OOMKilled", "exitCode": 137, "finishedAt": "2026-11-29T23:05:00Z"}
+            },
+        }
+    ]
     deployment = _stripped(items("deployments-list")["ml-prod/llm-serve"])
     job = _stripped(items("jobs-list")["ml-prod/train-llama-70b"])
     job["spec"]["suspend"] = False
@@ -636,6 +823,13 @@ def full_objects() -> dict[str, dict[str, Any]]:
     pdb = _stripped(items("pdb-list")["ml-prod/llm-serve"])
     pdb["spec"]["selector"]["matchExpressions"] = [{"key": "tier", "operator": "In", "values": ["a", "b"]}]
     event = _stripped(next(e for e in response("events-list")["items"] if e["reason"] == "FailedScheduling"))
+    warning = copy.deepcopy(event)
+    warning.update(
+        count=4,
+        lastTimestamp="2026-11-29T23:09:00Z",
+        firstTimestamp="2026-11-29T23:01:00Z",
+        series={"count": 5, "lastObservedTime": "2026-11-29T23:10:00.000000Z"},
+    )
     return {
         "node": node,
         "pod": pod,
@@ -645,6 +839,7 @@ def full_objects() -> dict[str, dict[str, Any]]:
         "hpa": hpa,
         "pdb": pdb,
         "event": event,
+        "warning_event": warning,
     }
 
 
@@ -658,6 +853,7 @@ CONVERTERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "hpa": convert_hpa,
     "pdb": lambda o: convert_pdb(o, source="s"),
     "event": convert_event,
+    "warning_event": lambda o: convert_warning_event(o, source="s"),
 }
 
 
@@ -735,6 +931,9 @@ def broken(draw: st.DrawFn, kind: str) -> dict[str, Any]:
 
 
 CAPS = {
+    "event.key": 2 * LIMIT + 1,
+    "events[].key": 2 * LIMIT + 1,
+    "scheduling[]": LONG_LIMIT,
     "message": LONG_LIMIT,
     "unschedulable": LONG_LIMIT,
     "failed": LONG_LIMIT,

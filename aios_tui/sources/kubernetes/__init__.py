@@ -43,7 +43,8 @@ Job exists, re-planning or queueing (a suspended Job, released when it fits) whe
 
 What lives where: ``client`` (kubeconfig, ``api_client_factory``, the HTTP plumbing and bounded reads),
 ``informer`` (the kinds and the list/watch loop, the probe), ``access`` (the SelfSubjectAccessReview
-cache), ``actions`` (scale, redeploy, cordon, evict, launch and reservations), ``source``
+cache), ``actions`` (scale, redeploy, cordon, evict, launch and reservations), ``logs`` (a pod's log,
+tailed or followed, and an object as YAML: the console's ``l`` and ``y``), ``source``
 (:class:`KubernetesSource`, built from those modules' mixins, joining records into the fleet, and
 :func:`sources_from_settings`). This package re-exports the names imported from it elsewhere.
 """

@@ -323,16 +323,19 @@ class _Client(_State):
         query: Sequence[tuple[str, str]] = (),
         body: object = None,
         content_type: str = _JSON,
-        timeout: float | tuple[float, float] | None = None,
+        timeout: float | tuple[float, float | None] | None = None,
+        accept: str = _JSON,
     ) -> Any:
         """One call; the raw urllib3 response of a 2xx answer, its body not read yet. Raises ApiException
         (its body read up to :data:`MAX_ERROR_BYTES`) and urllib3's errors as they come.
 
         The request goes straight to the client's connection pool, with the client's configuration and
         authentication (``update_params_for_auth``: tokens, exec plugins and their refresh), rather than
-        through ``call_api``: the client reads every error answer whole before raising."""
+        through ``call_api``: the client reads every error answer whole before raising. ``timeout`` is the
+        whole call's limit, or (connect, read) with read None for a stream that may stay quiet (a log
+        followed)."""
         api = self._api
-        headers = {**api.default_headers, "Accept": _JSON}
+        headers = {**api.default_headers, "Accept": accept}
         if api.cookie:
             headers["Cookie"] = api.cookie
         params = list(query)

@@ -19,7 +19,6 @@ from aios_tui.domain.text import clean
 from aios_tui.sources._k8s_convert import (
     MalformedObject,
     convert_deployment,
-    convert_event,
     convert_hpa,
     convert_job,
     convert_node,
@@ -27,6 +26,7 @@ from aios_tui.sources._k8s_convert import (
     convert_pod,
     convert_podgroup,
     convert_replicaset,
+    convert_warning_event,
     object_key,
 )
 from aios_tui.sources.base import SourceError, backoff_delay
@@ -98,8 +98,9 @@ REPLICASETS = _Kind("replicasets", "/apis/apps/v1")
 JOBS = _Kind("jobs", "/apis/batch/v1")
 PDBS = _Kind("poddisruptionbudgets", "/apis/policy/v1")
 HPAS = _Kind("horizontalpodautoscalers", "/apis/autoscaling/v2")
-EVENTS = _Kind("events", "/api/v1", field_selector="reason=FailedScheduling")
-"""Only the scheduler's refusals: why a pod (and so a gang) waits. Other events churn and say less."""
+EVENTS = _Kind("events", "/api/v1", field_selector="type=Warning")
+"""Warning events only (the scheduler's refusals among them: why a pod, and so a gang, waits): what went
+wrong is what an on-call engineer reads; Normal events churn (every pull, start, scale) and say less."""
 GANG_API: Final = "/apis/scheduling.k8s.io/v1alpha2"
 """Kubernetes' own gang scheduling (alpha since 1.35; Workload and PodGroup in v1alpha2 since 1.36)."""
 PODGROUPS = _Kind("podgroups", GANG_API, optional=True)
@@ -119,7 +120,7 @@ _NOUNS: Final = {
     "jobs": "Job",
     "poddisruptionbudgets": "PodDisruptionBudget",
     "horizontalpodautoscalers": "HorizontalPodAutoscaler",
-    "events": "FailedScheduling event",
+    "events": "Warning event",
     "podgroups": "PodGroup",
 }
 _NO_NAME: Final = "(unnamed)"
@@ -494,7 +495,7 @@ class _Informer(_Client):
         if kind == "horizontalpodautoscalers":
             return convert_hpa(obj)
         if kind == "events":
-            return convert_event(obj)
+            return convert_warning_event(obj, source=source)
         if kind == "podgroups":
             return convert_podgroup(obj)
         raise ValueError(f"unknown kind {kind!r}")

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from contextlib import AbstractContextManager
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from aios_tui.config import KubernetesSettings
-from aios_tui.domain import Gpu, Node, Pod, PodPhase
+from aios_tui.domain import Event, Gpu, Node, Pod, PodPhase
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.domain.model import gpu_slot
 from aios_tui.sources._k8s_convert import (
     EndpointRec,
+    EventRec,
     HpaRec,
     JobRec,
     NodeRec,
@@ -53,6 +56,7 @@ from aios_tui.sources.kubernetes.informer import (
     _skip_sentences,
     _Skipped,
 )
+from aios_tui.sources.kubernetes.logs import _Logs
 
 
 def sources_from_settings(
@@ -98,7 +102,42 @@ def sources_from_settings(
     ]
 
 
-class KubernetesSource(_Access, _Actions, _Informer, _Client):
+MAX_EVENTS: Final = 2000
+"""The most events one fetch gives (the newest): a cluster in trouble writes thousands of Warning events an
+hour, and the poller's log keeps its own bound across fetches."""
+
+
+def _events(
+    recs: Sequence[EventRec],
+    told: Sequence[Event],
+    rs_owner: Mapping[str, str],
+    endpoints: Set[str],
+    hpa_target: Mapping[str, str] = MappingProxyType({}),
+) -> tuple[Event, ...]:
+    """The cluster's Warning events and what its pods' status tells (``told``: OOM kills), newest first,
+    at most :data:`MAX_EVENTS`. A Deployment's, StatefulSet's, ReplicaSet's or HorizontalPodAutoscaler's event
+    is its endpoint's when the workload is shown as one (a ReplicaSet's through the Deployment that owns it,
+    an autoscaler's through the workload it scales: ``hpa_target``, its key → the workload's)."""
+    out: list[Event] = []
+    for rec in recs:
+        e = rec.event
+        if e.kind in ("deployment", "statefulset") and e.key in endpoints:
+            e = dataclasses.replace(e, kind="endpoint")
+        elif e.kind == "replicaset":
+            ns, _, name = e.key.partition("/")
+            owner = f"{ns}/{rs_owner.get(e.key) or name}"
+            if owner in endpoints:
+                e = dataclasses.replace(e, kind="endpoint", key=owner)
+        elif e.kind == "horizontalpodautoscaler" and hpa_target.get(e.key, "") in endpoints:
+            e = dataclasses.replace(e, kind="endpoint", key=hpa_target[e.key])
+        out.append(e)
+    out.extend(told)
+    if len(out) > MAX_EVENTS:
+        return tuple(heapq.nlargest(MAX_EVENTS, out, key=lambda e: e.time))
+    return tuple(sorted(out, key=lambda e: e.time, reverse=True))
+
+
+class KubernetesSource(_Access, _Actions, _Informer, _Logs, _Client):
     """One cluster. ``api_client_factory`` makes the ``kubernetes.client.ApiClient`` (called once, at
     construction); ``settings`` is the ``[kubernetes]`` section. Threads start at the first fetch.
 
@@ -322,6 +361,7 @@ class KubernetesSource(_Access, _Actions, _Informer, _Client):
         pods: list[Pod] = []
         on_node: dict[str, list[PodRec]] = {}
         by_job: dict[str, list[PodRec]] = {}
+        told: list[Event] = []
         for rec in pod_recs:
             pod = rec.pod
             if rec.replicaset:
@@ -335,6 +375,8 @@ class KubernetesSource(_Access, _Actions, _Informer, _Client):
                 on_node.setdefault(pod.node, []).append(rec)
             if pod.owner_kind == "Job":
                 by_job.setdefault(pod.owner, []).append(rec)
+            if rec.events:
+                told.extend(rec.events)
 
         nodes: list[Node] = []
         gpus: list[Gpu] = []
@@ -401,9 +443,12 @@ class KubernetesSource(_Access, _Actions, _Informer, _Client):
         self._node_cache, self._gpu_cache = node_cache, gpu_cache
 
         hpas: dict[tuple[str, str], Any] = {}
+        hpa_target: dict[str, str] = {}
         for hpa_rec in records("horizontalpodautoscalers"):
             assert isinstance(hpa_rec, HpaRec)
             hpas[(hpa_rec.namespace, hpa_rec.target)] = hpa_rec.hpa
+            scaled = hpa_rec.target.partition("/")[2]
+            hpa_target[f"{hpa_rec.namespace}/{hpa_rec.hpa.name}"] = f"{hpa_rec.namespace}/{scaled}"
         endpoints = []
         selected: list[EndpointRec] = []
         endpoint_cache: dict[str, tuple[EndpointRec, Any, Any]] = {}
@@ -424,8 +469,11 @@ class KubernetesSource(_Access, _Actions, _Informer, _Client):
         self._endpoint_cache = endpoint_cache
 
         scheduling: dict[str, tuple[float, str]] = {}
-        for event in records("events"):
-            pod_key, message, when = event
+        event_recs: list[EventRec] = records("events")
+        for event_rec in event_recs:
+            if event_rec.scheduling is None:
+                continue
+            pod_key, message, when = event_rec.scheduling
             if pod_key not in scheduling or when >= scheduling[pod_key][0]:
                 scheduling[pod_key] = (when, message)
         messages = {k: m for k, (_, m) in scheduling.items()}
@@ -458,6 +506,7 @@ class KubernetesSource(_Access, _Actions, _Informer, _Client):
             )
             pdbs.append(build_pdb(pdb_rec, owner))
 
+        events = _events(event_recs, told, rs_owner, {e.key for e in endpoints}, hpa_target)
         return SourceData(
             nodes=tuple(sorted(nodes, key=lambda n: n.name)),
             gpus=tuple(gpus),
@@ -467,6 +516,7 @@ class KubernetesSource(_Access, _Actions, _Informer, _Client):
             pdbs=tuple(pdbs),
             context=self._context,
             problems=(*(said for _, said in denied), *_skip_sentences(skipped)),
+            events=events,
         )
 
     @staticmethod
