@@ -141,12 +141,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def make_poller(settings: Settings) -> Poller:
-    """The poller over the sources the settings name, with their idle window and node prices."""
+    """The poller over the sources the settings name, with their idle window, node prices and endpoint
+    objectives."""
     from aios_tui.alloc.prices import PriceRule
+    from aios_tui.alloc.slo import SloRule
     from aios_tui.poll import Poller
 
     rules = [PriceRule(r.price, r.node, r.label, r.instance_type) for r in settings.prices]
-    return Poller(build_sources(settings), idle_window=settings.idle_window, prices=rules)
+    slos = [SloRule(r.p99_ms, r.error_rate, r.name, r.namespace) for r in settings.slo]
+    return Poller(build_sources(settings), idle_window=settings.idle_window, prices=rules, slos=slos)
 
 
 async def _fetch_once(settings: Settings, wait: float = 0.0) -> FleetSnapshot:

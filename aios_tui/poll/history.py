@@ -21,12 +21,24 @@ from typing import Any
 
 from aios_tui.sources.base import SourceData
 
-__all__ = ["ENDPOINT_METRICS", "GPU_METRICS", "NODE_METRICS", "RingHistory"]
+__all__ = ["ENDPOINT_METRICS", "GPU_METRICS", "NODE_METRICS", "RingHistory", "Series"]
+
+
+class Series(list[float]):
+    """Readings oldest first, as a plain list, with ``step``: the seconds between two of them (0 when not
+    known), so that a chart can say how far back it reaches (``−4m … now``)."""
+
+    __slots__ = ("step",)
+
+    def __init__(self, values: Iterable[float] = (), step: float = 0.0) -> None:
+        super().__init__(values)
+        self.step = step
+
 
 #: Metrics recorded per GPU (field names of :class:`~aios_tui.domain.Gpu`).
 GPU_METRICS: tuple[str, ...] = ("util", "mem_used", "temp", "power")
 #: Metrics recorded per endpoint (field names of :class:`~aios_tui.domain.Endpoint`).
-ENDPOINT_METRICS: tuple[str, ...] = ("qps", "p99_ms", "replicas_ready", "error_rate")
+ENDPOINT_METRICS: tuple[str, ...] = ("qps", "p50_ms", "p99_ms", "replicas_ready", "error_rate")
 
 
 def _mean(values: Sequence[float]) -> float:

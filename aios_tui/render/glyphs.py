@@ -83,12 +83,14 @@ def sparkline(
     hi: float | None = None,
 ) -> str:
     """The last ``width`` values as a one-line chart; NaN shows as a blank. Scale is [lo, hi], by default
-    the data's own range."""
+    0 (or the least value, when one is negative) to the greatest: a chart of its own min–max would draw a
+    1 %-busy GPU that wobbles to 2 % as if it ran flat out. Give ``hi`` for a fixed scale (100 for a
+    percentage); values outside [lo, hi] are drawn at the edge."""
     vals = list(values)[-width:]
     finite = [v for v in vals if not math.isnan(v)]
     if not finite:
         return " " * width
-    lo = min(finite) if lo is None else lo
+    lo = min(0.0, *finite) if lo is None else lo
     hi = max(finite) if hi is None else hi
     span = hi - lo
     blocks = ASCII_BLOCKS if ascii else BLOCKS
@@ -97,8 +99,8 @@ def sparkline(
     for v in vals:
         if math.isnan(v):
             chars.append(" ")
-        elif span <= 0:
-            chars.append(blocks[top // 2])
+        elif span <= 0:  # every value the same: at the bottom when that is the scale's floor
+            chars.append(blocks[0])
         else:
             chars.append(blocks[max(0, min(top, round((v - lo) / span * top)))])
     return "".join(chars).rjust(width)

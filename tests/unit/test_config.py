@@ -375,6 +375,7 @@ def test_example_file_and_settings_cover_each_other() -> None:
     full = _uncomment(_uncomment_ssh_hosts(text), "# [[prometheus.queries]]")
     full = _uncomment(full, "# [[aws.prices]]")
     full = _uncomment(full, "# [[prices]]")
+    full = _uncomment(full, "# [[slo]]")
     keys = _example_keys(tomllib.loads(full))
     assert keys == setting_keys(), (
         f"in the example but not a setting: {sorted(keys - setting_keys())}; "

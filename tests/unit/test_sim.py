@@ -67,8 +67,10 @@ def fleet200() -> SourceData:
 
 def test_implements_source_and_capabilities() -> None:
     src, _ = make(8)
-    for proto in (Source, Scalable, Restartable, NodeMaintainer, JobLauncher, HistoryProvider):
+    for proto in (Source, Scalable, Restartable, NodeMaintainer, JobLauncher):
         assert isinstance(src, proto), proto.__name__
+    # The poller keeps what each fetch returned (the history it lived); the fleet tells only the time before.
+    assert not isinstance(src, HistoryProvider)
     assert src.kind == "sim"
     assert (src.name, src.interval, src.timeout) == ("sim", 2.0, 5.0)
 
@@ -616,25 +618,24 @@ async def test_unknown_targets_and_bad_arguments() -> None:
 # --- history ----------------------------------------------------------------------------------------------
 
 
-def test_history_is_full_from_the_first_fetch(fleet200: SourceData) -> None:
+def test_warmup_tells_the_time_before_the_first_fetch(fleet200: SourceData) -> None:
     src, _ = make(200)
     data = src.fetch_now()
     busy = next(g for g in data.gpus if g.pod and float(g.util) >= 85)
-    util = src.history("gpu", busy.uuid, "util", 60, 2.0)
+    util = src.warmup("gpu", busy.uuid, "util", 60, 2.0)
     assert len(util) == 60 and all(85 <= u <= 99 for u in util)
-    assert util[-1] == busy.util
     assert len(set(util)) > 3, "it wobbles step to step"
-    node = src.history("node", busy.node, "util", 30, 10.0)
+    node = src.warmup("node", busy.node, "util", 30, 10.0)
     assert len(node) == 30 and not any(math.isnan(x) for x in node)
     dead = next(n for n in data.nodes if not n.ready)
-    assert all(math.isnan(x) for x in src.history("node", dead.name, "util", 5, 1.0))
+    assert all(math.isnan(x) for x in src.warmup("node", dead.name, "util", 5, 1.0))
     ep = data.endpoints[0]
-    day = src.history("endpoint", ep.key, "qps", 24, 3600.0)
-    assert day[-1] == ep.qps and max(day) > 1.8 * min(day)
-    assert src.history("endpoint", ep.key, "replicas_ready", 3, 1.0) == [ep.replicas_ready] * 3
-    assert all(math.isnan(x) for x in src.history("gpu", "GPU-unknown", "temp", 4, 1.0))
+    day = src.warmup("endpoint", ep.key, "qps", 24, 3600.0)
+    assert max(day) > 1.8 * min(day)
+    assert src.warmup("endpoint", ep.key, "replicas_ready", 3, 1.0) == [ep.replicas_ready] * 3
+    assert all(math.isnan(x) for x in src.warmup("gpu", "GPU-unknown", "temp", 4, 1.0))
     with pytest.raises(ValueError, match="unknown GPU metric"):
-        src.history("gpu", busy.uuid, "fan", 4, 1.0)
+        src.warmup("gpu", busy.uuid, "fan", 4, 1.0)
 
 
 # --- sizes ------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ class Scale(Action[ScaleAssessment]):
     target = Kind.ENDPOINT
     capability = Scalable
     key = "s"
-    panes = ("endpoints",)
+    panes = ("endpoints", "idle-owners")
     params = (
         Param("endpoint", Kind.ENDPOINT, "the endpoint, namespace/name", metavar="ENDPOINT"),
         Param(
