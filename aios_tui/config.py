@@ -35,6 +35,7 @@ __all__ = [
     "AwsPriceSettings",
     "AwsSettings",
     "ConfigError",
+    "GrafanaSettings",
     "KubernetesSettings",
     "NvmlSettings",
     "Override",
@@ -42,6 +43,7 @@ __all__ = [
     "PrometheusSettings",
     "Settings",
     "SimSettings",
+    "SloSettings",
     "SshHostSettings",
     "SshSettings",
     "default_config_path",
@@ -316,6 +318,22 @@ class SshSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class GrafanaSettings:
+    """``[grafana]``: a link to your dashboards in the detail of each node, GPU and endpoint. A template is a
+    path (or a whole URL) with ``{node}``, ``{gpu}`` (uuid), ``{index}``, ``{namespace}``, ``{name}`` filled
+    in, URL-quoted; "" leaves that kind without a link."""
+
+    url: str = ""
+    """Grafana's base URL, ``https://grafana.example.com``; "" shows no link."""
+    node: str = "/d/node-exporter?var-node={node}"
+    """A node's dashboard."""
+    gpu: str = "/d/dcgm?var-node={node}&var-gpu={index}"
+    """A GPU's dashboard."""
+    endpoint: str = "/d/serving?var-namespace={namespace}&var-name={name}"
+    """An endpoint's dashboard."""
+
+
+@dataclass(frozen=True, slots=True)
 class PriceSettings:
     """``[[prices]]``: what a node costs per hour where no source says (a bare-metal host, a node only
     Prometheus knows): the first rule that matches a node gives its price. Name exactly one of ``node``,
@@ -329,6 +347,23 @@ class PriceSettings:
     """Nodes with this label, ``key=value`` (an SSH host's ``labels`` count)."""
     instance_type: str = ""
     """Nodes of this instance type (``p5.48xlarge``); the bundled table prices known types anyway."""
+
+
+@dataclass(frozen=True, slots=True)
+class SloSettings:
+    """``[[slo]]``: objectives for the endpoints whose workload carries none (the Kubernetes annotations
+    ``aios-tui.dev/slo-p99-ms`` and ``aios-tui.dev/slo-error-rate`` win): for each objective, the first rule
+    that matches an endpoint and sets it. A rule with neither ``name`` nor ``namespace`` is a default for
+    every endpoint (put it last). Set at least one of ``p99_ms`` or ``error_rate``."""
+
+    name: str = ""
+    """Endpoint names this rule covers, a glob (``llama-*``); "" means any."""
+    namespace: str = ""
+    """Namespaces this rule covers, a glob (``prod-*``); "" means any."""
+    p99_ms: float = _opt(0.0, lo=0, hi=3_600_000)
+    """p99 latency objective in milliseconds; 0 leaves it to a later rule."""
+    error_rate: float = _opt(0.0, lo=0, hi=1)
+    """Error-rate objective, a fraction of requests (0.001 is 0.1 %); 0 leaves it to a later rule."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +404,10 @@ class Settings:
     """Bare-metal GPU hosts."""
     prices: tuple[PriceSettings, ...] = ()
     """Node prices where no source gives one, one ``[[prices]]`` table each."""
+    slo: tuple[SloSettings, ...] = ()
+    """Endpoint objectives where the workload gives none, one ``[[slo]]`` table each."""
+    grafana: GrafanaSettings = field(default_factory=GrafanaSettings)
+    """Links to Grafana dashboards."""
     config_file: Path | None = field(default=None, compare=False, metadata={"internal": True})
     """The file these settings were read from (None: none); set by the loader, not a setting."""
 
@@ -731,7 +770,12 @@ def load_settings(
             if host.label in seen:
                 raise ConfigError(file, f"[[ssh_hosts]] #{i} name", "a name no other host has", host.label)
             seen.add(host.label)
+        for i, slo in enumerate(settings.slo, start=1):
+            if not (slo.p99_ms or slo.error_rate):
+                raise ConfigError(file, f"[[slo]] #{i}", expected="p99_ms or error_rate above 0 (or both)")
         _check_prometheus(settings.prometheus, file)
+        if settings.grafana.url and not settings.grafana.url.startswith(("http://", "https://")):
+            raise ConfigError(file, "grafana url", "an http:// or https:// URL", settings.grafana.url)
     elif named_by or file.exists():
         what = "not a file" if file.exists() else "no such file"
         raise ConfigError(file, "", detail=f"{what} (given by {named_by})" if named_by else what)

@@ -52,7 +52,7 @@ async def _drain_plan(pilot: Any) -> None:
     training = {p.node for p in pilot.app.fleet.pods if p.owner_kind == "Job" and p.node}
     node = sorted(serving & training or serving)[0]
     pilot.app.main.table("nodes").select_key(node)
-    await pilot.press("d", "end", "ctrl+u", "y")
+    await pilot.press("D", "end", "ctrl+u", "y")
 
 
 async def _launch_plan(pilot: Any) -> None:
@@ -82,6 +82,25 @@ async def _scale_pool_plan(pilot: Any) -> None:
     await pilot.press("end", "ctrl+u", "+", "2")
 
 
+async def _pods(pilot: Any) -> None:
+    await pilot.press("colon", *"pods", "enter")
+
+
+async def _events(pilot: Any) -> None:
+    await pilot.press("v")
+
+
+async def _drill_down(pilot: Any) -> None:
+    # Endpoints › the breaching endpoint › its first replica › that replica's node: the related list below.
+    await pilot.press("4")
+    pilot.app.main.table().select_key("ml-prod/ranking-dlrm-feed")
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press("enter")
+
+
 SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("main-160x50", (160, 50), 200, _nothing),
     ("main-80x24", (80, 24), 200, _nothing),
@@ -94,6 +113,9 @@ SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("idle-gpus-120x40", (120, 40), 200, _idle_gpus),
     ("nodes-to-cordon-120x40", (120, 40), 200, _nodes_to_cordon),
     ("scale-pool-plan-120x40", (120, 40), 200, _scale_pool_plan),
+    ("pods-120x40", (120, 40), 200, _pods),
+    ("events-120x40", (120, 40), 200, _events),
+    ("drill-down-node-120x40", (120, 40), 200, _drill_down),
 ]
 
 
@@ -119,9 +141,13 @@ async def _shoot(
 
 
 async def main() -> int:
+    """Every picture, or only those named on the command line (``pods-120x40``)."""
     OUT.mkdir(exist_ok=True)
+    wanted = set(sys.argv[1:])
     with tempfile.TemporaryDirectory() as tmp:
         for name, size, nodes, steps in SHOTS:
+            if wanted and name not in wanted:
+                continue
             path = await shoot(name, size, nodes, steps, Path(tmp) / "audit.jsonl")
             print(path.relative_to(OUT.parent))
     return 0

@@ -13,8 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from aios_tui.domain.units import NA, Metric, is_na
+from aios_tui.domain.xid import XID_TABLE, XidAction
+
+if TYPE_CHECKING:
+    from aios_tui.domain.health import Verdict
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -94,28 +99,13 @@ class Throttle(enum.IntFlag):
         return ", ".join(text for bit, text in names.items() if self & bit) or "none"
 
 
-#: XID codes that mean the GPU needs attention (NVIDIA's XID catalogue: 48 DBE, 63/64 row remap,
-#: 74 NVLink, 79 fallen off the bus, 92 high SBE rate, 94/95 contained/uncontained ECC, 119/120 GSP).
-FATAL_XIDS = frozenset({48, 63, 64, 74, 79, 92, 94, 95, 119, 120})
-XID_TEXT: Mapping[int, str] = MappingProxyType(
-    {
-        13: "graphics engine exception",
-        31: "memory page fault",
-        43: "GPU stopped processing",
-        45: "preemptive cleanup",
-        48: "double-bit ECC error",
-        63: "ECC page retirement / row remap",
-        64: "row remap failure",
-        74: "NVLink error",
-        79: "fallen off the bus",
-        92: "high single-bit ECC rate",
-        94: "contained ECC error",
-        95: "uncontained ECC error",
-        119: "GSP RPC timeout",
-        120: "GSP error",
-    }
-)
-"""What an XID means, in a few words, for the codes an operator meets most."""
+FATAL_XIDS = frozenset(code for code, row in XID_TABLE.items() if row.action >= XidAction.RESET_GPU)
+"""XIDs after which the GPU takes no work until it is reset, its node rebooted or the board replaced (NVIDIA's
+immediate action, :mod:`aios_tui.domain.xid`): placement keeps off them."""
+XID_TEXT: Mapping[int, str] = MappingProxyType({code: row.meaning for code, row in XID_TABLE.items()})
+"""What an XID means, in a few words (:data:`aios_tui.domain.xid.XID_TABLE`)."""
+_FAIL_RECOVERY = frozenset({"reset", "reboot", "drain_and_reset"})
+"""NVML/DCGM recovery actions after which the GPU takes no work until it is done."""
 
 
 def gpu_slot(node: str, index: int) -> str:
@@ -178,7 +168,8 @@ class Gpu:
     remap_failed: bool = False
     """A row remap failed: the GPU should be replaced (``nvmlDeviceGetRemappedRows`` failureOccurred)."""
     nvlink_errors: int = 0
-    """NVLink CRC/replay/recovery errors counted since the source started watching (0: none or unknown)."""
+    """Recent NVLink errors (0: none or unknown): CRC, replay and recovery errors since the source started
+    watching (NVML), CRC errors over the last hour (DCGM)."""
     lost_since: float = 0.0
     """0 while its source reports it; else the time of its last reading: the source stopped reporting it
     (an exporter gone, a host unreachable). Its last readings are kept, out of means and free capacity."""
@@ -218,9 +209,21 @@ class Gpu:
 
     @property
     def health(self) -> Health:
-        if self.ecc_uncorrected > 0 or self.xid in FATAL_XIDS:
+        if (
+            self.ecc_uncorrected > 0
+            or self.xid in FATAL_XIDS
+            or self.remap_failed
+            or self.recovery_action in _FAIL_RECOVERY
+        ):
             return Health.FAIL
-        if self.xid or self.throttle.is_problem or self.temp >= 87:
+        if (
+            self.xid
+            or self.remap_pending
+            or self.nvlink_errors
+            or self.recovery_action == "drain_p2p"
+            or self.throttle.is_problem
+            or self.temp >= 87
+        ):
             return Health.WARN
         return Health.OK
 
@@ -232,6 +235,14 @@ class Gpu:
             out.append(f"XID {self.xid} ({text})" if text else f"XID {self.xid}")
         if self.ecc_uncorrected:
             out.append(f"{self.ecc_uncorrected} uncorrectable ECC")
+        if self.remap_failed:
+            out.append("row remap failed")
+        elif self.remap_pending:
+            out.append("row remap pending")
+        if self.nvlink_errors:
+            out.append(f"{self.nvlink_errors:,} NVLink errors")
+        if self.recovery_action and self.recovery_action != "none":
+            out.append(f"recovery: {self.recovery_action.replace('_', ' ')}")
         if self.throttle.is_problem:
             out.append(f"throttling ({self.throttle.problem.describe()})")
         elif self.temp >= 87:
@@ -695,6 +706,9 @@ class FleetSnapshot:
     events: tuple[Event, ...] = field(default=(), compare=False)
     """What happened recently, newest first (the poller's bounded log: the sources' events and the changes it
     saw between snapshots)."""
+    slo_breached_since: Mapping[str, float] = field(default_factory=lambda: _NO_LOW_SINCE, compare=False)
+    """Endpoint key → since when the poller has seen it past one of its objectives (p99 or error rate).
+    An endpoint not in it meets its objectives, or has none or no reading (``alloc.slo.breached``)."""
 
     @cached_property
     def pdb_by_owner(self) -> Mapping[str, Pdb]:
@@ -797,7 +811,15 @@ class FleetSnapshot:
             elif (g.pod or g.processes) and not g.lost_since:
                 used += 1
             # A falsy throttle (NONE) skips the IntFlag arithmetic, which builds a new object per call.
-            if g.ecc_uncorrected or g.xid or (g.throttle and int(g.throttle) & _PROBLEM_BITS):
+            if (
+                g.ecc_uncorrected
+                or g.xid
+                or g.remap_pending
+                or g.remap_failed
+                or g.nvlink_errors
+                or (g.recovery_action and g.recovery_action != "none")
+                or (g.throttle and int(g.throttle) & _PROBLEM_BITS)
+            ):
                 unhealthy += 1
                 sick.append(g)
             elif (t := g.temp) is not na and t >= hot:  # type: ignore[operator]
@@ -832,6 +854,16 @@ class FleetSnapshot:
     def health_of(self, node: str) -> Health:
         """The worst of the node's own health and its GPUs' (:attr:`node_health`)."""
         return self.node_health.get(node, Health.OK)
+
+    @cached_property
+    def verdicts(self) -> Mapping[str, Verdict]:
+        """Node → what it needs (watch, drain, reset, reboot, RMA) and why, for the nodes that are not
+        healthy (:func:`aios_tui.domain.health.verdicts`). Computed once per snapshot, from the GPUs with a
+        problem found in its one pass over the fleet; the header, the health view and the cordon suggestions
+        all read it."""
+        from aios_tui.domain.health import verdicts  # health reads this module's classes
+
+        return verdicts(self)
 
     @cached_property
     def totals(self) -> FleetTotals:

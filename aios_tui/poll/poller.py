@@ -32,11 +32,13 @@ from types import MappingProxyType
 from typing import Any
 
 from aios_tui.alloc.prices import PriceRule, fill_prices
+from aios_tui.alloc.slo import SloRule, fill_slos
 from aios_tui.domain import Endpoint, FleetSnapshot, Node, SourceHealth, SourceState, errors
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.poll.events import EventLog, changes
-from aios_tui.poll.history import RingHistory
+from aios_tui.poll.history import RingHistory, Series
 from aios_tui.poll.idle import IdleTracker
+from aios_tui.poll.slo import SloTracker
 from aios_tui.sources.base import HistoryProvider, Source, SourceData, backoff_delay
 
 __all__ = ["Poller", "backoff_delay", "describe_error", "fill_defaults"]
@@ -164,6 +166,8 @@ class Poller:
     one in tests); latencies and sleeps use the event loop's monotonic clock. ``idle_window``: seconds an
     allocated GPU must stay under 5 % utilisation before the snapshot counts it as idle (0: at once); the
     poller follows since when each one has been low (:class:`IdleTracker`) where its source does not say.
+    ``slos``: objectives for the endpoints whose source gave none (``[[slo]]``); the poller follows since
+    when each endpoint has been past them (:class:`SloTracker`) and logs when a breach starts and ends.
     """
 
     def __init__(
@@ -176,6 +180,7 @@ class Poller:
         idle_window: float = 600.0,
         lost_ttl: float = LOST_TTL,
         prices: Sequence[PriceRule] = (),
+        slos: Sequence[SloRule] = (),
     ) -> None:
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
@@ -186,6 +191,10 @@ class Poller:
         self._prices = tuple(prices)
         self._priced: tuple[tuple[Node, ...], tuple[Node, ...]] = ((), ())
         """The last nodes priced and the result, reused while the nodes are the same tuple."""
+        self._slos = tuple(slos)
+        self._with_slos: tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]] = ((), ())
+        """The last endpoints given objectives and the result, reused while they are the same tuple."""
+        self._slo = SloTracker()
         self._max_backoff = max_backoff
         self._history_points = history_points
         self._idle_window = idle_window
@@ -237,7 +246,9 @@ class Poller:
         ``kind`` is ``gpu``, ``node`` or ``endpoint``. The first source (in config order) that reported the
         object answers: through its own :class:`HistoryProvider` (``step`` = its interval), or from the
         poller's ring buffer of its good fetches, one value per fetch (fewer than ``points`` until that many
-        were recorded; failed fetches add nothing). Empty when no source knows the object or the metric.
+        were recorded, unless the source tells the time before its first fetch through a ``warmup`` like
+        ``history``'s; failed fetches add nothing). Empty when no source knows the object or the metric.
+        The list is a :class:`Series`: its ``step`` is the answering source's interval.
         """
         n = points or self._history_points
         field_name = _HISTORY_KIND.get(kind)
@@ -252,7 +263,7 @@ class Poller:
                 src = p.source
                 assert isinstance(src, HistoryProvider)
                 try:
-                    return list(src.history(kind, key, metric, n, src.interval))
+                    return Series(src.history(kind, key, metric, n, src.interval), src.interval)
                 except Exception as exc:
                     log.warning(
                         "source %s: history(%s, %s, %s) failed: %s",
@@ -264,8 +275,25 @@ class Poller:
                     )
                     return []
             if p.history.has(kind, key):
-                return p.history.series(kind, key, metric, n)
+                lived = p.history.series(kind, key, metric, n)
+                if not lived:  # a metric not recorded
+                    return []
+                return Series(self._warmup(p, kind, key, metric, n - len(lived)) + lived, p.source.interval)
         return []
+
+    @staticmethod
+    def _warmup(p: _Polled, kind: str, key: str, metric: str, missing: int) -> list[float]:
+        """The readings before ``p``'s first fetch from a source that can tell them (``warmup``, the
+        embedded fleet's), so that a chart is full from the start; [] otherwise."""
+        warmup = getattr(p.source, "warmup", None)
+        if missing <= 0 or warmup is None:
+            return []
+        try:
+            return list(warmup(kind, key, metric, missing, p.source.interval))
+        except Exception as exc:
+            said = describe_error(exc)
+            log.debug("source %s: warmup(%s, %s, %s) failed: %s", p.source.name, kind, key, metric, said)
+            return []
 
     # --- running -------------------------------------------------------------------------------------
 
@@ -407,6 +435,7 @@ class Poller:
         before = self._snapshot if self._version else None
         snapshot = self._merge()
         seen = changes(before, snapshot, snapshot.timestamp)
+        seen.extend(self._slo.take_events())
         if seen:
             self._events.add(seen)
         self._snapshot = dataclasses.replace(snapshot, events=self._events.newest_first())
@@ -427,6 +456,7 @@ class Poller:
             else:
                 merged[kind] = self._concat(kind, parts)
         merged["nodes"] = self._price(merged["nodes"])
+        merged["endpoints"] = self._objectives(merged["endpoints"])
         contexts = [p.data.context for p in present if p.data is not None and p.data.context]
         now = self._clock()
         return FleetSnapshot(
@@ -435,6 +465,7 @@ class Poller:
             context=", ".join(dict.fromkeys(contexts)),
             idle_window=self._idle_window,
             gpu_low_since=self._idle.update(merged["gpus"], now),
+            slo_breached_since=self._slo.update(merged["endpoints"], now),
             **merged,
         )
 
@@ -445,6 +476,14 @@ class Poller:
         priced = fill_prices(nodes, self._prices)
         self._priced = (nodes, priced)
         return priced
+
+    def _objectives(self, endpoints: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
+        """Objectives for the endpoints no source gave one: the ``[[slo]]`` rules (``alloc.slo``)."""
+        if self._with_slos[0] is endpoints:
+            return self._with_slos[1]
+        filled = fill_slos(endpoints, self._slos)
+        self._with_slos = (endpoints, filled)
+        return filled
 
     def _kept_apart(self, present: Sequence[_Polled]) -> dict[str, SourceData]:
         """Each source's data, where a node it cannot join by name (``SourceData.separate``) shares its name

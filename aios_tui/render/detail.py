@@ -15,12 +15,14 @@ from rich.text import Text
 from aios_tui.alloc.drain import job_fate
 from aios_tui.alloc.whatif import why_pending
 from aios_tui.domain import (
+    NA,
     Condition,
     Endpoint,
     FleetSnapshot,
     Gpu,
     Job,
     JobState,
+    Metric,
     Node,
     fmt,
     fmt_age,
@@ -28,6 +30,8 @@ from aios_tui.domain import (
     fmt_money,
     is_na,
 )
+from aios_tui.domain.health import Need
+from aios_tui.domain.xid import xid_info
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, WARN_STYLE, heat_cells, sparkline
 from aios_tui.render.table import (
     GPUS,
@@ -40,6 +44,7 @@ from aios_tui.render.table import (
     render_row,
     temp_cell,
 )
+from aios_tui.render.views import NEED_STYLE
 
 History = Callable[[str, str, str], Sequence[float]]
 """(kind, key, metric) → values, oldest first; NaN where there was no reading."""
@@ -54,18 +59,47 @@ def _fields(rows: Sequence[tuple[str, Text | str]]) -> Table:
     return t
 
 
-def _sparks(
-    rows: Sequence[tuple[str, Sequence[float], Callable[[float], str]]], width: int, ascii: bool
-) -> Table:
+SparkRow = (
+    tuple[str, Sequence[float], Callable[[float], str]]
+    | tuple[str, Sequence[float], Callable[[float], str], Metric]
+)
+"""(label, values, format of one value[, the top of a fixed scale: a memory total; NA when unknown])."""
+_FIXED_SCALE = {"Util": 100.0, "Mean util": 100.0, "Memory %": 100.0, "Errors": 1.0}
+"""Percentages and fractions are drawn on their whole range (a 1 %-busy GPU near the bottom); the other
+rows on 0..their greatest value."""
+
+
+def _time_axis(values: Sequence[float], width: int) -> str:
+    """``−4m … now`` under the chart, from the number of points drawn and the series' ``step`` (seconds
+    apart; a poller's series carries it); "" when the step is unknown or the chart too narrow."""
+    step = float(getattr(values, "step", 0.0) or 0.0)
+    n = min(len(values), width)
+    if step <= 0 or n < 2:
+        return ""
+    start = f"−{fmt_age((n - 1) * step)}"
+    if n < len(start) + 5:
+        return "now".rjust(width)
+    return (start + " " * (n - len(start) - 3) + "now").rjust(width)
+
+
+def _sparks(rows: Sequence[SparkRow], width: int, ascii: bool) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", no_wrap=True, width=12)
     t.add_column(no_wrap=True)
     t.add_column(no_wrap=True, justify="right")
-    for label, values, fmt_last in rows:
+    axis = ""
+    for row in rows:
+        label, values, fmt_last = row[0], row[1], row[2]
+        top = row[3] if len(row) == 4 else NA
+        hi = _FIXED_SCALE.get(label) if is_na(top) else float(top)
         finite = [v for v in values if not math.isnan(v)]
         last = fmt_last(finite[-1]) if finite else "N/A"
         span = f"  min {fmt_last(min(finite))} max {fmt_last(max(finite))}" if finite else ""
-        t.add_row(label, Text(sparkline(values, width, ascii=ascii), "cyan"), last + span)
+        chart = sparkline(values, width, ascii=ascii, lo=0.0 if hi else None, hi=hi or None)
+        t.add_row(label, Text(chart, "cyan"), last + span)
+        axis = axis or _time_axis(values, width)
+    if axis:
+        t.add_row("", Text(axis.replace("−", "-") if ascii else axis, DIM_STYLE), "")
     return t
 
 
@@ -129,6 +163,46 @@ def _condition(c: Condition) -> str:
     return f"{c.type}={c.status}" + (f" ({why})" if why else "")
 
 
+def _verdict_lines(snap: FleetSnapshot, node: str, now: float) -> list[tuple[str, Text | str]]:
+    """The node's verdict, why, what draining it hits and who cordoned it (:attr:`FleetSnapshot.verdicts`)."""
+    v = snap.verdicts.get(node)
+    if v is None:
+        return [("Verdict", Text("healthy", NEED_STYLE[Need.HEALTHY]))]
+    out: list[tuple[str, Text | str]] = [
+        ("Verdict", Text.assemble((v.word, f"bold {NEED_STYLE[v.need]}"), f": {v.need.remedy}")),
+        ("Why", Text(v.why(now), NEED_STYLE[v.need] if v.need >= Need.DRAIN else "")),
+        ("Hits", ", ".join(v.hits) or Text("no job, endpoint or GPU pod", DIM_STYLE)),
+    ]
+    if v.cordoned:
+        out.append(("Cordoned by", v.cordoned_by or Text("unknown", DIM_STYLE)))
+    return out
+
+
+def _gpu_guidance(g: Gpu, now: float, prefix: str = "") -> list[tuple[str, Text | str]]:
+    """Per problem: what the XID means and NVIDIA's immediate and investigatory actions, the driver's
+    recovery action, the row remapper's state, NVLink errors. Empty for a GPU without any of them."""
+    out: list[tuple[str, Text | str]] = []
+    if g.xid:
+        info = xid_info(g.xid)
+        when = f", {fmt_age(max(0.0, now - g.xid_at))} ago" if g.xid_at > 0 else ", time unknown"
+        name = f" ({info.mnemonic})" if info.mnemonic else ""
+        out.append((f"{prefix}XID {g.xid}", Text(f"{info.meaning}{name}{when}", "bold")))
+        out.append((f"{prefix}  do now", info.action.words))
+        out.append((f"{prefix}  then check", info.investigate))
+    if g.recovery_action:
+        words = g.recovery_action.replace("_", " ")
+        out.append(
+            (f"{prefix}Recovery action", Text(words, "" if g.recovery_action == "none" else FAIL_STYLE))
+        )
+    if g.remap_failed:
+        out.append((f"{prefix}Row remap", Text("failed: replace the GPU (RMA)", FAIL_STYLE)))
+    elif g.remap_pending:
+        out.append((f"{prefix}Row remap", Text("pending: applied at the next GPU reset", WARN_STYLE)))
+    if g.nvlink_errors:
+        out.append((f"{prefix}NVLink errors", Text(f"{g.nvlink_errors:,}", WARN_STYLE)))
+    return out
+
+
 def node_detail(
     n: Node, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
 ) -> RenderableType:
@@ -140,6 +214,13 @@ def node_detail(
             ("Status", _node_status_text(n, now)),
             # The worst of the node's own health and its GPUs', as in the Nodes pane and the health view.
             ("Health", health_cell(snap.health_of(n.name), _gpu_problems(snap, n.name))),
+            *_verdict_lines(snap, n.name, now),
+            *(
+                line
+                for g in gpus
+                if g.xid or g.remap_pending or g.remap_failed
+                for line in _gpu_guidance(g, now, f"gpu{g.index} ")
+            ),
             (
                 "Pool / zone",
                 f"{n.pool or 'no pool'} / {n.zone or 'no zone'}" + (f" / rack {n.rack}" if n.rack else ""),
@@ -206,6 +287,7 @@ def gpu_detail(
             ("UUID", g.uuid),
             ("Model", g.model),
             ("Health", health_cell(g.health, g.problems)),
+            *_gpu_guidance(g, now),
             ("Utilisation", pct_cell(g.util)),
             ("Memory", _memory(g)),
             ("Temperature", temp_cell(g.temp)),
@@ -240,7 +322,7 @@ def gpu_detail(
     sparks = _sparks(
         [
             ("Util", history("gpu", g.uuid, "util"), lambda v: f"{v:.0f}%"),
-            ("Memory", history("gpu", g.uuid, "mem_used"), fmt_mib),
+            ("Memory", history("gpu", g.uuid, "mem_used"), fmt_mib, g.mem_total),
             ("Temp", history("gpu", g.uuid, "temp"), lambda v: f"{v:.0f}°C"),
             ("Power", history("gpu", g.uuid, "power"), lambda v: f"{v:.0f}W"),
         ],

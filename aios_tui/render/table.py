@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from rich.text import Text
 
+from aios_tui.alloc.slo import breached, slo_ratio
 from aios_tui.alloc.whatif import why_pending
 from aios_tui.domain import (
     NA,
@@ -632,6 +633,45 @@ def _ep_latency(value: Metric, slo_ms: Metric) -> Text:
     return Text(text, FAIL_STYLE if v > slo else WARN_STYLE if v > 0.7 * slo else "")
 
 
+def _ep_p99(e: Endpoint, _: RowCtx) -> Text:
+    """The p99 and, when known, its objective next to it: ``470/32`` (the colour is a hint, not the news)."""
+    text = _ep_latency(e.p99_ms, e.p99_slo_ms)
+    if is_na(e.p99_slo_ms):
+        return text
+    value = "-" if is_na(e.p99_ms) else text.plain.removesuffix("ms")
+    return Text.assemble(value, (f"/{float(e.p99_slo_ms):.0f}", DIM_STYLE), style=text.style)
+
+
+def _short_age(seconds: float) -> str:
+    """A duration in at most three cells: 45s, 12m, 3h, 2d (the SLO column is ten wide)."""
+    s = max(0, int(seconds))
+    if s >= 2 * 86400:
+        return f"{min(s // 86400, 99)}d"
+    return f"{s // 3600}h" if s >= 3600 else f"{s // 60}m" if s >= 60 else f"{s}s"
+
+
+def _ep_slo(e: Endpoint, c: RowCtx) -> Text:
+    """The endpoint against its objectives, in words that survive NO_COLOR: ``ok``, ``BREACH 12m``, ``-``
+    (no objective or no reading). A breach the poller follows lasts until the endpoint has met its
+    objectives for a minute (``poll.slo``)."""
+    since = c.snapshot.slo_breached_since.get(e.key)
+    if since is not None:
+        return Text(f"BREACH {_short_age(c.now - since)}", FAIL_STYLE)
+    verdict = breached(e)
+    if verdict is None:
+        return Text("-", DIM_STYLE)
+    return Text("BREACH", FAIL_STYLE) if verdict else Text("ok", OK_STYLE)
+
+
+def _ep_slo_sort(e: Endpoint, _: RowCtx) -> Any:
+    """Worst against its objectives first: the larger of p99/objective and errors/objective, then each; the
+    endpoints that cannot be judged last."""
+    ratio = slo_ratio(e)
+    if ratio is None:
+        return NA
+    return (-max(ratio), -ratio[0], -ratio[1])
+
+
 def _ep_errors(e: Endpoint, _: RowCtx) -> Text:
     if is_na(e.error_rate):
         return Text("N/A", DIM_STYLE)
@@ -661,6 +701,7 @@ ENDPOINTS = ResourceKind(
     detail="endpoint",
     search_text=_ep_search,
     actions=("scale",),
+    default_sort="slo",
     columns=(
         Column("name", "NAME", 24, lambda e, c: e.key, lambda e, c: e.key, flex=True, hotkey="N"),
         Column("model", "MODEL", 12, lambda e, c: e.model, lambda e, c: e.model, priority=4),
@@ -706,9 +747,9 @@ ENDPOINTS = ResourceKind(
         ),
         Column(
             "p99",
-            "P99",
-            6,
-            lambda e, c: _ep_latency(e.p99_ms, e.p99_slo_ms),
+            "P99/SLO",
+            9,
+            _ep_p99,
             lambda e, c: _num(e.p99_ms),
             justify="right",
             descending=True,
@@ -724,6 +765,7 @@ ENDPOINTS = ResourceKind(
             descending=True,
             hotkey="E",
         ),
+        Column("slo", "SLO", 10, _ep_slo, _ep_slo_sort, hotkey="O"),
         Column("hpa", "HPA", 5, _ep_hpa, lambda e, c: e.hpa is not None, priority=3),
     ),
 )

@@ -3,7 +3,8 @@ drawn by the same table widget, so that they sort, scroll and filter the same wa
 
 - ``IDLE``: GPUs allocated to a pod but under 5 % utilisation for the whole idle window, with their owner,
   how long they have been idle and what they cost per hour;
-- ``CORDON``: the nodes whose GPUs suggest cordoning them (``ops.suggest``), worst first;
+- ``CORDON`` (``:health``): every node with a verdict (:mod:`aios_tui.domain.health`: watch, drain, reset,
+  reboot, RMA), worst first, with why, what draining it hits and who cordoned it;
 - ``POOLS``: the node pools, with their size against their limits, what they cost per hour and how many
   queued jobs would fit their nodes; ``s`` scales one (``ops.pools``).
 
@@ -20,20 +21,25 @@ from rich.text import Text
 
 from aios_tui.alloc.pools import pending_for_pool
 from aios_tui.domain import FleetSnapshot, Gpu, Metric, NodePool, SourceState, fmt, fmt_age, fmt_money, is_na
+from aios_tui.domain.health import Need, Verdict, to_cordon
 from aios_tui.domain.model import short_gpu_model
-from aios_tui.ops.suggest import Suggestion, suggest_cordons
-from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, HEALTH_STYLE, OK_STYLE, WARN_STYLE
-from aios_tui.render.table import Column, ResourceKind, RowCtx, node_status, pct_cell
+from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
+from aios_tui.render.table import Column, ResourceKind, RowCtx, pct_cell
 
 __all__ = [
     "CORDON",
     "IDLE",
+    "IDLE_OWNERS",
+    "NEED_STYLE",
     "POOLS",
     "SOURCES",
     "VIEWS",
+    "IdleOwner",
     "SourceRow",
     "gpu_owner",
+    "health_summary",
     "idle_cost",
+    "idle_owners",
     "idle_summary",
     "pool_cost",
     "pools_summary",
@@ -92,8 +98,11 @@ def idle_cost(snapshot: FleetSnapshot, gpus: Sequence[Gpu]) -> float:
     return total
 
 
-def idle_summary(snapshot: FleetSnapshot, shown: Sequence[Gpu], *, filtered: bool = False) -> Text:
-    """``349 allocated GPUs idle ≥ 10m: $4,010.20/h`` (the header's figure), and what a filter kept."""
+def idle_summary(
+    snapshot: FleetSnapshot, shown: Sequence[Gpu] | Sequence[IdleOwner], *, filtered: bool = False
+) -> Text:
+    """``349 allocated GPUs idle ≥ 10m: $4,010.20/h`` (the header's figure), how many owners hold them, and
+    what a filter kept (``shown``: the rows on screen, GPUs or owners)."""
     idle = snapshot.idle_gpus
     window = fmt_age(snapshot.idle_window) if snapshot.idle_window > 0 else "now"
     out = Text.assemble(
@@ -101,8 +110,16 @@ def idle_summary(snapshot: FleetSnapshot, shown: Sequence[Gpu], *, filtered: boo
         ": ",
         (fmt_money(snapshot.totals.idle_cost_per_hour), WARN_STYLE if idle else OK_STYLE),
     )
+    owners = [o for o in shown if isinstance(o, IdleOwner)]
+    if owners or (filtered and not shown):
+        if not filtered:
+            out.append(f" in {len(owners):,} workload{'s' if len(owners) != 1 else ''}")
+        gpus = sum(o.gpus for o in owners)
+        cost = sum(o.cost_per_hour for o in owners if not math.isnan(o.cost_per_hour))
+    else:
+        gpus, cost = len(shown), idle_cost(snapshot, [g for g in shown if isinstance(g, Gpu)])
     if filtered:
-        out.append(f"  (shown: {len(shown):,}, {fmt_money(idle_cost(snapshot, shown))})", DIM_STYLE)
+        out.append(f"  (shown: {gpus:,} GPUs, {fmt_money(cost)})", DIM_STYLE)
     return out
 
 
@@ -160,61 +177,199 @@ IDLE = ResourceKind(
 )
 
 
-# --- nodes to cordon --------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class IdleOwner:
+    """The idle GPUs of one workload: what the idle view opens on, because "who pays for these" is the
+    question (one endpoint over-provisioned by 6 replicas, not 6 unrelated GPUs)."""
+
+    key: str
+    """The workload's ``namespace/name`` (an endpoint's or a job's; a bare pod's own)."""
+    kind: str
+    """``endpoint``, ``job`` or ``pod`` (no controller the snapshot knows)."""
+    gpus: int
+    cost_per_hour: float
+    """USD per hour of those GPUs; NaN when none of them is priced (unpriced ones count 0)."""
+    since: float
+    """Since when the longest idle of them has been idle; NaN when not known."""
+    nodes: int
+
+    @property
+    def namespace(self) -> str:
+        return self.key.partition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.partition("/")[2]
 
 
-def _severity(s: Suggestion, _: RowCtx) -> Text:
-    return Text(s.severity.label, HEALTH_STYLE[s.severity])
+def idle_owners(snapshot: FleetSnapshot) -> tuple[IdleOwner, ...]:
+    """The idle GPUs rolled up by the workload that holds them, in the order first met."""
+    groups: dict[str, list[Gpu]] = {}
+    for g in snapshot.idle_gpus:
+        groups.setdefault(gpu_owner(snapshot, g), []).append(g)
+    out = []
+    for key, gpus in groups.items():
+        kind = (
+            "endpoint" if key in snapshot.endpoint_by_key else "job" if key in snapshot.job_by_key else "pod"
+        )
+        prices = [float(p) for g in gpus if not is_na(p := snapshot.gpu_price(g))]
+        since = [float(t) for g in gpus if not is_na(t := snapshot.low_since(g))]
+        out.append(
+            IdleOwner(
+                key=key,
+                kind=kind,
+                gpus=len(gpus),
+                cost_per_hour=sum(prices) if prices else math.nan,
+                since=min(since) if since else math.nan,
+                nodes=len({g.node for g in gpus}),
+            )
+        )
+    return tuple(out)
 
 
-def _status(s: Suggestion, ctx: RowCtx) -> Text:
-    node = ctx.snapshot.node_by_name.get(s.node)
-    if node is None:
-        return Text("gone", DIM_STYLE)
-    return node_status(node, ctx)  # as the Nodes pane says it: Lost 5m, NotReady, Ready
+def _owner_idle_for(o: IdleOwner, ctx: RowCtx) -> Text:
+    if math.isnan(o.since):
+        return Text("N/A", DIM_STYLE)
+    seconds = max(0.0, ctx.now - o.since)
+    return Text(fmt_age(seconds), WARN_STYLE if seconds >= 3600 else "")
 
 
-def _pods(s: Suggestion, ctx: RowCtx) -> int:
-    """Pods on the node: the cluster's, or, where only telemetry knows the node, the pods its GPUs hold."""
-    snap = ctx.snapshot
-    pods = {p.key for p in snap.pods_by_node.get(s.node, ())}
-    pods.update(g.pod for g in snap.gpus_by_node.get(s.node, ()) if g.pod)
-    return len(pods)
+IDLE_OWNERS = ResourceKind(
+    name="idle-owners",
+    title="Idle GPUs by owner",
+    aliases=(),
+    rows=idle_owners,
+    key=lambda o: o.key,
+    detail="",
+    search_text=lambda o: f"{o.key} {o.kind}".lower(),
+    actions=("scale",),
+    default_sort="cost",
+    columns=(
+        Column("namespace", "NAMESPACE", 12, lambda o, c: o.namespace, lambda o, c: o.key, hotkey="N"),
+        Column("owner", "OWNER", 18, lambda o, c: o.name, lambda o, c: o.name, flex=True, hotkey="O"),
+        Column("kind", "KIND", 8, lambda o, c: o.kind, lambda o, c: o.kind, priority=2),
+        Column(
+            "gpus", "GPUS", 4, lambda o, c: str(o.gpus), lambda o, c: -o.gpus, justify="right", hotkey="G"
+        ),
+        Column(
+            "nodes", "NODES", 5, lambda o, c: str(o.nodes), lambda o, c: -o.nodes, justify="right", priority=3
+        ),
+        Column(
+            "idle",
+            "IDLE FOR",
+            9,
+            _owner_idle_for,
+            lambda o, c: o.since,  # since when, oldest first: the longest idle on top
+            justify="right",
+            hotkey="I",
+        ),
+        Column(
+            "cost",
+            "$/H",
+            9,
+            lambda o, c: (
+                Text("N/A", DIM_STYLE) if math.isnan(o.cost_per_hour) else Text(f"{o.cost_per_hour:,.2f}")
+            ),
+            lambda o, c: -o.cost_per_hour,  # dearest first
+            justify="right",
+            hotkey="C",
+        ),
+    ),
+)
+
+
+# --- node health --------------------------------------------------------------------------------------------
+
+NEED_STYLE = {
+    Need.HEALTHY: OK_STYLE,
+    Need.WATCH: WARN_STYLE,
+    Need.DRAIN: FAIL_STYLE,
+    Need.RESET: FAIL_STYLE,
+    Need.REBOOT: FAIL_STYLE,
+    Need.RMA: FAIL_STYLE,
+}
+
+
+def _verdict(v: Verdict, _: RowCtx) -> Text:
+    return Text(v.word, NEED_STYLE[v.need])  # a word, so that NO_COLOR still tells reboot from watch
+
+
+def _why(v: Verdict, ctx: RowCtx) -> Text:
+    return Text(v.why(ctx.now), NEED_STYLE[v.need] if v.need >= Need.DRAIN else "")
+
+
+def _hits(v: Verdict, _: RowCtx) -> Text:
+    names = [*v.jobs, *v.endpoints, *v.pods]
+    return Text(", ".join(names)) if names else Text("nothing", DIM_STYLE)
+
+
+def _cordoned_by(v: Verdict, _: RowCtx) -> Text:
+    if not v.cordoned and not v.cordoned_by:
+        return Text("-", DIM_STYLE)
+    return Text(v.cordoned_by or "yes (who: unknown)")
+
+
+def health_summary(snapshot: FleetSnapshot, shown: Sequence[Verdict], *, filtered: bool = False) -> Text:
+    """``3 nodes need attention: 1 reboot, 1 reset, 1 watch; 2 to cordon`` (the header's figure)."""
+    all_ = tuple(snapshot.verdicts.values())
+    if not all_:
+        return Text("Every node healthy: no XID, ECC error, row remap, NVLink error or throttling", OK_STYLE)
+    counts: dict[Need, int] = {}
+    for v in all_:
+        counts[v.need] = counts.get(v.need, 0) + 1
+    said = ", ".join(f"{counts[n]} {n.word}" for n in sorted(counts, reverse=True))
+    worst = max(counts)
+    out = Text.assemble(
+        (f"{len(all_)} node{'s' if len(all_) != 1 else ''} need attention: ", "bold"),
+        (said, NEED_STYLE[worst]),
+    )
+    cordon = len(to_cordon(snapshot))
+    if cordon:
+        out.append(f"; {cordon} to cordon", FAIL_STYLE)
+    if filtered:
+        out.append(f"  (shown: {len(shown):,})", DIM_STYLE)
+    return out
 
 
 CORDON = ResourceKind(
     name="cordon",
-    title="Nodes to cordon",
+    title="Node health",
     aliases=("health", "suggest", "suggestions", "cordons"),
-    rows=suggest_cordons,
-    key=lambda s: s.node,
+    rows=lambda s: tuple(s.verdicts.values()),
+    key=lambda v: v.node,
     detail="node",
-    search_text=lambda s: f"{s.node} {s.severity.label} {s.reason}".lower(),
-    default_sort="severity",
+    search_text=lambda v: f"{v.node} {v.word} {v.why(0.0)} {' '.join(v.hits)} {v.cordoned_by}".lower(),
+    default_sort="verdict",
     actions=("cordon",),
     columns=(
+        Column("node", "NODE", 13, lambda v, c: v.node, lambda v, c: v.node, hotkey="N"),
         Column(
-            "severity",
-            "SEV",
-            4,
-            _severity,
-            lambda s, c: (-s.severity, s.node),
-            hotkey="S",
+            "verdict",
+            "VERDICT",
+            8,
+            _verdict,
+            lambda v, c: (-v.need, v.node),
+            hotkey="V",
         ),
-        Column("node", "NODE", 13, lambda s, c: s.node, lambda s, c: s.node, hotkey="N"),
-        Column("status", "STATUS", 8, _status, priority=3),
+        Column("why", "WHY", 30, _why, flex=True),
         Column(
-            "pods",
-            "PODS",
-            4,
-            lambda s, c: str(_pods(s, c)),
-            _pods,
-            justify="right",
+            "hits",
+            "WHAT IT HITS",
+            18,
+            _hits,
+            lambda v, c: -(len(v.jobs) + len(v.endpoints) + len(v.pods)),
+            priority=3,
+            hotkey="H",
+        ),
+        Column(
+            "by",
+            "CORDONED BY",
+            11,
+            _cordoned_by,
+            lambda v, c: (not v.cordoned, v.cordoned_by),
             priority=2,
-            descending=True,
-            hotkey="P",
+            hotkey="C",
         ),
-        Column("why", "WHY", 20, lambda s, c: Text(s.reason, HEALTH_STYLE[s.severity]), flex=True),
     ),
 )
 

@@ -32,6 +32,7 @@ from aios_tui.domain import (
     NA,
     Condition,
     Endpoint,
+    Event,
     Health,
     Hpa,
     Job,
@@ -48,10 +49,12 @@ from aios_tui.domain.text import LIMIT, LONG_LIMIT, clean
 
 __all__ = [
     "DEFAULT_RACK_LABEL",
+    "EVENT_KINDS",
     "IMAGE_LIMIT",
     "LABEL_KEY_LIMIT",
     "MAX_DEVICES",
     "EndpointRec",
+    "EventRec",
     "HpaRec",
     "JobRec",
     "MalformedObject",
@@ -72,6 +75,7 @@ __all__ = [
     "convert_pod",
     "convert_podgroup",
     "convert_replicaset",
+    "convert_warning_event",
     "deployment_of_replicaset",
     "gpu_request",
     "matches",
@@ -505,6 +509,45 @@ def _conditions(status: Mapping[str, Any]) -> tuple[Condition, ...]:
     )
 
 
+CORDON_BY_LABEL = "k8saas.nvidia.com/cordon-by"
+"""NVIDIA NVSentinel's label on the nodes it quarantines (value ``NVSentinel``; its reason in
+``k8saas.nvidia.com/cordon-reason``)."""
+_CONTROLLER_TAINTS = {
+    "karpenter.sh/disrupted": "Karpenter",  # Karpenter v1, while it consolidates or replaces the node
+    "karpenter.sh/disruption": "Karpenter",  # before v1 (value "disrupting")
+    "ToBeDeletedByClusterAutoscaler": "cluster-autoscaler",
+    "DeletionCandidateOfClusterAutoscaler": "cluster-autoscaler",
+}
+_MANAGERS = {"kubectl-cordon": "kubectl", "kubectl-drain": "kubectl drain"}
+"""Field managers that set ``spec.unschedulable``, as people know them."""
+
+
+def _cordoned_by(
+    meta: Mapping[str, Any], labels: Mapping[str, str], taints: Sequence[Taint], cordoned: bool
+) -> str:
+    """Who cordoned or tainted the node: NVSentinel's label, a Karpenter or cluster-autoscaler taint, else
+    the field manager that last set ``spec.unschedulable`` (``kubectl-cordon``, ``aios-tui``, another
+    controller's name); "" when none says."""
+    by = labels.get(CORDON_BY_LABEL, "")
+    if by and cordoned:
+        return by
+    for t in taints:
+        controller = _CONTROLLER_TAINTS.get(t.key)
+        if controller:
+            return controller
+    if not cordoned:
+        return ""
+    try:  # bookkeeping, not the node: a malformed entry leaves "who" unknown rather than the node unread
+        for entry in _maps(meta.get("managedFields"), "metadata.managedFields"):
+            fields = _map(entry.get("fieldsV1"), "metadata.managedFields.fieldsV1")
+            if "f:unschedulable" in _map(fields.get("f:spec"), "metadata.managedFields.fieldsV1.f:spec"):
+                manager = _text(entry.get("manager"), "metadata.managedFields.manager")
+                return _MANAGERS.get(manager, manager)
+    except MalformedObject:
+        pass
+    return ""
+
+
 def convert_node(
     obj: Mapping[str, Any], *, source: str, gpu_names: Sequence[str], rack_label: str
 ) -> NodeRec:
@@ -535,6 +578,7 @@ def convert_node(
     if not model and total and itype in INSTANCE_TYPES:
         model = INSTANCE_TYPES[itype].gpu_model
     pool = next((labels[k] for k in POOL_LABELS if labels.get(k)), "")
+    cordoned = _flag(spec.get("unschedulable"), "spec.unschedulable")
     node = Node(
         name=_name(meta),
         source=source,
@@ -545,7 +589,8 @@ def convert_node(
         gpus_total=total,
         gpus_allocatable=alloc,
         ready=ready,
-        cordoned=_flag(spec.get("unschedulable"), "spec.unschedulable"),
+        cordoned=cordoned,
+        cordoned_by=_cordoned_by(meta, labels, taints, cordoned),
         conditions=conditions,
         taints=taints,
         labels=labels,
@@ -572,6 +617,9 @@ class PodRec:
     unschedulable: str = ""
     """The scheduler's message while the pod cannot be placed (its PodScheduled=False condition)."""
     created: float = 0.0
+    events: tuple[Event, ...] = ()
+    """What the pod's own status tells happened (an OOM kill with its time), kept when the cluster's Event
+    for it has expired (after an hour, by default)."""
 
 
 def _owner_ref(meta: Mapping[str, Any]) -> tuple[str, str]:
@@ -634,6 +682,8 @@ def convert_pod(obj: Mapping[str, Any], *, source: str, gpu_names: Sequence[str]
         annotations.get(COMPLETION_INDEX), f"metadata.annotations[{COMPLETION_INDEX}]"
     )
     volumes = _maps(spec.get("volumes"), "spec.volumes")
+    created = _time(meta.get("creationTimestamp"), "metadata.creationTimestamp")
+    restarts, reason, ooms = _container_states(status)
     pod = Pod(
         namespace=ns,
         name=name,
@@ -646,9 +696,43 @@ def convert_pod(obj: Mapping[str, Any], *, source: str, gpu_names: Sequence[str]
         empty_dir=any("emptyDir" in v for v in volumes),
         rank=int(index) if _INDEX.match(index) else -1,
         source=source,
+        restarts=restarts,
+        created_at=created,
+        reason=reason or _text(status.get("reason"), "status.reason", _SHORT),
+        containers=tuple(
+            _text(c.get("name"), "spec.containers.name")
+            for c in _maps(spec.get("containers"), "spec.containers")
+        ),
     )
-    created = _time(meta.get("creationTimestamp"), "metadata.creationTimestamp")
-    return PodRec(pod, labels, replicaset, unschedulable, created)
+    events = tuple(
+        Event(when, "pod", pod.key, "OOMKilled", f"container {container} was OOM-killed", True, 1, source)
+        for container, when in ooms
+    )
+    return PodRec(pod, labels, replicaset, unschedulable, created, events)
+
+
+def _container_states(status: Mapping[str, Any]) -> tuple[int, str, list[tuple[str, float]]]:
+    """From ``status.containerStatuses``: the restarts summed over the containers; the pod's reason in the
+    kubelet's word (a waiting reason such as ``CrashLoopBackOff``, else how a container last ended, such as
+    ``OOMKilled`` or ``Error``, never ``Completed``); and each OOM kill they tell of, (container, when) —
+    its time from ``terminated.finishedAt``, and none when that is missing: a made-up time would mislead."""
+    path = "status.containerStatuses"
+    restarts = 0
+    waiting, ended, ooms = "", "", []
+    for c in _maps(status.get("containerStatuses"), path):
+        restarts += _whole(c.get("restartCount"), f"{path}.restartCount")
+        state = _map(c.get("state"), f"{path}.state")
+        waiting = waiting or _text(_map(state.get("waiting"), path).get("reason"), f"{path}.waiting", _SHORT)
+        for run in (state, _map(c.get("lastState"), f"{path}.lastState")):
+            done = _map(run.get("terminated"), f"{path}.terminated")
+            why = _text(done.get("reason"), f"{path}.terminated.reason", _SHORT)
+            if why and why != "Completed":
+                ended = ended or why
+            if why == "OOMKilled":  # the only time read: parsing one costs a pod's conversion 10 %
+                when = _time(done.get("finishedAt"), f"{path}.terminated.finishedAt")
+                if when:
+                    ooms.append((_text(c.get("name"), f"{path}.name"), when))
+    return restarts, waiting or ended, ooms
 
 
 def convert_replicaset(obj: Mapping[str, Any]) -> str:
@@ -678,10 +762,36 @@ class EndpointRec:
     strategy: str = "RollingUpdate"
     max_surge: str = "25%"
     max_unavailable: str = "25%"
+    p99_slo_ms: Metric = NA
+    """From the :data:`SLO_P99_ANNOTATION` annotation."""
+    error_slo: Metric = NA
+    """From the :data:`SLO_ERROR_ANNOTATION` annotation."""
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+SLO_P99_ANNOTATION = "aios-tui.dev/slo-p99-ms"
+"""On a Deployment or StatefulSet: its p99 latency objective in milliseconds (``"250"``)."""
+SLO_ERROR_ANNOTATION = "aios-tui.dev/slo-error-rate"
+"""On a Deployment or StatefulSet: its error-rate objective, a fraction (``"0.001"``) or a percentage
+(``"0.1%"``)."""
+_OBJECTIVE = re.compile(r"(\d{1,9}(?:\.\d{1,9})?)\s*(%|ms)?")
+
+
+def _objective(annotations: Mapping[str, Any], key: str, unit: str, high: float) -> Metric:
+    """An objective annotation as a number above 0 and at most ``high`` (a percentage for ``unit="%"``
+    becomes a fraction). Unknown, not an error, when it is missing or does not read as one: a workload's
+    annotation is advice, and a typo in it must not hide the endpoint."""
+    value = annotations.get(key)
+    if not isinstance(value, str) or len(value) > _SHORT:
+        return NA
+    m = _OBJECTIVE.fullmatch(value.strip())
+    if m is None or (m.group(2) and m.group(2) != unit):
+        return NA
+    number = float(m.group(1)) / (100.0 if m.group(2) == "%" else 1.0)
+    return number if 0 < number <= high else NA
 
 
 def _count_or_percent(value: object, path: str, default: str) -> str:
@@ -730,6 +840,7 @@ def convert_deployment(obj: Mapping[str, Any], *, kind: str, gpu_names: Sequence
     container, image = _gpu_image(pod_spec, gpu_names, where)
     template_meta = _map(template.get("metadata"), "spec.template.metadata")
     strategy, surge, unavailable = _strategy(kind, spec)
+    annotations = _annotations(meta)
     return EndpointRec(
         kind=kind,
         namespace=_text(meta.get("namespace"), "metadata.namespace"),
@@ -745,6 +856,8 @@ def convert_deployment(obj: Mapping[str, Any], *, kind: str, gpu_names: Sequence
         strategy=strategy,
         max_surge=surge,
         max_unavailable=unavailable,
+        p99_slo_ms=_objective(annotations, SLO_P99_ANNOTATION, "ms", 3_600_000),
+        error_slo=_objective(annotations, SLO_ERROR_ANNOTATION, "%", 1.0),
     )
 
 
@@ -827,6 +940,8 @@ def build_endpoint(rec: EndpointRec, hpa: Hpa | None, *, source: str) -> Endpoin
         strategy=rec.strategy,
         max_surge=rec.max_surge,
         max_unavailable=rec.max_unavailable,
+        p99_slo_ms=rec.p99_slo_ms,
+        error_slo=rec.error_slo,
     )
 
 
@@ -1075,6 +1190,66 @@ def convert_event(obj: Mapping[str, Any]) -> tuple[str, str, float] | None:
     ns = _text(involved.get("namespace"), "involvedObject.namespace")
     name = _text(involved.get("name"), "involvedObject.name")
     return f"{ns}/{name}", _text(obj.get("message"), "message", LONG_LIMIT), when
+
+
+EVENT_KINDS: Mapping[str, str] = MappingProxyType(
+    {
+        "Pod": "pod",
+        "Node": "node",
+        "Job": "job",
+        "Deployment": "deployment",
+        "StatefulSet": "statefulset",
+        "ReplicaSet": "replicaset",
+    }
+)
+"""An involved object's kind as :attr:`Event.kind` says it; the join makes a Deployment's, StatefulSet's or
+ReplicaSet's event an ``endpoint``'s when its workload is one. Other kinds are lower-cased."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRec:
+    """A Warning event as the informer keeps it."""
+
+    event: Event
+    scheduling: tuple[str, str, float] | None = None
+    """(pod key, message, time) of the scheduler's refusal (:func:`convert_event`): a pod's pending reason."""
+
+
+def convert_warning_event(obj: Mapping[str, Any], *, source: str) -> EventRec | None:
+    """A ``type: Warning`` core/v1 Event as a domain :class:`Event` (None for any other type).
+
+    Its time is its last occurrence: ``series.lastObservedTime`` (events.k8s.io recorders such as the
+    scheduler's fold repeats there, with ``eventTime`` the first), else ``lastTimestamp`` (older recorders
+    such as the kubelet's), else ``eventTime``, ``firstTimestamp``, ``metadata.creationTimestamp``. A node
+    is keyed by its name; namespaced objects by ``namespace/name``."""
+    root = _root(obj)
+    if _text(root.get("type"), "type", _SHORT) != "Warning":
+        return None
+    involved = _map(root.get("involvedObject"), "involvedObject")
+    raw_kind = _text(involved.get("kind"), "involvedObject.kind", _SHORT)
+    kind = EVENT_KINDS.get(raw_kind, raw_kind.lower())
+    ns = _text(involved.get("namespace"), "involvedObject.namespace")
+    name = _text(involved.get("name"), "involvedObject.name")
+    series = _map(root.get("series"), "series")
+    when = (
+        _time(series.get("lastObservedTime"), "series.lastObservedTime")
+        or _time(root.get("lastTimestamp"), "lastTimestamp")
+        or _time(root.get("eventTime"), "eventTime")
+        or _time(root.get("firstTimestamp"), "firstTimestamp")
+        or _time(_meta(root).get("creationTimestamp"), "metadata.creationTimestamp")
+    )
+    count = max(1, _whole(series.get("count"), "series.count") or _whole(root.get("count"), "count"))
+    event = Event(
+        time=when,
+        kind=kind or "object",
+        key=f"{ns}/{name}" if ns and kind != "node" else name,
+        reason=_text(root.get("reason"), "reason", _SHORT) or "Warning",
+        message=_text(root.get("message"), "message", LONG_LIMIT),
+        warning=True,
+        count=count,
+        source=source,
+    )
+    return EventRec(event, convert_event(root))
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,17 @@ class SimNode:
     ready: bool = True
     xid_gpu: int = -1
     """Index of a GPU that fell off the bus (XID 79), -1 when none."""
+    xid_at: float = 0.0
+    """When it fell off (the driver's log line), 0 when none."""
     hot_gpu: int = -1
     """Index of a GPU throttling on temperature, -1 when none."""
+    remap_gpu: int = -1
+    """Index of a GPU with a row remap pending (its driver asks for a reset), -1 when none."""
+    nvlink_gpu: int = -1
+    """Index of a GPU whose NVLink counts errors (``nvlink_errors`` of them), -1 when none."""
+    nvlink_errors: int = 0
+    cordoned_by: str = ""
+    """Who cordoned it (``NVSentinel``, ``aios-tui``), "" when unknown or not cordoned."""
     obj: Node | None = None
 
     @property
@@ -131,6 +140,8 @@ SERVING_KINDS: tuple[ServingKind, ...] = (
                 "H100", 2, 9.0, 420, 1300, 0.90, (2, 4), 1),
 )
 # fmt: on
+SERVER_CONTAINER = {"vLLM": "vllm", "Triton": "triton", "TorchServe": "torchserve", "TF Serving": "serving"}
+"""A model server's container name in its pods (what a log is asked for)."""
 
 
 @dataclass(eq=False, slots=True)
@@ -245,6 +256,8 @@ class Fleet:
         """Pool → the ordinal its next node's name gets (names are not reused either)."""
         self.launching: dict[str, int] = {}
         """Pool → node launches under way (each a pending event; one finding the pool full does nothing)."""
+        self.now = 0.0
+        """The simulated time: when a pod made now is created (the layout and the source move it)."""
 
     def next_uid(self) -> int:
         self.uid += 1
@@ -507,6 +520,8 @@ def create_job_pod(fleet: Fleet, job: SimJob, rank: int) -> str:
         empty_dir=True,
         rank=rank,
         source=fleet.source,
+        created_at=job.started_at or fleet.now,
+        containers=("trainer",),
     )
     fleet.put_pod(pod)
     fleet.work[pod.key] = job
@@ -525,12 +540,19 @@ def create_replica_pod(fleet: Fleet, ep: SimEndpoint) -> str:
         owner_kind="ReplicaSet",
         owner=ep.key,
         source=fleet.source,
+        created_at=fleet.now,
+        containers=(SERVER_CONTAINER.get(ep.kind.server, "server"),),
     )
     fleet.put_pod(pod)
     fleet.work[pod.key] = ep
     fleet.unplaced[pod.key] = None
     ep.pods[pod.key] = ep.template
     return pod.key
+
+
+def _first_allocated(node: SimNode) -> int:
+    """Index of the node's first GPU held by a pod (0 when none is)."""
+    return next((i for i, owner in enumerate(node.owners) if owner), 0)
 
 
 def mark_running(fleet: Fleet, key: str) -> None:
@@ -566,6 +588,7 @@ class _Layout:
         running = self.training()
         self.incidents(running)
         self.history_jobs()
+        self.fleet.now = self.start
 
     # nodes and pools
 
@@ -605,8 +628,15 @@ class _Layout:
         app_hash = {app: template_hash(mix(fleet.salt ^ i)) for i, (_, app, _) in enumerate(_CPU_APPS)}
         uid = fleet.next_uid
         running = PodPhase.RUNNING
+        # Ages (a hash, not the rng: the rest of the fleet stays as it was): weeks for the DaemonSets, days
+        # for the services, hours for the debugging pods.
+        app_born = {
+            app: self.start - 86_400.0 * (1.0 + 20.0 * unit(fleet.salt, 0xA9 ^ i))
+            for i, (_, app, _) in enumerate(_CPU_APPS)
+        }
         for node in fleet.nodes:
             gpu, efa = bool(node.itype.gpus), node.itype.name in _EFA_TYPES
+            node_born = self.start - 86_400.0 * (7.0 + 60.0 * unit(fleet.salt, 0xB0 ^ node.idx))
             for ns, ds, gpu_only, efa_only in _DAEMONSETS:
                 if (gpu_only and not gpu) or (efa_only and not efa):
                     continue
@@ -621,6 +651,8 @@ class _Layout:
                         owner=f"{ns}/{ds}",
                         ready=True,
                         source=src,
+                        created_at=node_born,
+                        containers=(ds,),
                     )
                 )
             count = rng.randint(200, 230) if not gpu else rng.randint(2, 6)
@@ -638,13 +670,25 @@ class _Layout:
                         empty_dir=empty_dir,
                         ready=True,
                         source=src,
+                        created_at=app_born[app],
+                        containers=(app,),
                     )
                 )
         for i in range(max(1, self.n // 500)):
             node = fleet.nodes[rng.randrange(len(fleet.nodes))]
             user = _USERS[i % len(_USERS)]
+            born = self.start - 3600.0 * (0.5 + 8.0 * unit(fleet.salt, 0xDE ^ i))
             fleet.put_pod(
-                Pod("default", f"debug-{user}-{suffix(uid())}", node.name, running, ready=True, source=src)
+                Pod(
+                    "default",
+                    f"debug-{user}-{suffix(uid())}",
+                    node.name,
+                    running,
+                    ready=True,
+                    source=src,
+                    created_at=born,
+                    containers=("shell",),
+                )
             )
 
     def faulty_nodes(self) -> None:
@@ -659,6 +703,7 @@ class _Layout:
                 self.fleet.pods[key] = replace(pod, ready=False)
         spare = self.fleet.by_model.get("H200") or h100[:-1]
         spare[-1].xid_gpu = self.rng.randrange(spare[-1].itype.gpus)
+        spare[-1].xid_at = self.start - 720.0  # 12 minutes before the session: nobody has acted yet
 
     # serving
 
@@ -726,6 +771,7 @@ class _Layout:
             now = demand(ep, self.start, fleet.salt)
             ep.desired = max(ep.hpa[0], min(ep.hpa[1], math.ceil(now / target)))
         fleet.endpoints[ep.key] = ep
+        fleet.now = self.start - 3600.0 * (2.0 + 400.0 * unit(salt, 0xC4EA))  # its replicas' age
         for _ in range(ep.desired):
             key = create_replica_pod(fleet, ep)
             node = fleet.first_fit(kind.gpu_model, kind.gpus)
@@ -809,6 +855,25 @@ class _Layout:
                 busy = [n for n in fleet.nodes if n.used and n.schedulable and n.hot_gpu < 0]
                 host = busy[0] if busy else next(n for n in fleet.nodes if n.schedulable)
             host.cordoned = True
+            self.gpu_health(host)
+
+    def gpu_health(self, quarantined: SimNode) -> None:
+        """GPU health a real fleet shows besides its XID: NVSentinel has cordoned ``quarantined`` for a row
+        remap its driver wants a reset for (its pods still run: the drain waits for their owners), and
+        another busy node counts NVLink errors, not yet enough to move its work. The GPUs are the first ones
+        each node has allocated, so that the verdicts hit something; no draw from the rng, so the rest of
+        the fleet stays as it was."""
+        quarantined.cordoned_by = "NVSentinel"
+        quarantined.labels = {
+            **quarantined.labels,
+            "k8saas.nvidia.com/cordon-by": "NVSentinel",
+            "k8saas.nvidia.com/cordon-reason": "GPU-fatal-error-ruleset",
+        }
+        quarantined.remap_gpu = _first_allocated(quarantined)
+        link = next((n for n in self.fleet.nodes if n.used and n.schedulable and n.hot_gpu < 0), None)
+        if link is not None:
+            link.nvlink_gpu = _first_allocated(link)
+            link.nvlink_errors = 37
 
     def history_jobs(self) -> None:
         """Jobs that finished before the session, and a few queued for capacity that is not there."""

@@ -16,6 +16,10 @@ Production endpoints carry a PodDisruptionBudget, and an eviction it forbids is 
 
 Cost: objects that did not change are reused between fetches; GPU telemetry is refreshed on a rotating
 slice (a staggered DCGM scrape) plus every GPU an action touched.
+
+Triage (``_sim_inspect``): pods carry restarts, age and reasons, the fleet tells the events it lived (its
+XID with its time, scheduling refusals, OOM kills, a crash loop, what it carried out), and it reads pods'
+logs and shows objects as YAML shaped like Kubernetes', its incidents in them.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import re
 import threading
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import ParamSpec
 
@@ -76,6 +80,7 @@ from aios_tui.sources._sim_fleet import (
     mark_running,
     new_job,
 )
+from aios_tui.sources._sim_inspect import SimInspect
 from aios_tui.sources._sim_signals import (
     GPU_SPECS,
     gpu_physics,
@@ -102,6 +107,9 @@ CHECKPOINT_S = 1800.0
 PDB_VIOLATION = "Cannot evict pod as it would violate the pod's disruption budget."
 """The Eviction API's 429 message, word for word."""
 MAX_REPLICAS = 1000
+ERROR_SLO = 0.01
+"""Every simulated endpoint's error-rate objective: 1 % (its errors idle at 0.02–0.06 % and climb as its
+replicas saturate; past ρ = 1 it sheds requests)."""
 _SLICE_MIN, _SLICE_MAX, _SLICE_SHARE = 512, 4096, 10
 """GPUs refreshed per fetch: a tenth of the fleet, at least 512 and at most 4096."""
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -143,7 +151,7 @@ def _min_available(ep: SimEndpoint) -> int:
     return max(1, ep.desired - 1)
 
 
-class SimSource:
+class SimSource(SimInspect):
     """A simulated GPU fleet of ``nodes`` nodes; the same ``seed`` and clock readings give the same fleet.
 
     ``start`` is the simulated time at which the fleet is laid out (default: the clock at construction);
@@ -188,6 +196,10 @@ class SimSource:
         self._pods_tuple: tuple[Pod, ...] = ()
         self._rho: dict[str, float] = {}
         self._rho_t = math.nan
+        self._state_at_start: dict[str, tuple[object, ...]] = {}
+        """GPU uuid → what it ran at the start (:meth:`_gpu_state`); a node added since has none."""
+        self._ready_at_start: dict[str, int] = {}
+        self._init_inspect()
 
     # --- the Source protocol ----------------------------------------------------------------------------
 
@@ -204,6 +216,7 @@ class SimSource:
             jobs = self._build_jobs(fleet, t)
             gpus = self._refresh_gpus(fleet, t)
             nodes = self._build_nodes(fleet)
+            self._mark_facts(fleet, t)  # OOM kills, crash loops
             if fleet.pods_dirty:
                 self._pods_tuple = tuple(fleet.pods.values())
                 fleet.pods_dirty = False
@@ -216,6 +229,7 @@ class SimSource:
                 pools=fleet.pools,
                 pdbs=pdbs,
                 context=f"{self.name} (simulated, seed {self._seed}, {self._size} nodes)",
+                events=self._events_now(fleet, jobs, t),
             )
 
     async def close(self) -> None:
@@ -266,7 +280,8 @@ class SimSource:
         if not 0 <= replicas <= MAX_REPLICAS:
             raise ValueError(f"replicas must be between 0 and {MAX_REPLICAS}, got {replicas}")
         ep = self._endpoint(namespace, name)
-        ep.desired = replicas
+        old, ep.desired = ep.desired, replicas
+        self._noted_replicas(ep, self._t, old)
         self._reconcile(ep)
 
     def _redeploy(self, namespace: str, name: str, image: str | None) -> None:
@@ -277,14 +292,19 @@ class SimSource:
             ep.image = image
         ep.revision += 1
         ep.template = template_hash(mix(ep.salt + ep.revision))
+        said = f"Scaled up replica set {ep.name}-{ep.template} to 1 (rollout of revision {ep.revision + 1})"
+        self._note(self._t, "endpoint", ep.key, "ScalingReplicaSet", said)
         self._reconcile(ep)
 
     def _cordon(self, name: str, cordoned: bool) -> None:
         node = self._node(name)
         if node.cordoned != cordoned:
             node.cordoned = cordoned
+            node.cordoned_by = "aios-tui" if cordoned else ""
             node.obj = None
             self._cap_dirty = True
+            now = "NodeNotSchedulable" if cordoned else "NodeSchedulable"
+            self._note(self._t, "node", name, now, f"Node {name} status is now: {now}")
 
     def _evict(self, namespace: str, name: str) -> None:
         fleet, t = self._f, self._t
@@ -293,9 +313,15 @@ class SimSource:
         if pod is None:
             raise SourceError(f"pod {key} not found")
         work = fleet.work.get(key)
+        if (
+            isinstance(work, SimEndpoint)
+            and pod.ready
+            and _guarded(work)
+            and self._ready(fleet, work) <= _min_available(work)
+        ):
+            raise EvictionBlocked(PDB_VIOLATION, pdb=work.key)
+        self._note(t, "pod", key, "Killing", f"Stopping pod {key}: evicted (Eviction API)")
         if isinstance(work, SimEndpoint):
-            if pod.ready and _guarded(work) and self._ready(fleet, work) <= _min_available(work):
-                raise EvictionBlocked(PDB_VIOLATION, pdb=work.key)
             work.pods.pop(key, None)
             fleet.remove_pod(key)
             self._cap_dirty = True
@@ -462,45 +488,69 @@ class SimSource:
 
     # --- history ------------------------------------------------------------------------------------------
 
-    def history(self, kind: str, key: str, metric: str, points: int, step: float) -> Sequence[float]:
-        """Past readings ending at the last fetch, from the same functions as the live ones.
+    def warmup(self, kind: str, key: str, metric: str, points: int, step: float) -> Sequence[float]:
+        """Readings for the ``points`` steps before the fleet was laid out (before the console opened),
+        oldest first, from the same functions as the live ones and the fleet as it stood then.
 
-        Past actions are not replayed: a GPU's history assumes it always ran what it runs now.
-        An unknown key gives NaNs (no readings); an unknown kind or metric raises ValueError.
+        The fleet is not a history provider: the poller keeps what each fetch returned (the history it
+        lived, an incident included after it was fixed) and asks this only for the time before the first
+        fetch. Endpoints are drawn with their replicas at the start; a GPU (or a node with one) whose work
+        changed since (given to another pod, freed, its job hung or ended, its node down) has none: NaN, as
+        today's work would be a made-up past. An unknown key gives NaNs; an unknown kind or metric raises
+        ValueError.
         """
         if not step > 0:
             raise ValueError(f"step must be positive, got {step!r}")
         with self._lock:
             fleet = self._ensure()
-            end = self._t
-            times = [end - (points - 1 - i) * step for i in range(max(0, points))]
+            times = [self._start - (points - i) * step for i in range(max(0, points))]
             if kind == "gpu":
                 if metric not in _GPU_METRICS:
                     raise ValueError(f"unknown GPU metric {metric!r}; known: {', '.join(_GPU_METRICS)}")
                 pos = self._uuid_pos.get(key)
+                if pos is None or self._state_at_start.get(key) != self._gpu_state(fleet, pos):
+                    return [math.nan] * len(times)
                 i = _GPU_METRICS[metric]
                 out = []
                 for t in times:
-                    values = None if pos is None else self._gpu_values(fleet, pos, t)
+                    values = self._gpu_values(fleet, pos, t, self._ready_at_start)
                     out.append(math.nan if values is None else float(values[i]))
                 return out
             if kind == "node":
                 if metric != "util":
                     raise ValueError(f"unknown node metric {metric!r}; known: util")
                 node = fleet.node_by_name.get(key)
-                return [self._node_util(fleet, node, t) for t in times]
+                at_start = self._state_at_start
+                if node is None or any(
+                    at_start.get(fleet.gpus[node.gpu0 + i].uuid) != self._gpu_state(fleet, node.gpu0 + i)
+                    for i in range(len(node.owners))
+                ):
+                    return [math.nan] * len(times)
+                return [self._node_util(fleet, node, t, self._ready_at_start) for t in times]
             if kind == "endpoint":
                 if metric not in _ENDPOINT_METRICS:
                     raise ValueError(
                         f"unknown endpoint metric {metric!r}; known: {', '.join(_ENDPOINT_METRICS)}"
                     )
                 ep = fleet.endpoints.get(key)
-                if ep is None:
+                ready = self._ready_at_start.get(key)
+                if ep is None or ready is None:
                     return [math.nan] * len(times)
-                ready = self._ready(fleet, ep)
                 j = _ENDPOINT_METRICS.index(metric)
                 return [self._endpoint_values(fleet, ep, ready, t)[j] for t in times]
             raise ValueError(f"unknown history kind {kind!r}; known: gpu, node, endpoint")
+
+    @staticmethod
+    def _gpu_state(fleet: Fleet, pos: int) -> tuple[object, ...]:
+        """What a GPU's readings depend on besides the time and its endpoint's replicas: what it runs and in
+        which state. The warm-up draws a GPU whose state is still the start's, and no other."""
+        g = fleet.gpus[pos]
+        node = g.node
+        owner = node.owners[g.index] if g.index < len(node.owners) else ""
+        work = fleet.work.get(owner) if owner else None
+        pod = fleet.pods.get(owner) if owner else None
+        job = (work.state, work.stuck) if isinstance(work, SimJob) else None
+        return (owner, node.ready, g.index == node.xid_gpu, job, pod is not None and pod.ready)
 
     # --- model time ---------------------------------------------------------------------------------------
 
@@ -524,6 +574,9 @@ class SimSource:
         self._gpu_objs = [self._read_gpu(fleet, i, self._start) for i in range(len(fleet.gpus))]
         fleet.dirty_gpus.clear()
         self._schedule(self._start)  # after the readings: the engine sees nodes, whose health they give
+        # What the warm-up history (the time before the start) is drawn from: the fleet as it stood then.
+        self._state_at_start = {g.uuid: self._gpu_state(fleet, i) for i, g in enumerate(fleet.gpus)}
+        self._ready_at_start = {k: self._ready(fleet, ep) for k, ep in fleet.endpoints.items()}
         return fleet
 
     def _push(self, when: float, kind: int, key: str) -> None:
@@ -538,11 +591,11 @@ class SimSource:
         events = self._events
         while events and events[0][0] <= now:
             when, _, kind, key = heapq.heappop(events)
-            self._t = max(when, floor, self._t)
+            self._t = self._f.now = max(when, floor, self._t)
             self._handle(kind, key, self._t)
             if self._cap_dirty:
                 self._schedule(self._t)
-        self._t = now
+        self._t = self._f.now = now
         if self._cap_dirty:
             self._schedule(now)
 
@@ -621,7 +674,8 @@ class SimSource:
                 recs.pop(0)
             new = want if want > ep.desired else max(r for _, r in recs)
             if new != ep.desired:
-                ep.desired = new
+                old, ep.desired = ep.desired, new
+                self._noted_replicas(ep, t, old)
                 self._reconcile(ep)
 
     # --- scheduling ---------------------------------------------------------------------------------------
@@ -715,6 +769,8 @@ class SimSource:
             key = create_job_pod(fleet, job, rank)
             self._bind(key, fleet.node_by_name[name], job.per_worker, t, JOB_READY_DELAY)
         self._push(t + job.duration - job.done, _FINISH, job.key)
+        where = ", ".join(dict.fromkeys(nodes))
+        self._note(t, "job", job.key, "SuccessfulCreate", f"Created {job.workers} pods (ranks) on {where}")
 
     def _restart(self, job: SimJob, t: float) -> None:
         """A gang lost a rank: every rank goes, the job queues again and resumes from its last checkpoint.
@@ -726,6 +782,8 @@ class SimSource:
         for key in job.pods:
             if key:
                 fleet.remove_pod(key)
+        said = f"a rank was lost: all {job.workers} ranks stop; the gang queues, resumes from its checkpoint"
+        self._note(t, "job", job.key, "GangRestart", said, warning=True)
         if job.stuck:
             job.stuck = False
             job.duration = job_duration(random.Random(job.salt))
@@ -792,6 +850,8 @@ class SimSource:
             owner=pod.owner,
             empty_dir=pod.empty_dir,
             source=pod.source,
+            created_at=t,
+            containers=pod.containers,
         )
         fleet.put_pod(fresh)
         self._push(t + 3.0 + 5.0 * unit(fleet.salt, fleet.uid), _READY, fresh.key)
@@ -841,14 +901,19 @@ class SimSource:
 
     # --- readings -----------------------------------------------------------------------------------------
 
-    def _rho_at(self, fleet: Fleet, ep: SimEndpoint, t: float) -> float:
-        if t == self._rho_t and ep.key in self._rho:
+    def _rho_at(self, fleet: Fleet, ep: SimEndpoint, t: float, ready: int | None = None) -> float:
+        """Load at ``t`` on the replicas ready now (or on ``ready`` of them: the warm-up's, at the start)."""
+        if ready is None and t == self._rho_t and ep.key in self._rho:
             return self._rho[ep.key]
-        ready = self._ready(fleet, ep)
+        if ready is None:
+            ready = self._ready(fleet, ep)
         return demand(ep, t, fleet.salt) / (ready * ep.kind.capacity) if ready else math.inf
 
-    def _gpu_values(self, fleet: Fleet, pos: int, t: float) -> _Values | None:
-        """Utilisation, memory used, temperature, power, SM clock and throttle reasons; None when unknown."""
+    def _gpu_values(
+        self, fleet: Fleet, pos: int, t: float, ready: Mapping[str, int] | None = None
+    ) -> _Values | None:
+        """Utilisation, memory used, temperature, power, SM clock and throttle reasons; None when unknown.
+        ``ready``: each endpoint's ready replicas to take (the warm-up's, at the start) instead of now's."""
         g = fleet.gpus[pos]
         node = g.node
         spec = node.spec
@@ -871,7 +936,7 @@ class SimSource:
                 elif fleet.pods[owner].ready:  # waiting at the rendezvous for a missing rank
                     util, mem = 2.0 * u, spec.mem_idle + 1800.0
             elif isinstance(work, SimEndpoint) and fleet.pods[owner].ready:
-                rho = min(self._rho_at(fleet, work, t), 1.0)
+                rho = min(self._rho_at(fleet, work, t, None if ready is None else ready.get(work.key)), 1.0)
                 util = max(0.0, min(100.0, 97.0 * rho + 2.0 * (u - 0.5)))
                 mem = spec.mem_total * work.kind.mem_frac * (0.998 + 0.004 * u)
                 intensity = 0.8
@@ -899,6 +964,7 @@ class SimSource:
                 power_limit=spec.power_limit,
                 sm_clock_max=spec.sm_clock_max,
                 xid=79 if g.index == node.xid_gpu else 0,
+                xid_at=node.xid_at if g.index == node.xid_gpu else 0.0,
                 ecc_corrected=ecc,
                 pod=owner,
             )
@@ -930,6 +996,10 @@ class SimSource:
             throttle=reasons,
             pod=owner,
             low_since=low_since,
+            # As NVML reports them: a pending row remap asks for a reset; a healthy GPU needs nothing.
+            recovery_action="reset" if g.index == node.remap_gpu else "none",
+            remap_pending=g.index == node.remap_gpu,
+            nvlink_errors=node.nvlink_errors if g.index == node.nvlink_gpu else 0,
         )
 
     def _refresh_gpus(self, fleet: Fleet, t: float) -> tuple[Gpu, ...]:
@@ -993,6 +1063,7 @@ class SimSource:
             gpus_requested=node.used,
             ready=node.ready,
             cordoned=node.cordoned,
+            cordoned_by=node.cordoned_by if node.cordoned else "",
             conditions=conditions,
             taints=taints,
             labels=node.labels,
@@ -1055,6 +1126,7 @@ class SimSource:
                     p50_ms=_metric(p50),
                     p99_ms=_metric(p99),
                     p99_slo_ms=2.0 * k.p99,
+                    error_slo=ERROR_SLO,
                     error_rate=err,
                     hpa=hpa,
                     cluster=self.name,
@@ -1106,12 +1178,12 @@ class SimSource:
             )
         return tuple(out)
 
-    def _node_util(self, fleet: Fleet, node: SimNode | None, t: float) -> float:
+    def _node_util(self, fleet: Fleet, node: SimNode | None, t: float, ready: Mapping[str, int]) -> float:
         if node is None or not node.owners:
             return math.nan
         utils = []
         for i in range(len(node.owners)):
-            values = self._gpu_values(fleet, node.gpu0 + i, t)
+            values = self._gpu_values(fleet, node.gpu0 + i, t, ready)
             if values is not None:
                 utils.append(values[0])
         return sum(utils) / len(utils) if utils else math.nan

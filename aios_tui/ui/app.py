@@ -23,33 +23,34 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from aios_tui.config import Settings
-from aios_tui.domain import FleetSnapshot, clock
+from aios_tui.domain import Event, FleetSnapshot, Pod, clock
 from aios_tui.ops import ArgError, CancelToken, Kind, Ops, Plan, all_actions, lookup
 from aios_tui.ops.argv import parse_words
 from aios_tui.poll import Poller
-from aios_tui.render.table import KINDS, kind_for
-from aios_tui.render.views import view_for
+from aios_tui.render import kinds
+from aios_tui.render.kinds import PANES, REGISTRY
+from aios_tui.render.triage import describe, owner_kind
 from aios_tui.ui import forms
+from aios_tui.ui.commands import APP_COMMANDS
 from aios_tui.ui.keys import KeyGate
-from aios_tui.ui.messages import FleetUpdated
+from aios_tui.ui.messages import ActionRequested, CommandEntered, FleetUpdated, OpenDetail
 from aios_tui.ui.screens.actions import ActionLogScreen
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.help import HelpScreen
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import Confirmed
+from aios_tui.ui.screens.triage import (
+    DETAIL_KINDS,
+    EventsScreen,
+    LogScreen,
+    PodsScreen,
+    QuitScreen,
+    TextScreen,
+    parse_since,
+)
 from aios_tui.ui.screens.views import CordonScreen, IdleScreen, PoolsScreen, SourcesScreen, ViewScreen
 from aios_tui.ui.widgets.header import FleetHeader
 
-APP_COMMANDS: Mapping[str, str] = {
-    "quit": "leave the console (also :q)",
-    "help": "every key and command (also ?)",
-    "audit": "the action log: every action taken, by whom, how it ended (also a)",
-    "refresh": "fetch every source now (also ctrl+r)",
-    "filter": "filter the pane: :filter WORDS (also /)",
-    "sort": "sort the pane by a column: :sort COLUMN",
-    "theme": "switch the colour theme: :theme NAME",
-    "ctx": "the context the console watches",
-}
 PERMISSION_WAIT_S = 2.0
 """How long a key press waits for an access review that has not answered (a real kube-apiserver answers one
 in milliseconds) before it says "checking permissions…" instead of opening a plan."""
@@ -80,6 +81,13 @@ class AiosApp(App[None]):
         Binding("h", "view('cordon')", "Health", show=False),
         Binding("p", "view('pools')", "Pools", show=False),
         Binding("e", "view('sources')", "Sources", show=False),
+        Binding("v", "view('events')", "Events", show=False),
+        Binding("V", "recent_events", "Last 15 min", show=False),
+        Binding("l", "logs", "Logs", show=False),
+        Binding("y", "yaml", "YAML", show=False),
+        Binding("d", "describe", "Describe", show=False),
+        Binding("Y", "copy_name", "Copy name", show=False),
+        Binding("ctrl+c", "quit_asking", "Quit", show=False, priority=True),
         Binding("x", "cancel_action", "Stop action"),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
@@ -115,7 +123,11 @@ class AiosApp(App[None]):
 
     def get_default_screen(self) -> Screen[None]:
         return MainScreen(
-            read_only=self.ops.read_only, ascii=self.settings.ascii, default_pane=self.settings.default_pane
+            read_only=self.ops.read_only,
+            ascii=self.settings.ascii,
+            default_pane=self.settings.default_pane,
+            snapshot=lambda: self.fleet,
+            key_state=self.key_state,
         )
 
     @property
@@ -200,12 +212,32 @@ class AiosApp(App[None]):
 
     # --- navigation -------------------------------------------------------------------------------------
 
-    def open_detail(self, kind: str, key: str) -> None:
+    def open_detail(self, kind: str, key: str, trail: tuple[str, ...] = ()) -> None:
+        """Push the detail screen of one object; ``trail`` is the breadcrumb of the way there."""
         if self.fleet is None:
             return
         self.push_screen(
-            DetailScreen(kind, key, self.fleet, self.clock(), self._history, ascii=self.settings.ascii)
+            DetailScreen(
+                kind,
+                key,
+                self.fleet,
+                self.clock(),
+                self._history,
+                ascii=self.settings.ascii,
+                trail=trail,
+                grafana=self.settings.grafana,
+                key_state=self.key_state,
+            )
         )
+
+    def on_open_detail(self, message: OpenDetail) -> None:
+        self.open_detail(message.kind, message.key, message.trail)
+
+    def on_action_requested(self, message: ActionRequested) -> None:
+        self.start_action(message.action, message.targets)
+
+    def on_command_entered(self, message: CommandEntered) -> None:
+        self.run_command(message.line)
 
     def _history(self, kind: str, key: str, metric: str) -> Sequence[float]:
         return self.poller.history(kind, key, metric)
@@ -226,24 +258,154 @@ class AiosApp(App[None]):
             self.push_screen(ActionLogScreen(self.ops.audit))
 
     def action_view(self, name: str) -> None:
-        """``i`` / ``:idle``: the allocated-but-idle GPUs; ``h`` / ``:health``: the nodes to cordon; ``p`` /
+        """``i`` / ``:idle``: the allocated-but-idle GPUs; ``h`` / ``:health``: node health; ``p`` /
         ``:pools``: the node pools. The same key again (or esc) goes back."""
         screens: dict[str, type[ViewScreen]] = {
             "idle": IdleScreen,
             "pools": PoolsScreen,
             "sources": SourcesScreen,
+            "pods": PodsScreen,
+            "events": EventsScreen,
         }
         screen_type = screens.get(name, CordonScreen)
         if isinstance(self.screen, screen_type) or not isinstance(
-            self.screen, (MainScreen, ViewScreen, DetailScreen)
+            self.screen, (MainScreen, ViewScreen, DetailScreen, LogScreen, TextScreen)
         ):
             return
-        while isinstance(self.screen, (ViewScreen, DetailScreen)):
+        while isinstance(self.screen, (ViewScreen, DetailScreen, LogScreen, TextScreen)):
             self.pop_screen()
-        self.push_screen(screen_type(read_only=self.ops.read_only, ascii=self.settings.ascii))
+        if screen_type is EventsScreen:
+            self.push_screen(
+                EventsScreen(
+                    read_only=self.ops.read_only,
+                    ascii=self.settings.ascii,
+                    audit=lambda: self.ops.audit.records(limit=500),
+                )
+            )
+        else:
+            self.push_screen(screen_type(read_only=self.ops.read_only, ascii=self.settings.ascii))
+
+    def action_recent_events(self) -> None:
+        """``V``: what changed in the last 15 minutes (the events view, that window only)."""
+        self.action_view("events")
+        if isinstance(self.screen, EventsScreen):
+            self.screen.set_since(EventsScreen.RECENT_S)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(read_only=self.ops.read_only, allowed=self.can_act, why=self.ops.check))
+
+    # --- the object under the cursor: logs, YAML, describe, copy ---------------------------------------
+
+    def cursor_ref(self, *, own: bool = False) -> tuple[str, str] | None:
+        """(kind, key) of the object under the cursor: a pane's or view's row, a detail screen's highlighted
+        related row (``own``: the detail screen's own object)."""
+        screen = self.screen
+        if isinstance(screen, DetailScreen):
+            row = None if own else screen.highlighted
+            return (row.kind, row.key) if row is not None else (screen.kind, screen.key)
+        if isinstance(screen, MainScreen):
+            table = screen.table()
+            key = table.cursor_key
+            return (PANES[screen.active].detail, key) if key is not None else None
+        if isinstance(screen, ViewScreen):
+            row = screen.table.cursor_object
+            if isinstance(row, Event):
+                return (row.kind, row.key)
+            key = screen.table.cursor_key
+            return (screen.table.kind.detail, key) if key is not None else None
+        return None
+
+    def _log_pods(self, kind: str, key: str) -> tuple[Sequence[Pod], int]:
+        """The pods ``l`` offers for an object, and which to show first: a pod among its owner's others, an
+        endpoint's replicas (ready first), a job's ranks (rank 0), a GPU's pod, a node's pods."""
+        snap = self.fleet
+        if snap is None:
+            return (), 0
+        pods = self.ops.pods_of(kind, key)
+        if kind in ("pod", "gpu") and len(pods) == 1:
+            pod = pods[0]
+            owner = owner_kind(snap, pod.owner)
+            siblings = self.ops.pods_of(owner, pod.owner) if owner else ()
+            if pod in siblings:
+                return siblings, siblings.index(pod)
+        return pods, 0
+
+    def action_logs(self) -> None:
+        """``l``: the log of the pod under the cursor (an endpoint's first replica, a job's rank 0)."""
+        ref = self.cursor_ref()
+        if isinstance(self.screen, DetailScreen) and ref is not None and ref[0] not in ("pod", "gpu"):
+            ref = self.cursor_ref(own=True)
+        if ref is None or isinstance(self.screen, LogScreen):
+            return
+        pods, index = self._log_pods(*ref)
+        if not pods:
+            self.notify(f"{ref[0]} {ref[1]} has no pod to show the log of", severity="warning", timeout=4)
+            return
+        self.push_screen(
+            LogScreen(
+                pods,
+                lambda p, container, previous, tail: self.ops.read_log(p.key, container, previous, tail),
+                lambda p, container, tail: self.ops.follow_log(p.key, container, tail),
+                index=index,
+            )
+        )
+
+    def action_yaml(self) -> None:
+        """``y``: the object as its source holds it (Kubernetes: YAML), read in a worker."""
+        ref = self._inspectable()
+        if ref is None or self.fleet is None:
+            return
+        kind, key = ref
+        self.push_screen(TextScreen(f"YAML {kind} {key}", read=lambda: self.ops.read_object(kind, key)))
+
+    def action_describe(self) -> None:
+        """``d``: a describe-style summary of the object under the cursor: what it is, its state, its
+        events."""
+        ref = self._inspectable()
+        if ref is None or self.fleet is None:
+            return
+        kind, key = ref
+        self.push_screen(TextScreen(f"Describe {kind} {key}", describe(kind, key, self.fleet, self.clock())))
+
+    def _inspectable(self) -> tuple[str, str] | None:
+        """The object under the cursor for ``y`` and ``d``: a node, GPU, pod, job or endpoint."""
+        if isinstance(self.screen, TextScreen | LogScreen):
+            return None
+        ref = self.cursor_ref(own=True)
+        if ref is not None and ref[0] not in DETAIL_KINDS:
+            self.notify("y and d show nodes, GPUs, pods, jobs and endpoints", severity="warning", timeout=4)
+            return None
+        return ref
+
+    def action_copy_name(self) -> None:
+        """``Y``: copy the name under the cursor to the clipboard (OSC 52, through the terminal)."""
+        ref = self.cursor_ref()
+        if ref is None:
+            return
+        self.copy_to_clipboard(ref[1])
+        self.notify(f"copied {ref[1]}", timeout=3)
+
+    def action_quit_asking(self) -> None:
+        """ctrl+c: quit; while an action runs, ask first."""
+        if not self.running:
+            self.exit()
+        elif not isinstance(self.screen, QuitScreen):
+            self.push_screen(
+                QuitScreen([r.plan.title for r in self.running]), lambda yes: self.exit() if yes else None
+            )
+
+    def _contexts(self) -> None:
+        """``:ctx``: every source with its context and state, and which context the console watches."""
+        snap = self.fleet
+        if snap is None:
+            self.notify("context: …", timeout=4)
+            return
+        lines = [f"watching {snap.context or 'the embedded fleet'}"]
+        lines += [
+            f"{'*' if snap.context and snap.context in s.name else ' '} {s.name} ({s.kind}): {s.state}"
+            for s in snap.sources
+        ]
+        self.notify("\n".join(lines), title="Contexts", timeout=8)
 
     # --- command mode -----------------------------------------------------------------------------------
 
@@ -258,16 +420,19 @@ class AiosApp(App[None]):
             return
         cmd, args = words[0].lower(), words[1:]
         cmd = _COMMAND_ALIASES.get(cmd, cmd)
-        kind = kind_for(cmd)
-        view = view_for(cmd)
-        if view is not None:
-            self.action_view(view.name)
+        entry = kinds.lookup(cmd)
+        if entry is not None and not entry.pane:
+            self.action_view(entry.name)
+            since = parse_since(args[0]) if args and entry.name == "events" else None
+            if since is not None and isinstance(self.screen, EventsScreen):
+                self.screen.set_since(since)
+                args = args[1:]
             if args and isinstance(self.screen, ViewScreen):
                 self.screen.table.set_filter(" ".join(args))
-        elif kind is not None:
-            while isinstance(self.screen, (ViewScreen, DetailScreen)):
+        elif entry is not None:
+            while isinstance(self.screen, (ViewScreen, DetailScreen, LogScreen, TextScreen)):
                 self.pop_screen()
-            self.main.show_pane(kind.name)
+            self.main.show_pane(entry.name)
             if args:
                 self.main.set_filter(" ".join(args))
         elif cmd == "quit":
@@ -284,12 +449,12 @@ class AiosApp(App[None]):
             self._sort_command(args)
         elif cmd == "theme":
             self._theme_command(args)
-        elif cmd in ("ctx", "context"):
-            self.notify(f"context: {self.fleet.context if self.fleet else '…'}")
+        elif cmd in ("ctx", "context", "contexts"):
+            self._contexts()
         elif (action := lookup(cmd)) is not None:
             self._action_command(action.name, args)
         else:
-            known = [*(k.name for k in KINDS.values()), "idle", "health", "pools", *APP_COMMANDS]
+            known = [e.name if e.name != "cordon" else "health" for e in REGISTRY] + [*APP_COMMANDS]
             known += [a.name for a in all_actions()]
             self.notify(
                 f"unknown command {cmd!r}: try {', '.join(':' + k for k in known)} (? lists them)",
@@ -348,7 +513,7 @@ class AiosApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for i, kind in enumerate(KINDS.values(), start=1):
+        for i, kind in enumerate(PANES.values(), start=1):
             yield SystemCommand(
                 f"Show {kind.title}",
                 f"Switch to the {kind.title} pane (key {i})",
@@ -360,14 +525,30 @@ class AiosApp(App[None]):
             lambda: self.action_view("idle"),
         )
         yield SystemCommand(
-            "Nodes to cordon",
-            "Nodes whose GPUs report XIDs, ECC errors or throttling; cordon from there (h, :health)",
+            "Node health",
+            "Each node's verdict (watch, drain, reset, reboot, RMA) after NVIDIA's guidance; cordon or drain "
+            "from there (h, :health)",
             lambda: self.action_view("cordon"),
         )
         yield SystemCommand(
             "Node pools",
             "Node pools: size, limits, $/h, queued jobs that fit; scale one from there (p, :pools)",
             lambda: self.action_view("pools"),
+        )
+        yield SystemCommand(
+            "Pods",
+            "Every pod: owner, node, GPUs, phase and why, restarts, age; enter opens one (:pods)",
+            lambda: self.action_view("pods"),
+        )
+        yield SystemCommand(
+            "Events",
+            "Warnings first, newest first, audited actions too; w warnings only, m last 15 min (v, :events)",
+            lambda: self.action_view("events"),
+        )
+        yield SystemCommand(
+            "What changed in the last 15 minutes",
+            "The events of the last 15 minutes (V)",
+            self.action_recent_events,
         )
         yield SystemCommand(
             "Sources",

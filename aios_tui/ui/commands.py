@@ -5,7 +5,7 @@ the columns for ``:sort`` and the themes for ``:theme``. Tab (or →) accepts th
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -14,16 +14,26 @@ from textual.suggester import Suggester
 from aios_tui.domain import FleetSnapshot
 from aios_tui.ops import all_actions, lookup
 from aios_tui.ops.grammar import Kind, candidates
-from aios_tui.render.table import KINDS
-from aios_tui.render.views import VIEWS
+from aios_tui.render.kinds import REGISTRY
 from aios_tui.ui.keys import KeyedInput
 
-__all__ = ["CommandSuggester", "PromptInput", "command_names"]
+__all__ = ["APP_COMMANDS", "CommandSuggester", "PromptInput", "command_names"]
+
+APP_COMMANDS: Mapping[str, str] = {
+    "quit": "leave the console (also :q)",
+    "help": "every key and command (also ?)",
+    "audit": "the action log: every action taken, by whom, how it ended (also a)",
+    "refresh": "fetch every source now (also ctrl+r)",
+    "filter": "filter the pane: :filter WORDS (also /)",
+    "sort": "sort the pane by a column: :sort COLUMN",
+    "theme": "switch the colour theme: :theme NAME",
+    "ctx": "the contexts and sources, and which context is watched",
+}
 
 
 def command_names(app_commands: Iterable[str]) -> list[str]:
     """Every ``:`` command, panes and views first."""
-    names = [*KINDS, *(v.aliases[0] if v.name == "cordon" and v.aliases else v.name for v in VIEWS.values())]
+    names = [e.kind.aliases[0] if e.name == "cordon" and e.kind.aliases else e.name for e in REGISTRY]
     names += list(app_commands)
     names += [a.name for a in all_actions()]
     return list(dict.fromkeys(names))

@@ -70,7 +70,7 @@ async def test_drain_a_training_node_needs_emptydir_consent_and_moves_the_gang(m
         node = job.placement[0]
         await pilot.press("1")
         app.main.table("nodes").select_key(node)
-        await pilot.press("d")
+        await pilot.press("D")
         await pilot.pause()
         text = screen_text(app)
         assert f"Drain {node}" in text and "emptyDir" in text and job.key[:20] in text
@@ -110,7 +110,7 @@ async def test_draining_several_nodes_needs_their_count_typed(make_app: MakeApp)
             table.select_key(name)
             await pilot.press("space")
         assert "2 marked" in screen_text(app)
-        await pilot.press("d")
+        await pilot.press("D")
         await pilot.pause()
         assert "emptyDir" in screen_text(app)  # CPU pods with scratch space: blocked until allowed
         await pilot.press("end", "ctrl+u", "y", "enter")
@@ -174,7 +174,7 @@ async def test_read_only_offers_no_action_keys_and_refuses(make_app: MakeApp) ->
         await _settle(app, pilot)
         for pane, key, label in (
             ("1", "c", "Cordon"),
-            ("1", "d", "Drain"),
+            ("1", "D", "Drain"),
             ("4", "r", "Redeploy"),
             ("3", "n", "Launch"),
         ):

@@ -73,7 +73,7 @@ async def test_x_stops_a_running_drain_after_its_current_step(make_app: MakeApp)
         await _settle(app, pilot)
         node = "l4-b-0001"  # three replicas behind one PodDisruptionBudget: the drain waits on it
         assert app.main.table("nodes").select_key(node)
-        await pilot.press("d", "end", "ctrl+u", "y", "tab", "ctrl+u", "y")
+        await pilot.press("D", "end", "ctrl+u", "y", "tab", "ctrl+u", "y")
         await pilot.pause()
         plan = app.screen.plan  # type: ignore[attr-defined]
         assert plan is not None and plan.ok, plan

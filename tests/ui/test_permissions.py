@@ -134,7 +134,7 @@ async def test_a_key_allowed_once_the_review_answers_opens_its_plan(
         table = app.main.table("nodes")
         assert table.select_key(node)
         assert not source.permission_known("drain", node)  # asked only now, answered 0.2 s apart
-        await pilot.press("d")
+        await pilot.press("D")
         await _settle(app, pilot)
         assert isinstance(app.screen, PlanScreen), _messages(app)
         assert f"Drain {node}" in screen_text(app)

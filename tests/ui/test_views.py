@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from aios_tui.domain import Health, fmt_money
-from aios_tui.ops import Role, suggest_cordons
+from aios_tui.domain.health import Need
+from aios_tui.ops import Role, get, suggest_cordons
 from aios_tui.render.views import gpu_owner
 from aios_tui.ui.app import AiosApp
+from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import PlanScreen
 from aios_tui.ui.screens.views import CordonScreen, IdleScreen
@@ -41,7 +43,7 @@ async def test_idle_view_lists_idle_gpus_agrees_with_the_header_and_sorts(make_a
         money = fmt_money(snap.totals.idle_cost_per_hour)
         assert f"{len(idle)} idle {money}" in screen_text(app).splitlines()[1]
 
-        await pilot.press("i")
+        await pilot.press("i", "o")  # o: one row per GPU (the view opens on the roll-up by owner)
         await pilot.pause()
         assert isinstance(app.screen, IdleScreen)
         text = screen_text(app)
@@ -85,6 +87,7 @@ async def test_idle_gpu_enter_opens_its_detail(make_app: MakeApp) -> None:
         app.run_command(":idle")
         await pilot.pause()
         assert isinstance(app.screen, IdleScreen)
+        await pilot.press("o")
         gpu = app.screen.table.cursor_object
         await pilot.press("enter")
         await pilot.pause()
@@ -108,7 +111,7 @@ async def test_a_new_replica_of_an_idle_endpoint_counts_once_idle_for_the_window
         assert isinstance(app.screen, PlanScreen)
         await pilot.press("enter")
         await _settle(app, pilot)
-        await pilot.press("i")
+        await pilot.press("i", "o")
         await pilot.pause()
         assert isinstance(app.screen, IdleScreen)
         for _ in range(3):  # the new replica starts and becomes ready
@@ -127,7 +130,7 @@ async def test_a_new_replica_of_an_idle_endpoint_counts_once_idle_for_the_window
         assert {g.uuid for g in followed} <= {r.uuid for r in app.screen.table.rows}
 
 
-async def test_cordon_suggestion_opens_the_plan_and_confirming_cordons(make_app: MakeApp) -> None:
+async def test_health_view_shows_the_xid_node_with_its_verdict_and_cordons_it(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await _settle(app, pilot)
@@ -136,33 +139,52 @@ async def test_cordon_suggestion_opens_the_plan_and_confirming_cordons(make_app:
         suggestions = suggest_cordons(snap)
         assert len(suggestions) >= 2 and suggestions[0].severity is Health.FAIL
         assert f"{len(suggestions)} to cordon" in screen_text(app).splitlines()[1]
-        worst = suggestions[0]
-        # The Nodes pane (zoomed, so that the health column fits) shows why.
-        await pilot.press("z")
-        await pilot.pause()
-        nodes = app.main.table("nodes")
-        nodes.select_key(worst.node)
-        assert "FAIL" not in nodes.row_text(nodes.cursor_row)  # the cell lists the problems instead
-        assert worst.reasons[0].startswith("gpu") and "XID 79" in worst.reasons[0]
-        assert worst.reasons[0].split(" (")[0] in nodes.row_text(nodes.cursor_row)
-        await pilot.press("z")
+        [bad] = [g for g in snap.gpus if g.xid == 79]
+        worst = snap.verdicts[bad.node]
+        assert worst.need is Need.REBOOT and not worst.cordoned
 
         await pilot.press("h")
         await pilot.pause()
         assert isinstance(app.screen, CordonScreen)
         text = screen_text(app)
-        assert f"{len(suggestions)} nodes to cordon" in text
+        assert f"{len(snap.verdicts)} nodes need attention: 1 reboot, 1 reset, 1 drain" in text
+        assert "VERDICT" in text and "WHAT IT HITS" in text and "CORDONED BY" in text
         rows = _rows(app.screen)
-        assert rows[0].split()[:2] == ["FAIL", worst.node] and "XID 79 (fallen off the bus)" in rows[0]
-        assert any("throttling" in r for r in rows)
+        assert len(rows) == len(snap.verdicts)
+        # Worst first, the verdict in a word (NO_COLOR still tells), the XID with its time and the remedy.
+        assert rows[0].split()[:2] == [worst.node, "reboot"]
+        assert f"gpu{bad.index} XID 79 fallen off the bus, 12m ago → reboot node" in rows[0]
+        [quarantined] = [r for r in rows if "NVSentinel" in r]
+        assert quarantined.split()[1] == "reset" and "row remap pending → reset GPU" in quarantined
+        assert any("NVLink errors" in r and r.split()[1] == "watch" for r in rows)
 
         await pilot.press("N")  # sort by node name
         await pilot.pause()
-        names = [r.split()[1] for r in _rows(app.screen)]
+        names = [r.split()[0] for r in _rows(app.screen)]
         assert names == sorted(names)
         assert app.screen.table.select_key(worst.node)
 
+        # Enter opens the node's detail; esc comes back.
         await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        assert "XID 79" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, CordonScreen)
+
+        # The drain action's key opens the drain plan from here, as from Nodes.
+        drain_key = get("drain").key
+        assert drain_key is not None
+        await pilot.press(drain_key)
+        await pilot.pause()
+        assert isinstance(app.screen, PlanScreen)
+        assert f"Drain {worst.node}" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, CordonScreen)
+
+        await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, PlanScreen)
         assert f"Cordon {worst.node}" in screen_text(app)
@@ -172,7 +194,9 @@ async def test_cordon_suggestion_opens_the_plan_and_confirming_cordons(make_app:
         assert app.ops.audit.read()[-1].action == "cordon"
         assert app.ops.audit.read()[-1].target == worst.node
         assert isinstance(app.screen, CordonScreen)
-        assert worst.node not in "\n".join(_rows(app.screen))  # cordoned: no longer suggested
+        # Still a verdict (its GPU is still off the bus), now cordoned by us; no longer to cordon.
+        [row] = [r for r in _rows(app.screen) if r.startswith(worst.node)]
+        assert row.split()[1] == "reboot" and row.rstrip().endswith("aios-tui")
         assert f"{len(suggestions) - 1} to cordon" in screen_text(app).splitlines()[1]
 
 
@@ -186,11 +210,10 @@ async def test_read_only_refuses_the_suggested_cordon(make_app: MakeApp) -> None
             assert isinstance(app.screen, CordonScreen)
             assert "c Cordon" not in screen_text(app)
             node = app.screen.table.cursor_key
-            await pilot.press("enter")
+            await pilot.press("c")
             await pilot.pause()
             assert isinstance(app.screen, CordonScreen)
             assert not app.fleet.node_by_name[node].cordoned  # type: ignore[union-attr,index]
-            assert any(n.title == "Cordon not allowed" for n in app._notifications)
 
 
 async def test_pools_view_scales_a_pool_through_the_plan_screen(make_app: MakeApp) -> None:

@@ -157,7 +157,8 @@ def test_jobs_show_why_pending_and_queue_position() -> None:
 def test_endpoint_row_flags_latency_and_errors() -> None:
     snap = _snapshot()
     text = render_row(layout(ENDPOINTS.columns, 120), snap.endpoints[0], RowCtx(snap, 100.0))
-    assert "2/3" in text.plain and "2500ms" in text.plain and "2.0%" in text.plain and "2-8" in text.plain
+    assert "2/3" in text.plain and "2500/1000" in text.plain and "2.0%" in text.plain and "2-8" in text.plain
+    assert " BREACH " in text.plain  # in words; no poller followed it, so no duration
     styles = {str(span.style) for span in text.spans}
     assert "bold red" in styles  # p99 2.5 s against a 1 s objective, 2% errors
 
@@ -167,7 +168,7 @@ def test_glyphs() -> None:
     assert bar(50, 4, ascii=True).plain == "##.."
     assert bar(NA, 4).plain == "N/A "  # type: ignore[arg-type]
     assert sparkline([0, 50, 100], 3) == "▁▅█"
-    assert sparkline([math.nan, 1.0], 4) == "   ▄"
+    assert sparkline([math.nan, 1.0], 4) == "   █"  # on 0..max, not the data's own min-max
     gpus = [
         Gpu("n", 0, "u0", "H100", util=99, pod="p"),
         Gpu("n", 1, "u1", "H100", util=0),
@@ -287,18 +288,21 @@ def test_a_node_detail_shows_the_worst_of_its_gpus_health() -> None:
     assert "gpu0 XID 79 (fallen off the bus)" in health and " ok" not in health
 
 
-def test_the_cordon_view_counts_the_pods_that_hold_a_nodes_gpus() -> None:
-    from aios_tui.ops.suggest import suggest_cordons
+def test_the_health_view_says_what_a_node_hits_and_why() -> None:
     from aios_tui.render.views import CORDON
 
     node = Node("box", "prom", "p", "z", "p5", "H100", 2, 2, 2)
     gpus = (
-        Gpu(node="box", index=0, uuid="GPU-1", model="H100", xid=79, pod="ml/a"),
+        Gpu(node="box", index=0, uuid="GPU-1", model="H100", xid=79, xid_at=280.0, pod="ml/a"),
         Gpu(node="box", index=1, uuid="GPU-2", model="H100", pod="ml/b"),
     )
-    snap = FleetSnapshot(timestamp=0.0, nodes=(node,), gpus=gpus)
-    [suggestion] = suggest_cordons(snap)
-    assert _cell(CORDON, "pods", suggestion, snap) == "2"
+    snap = FleetSnapshot(timestamp=1000.0, nodes=(node,), gpus=gpus)
+    [verdict] = CORDON.rows(snap)
+    # Only telemetry knows the node: the pods its GPUs hold are what a drain hits.
+    assert _cell(CORDON, "hits", verdict, snap) == "ml/a, ml/b"
+    assert _cell(CORDON, "verdict", verdict, snap) == "reboot"
+    assert _cell(CORDON, "why", verdict, snap) == "gpu0 XID 79 fallen off the bus, 12m ago → reboot node"
+    assert _cell(CORDON, "by", verdict, snap) == "-"
 
 
 def _plain(renderable: object) -> str:
@@ -361,3 +365,30 @@ def test_gpu_memory_is_said_in_the_totals_unit_once() -> None:
     assert mem(300.0, 1000.0) == "300MiB/1000MiB"
     assert mem(615.0, math.nan) == "615MiB"
     assert mem(math.nan, 81_559.0) == "N/A"
+
+
+def test_node_and_gpu_detail_give_the_verdict_and_nvidias_actions() -> None:
+    from aios_tui.render.detail import gpu_detail, node_detail
+
+    node = Node("box", "k8s", "p", "z", "p5", "H100", 2, 2, 0, cordoned=True, cordoned_by="NVSentinel")
+    bad = Gpu(node="box", index=0, uuid="GPU-1", model="H100", xid=79, xid_at=280.0)
+    remap = Gpu(node="box", index=1, uuid="GPU-2", model="H100", remap_pending=True, recovery_action="reset")
+    snap = FleetSnapshot(timestamp=1000.0, nodes=(node,), gpus=(bad, remap))
+    lines = [
+        " ".join(line.split())
+        for line in _plain(node_detail(node, snap, 1000.0, lambda *_: [], 160, False)).splitlines()
+    ]
+    assert "Verdict reboot: drain, reboot node" in lines
+    assert "Cordoned by NVSentinel" in lines
+    assert "gpu0 XID 79 fallen off the bus (ROBUST_CHANNEL_GPU_HAS_FALLEN_OFF_THE_BUS), 12m ago" in lines
+    assert "gpu0 do now reboot node" in lines
+    assert any(line.startswith("gpu0 then check the PCIe link went down") for line in lines)
+    assert (
+        "gpu1 Recovery action reset" in lines
+        and "gpu1 Row remap pending: applied at the next GPU reset" in lines
+    )
+
+    text = _plain(gpu_detail(remap, snap, 1000.0, lambda *_: [], 160, False))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    assert "Recovery action reset" in lines and "Row remap pending: applied at the next GPU reset" in lines
+    assert not any("do now" in line for line in lines)  # no XID: no XID guidance

@@ -53,7 +53,7 @@ _HOW_TO_ALLOW = {
 
 
 class Drain(Action[DrainPlan]):
-    """``d`` on nodes (the marked ones, or the one under the cursor), ``:drain NODE…``."""
+    """``D`` on nodes (the marked ones, or the one under the cursor), ``:drain NODE…``."""
 
     name = "drain"
     summary = "cordon nodes and evict their pods to the rest of the fleet"
@@ -62,7 +62,7 @@ class Drain(Action[DrainPlan]):
     target = Kind.NODES
     capability = NodeMaintainer
     min_role_many = Role.ADMIN
-    key = "d"
+    key = "D"
     panes = ("nodes", "cordon")
     params = (
         Param("nodes", Kind.NODES, "the nodes, by name", metavar="NODE"),

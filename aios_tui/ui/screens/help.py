@@ -16,23 +16,37 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from aios_tui.ops import all_actions
-from aios_tui.render.table import KINDS
-from aios_tui.render.views import VIEWS
+from aios_tui.render.kinds import REGISTRY
 
 GENERAL = [
     ("1 2 3 4", "Nodes, GPUs, Jobs, Endpoints"),
     ("tab / shift+tab", "next / previous pane"),
     ("↑ ↓ j k, pgup pgdn, g G", "move"),
-    ("enter", "details with history"),
+    ("enter", "details with history, the object's events and related objects; enter on one opens it"),
+    ("esc", "back one step (a detail screen's breadcrumb shows the way: Endpoints › ml-prod/chat › pod …)"),
     ("/", "filter the pane (words must all match, !word excludes; esc clears)"),
     (
         ":",
-        "command mode: :nodes :gpus :jobs :endpoints :idle :health :pools :sort COL :theme NAME :audit :q, "
+        "command mode: :nodes :gpus :jobs :endpoints :pods (:po) :events [15m] :idle :health :pools :ctx "
+        ":sort COL :theme NAME :audit :q, "
         "and every action below with the CLI's arguments (tab completes)",
     ),
     ("i", "allocated-but-idle GPUs: under 5% for the idle window, owner, idle for, $/h (:idle)"),
-    ("h", "nodes to cordon: GPUs with an XID, ECC errors or throttling; enter opens the plan (:health)"),
+    ("h", "node health: verdict (watch … RMA), why, what it hits, who cordoned; c cordon, D drain (:health)"),
     ("p", "node pools: nodes/desired, min–max, zones, $/h, queued jobs that fit; s scales one (:pools)"),
+    (
+        "v",
+        "events: warnings first, newest first, audited actions too; w warnings only, m last 15 min (:events)",
+    ),
+    ("V", "what changed in the last 15 minutes (:events 15m)"),
+    (
+        "l",
+        "logs of the pod under the cursor (an endpoint's first replica, a job's rank 0): f follow, "
+        "p previous container, c next container, o another replica or rank, / filter",
+    ),
+    ("y", "the object as YAML, as its source holds it"),
+    ("d", "describe: what the object is, its state and its events (drain moved to D)"),
+    ("Y", "copy the name under the cursor to the clipboard (OSC 52)"),
     ("shift+letter", "sort by that column; again to reverse (letters below)"),
     ("z", "zoom the pane (wide layout)"),
     ("a", "action log: every action taken, by whom, and its outcome (:audit)"),
@@ -40,11 +54,12 @@ GENERAL = [
     ("ctrl+r", "refresh now"),
     ("ctrl+p", "command palette"),
     ("?", "this help"),
-    ("q", "quit"),
+    ("q, ctrl+c", "quit (ctrl+c asks first while an action runs)"),
 ]
 
 PANE_NAMES = {"nodes": "Nodes", "jobs": "Jobs", "endpoints": "Endpoints", "pools": "Pools (p)"}
 PANE_NAMES |= {"cordon": "Health (h)"}
+PANE_NAMES |= {"idle-owners": "Idle GPUs (i)"}
 
 
 def action_rows(
@@ -111,7 +126,7 @@ class HelpScreen(ModalScreen[None]):
         sorts = Table.grid(padding=(0, 2))
         sorts.add_column(style="bold", no_wrap=True)
         sorts.add_column()
-        for kind in (*KINDS.values(), *VIEWS.values()):
+        for kind in (e.kind for e in REGISTRY):
             letters = "  ".join(f"{c.hotkey} {c.title.lower()}" for c in kind.columns if c.hotkey)
             sorts.add_row(kind.title, letters)
         return Group(

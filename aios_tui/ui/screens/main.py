@@ -3,8 +3,8 @@ filter/command prompt and the footer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Literal
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -15,15 +15,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from aios_tui.domain import FleetSnapshot
-from aios_tui.render.table import KINDS, kind_for
-from aios_tui.ui.commands import CommandSuggester, PromptInput
+from aios_tui.render.kinds import PANES, lookup
+from aios_tui.ui.commands import APP_COMMANDS, CommandSuggester, PromptInput
+from aios_tui.ui.messages import ActionRequested, CommandEntered, OpenDetail
 from aios_tui.ui.screens.acting import action_bindings, selection
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
 from aios_tui.ui.widgets.pane import PaneBar, PaneBox
-
-if TYPE_CHECKING:
-    from aios_tui.ui.app import AiosApp
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 """Below this the console says so instead of drawing garbage."""
@@ -72,21 +70,24 @@ class MainScreen(Screen[None]):
     MainScreen.-too-small > #too-small { display: block; }
     """
 
-    def __init__(self, *, read_only: bool, ascii: bool, default_pane: str = "nodes") -> None:
+    def __init__(
+        self,
+        *,
+        read_only: bool,
+        ascii: bool,
+        default_pane: str = "nodes",
+        snapshot: Callable[[], FleetSnapshot | None] = lambda: None,
+        key_state: Callable[[str, Sequence[str]], bool | None] = lambda name, targets: True,
+    ) -> None:
         super().__init__()
+        self._snapshot = snapshot
+        self._key_state = key_state
         self.read_only = read_only
         self.ascii = ascii
-        self.panes = [PaneBox(kind, ascii=ascii) for kind in KINDS.values()]
-        first = kind_for(default_pane)
-        self.active = first.name if first else "nodes"
+        self.panes = [PaneBox(kind, ascii=ascii) for kind in PANES.values()]
+        first = lookup(default_pane)
+        self.active = first.name if first is not None and first.pane else "nodes"
         self.prompt_mode: Literal["filter", "command"] = "filter"
-
-    @property
-    def aios(self) -> AiosApp:
-        from aios_tui.ui.app import AiosApp
-
-        assert isinstance(self.app, AiosApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield FleetHeader(read_only=self.read_only, ascii=self.ascii, id="header")
@@ -99,11 +100,9 @@ class MainScreen(Screen[None]):
         yield Static(id="too-small")
 
     def _suggester(self) -> CommandSuggester:
-        from aios_tui.ui.app import APP_COMMANDS
-
         return CommandSuggester(
             APP_COMMANDS,
-            snapshot=lambda: self.aios.fleet,
+            snapshot=self._snapshot,
             columns=lambda: [c.key for c in self.table().kind.columns if c.sort],
             themes=lambda: self.app.available_themes,
         )
@@ -170,7 +169,8 @@ class MainScreen(Screen[None]):
 
     @on(FleetTable.Selected)
     def _open_detail(self, event: FleetTable.Selected) -> None:
-        self.aios.open_detail(KINDS[event.kind].detail, event.key)
+        kind = PANES[event.kind]
+        self.post_message(OpenDetail(kind.detail, event.key, (kind.title,)))
 
     def on_descendant_focus(self) -> None:
         focused = self.focused
@@ -198,7 +198,7 @@ class MainScreen(Screen[None]):
         prompt.placeholder = (
             f"filter {self.table().kind.title.lower()}: words must all match, !word excludes"
             if mode == "filter"
-            else ":nodes :gpus :jobs :endpoints :sort COL :theme NAME :scale NS/NAME N :q"
+            else ":nodes :gpus :jobs :endpoints :pods :events :sort COL :scale NS/NAME N :ctx :q"
         )
         prompt.border_title = None
         self.add_class("-prompt")
@@ -214,7 +214,7 @@ class MainScreen(Screen[None]):
     def _prompt_submitted(self, event: Input.Submitted) -> None:
         self._close_prompt()
         if self.prompt_mode == "command":
-            self.aios.run_command(event.value)
+            self.post_message(CommandEntered(event.value))
 
     def _close_prompt(self) -> None:
         self.remove_class("-prompt")
@@ -256,7 +256,7 @@ class MainScreen(Screen[None]):
 
         targets = self.targets_for(name)
         if get(name).target is None or targets:
-            self.aios.start_action(name, targets)
+            self.post_message(ActionRequested(name, tuple(targets)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act" and parameters:
@@ -265,7 +265,7 @@ class MainScreen(Screen[None]):
             name = str(parameters[0])
             if self.active not in get(name).panes:
                 return False
-            return self.aios.key_state(name, self.targets_for(name))  # None: dimmed, a press says why
+            return self._key_state(name, self.targets_for(name))  # None: dimmed, a press says why
         return True
 
     @on(FleetTable.MarksChanged)

@@ -1,4 +1,4 @@
-"""Screens over one view of the fleet: the allocated-but-idle GPUs (``i``, ``:idle``), the nodes to cordon
+"""Screens over one view of the fleet: the allocated-but-idle GPUs (``i``, ``:idle``), node health
 (``h``, ``:health``) and the node pools (``p``, ``:pools``). Each is the header, a one-line summary and a
 table that sorts like the panes (shift+letter, again to reverse) and filters with ``/``."""
 
@@ -15,13 +15,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from aios_tui.domain import FleetSnapshot
-from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE
+from aios_tui.render.glyphs import DIM_STYLE
 from aios_tui.render.table import ResourceKind
 from aios_tui.render.views import (
     CORDON,
     IDLE,
+    IDLE_OWNERS,
     POOLS,
     SOURCES,
+    IdleOwner,
+    health_summary,
     idle_summary,
     pools_summary,
     source_why,
@@ -107,9 +110,10 @@ class ViewScreen(Screen[None]):
             self.dismiss()
 
     def action_sort(self, letter: str) -> None:
-        col = self.KIND.sort_column_for(letter)
+        kind = self.table.kind  # the idle view switches between two tables
+        col = kind.sort_column_for(letter)
         if col is None:
-            self.notify(f"{self.KIND.title} has no column on {letter}", severity="warning", timeout=2)
+            self.notify(f"{kind.title} has no column on {letter}", severity="warning", timeout=2)
             return
         self.table.sort_by(col.key)
 
@@ -136,7 +140,7 @@ class ViewScreen(Screen[None]):
     # --- actions ----------------------------------------------------------------------------------------
 
     def targets_for(self, action: str) -> Sequence[str]:
-        return selection(action, self.KIND.name, self.table)
+        return selection(action, self.table.kind.name, self.table)
 
     def action_act(self, name: str) -> None:
         targets = self.targets_for(name)
@@ -148,7 +152,7 @@ class ViewScreen(Screen[None]):
             from aios_tui.ops import get
 
             name = str(parameters[0])
-            if self.KIND.name not in get(name).panes:
+            if self.table.kind.name not in get(name).panes:
                 return False
             return self.aios.key_state(name, self.targets_for(name))  # None: dimmed, a press says why
         return True
@@ -162,37 +166,105 @@ def _sort_bindings(kind: ResourceKind) -> list[BindingType]:
     ]
 
 
-class IdleScreen(ViewScreen):
-    """``i``: allocated GPUs under 5 % for the idle window, longest idle first; enter shows the GPU."""
+class _OwnersTable(FleetTable):
+    """Enter on an owner opens its job or endpoint: the footer says so."""
 
-    KIND = IDLE
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Owner")]
+
+
+class IdleScreen(ViewScreen):
+    """``i``: allocated GPUs under 5 % for the idle window, rolled up by the workload that holds them (its
+    namespace, idle GPUs, since when, $/h), dearest first; ``o`` switches to one row per GPU and back. On an
+    owner, enter opens the job or endpoint and ``s`` the endpoint's scale plan; on a GPU, enter shows it."""
+
+    KIND = IDLE_OWNERS
+    TABLE = _OwnersTable
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,i", "back", "Back"),
+        Binding("o", "per_gpu", "Per GPU / owner"),
+        *action_bindings([IDLE_OWNERS.name]),
         Binding("slash", "filter", "Filter"),
-        *_sort_bindings(IDLE),
+        *_sort_bindings(IDLE_OWNERS),
+        *_sort_bindings(IDLE),  # the same letters bind the same sort(letter): the table shown answers
     ]
 
+    def __init__(self, *, read_only: bool, ascii: bool) -> None:
+        super().__init__(read_only=read_only, ascii=ascii)
+        self.owners = self.table
+        self.per_gpu = FleetTable(IDLE, ascii=ascii, id="view-idle")
+        self.per_gpu.display = False
+
+    def compose(self) -> ComposeResult:
+        for widget in super().compose():
+            yield widget
+            if widget is self.owners:
+                yield self.per_gpu
+
+    def update_snapshot(self, snapshot: FleetSnapshot, now: float) -> None:
+        other = self.per_gpu if self.table is self.owners else self.owners
+        other.update_snapshot(snapshot, now)  # hidden: it only keeps the snapshot until shown
+        super().update_snapshot(snapshot, now)
+
+    def action_per_gpu(self) -> None:
+        """Switch between the roll-up by owner and one row per GPU, keeping the filter."""
+        shown, hidden = (
+            (self.per_gpu, self.owners) if self.table is self.owners else (self.owners, self.per_gpu)
+        )
+        hidden.display = False
+        shown.display = True
+        shown.set_filter(hidden.filter_text)
+        self.table = shown
+        self.set_focus(shown)
+        self._title()
+        self.refresh_bindings()
+
     def summary(self, snapshot: FleetSnapshot) -> Text:
-        return idle_summary(snapshot, self.table.rows, filtered=bool(self.table.filter_text))
+        out = idle_summary(snapshot, self.table.rows, filtered=bool(self.table.filter_text))
+        hint = "o: per GPU, enter: owner" if self.table is self.owners else "o: by owner, enter: GPU"
+        if self.table is self.owners and not self.read_only and self.aios.can_act("scale"):
+            hint += ", s: scale the endpoint"
+        out.append(f"  {hint}", DIM_STYLE)
+        return out
+
+    def targets_for(self, action: str) -> Sequence[str]:
+        """``s`` scales the endpoint under the cursor: not a job or a bare pod."""
+        row = self.table.cursor_object
+        if isinstance(row, IdleOwner) and row.kind != "endpoint":
+            return ()
+        return super().targets_for(action)
+
+    def action_act(self, name: str) -> None:
+        row = self.table.cursor_object
+        if isinstance(row, IdleOwner) and row.kind != "endpoint":
+            self.notify(f"{row.key} is a {row.kind}: only an endpoint scales (enter opens it)", timeout=3)
+            return
+        super().action_act(name)
 
     @on(FleetTable.Selected)
     def _selected(self, event: FleetTable.Selected) -> None:
         event.stop()
-        self.aios.open_detail("gpu", event.key)
+        row = self.table.cursor_object
+        if not isinstance(row, IdleOwner):
+            self.aios.open_detail("gpu", event.key)
+        elif row.kind in ("endpoint", "job"):
+            self.aios.open_detail(row.kind, row.key)
+        else:
+            self.notify(f"{row.key} is a pod no job or endpoint owns: o lists its GPUs", timeout=3)
 
 
-class _SuggestionTable(FleetTable):
-    """Enter on a suggestion acts on it: the footer says so."""
+class _HealthTable(FleetTable):
+    """Enter on a node opens its detail (its GPUs, what each XID means and what to do): the footer says so."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Cordon plan")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Node detail")]
 
 
 class CordonScreen(ViewScreen):
-    """``h``: the nodes whose GPUs say to cordon them; enter or ``c`` opens the cordon plan for one, ``d``
-    the drain plan."""
+    """``h``, ``:health``: every node with a verdict (watch, drain, reset, reboot, RMA), worst first; ``c``
+    opens the cordon plan for the marked nodes or the one under the cursor, the drain action's key its drain
+    plan (the same plans and confirmation as from Nodes); enter opens the node's detail."""
 
     KIND = CORDON
-    TABLE = _SuggestionTable
+    TABLE = _HealthTable
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,h", "back", "Back"),
         *action_bindings([CORDON.name]),
@@ -201,19 +273,15 @@ class CordonScreen(ViewScreen):
     ]
 
     def summary(self, snapshot: FleetSnapshot) -> Text:
-        n = len(self.table.rows)
-        if not n and not self.table.filter_text:
-            return Text("No node to cordon: no GPU reports an XID, ECC errors or throttling", OK_STYLE)
-        out = Text.assemble(
-            (f"{n} node{'s' if n != 1 else ''} to cordon", FAIL_STYLE),
-            ("  enter: cordon plan for the node under the cursor" if not self.read_only else "", DIM_STYLE),
-        )
+        out = health_summary(snapshot, self.table.rows, filtered=bool(self.table.filter_text))
+        if snapshot.verdicts and not self.read_only:
+            out.append("  c: cordon, enter: detail", DIM_STYLE)
         return out
 
     @on(FleetTable.Selected)
     def _selected(self, event: FleetTable.Selected) -> None:
         event.stop()
-        self.aios.start_action("cordon", [event.key])
+        self.aios.open_detail("node", event.key)
 
 
 class _PoolTable(FleetTable):

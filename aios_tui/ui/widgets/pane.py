@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from aios_tui.render.table import KINDS, ResourceKind
+from aios_tui.render.table import ResourceKind
 from aios_tui.ui.widgets.fleet_table import FleetTable
 
 
@@ -55,4 +55,4 @@ class PaneBar(Static):
         self.update(out)
 
 
-__all__ = ["KINDS", "PaneBar", "PaneBox", "pane_label"]
+__all__ = ["PaneBar", "PaneBox", "pane_label"]
