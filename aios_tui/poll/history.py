@@ -1,9 +1,14 @@
 """A cheap in-memory history of readings, for sources that cannot give their own (no ``HistoryProvider``).
 
-One :class:`RingHistory` per source keeps its last ``points`` fetches. Each fetch is stored column-wise: one
-``array('f')`` per metric holding that metric for every object, plus a key → index map that all ticks share
-until the set of keys changes. Recording 40,000 GPUs × 4 metrics is therefore four list builds and four
-array conversions (a few ms), and reading one key's series walks at most ``points`` ticks.
+One :class:`RingHistory` per source keeps ``points`` readings, one per ``step`` seconds: a fetch within the
+step of the newest point replaces it (the newest point is always the latest reading), a later one starts a
+new point. So a chart reaches back ``points × step`` (the poller makes that 15 minutes) whatever the
+source's interval, and an incident stays on it for that long after it was fixed.
+
+Each point is stored column-wise: one ``array('f')`` per metric holding that metric for every object, plus
+a key → index map that all ticks share until the set of keys changes. Recording 40,000 GPUs × 4 metrics is
+therefore four list builds and four array conversions (a few ms), and reading one key's series walks at most
+``points`` ticks.
 
 Node series are not recorded: a node's reading is derived, when asked, from its GPUs' readings of the same
 fetch (mean utilisation and temperature, total memory used and power).
@@ -70,9 +75,30 @@ class _Tick:
 class _Series:
     """The last ``points`` fetches of one kind of object (GPUs or endpoints) of one source."""
 
-    __slots__ = ("_getters", "_key", "_keys", "index", "node_gpus", "ticks", "with_nodes")
+    __slots__ = (
+        "_getters",
+        "_key",
+        "_keys",
+        "_started",
+        "_step",
+        "index",
+        "node_gpus",
+        "ticks",
+        "with_nodes",
+    )
 
-    def __init__(self, key: Callable[[Any], str], metrics: Iterable[str], points: int, *, with_nodes: bool):
+    def __init__(
+        self,
+        key: Callable[[Any], str],
+        metrics: Iterable[str],
+        points: int,
+        *,
+        with_nodes: bool,
+        step: float = 0.0,
+    ):
+        self._step = step
+        self._started = -math.inf
+        """When the newest point was started (a fetch before ``_started + _step`` replaces it)."""
         self._key = key
         self._getters = {m: attrgetter(m) for m in metrics}
         self._keys: list[str] = []
@@ -82,7 +108,7 @@ class _Series:
         """Node name → keys of its GPUs, as of the latest key set (GPUs only)."""
         self.ticks: deque[_Tick] = deque(maxlen=points)
 
-    def record(self, objs: Sequence[Any]) -> None:
+    def record(self, objs: Sequence[Any], now: float = math.inf) -> None:
         keys = list(map(self._key, objs))
         if keys != self._keys:
             self._keys = keys
@@ -93,7 +119,11 @@ class _Series:
                     by_node.setdefault(obj.node, []).append(k)
                 self.node_gpus = {n: tuple(ks) for n, ks in by_node.items()}
         columns = {m: _floats(list(map(get, objs))) for m, get in self._getters.items()}
-        self.ticks.append(_Tick(self.index, columns))
+        if self.ticks and now < self._started + self._step:
+            self.ticks[-1] = _Tick(self.index, columns)
+        else:
+            self.ticks.append(_Tick(self.index, columns))
+            self._started = now
 
     def series(self, key: str, metric: str, points: int) -> list[float]:
         out: list[float] = []
@@ -120,20 +150,23 @@ class _Series:
 
 
 class RingHistory:
-    """The last ``points`` readings of one source's GPUs, nodes (derived) and endpoints."""
+    """The last ``points`` readings, ``step`` seconds apart, of one source's GPUs, nodes (derived) and
+    endpoints (``step`` 0: one point per fetch)."""
 
-    __slots__ = ("_endpoints", "_gpus")
+    __slots__ = ("_endpoints", "_gpus", "step")
 
-    def __init__(self, points: int) -> None:
+    def __init__(self, points: int, step: float = 0.0) -> None:
         if points < 1:
             raise ValueError(f"history needs at least one point, got {points}")
-        self._gpus = _Series(attrgetter("uuid"), GPU_METRICS, points, with_nodes=True)
-        self._endpoints = _Series(attrgetter("key"), ENDPOINT_METRICS, points, with_nodes=False)
+        self.step = step
+        self._gpus = _Series(attrgetter("uuid"), GPU_METRICS, points, with_nodes=True, step=step)
+        self._endpoints = _Series(attrgetter("key"), ENDPOINT_METRICS, points, with_nodes=False, step=step)
 
-    def record(self, data: SourceData) -> None:
-        """Add one fetch's readings."""
-        self._gpus.record(data.gpus)
-        self._endpoints.record(data.endpoints)
+    def record(self, data: SourceData, now: float = math.inf) -> None:
+        """Add one fetch's readings, taken at ``now``: a new point, or the newest one replaced when it was
+        started less than ``step`` ago."""
+        self._gpus.record(data.gpus, now)
+        self._endpoints.record(data.endpoints, now)
 
     def has(self, kind: str, key: str) -> bool:
         """True when the latest fetch had this object (a node counts when it has GPUs)."""

@@ -86,6 +86,17 @@ _HISTORY_KIND = {"gpu": "gpus", "node": "nodes", "endpoint": "endpoints"}
 _LOSABLE = ("nodes", "gpus", "endpoints")
 LOST_TTL = 24 * 3600.0
 """Seconds a lost object stays (with no reading) before it is dropped."""
+HISTORY_WINDOW_S = 900.0
+"""How far back a chart reaches (``history_points`` readings spread over it, the newest the latest): long
+enough that an incident fixed ten minutes ago is still on the chart."""
+
+
+def _step(interval: float, window: float, points: int) -> float:
+    """Seconds between two history points: ``window`` spread over ``points``, never finer than the source's
+    own ``interval``; 0 (a point per fetch) when there is no window."""
+    return max(interval, window / points) if window > 0 else 0.0
+
+
 #: The key a sparkline asks history for (a GPU's uuid, not the slot it is merged by).
 _HISTORY_KEY_OF: Mapping[str, Callable[[Any], str]] = {
     "gpus": attrgetter("uuid"),
@@ -177,6 +188,7 @@ class Poller:
         clock: Callable[[], float] = wall_now,
         max_backoff: float = 60.0,
         history_points: int = 120,
+        history_window: float = HISTORY_WINDOW_S,
         idle_window: float = 600.0,
         lost_ttl: float = LOST_TTL,
         prices: Sequence[PriceRule] = (),
@@ -204,7 +216,9 @@ class Poller:
             _Polled(
                 source=s,
                 health=SourceHealth(name=s.name, kind=s.kind),
-                history=None if isinstance(s, HistoryProvider) else RingHistory(history_points),
+                history=None
+                if isinstance(s, HistoryProvider)
+                else RingHistory(history_points, _step(s.interval, history_window, history_points)),
             )
             for s in sources
         ]
@@ -278,18 +292,19 @@ class Poller:
                 lived = p.history.series(kind, key, metric, n)
                 if not lived:  # a metric not recorded
                     return []
-                return Series(self._warmup(p, kind, key, metric, n - len(lived)) + lived, p.source.interval)
+                step = p.history.step
+                return Series(self._warmup(p, kind, key, metric, n - len(lived), step) + lived, step)
         return []
 
     @staticmethod
-    def _warmup(p: _Polled, kind: str, key: str, metric: str, missing: int) -> list[float]:
+    def _warmup(p: _Polled, kind: str, key: str, metric: str, missing: int, step: float) -> list[float]:
         """The readings before ``p``'s first fetch from a source that can tell them (``warmup``, the
         embedded fleet's), so that a chart is full from the start; [] otherwise."""
         warmup = getattr(p.source, "warmup", None)
         if missing <= 0 or warmup is None:
             return []
         try:
-            return list(warmup(kind, key, metric, missing, p.source.interval))
+            return list(warmup(kind, key, metric, missing, step))
         except Exception as exc:
             said = describe_error(exc)
             log.debug("source %s: warmup(%s, %s, %s) failed: %s", p.source.name, kind, key, metric, said)
@@ -378,7 +393,7 @@ class Poller:
                 log.info("source %s: back after %d failures", src.name, p.health.failures)
             now = self._clock()
             if p.history is not None:
-                p.history.record(data)
+                p.history.record(data, now)
             if getattr(src, "keeps_lost", False):
                 data = self._keep_lost(p, data, now)
             p.data = data

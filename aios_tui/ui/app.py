@@ -23,8 +23,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from aios_tui.config import Settings
-from aios_tui.domain import Event, FleetSnapshot, Pod, clock
+from aios_tui.domain import Event, FleetSnapshot, JobState, Pod, clock
 from aios_tui.ops import ArgError, CancelToken, Kind, Ops, Plan, all_actions, lookup
+from aios_tui.ops.actions.launch import values_like
+from aios_tui.ops.actions.scale_pool import pool_fix
 from aios_tui.ops.argv import parse_words
 from aios_tui.poll import Poller
 from aios_tui.render import kinds
@@ -234,7 +236,18 @@ class AiosApp(App[None]):
         self.open_detail(message.kind, message.key, message.trail)
 
     def on_action_requested(self, message: ActionRequested) -> None:
-        self.start_action(message.action, message.targets)
+        snap = self.fleet
+        job = snap.job_by_key.get(message.like) if snap is not None and message.like else None
+        if snap is None or job is None or job.state not in (JobState.QUEUED, JobState.FAILED):
+            self.start_action(message.action, message.targets)
+        elif message.action == "launch":
+            self.start_action("launch", (), values_like(job, snap))
+        elif message.action == "scale-pool":
+            fix = pool_fix(job, snap)
+            if fix is None:
+                self.notify(f"{job.key}: no node pool would fit it (see Why pending)", severity="warning")
+            else:
+                self.start_action("scale-pool", (fix[0],), {"desired": f"+{fix[1]}"})
 
     def on_command_entered(self, message: CommandEntered) -> None:
         self.run_command(message.line)

@@ -32,9 +32,11 @@ class OpenDetail(Message):
 class ActionRequested(Message):
     """A screen asks for the plan of ``action`` on ``targets`` (nothing runs before it is confirmed)."""
 
-    def __init__(self, action: str, targets: tuple[str, ...]) -> None:
+    def __init__(self, action: str, targets: tuple[str, ...], *, like: str = "") -> None:
         self.action = action
         self.targets = targets
+        self.like = like
+        """A job's key: a launch's form filled in like that job (``n`` on a queued job)."""
         super().__init__()
 
 

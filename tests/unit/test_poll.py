@@ -418,7 +418,7 @@ async def test_a_poke_during_a_fetch_fetches_again_right_after() -> None:
 
 async def test_history_from_the_ring_buffer() -> None:
     src = FakeSource("a")
-    poller = Poller([src], history_points=3)
+    poller = Poller([src], history_points=3, history_window=0.0)  # a point per fetch
 
     def fleet(u0: Metric, u1: Metric, qps: Metric) -> SourceData:
         return SourceData(
@@ -615,3 +615,18 @@ async def test_replica_counts_stay_known_whichever_source_comes_first(order: str
     snap = await Poller(sources).refresh()
     (e,) = snap.endpoints
     assert (e.replicas_known, e.replicas_desired, e.replicas_ready, e.qps) == (True, 3, 3, 12.5)
+
+
+async def test_fetches_within_a_step_fold_into_the_newest_point() -> None:
+    """Three points over 30 s: a point per 10 s, fetches inside one step replace its value (the newest point
+    is always the latest reading), the next step starts a new point."""
+    src = FakeSource("a")
+    clock = FakeClock(1000.0)
+    poller = Poller([src], clock=clock, history_points=3, history_window=30.0)
+    for t, util in ((0, 10.0), (4, 11.0), (9, 12.0), (10, 20.0), (25, 30.0), (31, 40.0), (33, 41.0)):
+        clock.now = 1000.0 + t
+        src.data = SourceData(nodes=(node("n1", "a"),), gpus=(gpu("n1", 0, util),))
+        await poller.refresh()
+    series = poller.history("gpu", "GPU-n1-0", "util")
+    # Points started at 0 (10, 11, 12), 10 (20) and 25 (30, 40, 41): the last three kept.
+    assert series == [12.0, 20.0, 41.0] and series.step == 10.0  # type: ignore[attr-defined]

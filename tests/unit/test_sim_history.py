@@ -18,7 +18,7 @@ KEY = "ml-prod/ranking-dlrm-feed"
 async def test_the_incident_stays_in_the_chart_after_the_fix() -> None:
     clock = FakeClock()
     sim = SimSource(seed=7, nodes=40, clock=clock, start=START)
-    poller = Poller([sim], clock=clock, history_points=60)
+    poller = Poller([sim], clock=clock, history_points=60, history_window=120.0)
     snap = await poller.refresh()
     before = snap.endpoint_by_key[KEY]
     assert float(before.p99_ms) > 10 * float(before.p99_slo_ms)  # 470 ms against 32 ms
@@ -48,7 +48,7 @@ async def test_the_incident_stays_in_the_chart_after_the_fix() -> None:
 async def test_a_gpu_given_other_work_has_no_made_up_past() -> None:
     clock = FakeClock()
     sim = SimSource(seed=7, nodes=40, clock=clock, start=START)
-    poller = Poller([sim], clock=clock, history_points=20)
+    poller = Poller([sim], clock=clock, history_points=20, history_window=40.0)
     snap = await poller.refresh()
     free = {g.uuid for g in snap.gpus if not g.pod and g.model.startswith("NVIDIA L4")}
     busy = next(g for g in snap.gpus if g.pod and not math.isnan(float(g.util)))
@@ -68,7 +68,7 @@ async def test_a_replica_gpu_keeps_its_saturated_past_after_the_scale_up() -> No
     then (saturated), not with today's twelve."""
     clock = FakeClock()
     sim = SimSource(seed=7, nodes=40, clock=clock, start=START)
-    poller = Poller([sim], clock=clock, history_points=40)
+    poller = Poller([sim], clock=clock, history_points=40, history_window=80.0)
     snap = await poller.refresh()
     gpu = next(g for g in snap.gpus if g.pod.startswith(KEY))
     await sim.scale_endpoint("ml-prod", "ranking-dlrm-feed", 12)
@@ -79,3 +79,26 @@ async def test_a_replica_gpu_keeps_its_saturated_past_after_the_scale_up() -> No
     assert len(util) == 40
     assert all(v >= 94 for v in util[:10])  # the warm-up: 5 replicas for 12 replicas' traffic
     assert all(v < 60 for v in util[-5:])  # now: the load spread over twelve
+
+
+async def test_a_chart_reaches_back_fifteen_minutes_whatever_the_refresh() -> None:
+    """120 points over the default 15 minutes: fetches every 2 s fold into 7.5 s points (the newest always
+    the latest reading), so the incident fixed ten minutes ago is still on the chart."""
+    clock = FakeClock()
+    sim = SimSource(seed=7, nodes=40, clock=clock, start=START, interval=2.0)
+    poller = Poller([sim], clock=clock)
+    await poller.refresh()
+    for _ in range(60):  # two minutes of the incident
+        clock.advance(2)
+        await poller.refresh()
+    await sim.scale_endpoint("ml-prod", "ranking-dlrm-feed", 12)
+    for _ in range(300):  # ten minutes after the fix
+        clock.advance(2)
+        snap = await poller.refresh()
+    p99 = poller.history("endpoint", KEY, "p99_ms")
+    assert len(p99) == 120 and p99.step == 7.5  # type: ignore[attr-defined]
+    assert p99[-1] == pytest.approx(float(snap.endpoint_by_key[KEY].p99_ms), rel=1e-6)
+    # 722 s since the first fetch: 97 points; the first 16 (two minutes) of them the breach, as shown then.
+    lived = p99[-97:]
+    assert all(v > 10 * 32 for v in lived[:16])
+    assert all(v < 32 for v in p99[-70:])  # the ten minutes after the fix (80 points), replicas ready

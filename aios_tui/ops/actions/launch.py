@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from aios_tui.alloc.placement import GangRequest, Placement, Refusal, place_gang
 from aios_tui.alloc.scaling import describe_cost, gpu_hour_price
 from aios_tui.alloc.whatif import WhatIf, capacity_whatif
-from aios_tui.domain import FleetSnapshot, is_na
+from aios_tui.domain import FleetSnapshot, Job, is_na
 from aios_tui.ops.action import Action, PlanContext
 from aios_tui.ops.core import ActionRefused, Alternative, Plan, is_production
 from aios_tui.ops.grammar import Defaults, Kind, Param, k8s_name
@@ -27,7 +27,7 @@ from aios_tui.sources.base import (
     Source,
 )
 
-__all__ = ["MAX_WORKERS", "Launch", "LaunchPlan", "default_job_name"]
+__all__ = ["MAX_WORKERS", "Launch", "LaunchPlan", "default_job_name", "values_like"]
 
 MAX_WORKERS = 10_000
 """More workers in one gang is a typo, not a job (the largest public runs use about 2,000 nodes)."""
@@ -52,6 +52,24 @@ def default_job_name(defaults: Defaults) -> str:
     return f"default/train-{k8s_name(defaults.user)}-{stamp}"
 
 
+def values_like(job: Job, snapshot: FleetSnapshot) -> dict[str, str]:
+    """The launch form filled in like ``job`` (a queued one, say: its plan then says what would fit now):
+    the same image, gang, GPU model, zone and priority, under the first free name ``<name>-2``, ``-3`` … in
+    its namespace (the queued job itself stays queued)."""
+    n = 2
+    while f"{job.key}-{n}" in snapshot.job_by_key:
+        n += 1
+    return {
+        "job": f"{job.key}-{n}",
+        "image": job.image or DEFAULT_TRAINING_IMAGE,
+        "workers": str(job.workers),
+        "gpus_per_worker": str(job.gpus_per_worker),
+        "gpu_model": job.gpu_model,
+        "zone": job.zone,
+        "priority": str(job.priority),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class LaunchPlan:
     """The structured plan behind a launch: the job, where its gang goes (or why it cannot), the what-if."""
@@ -74,7 +92,8 @@ class Launch(Action[LaunchPlan]):
     target = None
     capability = JobLauncher
     key = "n"
-    panes = ("jobs",)
+    panes = ("jobs", "job")
+    """In the jobs pane, and in a job's detail; on a queued or failed job the form is filled in like it."""
     params = (
         Param(
             "job",

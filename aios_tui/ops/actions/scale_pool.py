@@ -13,16 +13,26 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from aios_tui.alloc.placement import GangRequest
 from aios_tui.alloc.pools import PoolScale, assess_pool_scale
 from aios_tui.alloc.scaling import describe_cost
-from aios_tui.domain import Job, NodePool
+from aios_tui.alloc.whatif import capacity_whatif
+from aios_tui.domain import FleetSnapshot, Job, NodePool
 from aios_tui.ops.action import Action, PlanContext
 from aios_tui.ops.core import ActionRefused, Plan
 from aios_tui.ops.grammar import Amount, Kind, Param
 from aios_tui.ops.permissions import Role
 from aios_tui.sources.base import PoolScaler, Source
 
-__all__ = ["ScalePool", "describe_pool"]
+__all__ = ["ScalePool", "describe_pool", "pool_fix"]
+
+
+def pool_fix(job: Job, snapshot: FleetSnapshot) -> tuple[str, int] | None:
+    """The pool, and how many nodes more, that would let queued ``job`` start (the what-if its detail shows:
+    ``+2 × p5.48xlarge in pool h100-a``); None when it fits now or no pool would do."""
+    fix = capacity_whatif(snapshot, GangRequest.for_job(job))
+    return None if fix is None else (fix.pool, fix.nodes)
+
 
 _LISTED = 5
 """Jobs, nodes and pods named one by one in a plan's lines; the rest are counted."""
@@ -63,7 +73,8 @@ class ScalePool(Action[PoolScale]):
     capability = PoolScaler
     min_role_shrink = Role.ADMIN
     key = "s"
-    panes = ("pools",)
+    panes = ("pools", "job")
+    """In the pools view, and in a queued job's detail (the pool its what-if names, +N filled in)."""
     aliases = ("scalepool",)
     params = (
         Param("pool", Kind.POOL, "the node pool (an Auto Scaling group, an EKS node group)", metavar="POOL"),

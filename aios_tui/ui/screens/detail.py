@@ -21,7 +21,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from aios_tui.config import GrafanaSettings
-from aios_tui.domain import FleetSnapshot
+from aios_tui.domain import FleetSnapshot, JobState
 from aios_tui.render.detail import detail, find
 from aios_tui.render.triage import (
     Related,
@@ -48,7 +48,7 @@ class DetailScreen(Screen[None]):
         Binding("escape,q,backspace", "app.pop_screen", "Back"),
         Binding("pageup", "scroll_body(-1)", "Scroll up", show=False, priority=True),
         Binding("pagedown", "scroll_body(1)", "Scroll down", show=False, priority=True),
-        *action_bindings(("nodes", "endpoints")),
+        *action_bindings(("nodes", "endpoints", "job")),
     ]
 
     DEFAULT_CSS = """
@@ -167,17 +167,24 @@ class DetailScreen(Screen[None]):
         self.post_message(OpenDetail(row.kind, row.key, self.crumbs))
 
     def _acts_here(self, name: str) -> bool:
-        """An action on this object: the node's (cordon, drain …) on a node, the endpoint's on an endpoint."""
+        """An action on this object: the node's (cordon, drain …) on a node, the endpoint's on an endpoint;
+        on a queued or failed job, a launch like it and growing the pool its what-if names."""
         from aios_tui.ops import Kind, get
 
+        if self.kind == "job":
+            job = self._snapshot.job_by_key.get(self.key)
+            waiting = job is not None and job.state in (JobState.QUEUED, JobState.FAILED)
+            return waiting and name in ("launch", "scale-pool")
         target = get(name).target
         return (self.kind, target) in (("node", Kind.NODES), ("endpoint", Kind.ENDPOINT))
 
     def targets_for(self, action: str) -> Sequence[str]:
-        return (self.key,) if self._acts_here(action) else ()
+        return (self.key,) if self._acts_here(action) and self.kind != "job" else ()
 
     def action_act(self, name: str) -> None:
-        if self._acts_here(name):
+        if self.kind == "job" and self._acts_here(name):
+            self.post_message(ActionRequested(name, (), like=self.key))
+        elif self._acts_here(name):
             self.post_message(ActionRequested(name, (self.key,)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -59,7 +59,7 @@ GENERAL = [
 
 PANE_NAMES = {"nodes": "Nodes", "jobs": "Jobs", "endpoints": "Endpoints", "pools": "Pools (p)"}
 PANE_NAMES |= {"cordon": "Health (h)"}
-PANE_NAMES |= {"idle-owners": "Idle GPUs (i)"}
+PANE_NAMES |= {"idle-owners": "Idle GPUs (i)", "job": "a queued job's detail"}
 
 
 def action_rows(
