@@ -46,7 +46,8 @@ from textual.widgets import DataTable
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.poll import Poller
-from aios_tui.render.table import KINDS, RowCtx
+from aios_tui.render.kinds import PANES as KINDS
+from aios_tui.render.table import RowCtx
 from aios_tui.sources.sim import SimSource
 from aios_tui.ui.messages import FleetUpdated
 

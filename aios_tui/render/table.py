@@ -770,29 +770,15 @@ ENDPOINTS = ResourceKind(
     ),
 )
 
-KINDS: dict[str, ResourceKind] = {k.name: k for k in (NODES, GPUS, JOBS, ENDPOINTS)}
-
-
-def kind_for(name: str) -> ResourceKind | None:
-    """Look a kind up by name or alias (``:no``, ``:gpu``, ``:ep`` …)."""
-    name = name.strip().lower()
-    for kind in KINDS.values():
-        if name == kind.name or name in kind.aliases:
-            return kind
-    return None
-
-
 __all__ = [
     "ENDPOINTS",
     "GPUS",
     "JOBS",
-    "KINDS",
     "NODES",
     "Column",
     "NodeStats",
     "ResourceKind",
     "RowCtx",
-    "kind_for",
     "layout",
     "matches",
     "node_stats",

@@ -8,7 +8,7 @@ drawn by the same table widget, so that they sort, scroll and filter the same wa
 - ``POOLS``: the node pools, with their size against their limits, what they cost per hour and how many
   queued jobs would fit their nodes; ``s`` scales one (``ops.pools``).
 
-They are not panes of the main screen (so not in ``KINDS``): each opens as a screen of its own.
+They are not panes of the main screen: each opens as a screen of its own (:mod:`aios_tui.render.kinds`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ __all__ = [
     "NEED_STYLE",
     "POOLS",
     "SOURCES",
-    "VIEWS",
     "IdleOwner",
     "SourceRow",
     "gpu_owner",
@@ -46,7 +45,6 @@ __all__ = [
     "source_rows",
     "source_why",
     "sources_summary",
-    "view_for",
 ]
 
 
@@ -635,15 +633,3 @@ def sources_summary(snapshot: FleetSnapshot) -> Text:
     said = ", ".join(f"{n} {w}" for w, n in counts.items())
     n = len(snapshot.sources)
     return Text(f"{n} source{'s' if n != 1 else ''}: {said}", FAIL_STYLE if bad else "bold")
-
-
-VIEWS: dict[str, ResourceKind] = {k.name: k for k in (IDLE, CORDON, POOLS, SOURCES)}
-
-
-def view_for(name: str) -> ResourceKind | None:
-    """``:idle`` / ``:health`` (``:suggest``, ``:cordons``) → the view's kind."""
-    name = name.strip().lower()
-    for kind in VIEWS.values():
-        if name == kind.name or name in kind.aliases:
-            return kind
-    return None

@@ -945,7 +945,8 @@ class FakeApiServer:
             elif method == "GET" and sub == "scale" and res.plural in _SCALABLE:
                 return 200, _scale_of(self._get(res, ns, name))
             elif method == "PATCH" and sub in ("", "scale"):
-                return 200, self._patch(res, ns, name, sub, payload, headers.get("Content-Type", ""))
+                content_type = headers.get("Content-Type", "")
+                return 200, self._patch(res, ns, name, sub, payload, content_type, query.get("fieldManager"))
             elif method == "PUT" and not sub:
                 return 200, self._replace(res, ns, name, payload)
             elif method == "POST" and not name:
@@ -1027,7 +1028,16 @@ class FakeApiServer:
         if sent == size and stream.write(data) and chunked:
             stream.end()
 
-    def _patch(self, res: Resource, ns: str, name: str, sub: str, patch: JSON, content_type: str) -> JSON:
+    def _patch(
+        self,
+        res: Resource,
+        ns: str,
+        name: str,
+        sub: str,
+        patch: JSON,
+        content_type: str,
+        manager: str | None = None,
+    ) -> JSON:
         if content_type.split(";", maxsplit=1)[0].strip() not in _PATCH_TYPES:
             raise ApiError(
                 415,
@@ -1047,6 +1057,7 @@ class FakeApiServer:
             raise _conflict(res, name)
         new = merge_patch(obj, patch)
         _check_replicas(new, res.kind, res.group or "core", name)
+        _manage(new, patch, manager)
         return self._put(res, new)
 
     def _replace(self, res: Resource, ns: str, name: str, obj: JSON) -> JSON:
@@ -1323,6 +1334,30 @@ def _conflict(res: Resource, name: str) -> ApiError:
     )
     details: JSON = {"name": name, "group": res.group, "kind": res.plural}
     return ApiError(409, "Conflict", message, {k: v for k, v in details.items() if v})
+
+
+def _manage(obj: JSON, patch: JSON, manager: str | None) -> None:
+    """Record who set the patched fields in ``metadata.managedFields``, as the API server does: one
+    ``Update`` entry per manager (without ``?fieldManager=`` the real server names the User-Agent's program,
+    ``OpenAPI-Generator`` for the kubernetes client)."""
+
+    def fields(value: Any) -> JSON:
+        if not isinstance(value, dict):
+            return {}
+        return {f"f:{k}": fields(v) for k, v in value.items() if k != "metadata"}
+
+    entry = {
+        "manager": manager or "OpenAPI-Generator",
+        "operation": "Update",
+        "apiVersion": obj.get("apiVersion", "v1"),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields(patch),
+    }
+    meta = obj.setdefault("metadata", {})
+    meta["managedFields"] = [
+        *(e for e in meta.get("managedFields") or () if e.get("manager") != entry["manager"]),
+        entry,
+    ]
 
 
 def _check_replicas(obj: JSON, kind: str, group: str, name: str) -> None:

@@ -369,4 +369,5 @@ async def test_a_hostile_name_stays_one_path_segment(apiserver: FakeApiServer, k
             await src.set_cordon("../namespaces/ml-prod/pods/debug-shell", True)
     finally:
         src.close_now()
-    assert ("PATCH", "/api/v1/nodes/..%2Fnamespaces%2Fml-prod%2Fpods%2Fdebug-shell") in apiserver.requests
+    patched = "/api/v1/nodes/..%2Fnamespaces%2Fml-prod%2Fpods%2Fdebug-shell?fieldManager=aios-tui"
+    assert ("PATCH", patched) in apiserver.requests

@@ -115,7 +115,12 @@ async def test_cordon_and_uncordon(world: World) -> None:
     assert result.ok, result.message
     node = world.server.get("Node", "", H100)
     assert node is not None and node["spec"]["unschedulable"] is True
-    await world.settle(lambda s: s.node_by_name[H100].cordoned)
+    # The change is ours in the node's managedFields, so every console says who cordoned it.
+    managed = node["metadata"]["managedFields"]
+    [entry] = [e for e in managed if "f:unschedulable" in e["fieldsV1"].get("f:spec", {})]
+    assert entry["manager"] == "aios-tui"
+    snap = await world.settle(lambda s: s.node_by_name[H100].cordoned)
+    assert snap.node_by_name[H100].cordoned_by == "aios-tui"
     assert (await world.ops.execute(world.ops.plan("uncordon", nodes=[H100]))).ok
     node = world.server.get("Node", "", H100)
     assert node is not None and not node["spec"].get("unschedulable")

@@ -18,13 +18,13 @@ from aios_tui.domain import (
 )
 from aios_tui.render.glyphs import bar, heat_cells, sparkline
 from aios_tui.render.header import header_lines
+from aios_tui.render.kinds import lookup
 from aios_tui.render.table import (
     ENDPOINTS,
     GPUS,
     JOBS,
     NODES,
     RowCtx,
-    kind_for,
     layout,
     matches,
     render_header,
@@ -193,10 +193,10 @@ def test_header_lines_fit_and_keep_alarms() -> None:
 
 
 def test_kind_aliases() -> None:
-    assert kind_for(":no".lstrip(":")) is NODES
-    assert kind_for("ep") is ENDPOINTS
-    assert kind_for("GPU") is GPUS
-    assert kind_for("nope") is None
+    assert (e := lookup(":no")) is not None and e.kind is NODES and e.pane
+    assert (e := lookup("ep")) is not None and e.kind is ENDPOINTS
+    assert (e := lookup("GPU")) is not None and e.kind is GPUS
+    assert lookup("nope") is None
 
 
 def test_node_detail_shows_what_the_cloud_says_and_no_na_in_its_title() -> None:

@@ -44,6 +44,11 @@ _MERGE: Final = "application/merge-patch+json"
 _STRATEGIC: Final = "application/strategic-merge-patch+json"
 
 
+FIELD_MANAGER = "aios-tui"
+"""The field manager of every change this console makes to an existing object (``?fieldManager=``)."""
+_WRITES = frozenset({"PUT", "PATCH"})
+
+
 class _Gone(SourceError):
     """410 Gone: the resourceVersion is too old (compacted); list again."""
 
@@ -380,6 +385,10 @@ class _Client(_State):
         """One call; its JSON answer, read up to ``max_page_bytes``. Raises :class:`SourceError` (ApiException
         too when ``raw_errors``). ``what`` names the answer in the error when it is too big."""
         where = f"{method} {path}"
+        if method in _WRITES:
+            # Who changed it, in the object's managedFields: "aios-tui", not the client library's User-Agent
+            # (a node cordoned from here then shows "cordoned by aios-tui" in every console).
+            query = [*query, ("fieldManager", FIELD_MANAGER)]
         try:
             resp = self._request(method, path, query=query, body=body, content_type=content_type)
             data = _read(resp, self._max_page_bytes)
