@@ -36,6 +36,7 @@ from aios_tui.ui import forms
 from aios_tui.ui.commands import APP_COMMANDS
 from aios_tui.ui.keys import KeyGate
 from aios_tui.ui.messages import ActionRequested, CommandEntered, FleetUpdated, OpenDetail
+from aios_tui.ui.screens.acting import ScreenContext
 from aios_tui.ui.screens.actions import ActionLogScreen
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.help import HelpScreen
@@ -113,6 +114,8 @@ class AiosApp(App[None]):
         self.live = live
         self.clock = clock
         self.keys = KeyGate(self)
+        self.screen_context = ScreenContext(lambda: self.fleet, self.clock, self.can_act, self.key_state)
+        """What screens may ask of the app without importing it."""
         self.progress_messages: deque[str] = deque(maxlen=500)
         """What running actions reported, newest last (the progress line shows the latest)."""
         self.running: list[Running] = []
@@ -293,10 +296,15 @@ class AiosApp(App[None]):
                     read_only=self.ops.read_only,
                     ascii=self.settings.ascii,
                     audit=lambda: self.ops.audit.records(limit=500),
+                    context=self.screen_context,
                 )
             )
         else:
-            self.push_screen(screen_type(read_only=self.ops.read_only, ascii=self.settings.ascii))
+            self.push_screen(
+                screen_type(
+                    read_only=self.ops.read_only, ascii=self.settings.ascii, context=self.screen_context
+                )
+            )
 
     def action_recent_events(self) -> None:
         """``V``: what changed in the last 15 minutes (the events view, that window only)."""

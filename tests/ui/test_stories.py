@@ -126,12 +126,13 @@ async def test_pending_job_to_what_would_fit_to_started(make_app: MakeApp) -> No
 
 
 async def test_n_on_a_queued_job_plans_a_launch_like_it(make_app: MakeApp) -> None:
-    """The other way from a waiting job: a launch filled in like it, whose plan says what fits instead."""
+    """The other way from a waiting job: from its detail, a launch filled in like it, whose plan says what
+    would fit (n in the Jobs pane itself starts a new job from the defaults)."""
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         keys = Keys(app, pilot)
-        await keys("3")
+        await keys("3", "enter")
         queued = app.main.table("jobs").cursor_key
         assert app.fleet is not None and queued is not None
         job = app.fleet.job_by_key[queued]

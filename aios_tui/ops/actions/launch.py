@@ -93,7 +93,8 @@ class Launch(Action[LaunchPlan]):
     capability = JobLauncher
     key = "n"
     panes = ("jobs", "job")
-    """In the jobs pane, and in a job's detail; on a queued or failed job the form is filled in like it."""
+    """In the jobs pane (a new job with the defaults), and in a queued or failed job's detail (the form
+    filled in like that job, so its plan says what would fit now)."""
     params = (
         Param(
             "job",

@@ -3,14 +3,33 @@ screen's selection gives an action."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from textual.binding import Binding
 
+from aios_tui.domain import FleetSnapshot
 from aios_tui.ops import Kind, all_actions, get
 from aios_tui.ui.widgets.fleet_table import FleetTable
 
-__all__ = ["action_bindings", "selection"]
+__all__ = ["ScreenContext", "action_bindings", "selection"]
+
+
+def _none() -> FleetSnapshot | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenContext:
+    """What a screen may ask of the console without importing the app (which imports every screen): the
+    live snapshot, the clock, whether an action is offered at all (``can_act``: read-only mode, the role) and
+    how its key shows (``key_state``: True offered, None dimmed, False hidden). Screens ask the app to *do*
+    things by posting messages (:mod:`aios_tui.ui.messages`)."""
+
+    fleet: Callable[[], FleetSnapshot | None] = _none
+    clock: Callable[[], float] = lambda: 0.0
+    can_act: Callable[[str], bool] = lambda name: True
+    key_state: Callable[[str, Sequence[str]], bool | None] = lambda name, targets: True
 
 
 def action_bindings(panes: Iterable[str]) -> list[Binding]:

@@ -256,9 +256,7 @@ class MainScreen(Screen[None]):
 
         targets = self.targets_for(name)
         if get(name).target is None or targets:
-            # n on a queued job: the launch form filled in like it, so its plan says what would fit now.
-            like = self.table().cursor_key if name == "launch" and self.active == "jobs" else None
-            self.post_message(ActionRequested(name, tuple(targets), like=like or ""))
+            self.post_message(ActionRequested(name, tuple(targets)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act" and parameters:

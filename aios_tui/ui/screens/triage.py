@@ -30,6 +30,7 @@ from aios_tui.ops.audit import AuditRecord
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, WARN_STYLE
 from aios_tui.render.triage import EVENTS, PODS, event_rows
 from aios_tui.ui.messages import OpenDetail
+from aios_tui.ui.screens.acting import ScreenContext
 from aios_tui.ui.screens.views import ViewScreen, _sort_bindings
 from aios_tui.ui.widgets.fleet_table import FleetTable
 
@@ -133,8 +134,9 @@ class EventsScreen(ViewScreen):
         audit: Callable[[], Sequence[AuditRecord]] = list,
         since_s: float | None = None,
         now: Callable[[], float] | None = None,
+        context: ScreenContext | None = None,
     ) -> None:
-        super().__init__(read_only=read_only, ascii=ascii)
+        super().__init__(read_only=read_only, ascii=ascii, context=context)
         self.warnings_only = False
         self.since_s = since_s
         """Only what happened in the last this many seconds (None: everything kept)."""

@@ -5,7 +5,7 @@ table that sorts like the panes (shift+letter, again to reverse) and filters wit
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -30,12 +30,10 @@ from aios_tui.render.views import (
     source_why,
     sources_summary,
 )
-from aios_tui.ui.screens.acting import action_bindings, selection
+from aios_tui.ui.messages import ActionRequested, OpenDetail
+from aios_tui.ui.screens.acting import ScreenContext, action_bindings, selection
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
-
-if TYPE_CHECKING:
-    from aios_tui.ui.app import AiosApp
 
 __all__ = ["CordonScreen", "IdleScreen", "PoolsScreen", "SourcesScreen", "ViewScreen"]
 
@@ -57,19 +55,13 @@ class ViewScreen(Screen[None]):
     ViewScreen.-filter #view-filter { display: block; }
     """
 
-    def __init__(self, *, read_only: bool, ascii: bool) -> None:
+    def __init__(self, *, read_only: bool, ascii: bool, context: ScreenContext | None = None) -> None:
         super().__init__()
+        self.ctx = context or ScreenContext()
         self.read_only = read_only
         self.ascii = ascii
         self.table = self.TABLE(self.KIND, ascii=ascii, id=f"view-{self.KIND.name}")
         self._snapshot: FleetSnapshot | None = None
-
-    @property
-    def aios(self) -> AiosApp:
-        from aios_tui.ui.app import AiosApp
-
-        assert isinstance(self.app, AiosApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         yield FleetHeader(read_only=self.read_only, ascii=self.ascii)
@@ -82,8 +74,9 @@ class ViewScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.set_focus(self.table)
-        if self.aios.fleet is not None:
-            self.update_snapshot(self.aios.fleet, self.aios.clock())
+        fleet = self.ctx.fleet()
+        if fleet is not None:
+            self.update_snapshot(fleet, self.ctx.clock())
 
     def update_snapshot(self, snapshot: FleetSnapshot, now: float) -> None:
         self._snapshot = snapshot
@@ -145,7 +138,7 @@ class ViewScreen(Screen[None]):
     def action_act(self, name: str) -> None:
         targets = self.targets_for(name)
         if targets:
-            self.aios.start_action(name, targets)
+            self.post_message(ActionRequested(name, tuple(targets)))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "act" and parameters:
@@ -154,7 +147,7 @@ class ViewScreen(Screen[None]):
             name = str(parameters[0])
             if self.table.kind.name not in get(name).panes:
                 return False
-            return self.aios.key_state(name, self.targets_for(name))  # None: dimmed, a press says why
+            return self.ctx.key_state(name, self.targets_for(name))  # None: dimmed, a press says why
         return True
 
 
@@ -188,8 +181,8 @@ class IdleScreen(ViewScreen):
         *_sort_bindings(IDLE),  # the same letters bind the same sort(letter): the table shown answers
     ]
 
-    def __init__(self, *, read_only: bool, ascii: bool) -> None:
-        super().__init__(read_only=read_only, ascii=ascii)
+    def __init__(self, *, read_only: bool, ascii: bool, context: ScreenContext | None = None) -> None:
+        super().__init__(read_only=read_only, ascii=ascii, context=context)
         self.owners = self.table
         self.per_gpu = FleetTable(IDLE, ascii=ascii, id="view-idle")
         self.per_gpu.display = False
@@ -221,7 +214,7 @@ class IdleScreen(ViewScreen):
     def summary(self, snapshot: FleetSnapshot) -> Text:
         out = idle_summary(snapshot, self.table.rows, filtered=bool(self.table.filter_text))
         hint = "o: per GPU, enter: owner" if self.table is self.owners else "o: by owner, enter: GPU"
-        if self.table is self.owners and not self.read_only and self.aios.can_act("scale"):
+        if self.table is self.owners and not self.read_only and self.ctx.can_act("scale"):
             hint += ", s: scale the endpoint"
         out.append(f"  {hint}", DIM_STYLE)
         return out
@@ -245,9 +238,9 @@ class IdleScreen(ViewScreen):
         event.stop()
         row = self.table.cursor_object
         if not isinstance(row, IdleOwner):
-            self.aios.open_detail("gpu", event.key)
+            self.post_message(OpenDetail("gpu", event.key, (self.table.kind.title,)))
         elif row.kind in ("endpoint", "job"):
-            self.aios.open_detail(row.kind, row.key)
+            self.post_message(OpenDetail(row.kind, row.key, (self.table.kind.title,)))
         else:
             self.notify(f"{row.key} is a pod no job or endpoint owns: o lists its GPUs", timeout=3)
 
@@ -281,7 +274,7 @@ class CordonScreen(ViewScreen):
     @on(FleetTable.Selected)
     def _selected(self, event: FleetTable.Selected) -> None:
         event.stop()
-        self.aios.open_detail("node", event.key)
+        self.post_message(OpenDetail("node", event.key, (self.KIND.title,)))
 
 
 class _PoolTable(FleetTable):
@@ -304,14 +297,14 @@ class PoolsScreen(ViewScreen):
 
     def summary(self, snapshot: FleetSnapshot) -> Text:
         out = pools_summary(snapshot, self.table.rows)
-        if not self.read_only and self.aios.can_act("scale-pool"):
+        if not self.read_only and self.ctx.can_act("scale-pool"):
             out.append("  s: scale the pool under the cursor", DIM_STYLE)
         return out
 
     @on(FleetTable.Selected)
     def _selected(self, event: FleetTable.Selected) -> None:
         event.stop()
-        self.aios.start_action("scale-pool", [event.key])
+        self.post_message(ActionRequested("scale-pool", (event.key,)))
 
 
 class SourcesScreen(ViewScreen):
@@ -348,7 +341,7 @@ class SourcesScreen(ViewScreen):
 
     @on(FleetTable.CursorMoved)
     def _moved(self) -> None:
-        self._why(self.aios.clock())
+        self._why(self.ctx.clock())
 
     def _why(self, now: float) -> None:
         row = self.table.cursor_object
