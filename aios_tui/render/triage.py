@@ -19,7 +19,21 @@ from rich.table import Table
 from rich.text import Text
 
 from aios_tui.config import GrafanaSettings
-from aios_tui.domain import Endpoint, Event, FleetSnapshot, Gpu, Job, Node, Pod, PodPhase, fmt_age
+from aios_tui.domain import (
+    Endpoint,
+    Event,
+    FleetSnapshot,
+    Gpu,
+    Metric,
+    Node,
+    Pod,
+    PodPhase,
+    fmt,
+    fmt_age,
+    fmt_mib,
+    is_na,
+)
+from aios_tui.domain.xid import xid_info
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
 from aios_tui.render.table import Column, ResourceKind, RowCtx
 
@@ -343,58 +357,142 @@ def pod_detail(pod: Pod, snap: FleetSnapshot, now: float) -> RenderableType:
 
 
 def describe(kind: str, key: str, snap: FleetSnapshot, now: float) -> str:
-    """A ``kubectl describe``-style text of one object: what it is, its state, and its events."""
-    lines: list[str] = []
-    obj: Node | Gpu | Job | Endpoint | Pod | None
-    if kind == "node" and (obj := snap.node_by_name.get(key)) is not None:
-        lines += [
-            f"Name:          {obj.name}",
-            f"Ready:         {obj.ready}",
-            f"Cordoned:      {obj.cordoned}",
-        ]
-        lines += [f"Labels:        {k}={v}" for k, v in sorted(obj.labels.items())]
-        lines += [f"Condition:     {c.type}={c.status} {c.reason}".rstrip() for c in obj.conditions]
-    elif kind == "pod" and (obj := find_pod(snap, key)) is not None:
-        lines += [
-            f"Name:          {obj.name}",
-            f"Namespace:     {obj.namespace}",
-            f"Node:          {obj.node}",
-        ]
-        lines += [f"Status:        {obj.reason or obj.phase}", f"Restarts:      {obj.restarts}"]
-        lines += [
-            f"Controlled By: {obj.owner_kind} {obj.owner}",
-            f"Containers:    {', '.join(obj.containers)}",
-        ]
-    elif kind == "gpu" and (obj := snap.gpu_by_uuid.get(key)) is not None:
-        lines += [f"UUID:          {obj.uuid}", f"Node:          {obj.node}", f"Index:         {obj.index}"]
-        lines += [
-            f"Model:         {obj.model}",
-            f"Pod:           {obj.pod or '-'}",
-            f"XID:           {obj.xid}",
-        ]
-    elif kind == "job" and (obj := snap.job_by_key.get(key)) is not None:
-        lines += [
-            f"Name:          {obj.name}",
-            f"Namespace:     {obj.namespace}",
-            f"State:         {obj.state}",
-        ]
-        lines += [f"Workers:       {obj.workers} × {obj.gpus_per_worker} GPUs"]
-    elif kind == "endpoint" and (obj := snap.endpoint_by_key.get(key)) is not None:
-        lines += [
-            f"Name:          {obj.name}",
-            f"Namespace:     {obj.namespace}",
-            f"Model:         {obj.model}",
-        ]
-        lines += [f"Replicas:      {obj.replicas_ready}/{obj.replicas_desired} ready"]
-    else:
+    """A ``kubectl describe``-style text of one object: what it is, where, its state and what it needs, what
+    it runs or serves, and its events, warnings first."""
+    rows = _describe_rows(kind, key, snap, now)
+    if rows is None:
         return f"{kind} {key} is no longer in the fleet."
+    lines = [f"{label + ':':<16}{value}" if label else f"{'':<16}{value}" for label, value in rows]
     events = events_for(snap, kind, key)
-    lines += ["Events:" if events else "Events:        <none>"]
+    lines += ["Events:" if events else f"{'Events:':<16}<none>"]
     lines += [
         f"  {'Warning' if e.warning else 'Normal':8} {e.reason:16} {_age(e.time, now):>5} ago  {e.message}"
         for e in events
     ]
     return "\n".join(lines)
+
+
+def _rate(fraction: Metric) -> str:
+    return "N/A" if is_na(fraction) else f"{float(fraction) * 100:.2f}%"
+
+
+def _ago(t: float, now: float) -> str:
+    return f"{fmt_age(max(0.0, now - t))} ago" if t else "-"
+
+
+def _describe_rows(kind: str, key: str, snap: FleetSnapshot, now: float) -> list[tuple[str, str]] | None:
+    rows: list[tuple[str, str]] = []
+    if kind == "node":
+        n = snap.node_by_name.get(key)
+        if n is None:
+            return None
+        rows += [("Name", n.name), ("Source", n.source), ("Pool", n.pool or "-"), ("Zone", n.zone or "-")]
+        rows += [("Instance type", n.instance_type or "-"), ("Provider ID", n.provider_id or "-")]
+        status = n.status + (f" (by {n.cordoned_by})" if n.cordoned and n.cordoned_by else "")
+        rows += [("Status", status)]
+        verdict = snap.verdicts.get(n.name)
+        if verdict is not None:
+            rows += [("Verdict", f"{verdict.word}: " + "; ".join(f.describe(now) for f in verdict.findings))]
+        if n.gpu_model:
+            gpus = f"{n.gpus_allocatable} × {n.gpu_model}, {n.gpus_requested} requested, {n.gpus_free} free"
+            rows += [("GPUs", gpus)]
+        rows += [("Taints", ", ".join(map(str, n.taints)) or "<none>")]
+        for i, c in enumerate(n.conditions):
+            rows += [("Conditions" if i == 0 else "", f"{c.type}={c.status} {c.reason} {c.message}".rstrip())]
+        pods = snap.pods_by_node.get(n.name, ())
+        rows += [("Pods", f"{len(pods)} ({sum(1 for p in pods if p.gpus)} with GPUs)")]
+        for i, (k, v) in enumerate(sorted(n.labels.items())):
+            rows += [("Labels" if i == 0 else "", f"{k}={v}")]
+    elif kind == "pod":
+        p = find_pod(snap, key)
+        if p is None:
+            return None
+        rows += [("Name", p.name), ("Namespace", p.namespace), ("Node", p.node or "<none>")]
+        rows += [("Status", f"{p.phase}" + (f" ({p.reason})" if p.reason else "")), ("Ready", str(p.ready))]
+        rows += [("Restarts", str(p.restarts)), ("Created", _ago(p.created_at, now))]
+        rows += [("Controlled By", f"{p.owner_kind} {p.owner}".strip() or "<none>")]
+        if p.rank >= 0:
+            rows += [("Rank", str(p.rank))]
+        held = [g for g in snap.gpus_by_node.get(p.node, ()) if g.pod == p.key]
+        rows += [("GPUs", f"{p.gpus}" + (f" ({', '.join(f'gpu{g.index}' for g in held)})" if held else ""))]
+        rows += [("Containers", ", ".join(p.containers) or "-")]
+    elif kind == "gpu":
+        g = snap.gpu_by_uuid.get(key)
+        if g is None:
+            return None
+        rows += [("UUID", g.uuid), ("Node", f"{g.node} (GPU {g.index})"), ("Model", g.model)]
+        rows += [("Pod", g.pod or "<none>")]
+        rows += [
+            ("Util", fmt(g.util, ".0f", "%")),
+            ("Memory", f"{fmt_mib(g.mem_used)} / {fmt_mib(g.mem_total)}"),
+        ]
+        rows += [("Temperature", fmt(g.temp, ".0f", "°C")), ("Power", fmt(g.power, ".0f", " W"))]
+        if g.xid:
+            info = xid_info(g.xid)
+            when = f", {_ago(g.xid_at, now)}" if g.xid_at else ""
+            rows += [("XID", f"{g.xid} {info.meaning}{when}"), ("Do now", info.action.words)]
+            rows += [("Then check", info.investigate)]
+        rows += [("ECC", f"{g.ecc_uncorrected} uncorrectable, {g.ecc_corrected} corrected")]
+        if g.recovery_action:
+            rows += [("Recovery", g.recovery_action)]
+        remap = "failed" if g.remap_failed else "pending" if g.remap_pending else "none"
+        rows += [("Row remap", remap), ("NVLink errors", str(g.nvlink_errors))]
+        if g.throttle.is_problem:
+            rows += [("Throttling", g.throttle.problem.describe())]
+    elif kind == "job":
+        j = snap.job_by_key.get(key)
+        if j is None:
+            return None
+        rows += [("Name", j.name), ("Namespace", j.namespace), ("Source", j.source)]
+        state = str(j.state) + (f" (#{j.queue_position} in queue {j.queue})" if j.queue_position else "")
+        rows += [("State", state)]
+        rows += [("Gang", f"{j.workers} × {j.gpus_per_worker} {j.gpu_model or 'GPUs'} = {j.gpus} GPUs")]
+        rows += [("Priority", str(j.priority)), ("Image", j.image or "-"), ("User", j.user or "-")]
+        rows += [("Submitted", _ago(j.submitted_at, now)), ("Started", _ago(j.started_at, now))]
+        rows += [("Backoff limit", str(j.backoff_limit)), ("Restart policy", j.restart_policy)]
+        if j.pending_reason:
+            rows += [("Reason", j.pending_reason)]
+        ranks = sorted(snap.pods_by_owner.get(j.key, ()), key=lambda p: p.rank)
+        for i, p in enumerate(ranks):
+            rows += [("Ranks" if i == 0 else "", f"{p.rank}: {p.name} on {p.node or '<none>'} ({p.phase})")]
+    elif kind == "endpoint":
+        e = snap.endpoint_by_key.get(key)
+        if e is None:
+            return None
+        rows += [("Name", e.name), ("Namespace", e.namespace), ("Source", e.source)]
+        rows += [("Kind", e.workload_kind), ("Model", f"{e.model or '-'} on {e.server or '-'}")]
+        rows += [("Image", e.image or "-")]
+        strategy = e.strategy + (
+            f" (maxSurge {e.max_surge}, maxUnavailable {e.max_unavailable})"
+            if e.strategy == "RollingUpdate"
+            else ""
+        )
+        rows += [("Strategy", strategy)]
+        rows += [("Replicas", f"{e.replicas_ready}/{e.replicas_desired} ready")]
+        rows += [("GPUs", f"{e.gpus_per_replica} × {e.gpu_model or 'GPU'} per replica, {e.gpus} in all")]
+        rows += [("QPS", fmt(e.qps, ".1f"))]
+        p99 = fmt(e.p99_ms, ".0f", " ms") + (
+            f" (objective {fmt(e.p99_slo_ms, '.0f', ' ms')})" if not is_na(e.p99_slo_ms) else ""
+        )
+        err = _rate(e.error_rate) + (f" (objective {_rate(e.error_slo)})" if not is_na(e.error_slo) else "")
+        rows += [("p50 / p99", f"{fmt(e.p50_ms, '.0f', ' ms')} / {p99}"), ("Errors", err)]
+        since = snap.slo_breached_since.get(e.key)
+        if since is not None:
+            rows += [("SLO", f"breached for {fmt_age(max(0.0, now - since))}")]
+        if e.hpa is not None:
+            h = e.hpa
+            rows += [
+                (
+                    "Autoscaler",
+                    f"{h.name}: {h.min_replicas}–{h.max_replicas} on {h.metric}, target {h.target:g}",
+                )
+            ]
+        pdb = snap.pdb_by_owner.get(e.key)
+        if pdb is not None:
+            rows += [("Disruption", f"PDB {pdb.name}: {pdb.disruptions_allowed} disruptions allowed now")]
+    else:
+        return None
+    return rows
 
 
 # --- Grafana ------------------------------------------------------------------------------------------------

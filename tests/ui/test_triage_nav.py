@@ -217,7 +217,7 @@ async def test_y_shows_yaml_or_says_why_not_and_d_describes(make_app: MakeApp) -
         await _settle(app, pilot)
         assert isinstance(app.screen, TextScreen)
         text = screen_text(app)
-        assert f"Describe node {node}" in text and f"Name:          {node}" in text and "Events:" in text
+        assert f"Describe node {node}" in text and f"Name:           {node}" in text and "Events:" in text
         await pilot.press("escape", "2", "y")  # a GPU has no YAML of its own: said in words, screen open
         await _settle(app, pilot)
         assert isinstance(app.screen, TextScreen)

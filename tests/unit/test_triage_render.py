@@ -79,3 +79,41 @@ def test_parse_since() -> None:
     assert parse_since("1d") == 86400
     for bad in ("", "m", "15", "x5m", "0m", "-5m", "gpu"):
         assert parse_since(bad) is None, bad
+
+
+def test_describe_tells_what_a_gpu_needs_and_how_an_endpoint_stands_against_its_objectives() -> None:
+    from aios_tui.domain import FleetSnapshot, Pdb
+    from aios_tui.render.triage import describe
+
+    now = 10_000.0
+    gpu = Gpu("n1", 3, "GPU-x", "NVIDIA H100", xid=79, xid_at=now - 720, remap_pending=True, nvlink_errors=4)
+    ep = Endpoint(
+        "ml",
+        "chat",
+        "sim",
+        p99_ms=470.0,
+        p99_slo_ms=32.0,
+        error_rate=0.02,
+        error_slo=0.01,
+        replicas_desired=3,
+    )
+    snap = FleetSnapshot(
+        timestamp=now,
+        nodes=(Node("n1", "sim", "p", "z", "p5.48xlarge", "H100", 8, 8),),
+        gpus=(gpu,),
+        endpoints=(ep,),
+        pdbs=(Pdb("ml", "chat", "ml/chat", disruptions_allowed=1),),
+        slo_breached_since={"ml/chat": now - 300},
+    )
+    text = describe("gpu", "GPU-x", snap, now)
+    assert "XID:            79 fallen off the bus, 12m ago" in text
+    assert "Do now:         reboot node" in text
+    assert "Row remap:      pending" in text and "NVLink errors:  4" in text
+    node = describe("node", "n1", snap, now)
+    assert "Verdict:        reboot: gpu3 XID 79 fallen off the bus, 12m ago → reboot node" in node
+    text = describe("endpoint", "ml/chat", snap, now)
+    assert "p50 / p99:      N/A / 470 ms (objective 32 ms)" in text
+    assert "Errors:         2.00% (objective 1.00%)" in text
+    assert "SLO:            breached for 5m" in text
+    assert "Disruption:     PDB chat: 1 disruptions allowed now" in text
+    assert describe("pod", "ml/gone", snap, now) == "pod ml/gone is no longer in the fleet."
