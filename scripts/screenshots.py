@@ -101,6 +101,27 @@ async def _drill_down(pilot: Any) -> None:
     await pilot.press("enter")
 
 
+async def _logs(pilot: Any) -> None:
+    # The breaching endpoint's first replica: its server says the queue is full.
+    await pilot.press("4")
+    pilot.app.main.table().select_key("ml-prod/ranking-dlrm-feed")
+    await pilot.press("l")
+
+
+async def _queued_job_fix(pilot: Any) -> None:
+    # Jobs › the queued job (on top) › s: the pool its what-if names, +N filled in, and what it unblocks.
+    await pilot.press("3", "enter")
+    await pilot.pause()
+    await pilot.press("s")
+
+
+async def _describe_xid_gpu(pilot: Any) -> None:
+    bad = next(g for g in pilot.app.fleet.gpus if g.xid == 79)
+    await pilot.press("2")
+    pilot.app.main.table().select_key(bad.uuid)
+    await pilot.press("d")
+
+
 SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("main-160x50", (160, 50), 200, _nothing),
     ("main-80x24", (80, 24), 200, _nothing),
@@ -116,6 +137,9 @@ SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("pods-120x40", (120, 40), 200, _pods),
     ("events-120x40", (120, 40), 200, _events),
     ("drill-down-node-120x40", (120, 40), 200, _drill_down),
+    ("logs-120x40", (120, 40), 200, _logs),
+    ("queued-job-fix-120x40", (120, 40), 200, _queued_job_fix),
+    ("describe-xid-gpu-120x40", (120, 40), 200, _describe_xid_gpu),
 ]
 
 
