@@ -78,9 +78,14 @@ def _converter_for(kind: type) -> _Converter:
     raise TypeError(f"cannot write a {kind.__name__} as JSON")
 
 
+JSON_EVENTS = 500
+"""The newest events written by ``snapshot --json`` (the console keeps up to 5,000)."""
+
+
 def snapshot_to_json(snap: FleetSnapshot) -> dict[str, Any]:
-    """The snapshot as one JSON-ready object: each element its dataclass's fields, NA as None; then the
-    allocated-but-idle GPUs and the nodes the GPU telemetry says to cordon."""
+    """The snapshot as one JSON-ready object: each element its dataclass's fields, NA as None; which
+    endpoints breach their objectives since when, and the newest events; then the allocated-but-idle GPUs
+    and the nodes the GPU telemetry says to cordon."""
     return {
         "timestamp": snap.timestamp,
         "context": snap.context,
@@ -91,6 +96,8 @@ def snapshot_to_json(snap: FleetSnapshot) -> dict[str, Any]:
         "gpus": to_json(snap.gpus),
         "jobs": to_json(snap.jobs),
         "endpoints": to_json(snap.endpoints),
+        "slo_breached_since": to_json(snap.slo_breached_since),
+        "events": to_json(snap.events[:JSON_EVENTS]),
         "idle_window": snap.idle_window,
         "idle_gpus": [
             {

@@ -78,6 +78,23 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "snapshot", "--version")[:2] == (0, out)
 
 
+def test_snapshot_json_says_which_endpoints_breach_and_what_happened(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doc = snapshot_json(capsys, "snapshot", "--json", "--sim-nodes", "40", "--seed", "7")
+    by_key = {e["namespace"] + "/" + e["name"]: e for e in doc["endpoints"]}
+    breaching = {
+        k for k, e in by_key.items() if e["p99_ms"] > e["p99_slo_ms"] or e["error_rate"] > e["error_slo"]
+    }
+    assert "ml-prod/ranking-dlrm-feed" in breaching and set(doc["slo_breached_since"]) == breaching
+    assert (
+        doc["events"] and {"time", "kind", "key", "reason", "message", "warning"} <= doc["events"][0].keys()
+    )
+    times = [e["time"] for e in doc["events"]]
+    assert times == sorted(times, reverse=True)
+    assert any(e["reason"] == "XID 79" and e["kind"] == "gpu" for e in doc["events"])
+
+
 def test_snapshot_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     doc = snapshot_json(capsys, "--sim-nodes", "12", "snapshot", "--json")
     for key in FIVE_LISTS:
