@@ -1,9 +1,9 @@
 """The ``aios-tui`` command: flags → settings → sources → the console, or a headless subcommand.
 
 ``aios-tui`` opens the console; ``aios-tui snapshot [--json]`` prints the fleet once and exits. Global
-options (``--config``, ``--sim``, ``--seed``, ``--sim-nodes``, ``--read-only``, ``--context``,
-``--version``) are accepted before or after the subcommand. Bad flags or settings print one line naming
-the flag or the file and key, and exit with status 2 before anything starts.
+options (``--config``, ``--sim``, ``--seed``, ``--sim-nodes``, ``--read-only``, ``--ascii``,
+``--no-ascii``, ``--context``, ``--version``) are accepted before or after the subcommand. Bad flags or
+settings print one line naming the flag or the file and key, and exit with status 2 before anything starts.
 
 Textual is imported only when the console starts, so headless commands start fast.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -20,6 +21,7 @@ import os
 import signal
 import sys
 import time
+import tomllib
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,6 +87,13 @@ def _global_options(*, after: bool = False) -> argparse.ArgumentParser:
     group.add_argument("--sim-nodes", metavar="N", default=s, help="number of nodes in the embedded fleet")
     group.add_argument("--read-only", action="store_true", default=s, help="allow no action")
     group.add_argument(
+        "--ascii",
+        action="store_true",
+        default=s,
+        help="draw with ASCII only (the default for TERM=linux, vt100, vt220, dumb or a non-UTF-8 locale)",
+    )
+    group.add_argument("--no-ascii", action="store_false", dest="ascii", default=s, help="draw with Unicode")
+    group.add_argument(
         "--context",
         metavar="NAME",
         action="append",
@@ -120,9 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Load the settings with the global flags on top (raises ConfigError)."""
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """Load the settings with the global flags on top (raises ConfigError). ``ascii`` comes from
+    ``--ascii``/``--no-ascii``, else the file or ``AIOS_TUI_ASCII``, else :func:`ascii_terminal`."""
+    env = os.environ if env is None else env
     overrides = []
+    if hasattr(args, "ascii"):
+        overrides.append(Override("ascii", args.ascii, "--ascii" if args.ascii else "--no-ascii"))
     if hasattr(args, "seed"):
         overrides.append(Override("sim.seed", args.seed, "--seed"))
     if hasattr(args, "sim_nodes"):
@@ -133,8 +146,40 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     if contexts:
         overrides.append(Override("kubernetes.contexts", ",".join(contexts), "--context"))
         overrides.append(Override("kubernetes.enabled", True, "--context"))
-    settings = load_settings(getattr(args, "config", None), overrides=overrides)
+    settings = load_settings(getattr(args, "config", None), env=env, overrides=overrides)
+    if not hasattr(args, "ascii") and not _ascii_is_set(settings, env):
+        settings = dataclasses.replace(settings, ascii=ascii_terminal(env))
     return sim_only(settings) if getattr(args, "sim", False) else settings
+
+
+_ASCII_TERMS = frozenset({"linux", "vt100", "vt102", "vt220", "dumb"})
+
+
+def ascii_terminal(env: Mapping[str, str]) -> bool:
+    """Whether the terminal these variables describe should get ASCII only: the Linux console and the old
+    VT terminals have no braille, blocks or rounded corners, and a locale that is not UTF-8 (``LANG=C``,
+    ``LC_ALL=en_US.ISO-8859-1``) cannot show them. With no locale variable at all the locale is unknown (a
+    bare ``ssh`` or container often sets none on a UTF-8 terminal), so Unicode stays."""
+    if env.get("TERM", "").lower() in _ASCII_TERMS:
+        return True
+    # The first of these that is set and not empty is the character set in force (POSIX's order).
+    ctype = next((env[k] for k in ("LC_ALL", "LC_CTYPE", "LANG") if env.get(k)), "")
+    return bool(ctype) and not ctype.lower().replace("-", "").endswith(("utf8", "utf8@euro"))
+
+
+def _ascii_is_set(settings: Settings, env: Mapping[str, str]) -> bool:
+    """Whether ``ascii`` was chosen in the settings file or ``AIOS_TUI_ASCII``: it then wins over the
+    detection. The file has been read once already; reading its top level again is cheaper than teaching
+    the loader to tell a default from a value."""
+    if env.get("AIOS_TUI_ASCII"):
+        return True
+    if settings.config_file is None:
+        return False
+    try:
+        with settings.config_file.open("rb") as f:
+            return "ascii" in tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
 
 
 # --- snapshot ---------------------------------------------------------------------------------------------

@@ -381,7 +381,9 @@ class Settings:
     theme: str = "textual-dark"
     """Textual theme name."""
     ascii: bool = False
-    """Draw with ASCII only, for terminals without braille or block glyphs."""
+    """Draw with ASCII only (borders, scrollbars and signs included). Unset, it is chosen for TERM=linux,
+    vt100, vt220, dumb and a locale that is not UTF-8; set here, it wins; ``--ascii``/``--no-ascii`` win
+    over both."""
     default_pane: str = _opt("nodes", choices=PANES)
     """Pane shown at start."""
     audit_path: Path | None = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import unicodedata
 from collections.abc import Iterable
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from aios_tui.domain import Gpu, Health, is_na
@@ -104,3 +107,75 @@ def sparkline(
         else:
             chars.append(blocks[max(0, min(top, round((v - lo) / span * top)))])
     return "".join(chars).rjust(width)
+
+
+# --- ASCII for every character drawn ----------------------------------------------------------------------
+#
+# The renderers pick ASCII words where they know the mode (``->``, ``...``); what they do not know of (box
+# borders, scrollbars, the footer, a sentence from an action plan, a node name with an accent) goes through
+# ``to_ascii`` at the last step, one character for one so that no column moves.
+
+_ASCII_FOR = {
+    **dict.fromkeys("…⋯", "~"),
+    **dict.fromkeys("→⇒⟶", ">"),
+    **dict.fromkeys("←⇐⟵", "<"),
+    **dict.fromkeys("↑▲△", "^"),
+    **dict.fromkeys("↓▼▽", "v"),
+    **dict.fromkeys("›»▶▸⏵", ">"),
+    **dict.fromkeys("‹«◀◂", "<"),
+    **dict.fromkeys("—–−‐‑‒―", "-"),
+    **dict.fromkeys("·•∙⋅", "."),
+    **dict.fromkeys("●◆■▪◼", "*"),
+    **dict.fromkeys("○◯◌□", "o"),
+    **dict.fromkeys("◐◑◒◓", "~"),
+    **dict.fromkeys("✗✘✕✖", "X"),
+    **dict.fromkeys("✓✔", "v"),
+    **dict.fromkeys("⚠", "!"),
+    **dict.fromkeys("⏎↵", "<"),
+    **dict.fromkeys("“”„″", '"'),
+    **dict.fromkeys("‘’‚′", "'"),
+    **dict.fromkeys("\u00a0\u2007\u2009\u202f", " "),
+    "×": "x",
+    "°": " ",
+    "≥": ">",
+    "≤": "<",
+    "≈": "~",
+    "±": "+",
+    "µ": "u",
+    "ρ": "p",
+    **dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789", strict=True)),
+    # Blocks: the renderers draw their charts in ASCII themselves; what is left is Textual's frames ("thick":
+    # ▄ █ ▀, "tall": ▁ ▊ ▎ ▔) and scrollbars, drawn here as the "ascii" border type would.
+    **dict.fromkeys("▁▂", "_"),
+    **dict.fromkeys("▃▄▀▔", "-"),
+    **dict.fromkeys("▅▆▇░▒▓", "#"),
+    **dict.fromkeys("█▏▎▍▌▋▊▉▐▕", "|"),
+}
+_HORIZONTAL = set("─━┄┅┈┉╌╍═╴╶╸╺╼╾")
+_VERTICAL = set("│┃┆┇┊┋╎╏║╵╷╹╻╽╿")
+
+
+def ascii_char(ch: str) -> str:
+    """One character as ASCII of the same width: a box line as ``-``, ``|`` or ``+``, a known sign as its
+    nearest ASCII look-alike, anything else as ``?`` (``??`` for a wide one, nothing for a combining mark)."""
+    if ch.isascii():
+        return ch
+    if ch in _ASCII_FOR:
+        return _ASCII_FOR[ch]
+    if "\u2500" <= ch <= "\u257f":
+        return "-" if ch in _HORIZONTAL else "|" if ch in _VERTICAL else "+"
+    width = cell_len(ch)
+    base = unicodedata.normalize("NFKD", ch)[:1]  # é -> e
+    if width == 1 and base.isascii() and base.isprintable():
+        return base
+    return "?" * width
+
+
+def to_ascii(text: str) -> str:
+    """``text`` with every non-ASCII character replaced by :func:`ascii_char`; the cell width is kept."""
+    if text.isascii():
+        return text
+    return text.translate({ord(ch): _cached_ascii_char(ch) for ch in set(text) if not ch.isascii()})
+
+
+_cached_ascii_char = functools.lru_cache(maxsize=4096)(ascii_char)

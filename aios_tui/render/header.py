@@ -19,8 +19,33 @@ _STATE_STYLE = {
 }
 
 
-def sources_text(snapshot: FleetSnapshot, now: float, *, ascii: bool = False) -> Text:
+_MARK = {
+    SourceState.OK: ("●", "ok"),
+    SourceState.STALE: ("◐", "stale"),
+    SourceState.PARTIAL: ("◐", "part"),
+    SourceState.ERROR: ("✗", "err"),
+    SourceState.STARTING: ("○", "..."),
+}
+"""A source's state in one sign (Unicode) or word (ASCII): distinct without colour either way."""
+
+
+def sources_text(snapshot: FleetSnapshot, now: float, *, ascii: bool = False, compact: int = 0) -> Text:
+    """Each source's state: in words (``● k8s  ● prom stale 12s``), or where room is short (``compact`` 1)
+    one mark each (``● k8s ● prom ◐ ssh``, ASCII ``k8s:ok prom:stale``), then (2, 3) names cut to 4 and 3
+    characters."""
     out = Text()
+    if compact:
+        names = _short_names([s.name for s in snapshot.sources], (0, 0, 4, 3)[min(compact, 3)])
+        for i, (s, name) in enumerate(zip(snapshot.sources, names, strict=True)):
+            sign, word = _MARK[s.state]
+            style = _STATE_STYLE[s.state]
+            if i:
+                out.append(" ")
+            if ascii:
+                out.append_text(Text.assemble(name, (f":{word}", style)))
+            else:
+                out.append_text(Text.assemble((sign + " ", style), name))
+        return out
     dot = "*" if ascii else "●"
     for i, s in enumerate(snapshot.sources):
         if i:
@@ -39,23 +64,27 @@ def sources_text(snapshot: FleetSnapshot, now: float, *, ascii: bool = False) ->
     return out
 
 
+def _short_names(names: list[str], cut: int) -> list[str]:
+    """Each name cut to ``cut`` characters (0: whole), or longer where that would read like another's:
+    ``k8s:prod-us`` and ``k8s:prod-eu`` stay ``k8s:prod-u`` and ``k8s:prod-e``, not ``k8s`` twice."""
+    if not cut:
+        return names
+    out = []
+    for name in names:
+        n = cut
+        while n < len(name) and any(o != name and o[:n] == name[:n] for o in names):
+            n += 1
+        out.append(name[:n].rstrip(":-_/.") or name[:n])  # "k8s:prod" cut to 4 is "k8s"
+    return out
+
+
 def header_lines(
     snapshot: FleetSnapshot, now: float, width: int, *, read_only: bool = False, ascii: bool = False
 ) -> tuple[Text, Text]:
     """Line 1: app, context, sources, clock, mode. Line 2: fleet totals, shortened to fit ``width``."""
     t = snapshot.totals
     sep = " | " if ascii else " │ "
-    clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
-    line1 = Text.assemble(("aios-tui", "bold"), " ", (snapshot.context or "no context", "bold cyan"), sep)
-    line1.append_text(sources_text(snapshot, now, ascii=ascii))
-    right = Text.assemble(("READ-ONLY ", "bold reverse yellow") if read_only else "", (clock, DIM_STYLE))
-    pad = width - line1.cell_len - right.cell_len
-    if pad >= 1:
-        line1.append(" " * pad)
-        line1.append_text(right)
-    elif read_only:
-        line1 = Text.assemble(("READ-ONLY ", "bold reverse yellow"), line1)
-    line1.truncate(width, overflow="ellipsis")
+    line1 = _line1(snapshot, now, width, sep, read_only=read_only, ascii=ascii)
 
     util = "N/A" if is_na(t.avg_util) else f"{float(t.avg_util):.0f}%"
     nodes_style = WARN_STYLE if t.nodes_ready < t.nodes else ""
@@ -111,6 +140,33 @@ def header_lines(
             break
     line2.truncate(width, overflow="ellipsis")
     return line1, line2
+
+
+def _line1(snap: FleetSnapshot, now: float, width: int, sep: str, *, read_only: bool, ascii: bool) -> Text:
+    """App, context, sources, mode, clock. Where they do not fit, the sources' state stays whole: first
+    they shorten (:func:`sources_text`'s ``compact``), then the context is cut, then the clock goes."""
+    clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
+    badge = ("READ-ONLY ", "bold reverse yellow") if read_only else ""
+    context = snap.context or "no context"
+    app = Text.assemble(("aios-tui", "bold"), " ")
+    tries = [(compact, True) for compact in range(4)] + [(3, False)]
+    for compact, show_clock in tries:
+        sources = sources_text(snap, now, ascii=ascii, compact=compact)
+        right = Text.assemble(badge, (clock, DIM_STYLE) if show_clock else "")
+        room = width - app.cell_len - len(sep) - sources.cell_len - (right.cell_len + 1 if right else 0)
+        if room >= min(len(context), 12) or (compact, show_clock) == tries[-1]:
+            break
+    ctx = Text(context, "bold cyan")
+    if ascii and ctx.cell_len > room:
+        ctx.truncate(max(room - 3, 0))
+        ctx.append("...")
+    ctx.truncate(max(room, 1), overflow="ellipsis")
+    line = Text.assemble(app, ctx, sep, sources)
+    if right:
+        line.append(" " * max(width - line.cell_len - right.cell_len, 1))
+        line.append_text(right)
+    line.truncate(width, overflow="ellipsis")
+    return line
 
 
 def _money(value: float, compact: bool) -> str:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.filter import LineFilter
 from textual.reactive import reactive
 from textual.screen import Screen
 
@@ -52,6 +53,7 @@ from aios_tui.ui.screens.triage import (
     parse_since,
 )
 from aios_tui.ui.screens.views import CordonScreen, IdleScreen, PoolsScreen, SourcesScreen, ViewScreen
+from aios_tui.ui.terminal import terminal_filters
 from aios_tui.ui.widgets.header import FleetHeader
 
 PERMISSION_WAIT_S = 2.0
@@ -123,6 +125,16 @@ class AiosApp(App[None]):
         self._key_states: tuple[bool | None, ...] = ()
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
+        self._terminal_filters = terminal_filters(ascii=self.settings.ascii, no_color=self.no_color)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Ours (ASCII only, alarms without colour), then Textual's (colours grey under NO_COLOR)."""
+        return [*self._terminal_filters, *super().get_line_filters()]
+
+    def get_key_display(self, binding: Binding) -> str:
+        """In ASCII mode a key's name where Textual draws a sign: ``enter``, not ``⏎``."""
+        shown = super().get_key_display(binding)
+        return binding.key if self.settings.ascii and not shown.isascii() else shown
 
     # --- lifecycle --------------------------------------------------------------------------------------
 

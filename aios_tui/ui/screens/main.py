@@ -33,6 +33,10 @@ SORT_LETTERS = "ACEHLMNPQRSTUWZ"
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
+        # The app's own q, again here so that the footer lists it first: Textual's footer lists the focused
+        # widget's keys, then the screen's, then the app's, and cuts what does not fit; at 80 columns the
+        # app's came last and were cut.
+        Binding("q", "app.quit", "Quit"),
         Binding("1", "show_pane('nodes')", "Nodes", show=False),
         Binding("2", "show_pane('gpus')", "GPUs", show=False),
         Binding("3", "show_pane('jobs')", "Jobs", show=False),
@@ -68,6 +72,7 @@ class MainScreen(Screen[None]):
                             text-align: center; padding: 1 2; }
     MainScreen.-too-small > * { display: none; }
     MainScreen.-too-small > #too-small { display: block; }
+    MainScreen.-too-small > PaneBar { display: none; }  /* -tabs shows it, and it outranks the line above */
     """
 
     def __init__(

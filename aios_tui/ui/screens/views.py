@@ -44,6 +44,7 @@ class ViewScreen(Screen[None]):
     KIND: ClassVar[ResourceKind]
     TABLE: ClassVar[type[FleetTable]] = FleetTable
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "app.quit", "Quit"),  # the app's q, listed before the keys an 80-column footer cuts
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
     ]

@@ -1,0 +1,79 @@
+"""What the terminal can show, applied to every line Textual draws: ASCII only, and alarms without colour.
+
+Textual passes each rendered line of every widget (borders, scrollbars and the footer included) through the
+app's line filters; that is the one place that sees all of it, so a renderer that never heard of ASCII mode
+(a sentence from an action plan, a node name with an accent, a border style in CSS) still draws ASCII.
+With ``NO_COLOR`` Textual turns every colour to grey (its ``Monochrome`` filter): bold red text comes out dark
+grey on near-black, no longer an alarm. :class:`AlarmAttributes` runs first and draws red text bold in
+reverse video and yellow text bold, both white, so an alarm still stands out when the colour is gone.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from rich.color import Color as RichColor
+from rich.segment import Segment
+from rich.style import Style
+from textual.color import Color
+from textual.filter import LineFilter
+
+from aios_tui.render.glyphs import to_ascii
+
+
+class AsciiOnly(LineFilter):
+    """Every character as ASCII of the same width (:func:`aios_tui.render.glyphs.to_ascii`)."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [
+            s if s.control or s.text.isascii() else Segment(to_ascii(s.text), s.style, s.control)
+            for s in segments
+        ]
+
+
+# White, so that Textual's grey of it is white: bold reverse red would come out dark grey behind near-black.
+_FAIL = Style(color="#ffffff", bold=True, reverse=True)
+_WARN = Style(color="#ffffff", bold=True)
+
+
+def _alarm_of(color: RichColor | None) -> str:
+    """``"fail"`` for a red foreground, ``"warn"`` for a yellow or orange one, else ``""``."""
+    if color is None or color.is_default:
+        return ""
+    r, g, b = color.get_truecolor()
+    if r < 120 or b > 0.6 * r:
+        return ""
+    if g < 0.6 * r:
+        return "fail"
+    return "warn" if b < 0.5 * g else ""
+
+
+@lru_cache(maxsize=1024)
+def alarm_style(style: Style) -> Style:
+    """``style`` with the attributes that carry its colour's meaning once the colour is gone."""
+    kind = _alarm_of(style.color)
+    if kind == "fail":
+        return style + (_WARN if style.reverse else _FAIL)
+    if kind == "warn":
+        return style + _WARN
+    return style
+
+
+class AlarmAttributes(LineFilter):
+    """Red text bold reverse, yellow text bold: an alarm that reads without colour."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        return [
+            s if s.control or s.style is None else Segment(s.text, alarm_style(s.style), s.control)
+            for s in segments
+        ]
+
+
+def terminal_filters(*, ascii: bool, no_color: bool) -> list[LineFilter]:
+    """The filters to run before Textual's own (which turn colours grey under ``NO_COLOR``)."""
+    out: list[LineFilter] = []
+    if no_color:
+        out.append(AlarmAttributes())
+    if ascii:
+        out.append(AsciiOnly())
+    return out
