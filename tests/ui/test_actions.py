@@ -215,3 +215,23 @@ async def test_an_action_the_backend_forbids_is_offered_and_explains_itself(tmp_
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
         assert any("forbidden by RBAC" in n.message for n in app._notifications)
+
+
+async def test_at_80x24_a_drain_plan_scrolls_from_its_first_field_and_titles_once(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _settle(app, pilot)
+        await pilot.press("D")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PlanScreen)
+        focused = app.focused
+        plan = screen.query_one("#plan-scroll")
+        assert plan.max_scroll_y > 0 and plan.scroll_y == 0  # the pod table does not fit
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert plan.scroll_y > 0 and app.focused is focused  # scrolled, still typing in the same field
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert plan.scroll_y == 0
+        assert screen_text(app).count(f"Drain {app.main.table('nodes').cursor_key}") == 1

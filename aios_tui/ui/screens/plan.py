@@ -52,6 +52,9 @@ class PlanScreen(ModalScreen[Confirmed | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "confirm", "Confirm", show=False),
+        # The plan scrolls from any field: a drain's pod table at 80x24 without tabbing past the fields.
+        Binding("pageup", "scroll_plan(-1)", "Scroll up", show=False, priority=True),
+        Binding("pagedown", "scroll_plan(1)", "Scroll down", show=False, priority=True),
     ]
 
     DEFAULT_CSS = """
@@ -99,6 +102,10 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         not confirm it."""
         self._last_key_time = 0.0
 
+    def action_scroll_plan(self, pages: int) -> None:
+        plan = self.query_one("#plan-scroll", VerticalScroll)
+        plan.scroll_to(y=plan.scroll_y + pages * max(1, plan.size.height - 1), animate=False)
+
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self._title, "bold"))
@@ -123,7 +130,7 @@ class PlanScreen(ModalScreen[Confirmed | None]):
             with Vertical(id="confirm-row"):
                 yield Label("", id="confirm-label")
                 yield Input(id="confirm", placeholder="type it to confirm", compact=True)
-            hint = "enter: confirm   esc: cancel"
+            hint = "enter: confirm   esc: cancel   pgup/pgdn: scroll"
             if len(self._fields) > 1:
                 hint = "tab: next field   " + hint
             yield Label(hint, classes="hint", id="keys")
@@ -215,7 +222,8 @@ class PlanScreen(ModalScreen[Confirmed | None]):
         grid.add_column()
         for label, value in p.lines:
             grid.add_row(label, value)
-        parts: list[RenderableType] = [Text(p.title, "bold cyan"), grid]
+        # The plan's own title where it says more than the screen's (a scale plan's "from 3 to 5"), once.
+        parts: list[RenderableType] = [Text(p.title, "bold cyan"), grid] if p.title != self._title else [grid]
         parts += [Text(f"⚠ {w}", "yellow") for w in p.warnings]
         parts += [Text(f"✗ {b}", "bold red") for b in p.blockers]
         if p.ok:
