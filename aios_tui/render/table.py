@@ -74,6 +74,9 @@ class Column:
     """Capital letter that sorts by this column (k9s habit: shift+letter)."""
     descending: bool = False
     """First sort biggest first (utilisation, temperature, latency: the worst is what you look for)."""
+    qualified: bool = False
+    """Its text is ``namespace/name``: too long, the namespace is cut first and the name keeps its end
+    (``team-v…/dpo-align-0052``), the part that tells two jobs apart."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,17 @@ def layout(columns: Sequence[Column], width: int) -> list[tuple[Column, int]]:
     return out
 
 
+def fit_qualified(key: str, width: int) -> str:
+    """``namespace/name`` in ``width`` cells: the namespace cut first (``team-v…/dpo-align-0052``), then the
+    name from its start (``…dpo-align-0052``); as it is when it fits."""
+    if len(key) <= width or width < 4:
+        return key
+    ns, sep, name = key.rpartition("/")
+    if sep and len(name) + 3 <= width:  # at least one letter of the namespace, "…" and "/"
+        return f"{ns[: width - len(name) - 2]}…/{name}"
+    return "…" + key[-(width - 1) :]
+
+
 def _fit(cell: Cell, width: int, justify: str) -> Text:
     text = cell if isinstance(cell, Text) else Text(cell)
     if text.cell_len > width:
@@ -141,6 +155,8 @@ def render_row(cols: Sequence[tuple[Column, int]], obj: Any, ctx: RowCtx) -> Tex
             cell = col.cell(obj, ctx)
         except Exception:  # a renderer bug must not take the console down
             cell = Text("?", FAIL_STYLE)
+        if col.qualified and isinstance(cell, str):
+            cell = fit_qualified(cell, width)
         parts.append(_fit(cell, width, col.justify))
     return Text(" ").join(parts)
 
@@ -565,7 +581,9 @@ JOBS = ResourceKind(
     search_text=_job_search,
     default_sort="state",
     columns=(
-        Column("name", "NAME", 24, lambda j, c: j.key, lambda j, c: j.key, hotkey="N", flex=True),
+        Column(
+            "name", "NAME", 24, lambda j, c: j.key, lambda j, c: j.key, hotkey="N", flex=True, qualified=True
+        ),
         Column(
             "state",
             "STATE",
@@ -703,7 +721,9 @@ ENDPOINTS = ResourceKind(
     actions=("scale",),
     default_sort="slo",
     columns=(
-        Column("name", "NAME", 24, lambda e, c: e.key, lambda e, c: e.key, flex=True, hotkey="N"),
+        Column(
+            "name", "NAME", 24, lambda e, c: e.key, lambda e, c: e.key, flex=True, hotkey="N", qualified=True
+        ),
         Column("model", "MODEL", 12, lambda e, c: e.model, lambda e, c: e.model, priority=4),
         Column(
             "ready",

@@ -83,7 +83,16 @@ PODS = ResourceKind(
     rows=lambda s: s.pods,
     key=lambda p: p.key,
     columns=(
-        Column("name", "NAMESPACE/NAME", 22, lambda p, c: p.key, lambda p, c: p.key, flex=True, hotkey="N"),
+        Column(
+            "name",
+            "NAMESPACE/NAME",
+            22,
+            lambda p, c: p.key,
+            lambda p, c: p.key,
+            flex=True,
+            hotkey="N",
+            qualified=True,
+        ),
         Column(
             "owner", "OWNER", 18, lambda p, c: p.owner or "-", lambda p, c: p.owner, priority=3, hotkey="O"
         ),

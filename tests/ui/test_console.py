@@ -35,9 +35,9 @@ async def test_opens_on_the_fleet_with_header_and_four_panes(make_app: MakeApp) 
         assert f"Nodes {snap.totals.nodes_ready}/{snap.totals.nodes}" in text
         for title in ("1 Nodes 40", "2 GPUs", "3 Jobs", "4 Endpoints"):
             assert title in text
-        assert snap.nodes[0].name in text and snap.endpoints[0].key[:15] in text
+        assert snap.nodes[0].name in text and snap.endpoints[0].name in text
         queued = next(j for j in snap.jobs if j.state is JobState.QUEUED)
-        assert "Queued #1" in text and queued.key[:12] in text
+        assert "Queued #1" in text and queued.name in text  # the namespace is cut first, never the name
 
 
 async def test_filter_narrows_the_pane_and_escape_clears(make_app: MakeApp) -> None:

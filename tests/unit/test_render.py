@@ -392,3 +392,14 @@ def test_node_and_gpu_detail_give_the_verdict_and_nvidias_actions() -> None:
     lines = [" ".join(line.split()) for line in text.splitlines()]
     assert "Recovery action reset" in lines and "Row remap pending: applied at the next GPU reset" in lines
     assert not any("do now" in line for line in lines)  # no XID: no XID guidance
+
+
+def test_a_qualified_name_too_long_keeps_the_end_of_its_name() -> None:
+    from aios_tui.render.table import fit_qualified
+
+    assert fit_qualified("team-vision/dpo-align-0052", 26) == "team-vision/dpo-align-0052"
+    assert fit_qualified("team-vision/dpo-align-0052", 24) == "team-vis…/dpo-align-0052"
+    assert fit_qualified("team-vision/dpo-align-0052", 17) == "t…/dpo-align-0052"
+    assert fit_qualified("team-vision/dpo-align-0052", 12) == "…-align-0052"
+    assert fit_qualified("no-namespace-here-at-all", 10) == "…re-at-all"
+    assert all(len(fit_qualified("team-vision/dpo-align-0052", w)) == w for w in range(4, 26))
