@@ -8,7 +8,7 @@ tuple in every snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Final
 
 from aios_tui.domain import Event, FleetSnapshot, SourceState
@@ -62,10 +62,12 @@ def changes(before: FleetSnapshot | None, after: FleetSnapshot, now: float) -> l
     if before is None:
         return []
     out: list[Event] = []
+    # Sources hand over the same object for what did not change (the sim re-reads a slice of its GPUs,
+    # Kubernetes rebuilds only what a watch event touched): those are skipped before any comparison.
     old_nodes = before.node_by_name
     for n in after.nodes:
         was = old_nodes.get(n.name)
-        if was is None:
+        if was is None or was is n:
             continue
         if was.ready and not n.ready:
             said = "the node stopped reporting Ready"
@@ -77,10 +79,10 @@ def changes(before: FleetSnapshot | None, after: FleetSnapshot, now: float) -> l
             out.append(Event(now, "node", n.name, "Cordoned", f"cordoned{by}", True, 1, SEEN_BY))
         elif was.cordoned and not n.cordoned:
             out.append(Event(now, "node", n.name, "Uncordoned", "schedulable again", False, 1, SEEN_BY))
-    old_gpus: Mapping[str, object] = before.gpu_by_uuid
+    old_gpus = before.gpu_by_uuid
     for g in after.gpus:
-        was_g = before.gpu_by_uuid.get(g.uuid) if g.uuid in old_gpus else None
-        if was_g is None:
+        was_g = old_gpus.get(g.uuid)
+        if was_g is None or was_g is g:
             continue
         if g.xid and (g.xid != was_g.xid or g.xid_at != was_g.xid_at):
             at = g.xid_at or now
