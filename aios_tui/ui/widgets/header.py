@@ -3,14 +3,20 @@ the sources do (a hung source must not freeze them), and a click on the header o
 
 from __future__ import annotations
 
-from rich.console import Group
-from textual.widgets import Static
+from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.header import header_lines
+from aios_tui.ui.widgets.lines import changed_span
 
 
-class FleetHeader(Static):
+class FleetHeader(Widget):
+    """Two lines; each second only the cells that changed are repainted (the clock's digits, an age), so
+    the header costs the terminal a few bytes a second, not two whole lines."""
+
     DEFAULT_CSS = """
     FleetHeader { height: 2; background: $panel; color: $foreground; padding: 0 1; }
     """
@@ -21,6 +27,8 @@ class FleetHeader(Static):
         self.ascii = ascii
         self._snapshot: FleetSnapshot | None = None
         self._now = 0.0
+        self._texts: tuple[Text, Text] | None = None
+        self._strips: dict[int, Strip] = {}
 
     def show(self, snapshot: FleetSnapshot, now: float) -> None:
         self._snapshot, self._now = snapshot, now
@@ -36,13 +44,41 @@ class FleetHeader(Static):
         await self.app.run_action("view('sources')")
 
     def on_resize(self) -> None:
+        self._strips.clear()
+        self._texts = None
         self._draw()
+        self.refresh()
+
+    @property
+    def lines(self) -> tuple[Text, Text] | None:
+        """The two lines as drawn last (for tests)."""
+        return self._texts
 
     def _draw(self) -> None:
         if self._snapshot is None:
             return
         width = max(20, self.content_region.width or self.size.width)
-        line1, line2 = header_lines(
-            self._snapshot, self._now, width, read_only=self.read_only, ascii=self.ascii
-        )
-        self.update(Group(line1, line2))
+        texts = header_lines(self._snapshot, self._now, width, read_only=self.read_only, ascii=self.ascii)
+        if texts == self._texts:
+            return
+        self._texts = texts
+        for y in (0, 1):
+            old = self._strips.pop(y, None)
+            new = self.render_line(y)
+            span = changed_span(old, new) if old is not None else (0, new.cell_length)
+            if span is not None:
+                # Regions are in the widget's coordinates: the content starts after the left padding.
+                self.refresh(Region(self.gutter.left + span[0], y, span[1] - span[0], 1))
+
+    def render_line(self, y: int) -> Strip:
+        strip = self._strips.get(y)
+        if strip is not None:
+            return strip
+        width = self.content_region.width or self.size.width
+        style = self.rich_style
+        if self._texts is None or not 0 <= y < 2 or width <= 0:
+            return Strip.blank(width, style)
+        segments = [s for s in self._texts[y].render(self.app.console) if s.text != "\n"]
+        strip = Strip(segments).apply_style(style).adjust_cell_length(width, style)
+        self._strips[y] = strip
+        return strip

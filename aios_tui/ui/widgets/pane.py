@@ -21,12 +21,17 @@ class PaneBox(Vertical):
         super().__init__(id=f"pane-{kind.name}")
         self.kind = kind
         self.table = FleetTable(kind, ascii=ascii, id=f"table-{kind.name}")
+        self._label = ""
 
     def compose(self) -> ComposeResult:
         yield self.table
 
     def update_title(self, number: int) -> None:
-        self.border_title = pane_label(number, self.table)
+        # Setting a border title repaints the whole pane, the table inside it included: only when it changed.
+        label = pane_label(number, self.table)
+        if label != self._label:
+            self._label = label
+            self.border_title = label
 
 
 def pane_label(number: int, table: FleetTable) -> str:
@@ -45,6 +50,8 @@ class PaneBar(Static):
     PaneBar { height: 1; background: $panel; padding: 0 1; display: none; }
     """
 
+    _drawn: Text | None = None
+
     def draw(self, tables: list[FleetTable], active: str, *, ascii: bool) -> None:
         out = Text()
         for i, table in enumerate(tables, start=1):
@@ -52,7 +59,9 @@ class PaneBar(Static):
                 out.append(" | " if ascii else " │ ", "dim")
             is_active = table.kind.name == active
             out.append(f" {pane_label(i, table)} ", "bold reverse" if is_active else "")
-        self.update(out)
+        if out != self._drawn:  # one line whatever it says: no layout pass, and nothing when unchanged
+            self._drawn = out
+            self.update(out, layout=False)
 
 
 __all__ = ["PaneBar", "PaneBox", "pane_label"]

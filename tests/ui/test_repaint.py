@@ -1,0 +1,64 @@
+"""A new snapshot repaints only what changed on screen (issue 14 item 1): the tables the cells that moved,
+the header the characters that changed; nothing repaints the whole screen. The bytes this saves are measured
+by bench/bench_terminal.py (docs/benchmarks.md); here, which regions are refreshed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region
+from textual.screen import Screen
+from textual.strip import Strip
+
+from aios_tui.ui.widgets.fleet_table import FleetTable
+from aios_tui.ui.widgets.header import FleetHeader
+from aios_tui.ui.widgets.lines import changed_span
+from tests.ui.conftest import MakeApp
+
+
+def strip(*parts: tuple[str, str]) -> Strip:
+    return Strip([Segment(text, Style.parse(style) if style else None) for text, style in parts])
+
+
+def test_changed_span_is_the_cells_that_differ() -> None:
+    old = strip(("h100-a-0001 ", ""), ("55%", "red"), ("  47°C", ""))
+    assert changed_span(old, old) is None
+    assert changed_span(old, strip(("h100-a-0001 ", ""), ("57%", "red"), ("  47°C", ""))) == (13, 14)
+    assert changed_span(old, strip(("h100-a-0001 ", ""), ("55%", "bold"), ("  47°C", ""))) == (12, 15)
+    assert changed_span(old, strip(("h100-a-0001 ", ""), ("55%", "red"), ("  48°C", ""))) == (18, 19)
+    assert changed_span(strip(("×5", "")), strip(("×6", ""))) == (1, 2)
+    assert changed_span(strip(("abc", "")), strip(("abcd", ""))) == (0, 4)  # not the same length: all of it
+
+
+async def test_a_new_snapshot_refreshes_spans_not_whole_widgets(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app()
+    calls: list[tuple[str, tuple[Region, ...]]] = []
+
+    def recorder(cls: Any) -> Any:
+        original = cls.refresh
+
+        def refresh(self: Any, *regions: Region, **kwargs: Any) -> Any:
+            calls.append((type(self).__name__, regions))
+            return original(self, *regions, **kwargs)
+
+        return refresh
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        monkeypatch.setattr(FleetTable, "refresh", recorder(FleetTable))
+        monkeypatch.setattr(FleetHeader, "refresh", recorder(FleetHeader))
+        monkeypatch.setattr(Screen, "refresh", recorder(Screen))
+        app.fake_clock.advance(2)  # type: ignore[attr-defined]
+        await app.action_refresh()
+        await pilot.pause()
+        assert calls, "the new snapshot changed nothing on screen"
+        whole = [name for name, regions in calls if not regions]
+        assert not whole, f"repainted whole widgets: {whole}"
+        widths = [r.width for _, regions in calls for r in regions]
+        assert max(widths) < 60  # spans of a line, not whole lines of a 60-column pane
