@@ -240,7 +240,9 @@ def test_hostile_prometheus_labels_never_reach_the_terminal_and_a_stopped_export
         pane.keys("h")
         shown = pane.wait_for("need attention")
         evil = next(line for line in shown.splitlines() if "gpu-evil" in line)
-        assert "reboot" in evil and "XID 79" in evil and "not reported" in evil
+        # "not reported" may be cut at 120 columns once Prometheus told the XID's time ("…, 12s ago →"): it is
+        # asked on the fetch after the XID appears, so whether it is known by now is a race.
+        assert "reboot" in evil and "XID 79" in evil and "not report" in evil
         pane.keys("e")
         shown = pane.wait_for("no longer reported")  # the sources view says why the source is partial
         pane.assert_untouched()
