@@ -101,23 +101,7 @@ class Ops:
         run_id = secrets.token_hex(8)
 
         def entry(phase: str, outcome: str, message: str) -> AuditEntry:
-            intent = phase == INTENT
-            return AuditEntry(
-                ts=clock.now_utc().isoformat(timespec="milliseconds"),
-                user=self.actor.user,
-                host=_HOST,
-                role=str(self.actor.role),
-                action=action,
-                target=target,
-                source=source,
-                title=title,
-                outcome=outcome,
-                message=message,
-                id=run_id,
-                phase=phase,
-                pid=os.getpid() if intent else 0,
-                pid_start=process_start(os.getpid()) if intent else "",
-            )
+            return self._stamp(action, target, source, title, phase, outcome, message, run_id)
 
         self.audit.append(entry(INTENT, "started", "on its own: the gang it queued fits now"))
         try:
@@ -474,27 +458,53 @@ class Ops:
         steps: tuple[str, ...] = (),
         step: str = "",
     ) -> AuditEntry:
+        return self._stamp(
+            plan.action,
+            plan.target,
+            plan.source,
+            plan.title,
+            phase,
+            outcome,
+            message,
+            run_id,
+            params=plan.params if phase != STEP else {},
+            warnings=plan.warnings if phase != STEP else (),
+            digest=plan.digest if phase == INTENT else "",
+            steps=steps,
+            step=step,
+        )
+
+    def _stamp(
+        self,
+        action: str,
+        target: str,
+        source: str,
+        title: str,
+        phase: str,
+        outcome: str,
+        message: str,
+        run_id: str,
+        **plan_fields: Any,
+    ) -> AuditEntry:
+        """One audit line by this console's actor, now; an intent also names the process (so that a later
+        console can tell whether it is still running)."""
         intent = phase == INTENT
         return AuditEntry(
             ts=clock.now_utc().isoformat(timespec="milliseconds"),
             user=self.actor.user,
             host=_HOST,
             role=str(self.actor.role),
-            action=plan.action,
-            target=plan.target,
-            source=plan.source,
-            title=plan.title,
+            action=action,
+            target=target,
+            source=source,
+            title=title,
             outcome=outcome,
             message=message,
-            params=plan.params if phase != STEP else {},
-            warnings=plan.warnings if phase != STEP else (),
             id=run_id,
             phase=phase,
             pid=os.getpid() if intent else 0,
             pid_start=process_start(os.getpid()) if intent else "",
-            digest=plan.digest if intent else "",
-            steps=steps,
-            step=step,
+            **plan_fields,
         )
 
     def _end(self, plan: Plan[Any], run_id: str, outcome: str, result: ActionResult) -> AuditEntry:
