@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
-import threading
 import time
 import zlib
 from collections import deque
@@ -31,9 +30,10 @@ from typing import TYPE_CHECKING, Any, Final
 from aios_tui.domain import Endpoint, Event, Job, JobState, Node, Pod, PodPhase
 from aios_tui.domain.text import clean
 from aios_tui.sources._object_yaml import object_yaml
-from aios_tui.sources._sim_fleet import SERVER_CONTAINER, Fleet, SimEndpoint, SimJob, demand
-from aios_tui.sources._sim_signals import mix, unit
 from aios_tui.sources.base import SourceData, SourceError
+from aios_tui.sources.sim.core import SimCore
+from aios_tui.sources.sim.signals import mix, unit
+from aios_tui.sources.sim.world import SERVER_CONTAINER, Fleet, SimEndpoint, SimJob, demand
 
 __all__ = [
     "LogPlan",
@@ -508,22 +508,12 @@ def failed_scheduling(job: Job, t: float, source: str) -> Event | None:
 # --- the embedded fleet's side ----------------------------------------------------------------------------
 
 
-class SimInspect:
+class SimInspect(SimCore):
     """What :class:`~aios_tui.sources.sim.SimSource` adds to be a
     :class:`~aios_tui.sources.base.LogReader` and an :class:`~aios_tui.sources.base.ObjectReader`, and to
     give its pods' facts and the events it lived. State is set by :meth:`_init_inspect`."""
 
-    name: str
-    _start: float
-    _t: float
-    _lock: threading.Lock
-    _clock: Callable[[], float]
-
     if TYPE_CHECKING:
-
-        def _ensure(self) -> Fleet: ...
-
-        def _advance(self, now: float) -> None: ...
 
         def fetch_now(self) -> SourceData: ...
 
