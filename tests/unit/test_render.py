@@ -403,3 +403,27 @@ def test_a_qualified_name_too_long_keeps_the_end_of_its_name() -> None:
     assert fit_qualified("team-vision/dpo-align-0052", 12) == "…-align-0052"
     assert fit_qualified("no-namespace-here-at-all", 10) == "…re-at-all"
     assert all(len(fit_qualified("team-vision/dpo-align-0052", w)) == w for w in range(4, 26))
+
+
+def test_endpoints_sort_worst_first_in_bands_that_do_not_move_with_every_reading() -> None:
+    """Breaching (the longest breach first), near an objective (past 70 %), meeting: by name within a
+    band, so a p99 that jitters does not move its row (it did at every refresh when sorted by the ratio)."""
+
+    def ep(name: str, p99: float, slo: float = 100.0) -> Endpoint:
+        return Endpoint("ml", name, "s", p99_ms=p99, p99_slo_ms=slo)
+
+    eps = (
+        ep("a-ok", 50.0),
+        ep("b-near", 80.0),
+        ep("c-ok", 10.0),
+        ep("d-breach", 120.0),
+        ep("e-old-breach", 101.0),
+        ep("f-unjudged", 50.0, NA),
+        ep("g-near", 75.0),
+    )
+    snap = FleetSnapshot(0.0, endpoints=eps, slo_breached_since={"ml/e-old-breach": 10.0})
+    ctx = RowCtx(snap, 100.0)
+    order = [e.name for e in select_rows(ENDPOINTS, snap, ctx)]
+    assert order == ["e-old-breach", "d-breach", "b-near", "g-near", "a-ok", "c-ok", "f-unjudged"]
+    jittered = FleetSnapshot(0.0, endpoints=(ep("a-ok", 12.0), ep("c-ok", 60.0)), slo_breached_since={})
+    assert [e.name for e in select_rows(ENDPOINTS, jittered, RowCtx(jittered, 100.0))] == ["a-ok", "c-ok"]
