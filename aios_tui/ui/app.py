@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.console import RenderableType
 from textual import events
+from textual._compositor import ChopsUpdate
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.filter import LineFilter
@@ -53,7 +55,7 @@ from aios_tui.ui.screens.triage import (
     parse_since,
 )
 from aios_tui.ui.screens.views import CordonScreen, IdleScreen, PoolsScreen, SourcesScreen, ViewScreen
-from aios_tui.ui.terminal import terminal_filters
+from aios_tui.ui.terminal import CroppedChops, terminal_filters
 from aios_tui.ui.widgets.header import FleetHeader
 
 PERMISSION_WAIT_S = 2.0
@@ -129,6 +131,12 @@ class AiosApp(App[None]):
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self._terminal_filters = terminal_filters(ascii=self.settings.ascii, no_color=self.no_color)
+
+    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
+        """Partial repaints write only the spans that changed (:class:`CroppedChops`)."""
+        if type(renderable) is ChopsUpdate:
+            renderable = CroppedChops.of(renderable)
+        super()._display(screen, renderable)
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         """Ours (ASCII only, alarms without colour), then Textual's (colours grey under NO_COLOR)."""

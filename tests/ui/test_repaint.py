@@ -4,15 +4,19 @@ by bench/bench_terminal.py (docs/benchmarks.md); here, which regions are refresh
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from rich.segment import Segment
 from rich.style import Style
+from textual._compositor import ChopsUpdate
 from textual.geometry import Region
 from textual.screen import Screen
 from textual.strip import Strip
 
+from aios_tui.ui.app import AiosApp
+from aios_tui.ui.terminal import CroppedChops
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
 from aios_tui.ui.widgets.lines import changed_span
@@ -62,3 +66,64 @@ async def test_a_new_snapshot_refreshes_spans_not_whole_widgets(
         assert not whole, f"repainted whole widgets: {whole}"
         widths = [r.width for _, regions in calls for r in regions]
         assert max(widths) < 60  # spans of a line, not whole lines of a 60-column pane
+
+
+_MOVE_OR_STYLE = re.compile(r"\x1b\[(\d+);(\d+)H|\x1b\[[0-9;]*m")
+
+
+def _apply(screen: list[list[str]], written: str) -> int:
+    """Play cursor moves and text (styles skipped) onto a grid of characters, as a terminal would; the
+    number of characters written."""
+    y = x = count = 0
+    pos = 0
+    for m in _MOVE_OR_STYLE.finditer(written):
+        for ch in written[pos : m.start()]:
+            screen[y][x] = ch
+            x += 1
+            count += 1
+        if m.group(1):
+            y, x = int(m.group(1)) - 1, int(m.group(2)) - 1
+        pos = m.end()
+    for ch in written[pos:]:
+        screen[y][x] = ch
+        x += 1
+        count += 1
+    return count
+
+
+async def test_what_a_refresh_writes_turns_the_old_screen_into_the_new(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes a partial repaint writes (cropped at both ends of each changed span: ``CroppedChops``),
+    played onto the screen as it was, give the screen as it is now, and are a small part of it. Fails when a
+    widget refreshes a region off by a cell (the header once added its padding twice: the clock's changed
+    digit landed one cell to the right) or when the start of a span is not written."""
+    app = make_app()
+    written: list[str] = []
+    textuals: list[str] = []  # what Textual's own renderer would have written
+    original = AiosApp._display
+
+    def display(self: AiosApp, screen: Screen[Any], renderable: Any) -> None:
+        if type(renderable) is ChopsUpdate:
+            written.append(CroppedChops.of(renderable).render_segments(self.console))
+            textuals.append(renderable.render_segments(self.console))
+        original(self, screen, renderable)
+
+    def grid() -> list[list[str]]:
+        return [list(s.text) for s in app.screen._compositor.render_strips()]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        before = grid()
+        monkeypatch.setattr(AiosApp, "_display", display)
+        app.fake_clock.advance(2)  # type: ignore[attr-defined]
+        await app.action_refresh()
+        app._tick()  # the header clock moves on a second too
+        await pilot.pause()
+        after = grid()
+        assert before != after, "nothing changed on screen: the test proves nothing"
+        count = sum(_apply(before, w) for w in written)
+        assert ["".join(r) for r in before] == ["".join(r) for r in after]
+        assert 0 < count < 120 * 40 // 4  # the changed cells, not the screen
+        assert sum(map(len, written)) < sum(map(len, textuals)) / 2

@@ -67,8 +67,10 @@ class FleetHeader(Widget):
             new = self.render_line(y)
             span = changed_span(old, new) if old is not None else (0, new.cell_length)
             if span is not None:
-                # Regions are in the widget's coordinates: the content starts after the left padding.
-                self.refresh(Region(self.gutter.left + span[0], y, span[1] - span[0], 1))
+                # Regions are in the content's coordinates (Textual adds the padding): adding the gutter here
+                # drew the changed digit one cell to the right of where it belongs once repaints were cropped
+                # at the span's start (``ui.terminal.CroppedChops``).
+                self.refresh(Region(span[0], y, span[1] - span[0], 1))
 
     def render_line(self, y: int) -> Strip:
         strip = self._strips.get(y)
