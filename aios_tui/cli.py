@@ -2,8 +2,9 @@
 
 ``aios-tui`` opens the console; ``aios-tui snapshot [--json]`` prints the fleet once and exits. Global
 options (``--config``, ``--sim``, ``--seed``, ``--sim-nodes``, ``--read-only``, ``--ascii``,
-``--no-ascii``, ``--context``, ``--version``) are accepted before or after the subcommand. Bad flags or
-settings print one line naming the flag or the file and key, and exit with status 2 before anything starts.
+``--no-ascii``, ``--low-bandwidth``, ``--context``, ``--version``) are accepted before or after the
+subcommand. Bad flags or settings print one line naming the flag or the file and key, and exit with status 2
+before anything starts.
 
 Textual is imported only when the console starts, so headless commands start fast.
 """
@@ -94,6 +95,12 @@ def _global_options(*, after: bool = False) -> argparse.ArgumentParser:
     )
     group.add_argument("--no-ascii", action="store_false", dest="ascii", default=s, help="draw with Unicode")
     group.add_argument(
+        "--low-bandwidth",
+        action="store_true",
+        default=s,
+        help="for a slow link: repaint the panes at most every 10 s (ctrl+r: now), the clock in minutes",
+    )
+    group.add_argument(
         "--context",
         metavar="NAME",
         action="append",
@@ -142,6 +149,8 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None =
         overrides.append(Override("sim.nodes", args.sim_nodes, "--sim-nodes"))
     if getattr(args, "read_only", False):
         overrides.append(Override("read_only", True, "--read-only"))
+    if getattr(args, "low_bandwidth", False):
+        overrides.append(Override("low_bandwidth", True, "--low-bandwidth"))
     contexts = [*getattr(args, "context", ()), *getattr(args, "context_after", ())]
     if contexts:
         overrides.append(Override("kubernetes.contexts", ",".join(contexts), "--context"))

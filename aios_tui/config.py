@@ -378,6 +378,9 @@ class Settings:
     """Name recorded in the audit log; "" means the login name."""
     refresh_interval: float = _opt(1.0, lo=0.1, hi=60)
     """Seconds between two redraws of the panes from the latest snapshot."""
+    low_bandwidth: bool = False
+    """For a slow or metered link: the panes are repainted at most every 10 s (or ``refresh_interval`` if
+    longer; ``ctrl+r`` repaints at once) and the header's clock shows minutes (``--low-bandwidth``)."""
     theme: str = "textual-dark"
     """Textual theme name."""
     ascii: bool = False

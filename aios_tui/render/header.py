@@ -79,12 +79,19 @@ def _short_names(names: list[str], cut: int) -> list[str]:
 
 
 def header_lines(
-    snapshot: FleetSnapshot, now: float, width: int, *, read_only: bool = False, ascii: bool = False
+    snapshot: FleetSnapshot,
+    now: float,
+    width: int,
+    *,
+    read_only: bool = False,
+    ascii: bool = False,
+    seconds: bool = True,
 ) -> tuple[Text, Text]:
-    """Line 1: app, context, sources, clock, mode. Line 2: fleet totals, shortened to fit ``width``."""
+    """Line 1: app, context, sources, clock, mode. Line 2: fleet totals, shortened to fit ``width``.
+    ``seconds``: the clock shows them (a low-bandwidth console shows minutes: it changes once a minute)."""
     t = snapshot.totals
     sep = " | " if ascii else " │ "
-    line1 = _line1(snapshot, now, width, sep, read_only=read_only, ascii=ascii)
+    line1 = _line1(snapshot, now, width, sep, read_only=read_only, ascii=ascii, seconds=seconds)
 
     util = "N/A" if is_na(t.avg_util) else f"{float(t.avg_util):.0f}%"
     nodes_style = WARN_STYLE if t.nodes_ready < t.nodes else ""
@@ -142,10 +149,12 @@ def header_lines(
     return line1, line2
 
 
-def _line1(snap: FleetSnapshot, now: float, width: int, sep: str, *, read_only: bool, ascii: bool) -> Text:
+def _line1(
+    snap: FleetSnapshot, now: float, width: int, sep: str, *, read_only: bool, ascii: bool, seconds: bool
+) -> Text:
     """App, context, sources, mode, clock. Where they do not fit, the sources' state stays whole: first
     they shorten (:func:`sources_text`'s ``compact``), then the context is cut, then the clock goes."""
-    clock = time.strftime("%H:%M:%S UTC", time.gmtime(now))
+    clock = time.strftime("%H:%M:%S UTC" if seconds else "%H:%M UTC", time.gmtime(now))
     badge = ("READ-ONLY ", "bold reverse yellow") if read_only else ""
     context = snap.context or "no context"
     app = Text.assemble(("aios-tui", "bold"), " ")

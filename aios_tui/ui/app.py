@@ -9,6 +9,7 @@ typed ahead reaches only what the keys before it opened.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import shlex
 from collections import deque
@@ -79,6 +80,10 @@ class Running:
     cancel: CancelToken
 
 
+LOW_BANDWIDTH_REPAINT_S = 10.0
+"""``--low-bandwidth``: the panes show data at most this old (``ctrl+r`` repaints at once)."""
+
+
 class AiosApp(App[None]):
     TITLE = "aios-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -128,6 +133,8 @@ class AiosApp(App[None]):
         self.running: list[Running] = []
         """Actions under way, oldest first (``x`` stops the newest)."""
         self._key_states: tuple[bool | None, ...] = ()
+        self._repaint_now = asyncio.Event()
+        """``ctrl+r`` was pressed: paint the next snapshot without waiting out the repaint interval."""
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self._terminal_filters = terminal_filters(ascii=self.settings.ascii, no_color=self.no_color)
@@ -195,6 +202,18 @@ class AiosApp(App[None]):
             self.progress_messages.append(sentence)
             self.notify(sentence, title="Interrupted action", severity="warning", timeout=30)
 
+    @property
+    def low_bandwidth(self) -> bool:
+        """For a slow or metered link (``--low-bandwidth``): panes repainted at most every
+        ``LOW_BANDWIDTH_REPAINT_S``, the header's clock in minutes."""
+        return self.settings.low_bandwidth
+
+    @property
+    def repaint_interval(self) -> float:
+        """Seconds at least between two repaints from new snapshots."""
+        interval = self.settings.refresh_interval
+        return max(interval, LOW_BANDWIDTH_REPAINT_S) if self.low_bandwidth else interval
+
     async def _follow(self) -> None:
         if not self.live:
             self.post_message(FleetUpdated(await self.poller.refresh()))
@@ -203,8 +222,11 @@ class AiosApp(App[None]):
         try:
             async for snapshot in self.poller.updates():
                 self.post_message(FleetUpdated(snapshot))
-                # Repaint at most once per refresh interval; updates() hands over only the newest snapshot.
-                await asyncio.sleep(self.settings.refresh_interval)
+                # Repaint at most once per interval (updates() hands over only the newest snapshot), sooner
+                # when the operator asks (``ctrl+r``).
+                self._repaint_now.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._repaint_now.wait(), self.repaint_interval)
         finally:
             await self.poller.stop()
 
@@ -235,6 +257,7 @@ class AiosApp(App[None]):
     async def action_refresh(self) -> None:
         if self.live:
             self.poller.poke()
+            self._repaint_now.set()
         else:
             self.fleet = await self.poller.refresh()
 

@@ -3,6 +3,7 @@ read without colour under NO_COLOR, and what an 80×24 screen keeps."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,41 @@ def test_main_80x24_linux_console_and_c_locale(
     settings = _settings_for(env, tmp_path)
     assert settings.ascii
     assert snap_compare(make_app(settings=settings), terminal_size=(80, 24), run_before=_loaded)
+
+
+async def test_low_bandwidth_repaints_every_ten_seconds_shows_minutes_and_r_repaints_now(
+    tmp_path: Path, pinned_clock: Any
+) -> None:
+    """``--low-bandwidth``: a live console keeps the snapshot it painted while newer ones arrive (the poller
+    fetches every 0.1 s here), until ``ctrl+r``; the clock has no seconds (it would change the screen each one)."""
+    from aios_tui.ops import Actor, AuditLog, Ops, Role
+    from aios_tui.poll import Poller
+    from aios_tui.sources.sim import SimSource
+    from aios_tui.ui.harness import START
+
+    settings = cli.settings_from_args(cli.build_parser().parse_args(["--low-bandwidth"]), env={})
+    assert settings.low_bandwidth
+    sim = SimSource(seed=7, nodes=40, interval=0.1, clock=pinned_clock, start=START)
+    poller = Poller([sim], clock=pinned_clock)
+    ops = Ops(
+        {sim.name: sim},
+        lambda: poller.snapshot,
+        AuditLog(tmp_path / "a.jsonl"),
+        actor=Actor("t", Role.OPERATOR),
+    )
+    app = AiosApp(poller, ops, settings, live=True, clock=pinned_clock)
+    assert app.repaint_interval == 10.0
+    async with app.run_test(size=(120, 40)) as pilot:
+        while app.fleet is None:
+            await pilot.pause(0.05)
+        painted = app.fleet
+        await pilot.pause(1.0)  # ten fetches later
+        assert poller.snapshot is not painted and app.fleet is painted
+        first_line = screen_text(app).splitlines()[0]
+        assert re.search(r" \d\d:\d\d UTC", first_line) and not re.search(r":\d\d:\d\d UTC", first_line)
+        await pilot.press("ctrl+r")
+        for _ in range(40):
+            if app.fleet is not painted:
+                break
+            await pilot.pause(0.05)
+        assert app.fleet is not painted

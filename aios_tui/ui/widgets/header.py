@@ -58,7 +58,14 @@ class FleetHeader(Widget):
         if self._snapshot is None:
             return
         width = max(20, self.content_region.width or self.size.width)
-        texts = header_lines(self._snapshot, self._now, width, read_only=self.read_only, ascii=self.ascii)
+        texts = header_lines(
+            self._snapshot,
+            self._now,
+            width,
+            read_only=self.read_only,
+            ascii=self.ascii,
+            seconds=not getattr(self.app, "low_bandwidth", False),
+        )
         if texts == self._texts:
             return
         self._texts = texts
