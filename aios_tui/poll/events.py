@@ -8,10 +8,10 @@ tuple in every snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
-from aios_tui.domain import Event, FleetSnapshot, SourceState
+from aios_tui.domain import Event, FleetSnapshot, Gpu, SourceState
 
 __all__ = ["SEEN_BY", "EventLog", "changes"]
 
@@ -55,6 +55,28 @@ class EventLog:
         return len(self._by_id)
 
 
+def _changed_pairs(
+    old: tuple[Gpu, ...], new: tuple[Gpu, ...], by_uuid: Callable[[], Mapping[str, Gpu]]
+) -> Iterator[tuple[Gpu, Gpu]]:
+    """(before, after) for each GPU whose object changed. The fleet's GPUs usually come in the same order
+    as last time: compared position by position, and by uuid where they do not line up (a node came or
+    went). 37,588 GPUs: 1 ms, against 6 ms for an index by uuid and a lookup per GPU."""
+    lookup: Mapping[str, Gpu] | None = None
+    pairs: list[tuple[Gpu | None, Gpu]]
+    if len(old) == len(new):
+        pairs = [(w, g) for w, g in zip(old, new, strict=True) if w is not g]
+    else:
+        pairs = [(None, g) for g in new]
+    for w, g in pairs:
+        was: Gpu | None = w
+        if was is None or was.uuid != g.uuid:
+            lookup = by_uuid() if lookup is None else lookup
+            was = lookup.get(g.uuid)
+            if was is None or was is g:
+                continue
+        yield was, g
+
+
 def changes(before: FleetSnapshot | None, after: FleetSnapshot, now: float) -> list[Event]:
     """What changed from ``before`` to ``after`` that an on-call engineer wants in the log: nodes going
     NotReady / Ready, cordoned / uncordoned (and by whom), a GPU's new XID or uncorrectable ECC errors, a
@@ -79,11 +101,7 @@ def changes(before: FleetSnapshot | None, after: FleetSnapshot, now: float) -> l
             out.append(Event(now, "node", n.name, "Cordoned", f"cordoned{by}", True, 1, SEEN_BY))
         elif was.cordoned and not n.cordoned:
             out.append(Event(now, "node", n.name, "Uncordoned", "schedulable again", False, 1, SEEN_BY))
-    old_gpus = before.gpu_by_uuid
-    for g in after.gpus:
-        was_g = old_gpus.get(g.uuid)
-        if was_g is None or was_g is g:
-            continue
+    for was_g, g in _changed_pairs(before.gpus, after.gpus, lambda: before.gpu_by_uuid):
         if g.xid and (g.xid != was_g.xid or g.xid_at != was_g.xid_at):
             at = g.xid_at or now
             what = ", ".join(p for p in g.problems if p.startswith("XID")) or f"XID {g.xid}"
