@@ -315,8 +315,8 @@ def verdicts(snapshot: FleetSnapshot) -> Mapping[str, Verdict]:
     for g in snapshot.sick_gpus:
         by_node.setdefault(g.node, []).append(g)
         seen.add(g.uuid)
-    for g in snapshot.gpus:  # a lost GPU is not "sick": its last readings may be fine
-        if g.lost_since and g.uuid not in seen:
+    for g in snapshot.lost_gpus:  # a lost GPU is not "sick": its last readings may be fine
+        if g.uuid not in seen:
             by_node.setdefault(g.node, []).append(g)
     names = set(by_node)
     names.update(n.name for n in snapshot.nodes if n.lost_since or not n.ready or _pressure(n))

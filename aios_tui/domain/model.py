@@ -655,6 +655,8 @@ class _GpuScan:
     idle_cost: float
     sick: tuple[Gpu, ...]
     """GPUs whose :attr:`Gpu.health` is not OK (including hot ones that do not throttle yet)."""
+    lost: tuple[Gpu, ...]
+    """GPUs no longer reported (:attr:`Gpu.lost_since`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -797,6 +799,7 @@ class FleetSnapshot:
         util_sum = idle_cost = 0.0
         idle: list[Gpu] = []
         sick: list[Gpu] = []
+        lost: list[Gpu] = []
         price_per_gpu = self._price_per_gpu
         window = self.idle_window
         cutoff = self.timestamp - window
@@ -817,7 +820,9 @@ class FleetSnapshot:
                         if window <= 0 or (since is not na and since <= cutoff):  # type: ignore[operator]
                             idle.append(g)
                             idle_cost += price_per_gpu.get(g.node, 0.0)
-            elif (g.pod or g.processes) and not g.lost_since:
+            elif g.lost_since:
+                lost.append(g)
+            elif g.pod or g.processes:
                 used += 1
             # A falsy throttle (NONE) skips the IntFlag arithmetic, which builds a new object per call.
             if (
@@ -833,12 +838,17 @@ class FleetSnapshot:
                 sick.append(g)
             elif (t := g.temp) is not na and t >= hot:  # type: ignore[operator]
                 sick.append(g)
-        return _GpuScan(util_sum, util_n, used, unhealthy, tuple(idle), idle_cost, tuple(sick))
+        return _GpuScan(util_sum, util_n, used, unhealthy, tuple(idle), idle_cost, tuple(sick), tuple(lost))
 
     @property
     def idle_gpus(self) -> tuple[Gpu, ...]:
         """Allocated GPUs under ``IDLE_UTIL_PCT`` for at least ``idle_window`` seconds, in fleet order."""
         return self._scan.idle
+
+    @property
+    def lost_gpus(self) -> tuple[Gpu, ...]:
+        """GPUs no longer reported (their last readings kept), in fleet order."""
+        return self._scan.lost
 
     @property
     def sick_gpus(self) -> tuple[Gpu, ...]:

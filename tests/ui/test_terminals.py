@@ -180,7 +180,8 @@ async def test_low_bandwidth_repaints_every_ten_seconds_shows_minutes_and_r_repa
     tmp_path: Path, pinned_clock: Any
 ) -> None:
     """``--low-bandwidth``: a live console keeps the snapshot it painted while newer ones arrive (the poller
-    fetches every 0.1 s here), until ``ctrl+r``; the clock has no seconds (it would change the screen each one)."""
+    fetches every 0.1 s here), until ``ctrl+r``; the clock has no seconds (they change the screen each
+    second)."""
     from aios_tui.ops import Actor, AuditLog, Ops, Role
     from aios_tui.poll import Poller
     from aios_tui.sources.sim import SimSource
