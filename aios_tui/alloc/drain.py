@@ -200,9 +200,9 @@ def plan_drain(
     light: list[tuple[PodMove, Pod]] = []
     replicas: list[tuple[PodMove, Pod]] = []
     ranks: list[tuple[PodMove, Pod]] = []
-    pods_by_node = snapshot.pods_by_node
+    pods_on = snapshot.pods_on(drained)
     for name in drained:
-        for pod in pods_by_node.get(name, ()):
+        for pod in pods_on[name]:
             move = PodMove(pod.key, pod.node, pod.gpus, pod.owner, pod.owner_kind)
             if pod.owner_kind == "DaemonSet":
                 skipped.append(move)

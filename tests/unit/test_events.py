@@ -1,11 +1,12 @@
-"""The poller's derived events (``poll.events.changes``): what changed between two snapshots, found by
-comparing only the objects a source rebuilt, whether or not the fleet's GPUs come in the same order."""
+"""What changed between two snapshots (``poll.events.changes``), found by comparing only the objects a
+source rebuilt, whether or not the fleet's GPUs come in the same order; and the snapshot's indexes of the few
+nodes a verdict or a drain asks about."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from aios_tui.domain import FleetSnapshot, Gpu, Node
+from aios_tui.domain import FleetSnapshot, Gpu, Node, Pod
 from aios_tui.poll.events import changes
 
 
@@ -63,3 +64,13 @@ def test_gpus_by_node_keeps_a_nodes_gpus_that_come_in_two_runs() -> None:
     a, b = gpus("a", 2), gpus("b", 1)
     snap = FleetSnapshot(0.0, gpus=(a[0], b[0], a[1]))
     assert snap.gpus_by_node == {"a": a, "b": b}
+
+
+def test_pods_on_a_few_nodes_agree_with_the_whole_index_and_follow_the_pods() -> None:
+    pods = tuple(Pod("ns", f"p{i}", f"n{i % 5}") for i in range(40))
+    snap = FleetSnapshot(0.0, pods=pods)
+    asked = snap.pods_on(["n1", "n3", "gone"])
+    assert asked == {"n1": snap.pods_by_node["n1"], "n3": snap.pods_by_node["n3"], "gone": ()}
+    assert FleetSnapshot(0.0, pods=pods).pods_on(["n1"]) == {"n1": pods[1::5]}  # before any index
+    moved = (*pods[:-1], replace(pods[-1], node="n1"))  # the sim's scheduler moved a pod: a new tuple
+    assert FleetSnapshot(0.0, pods=moved).pods_on(["n1"])["n1"] == (*pods[1::5], moved[-1])
