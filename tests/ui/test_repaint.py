@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rich.segment import Segment
 from rich.style import Style
-from textual._compositor import ChopsUpdate
+from textual._compositor import ChopsUpdate, LayoutUpdate
 from textual.geometry import Region
 from textual.screen import Screen
 from textual.strip import Strip
@@ -127,3 +127,33 @@ async def test_what_a_refresh_writes_turns_the_old_screen_into_the_new(
         assert ["".join(r) for r in before] == ["".join(r) for r in after]
         assert 0 < count < 120 * 40 // 4  # the changed cells, not the screen
         assert sum(map(len, written)) < sum(map(len, textuals)) / 2
+
+
+async def test_the_first_frame_after_a_resize_is_laid_out_for_the_new_size(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resize paints the new layout at once: the header's lines at the new width (its clock at the right
+    edge) and, under 120 columns, the tab bar instead of the four-pane grid. The header repainted itself
+    after the layout and the layout classes changed after it, so the first frame showed the old ones."""
+    app = make_app()
+    frames: list[list[str]] = []
+    original = AiosApp._display
+
+    def display(self: AiosApp, screen: Screen[Any], renderable: Any) -> None:
+        if type(renderable) is LayoutUpdate:
+            frames.append(["".join(s.text for s in line) for line in renderable.strips])
+        original(self, screen, renderable)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        monkeypatch.setattr(AiosApp, "_display", display)
+        for size, grid in (((100, 34), False), ((130, 44), True)):
+            frames.clear()
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            assert frames, "a resize painted no full frame"
+            first = frames[0]
+            assert len(first) == size[1] and len(first[0]) == size[0]
+            assert re.search(r"\d\d:\d\d:\d\d UTC $", first[0]), first[0]  # the clock at the new right edge
+            assert first[2].lstrip().startswith("╭─ 1 Nodes" if grid else "1 Nodes"), first[2]

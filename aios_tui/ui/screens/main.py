@@ -139,7 +139,11 @@ class MainScreen(Screen[None]):
 
     # --- layout -----------------------------------------------------------------------------------------
 
-    def on_resize(self, event: Resize) -> None:
+    async def _on_resize(self, event: Resize) -> None:
+        # Textual runs every class's ``_on_resize`` from this one down, so the layout classes for the new
+        # size are set before ``Screen._on_resize`` lays the screen out and paints it. As ``on_resize`` (after
+        # it) the first frame at a new size showed the old layout squeezed into it (four panes at 100
+        # columns), and a second full paint followed.
         self._apply_size(event.size.width, event.size.height)
 
     def _apply_size(self, width: int, height: int) -> None:

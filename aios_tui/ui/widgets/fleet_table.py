@@ -190,9 +190,11 @@ class FleetTable(ScrollView, can_focus=True):
         old_cursor = self.cursor_row
         self._relocate_cursor()
         self._lines.clear()
-        # Only the height follows the rows: the width is the viewport's, set on resize (the content width
-        # flips by the scrollbar's column between the two, and a changed virtual size repaints the table).
-        self.virtual_size = Size(old_size.width or self.scrollable_content_region.width, len(rows) + 1)
+        # Only the height follows the rows. The width is 0: the columns fit the viewport (never a horizontal
+        # scrollbar), and a virtual size that followed the viewport's width changed on every resize, which
+        # is a second layout pass and a second full paint (and the content width flipped by the scrollbar's
+        # column between the two, repainting the table).
+        self.virtual_size = Size(0, len(rows) + 1)
         if not before or self.virtual_size != old_size or self.cursor_row != old_cursor:
             self.refresh()
             return
@@ -308,8 +310,9 @@ class FleetTable(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
-        self._lines.clear()
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self._rows) + 1)
+        # The lines cached keep: ``_columns`` drops them when the width changes, and a line does not depend
+        # on the height. Dropping them here, after the layout had painted the table, left the next snapshot
+        # nothing to compare against: it repainted the whole table.
         if self._stale:
             self._rebuild()
 

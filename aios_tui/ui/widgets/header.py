@@ -28,6 +28,8 @@ class FleetHeader(Widget):
         self._snapshot: FleetSnapshot | None = None
         self._now = 0.0
         self._texts: tuple[Text, Text] | None = None
+        self._drawn_width = -1
+        """The width :attr:`_texts` were laid out for."""
         self._strips: dict[int, Strip] = {}
 
     def show(self, snapshot: FleetSnapshot, now: float) -> None:
@@ -43,47 +45,51 @@ class FleetHeader(Widget):
     async def on_click(self) -> None:
         await self.app.run_action("view('sources')")
 
-    def on_resize(self) -> None:
-        self._strips.clear()
-        self._texts = None
-        self._draw()
-        self.refresh()
-
     @property
     def lines(self) -> tuple[Text, Text] | None:
         """The two lines as drawn last (for tests)."""
         return self._texts
 
-    def _draw(self) -> None:
+    def _width(self) -> int:
+        return self.content_region.width or self.size.width
+
+    def _draw(self, *, repaint: bool = True) -> None:
+        """Lay the two lines out for the current width; repaint the cells that changed (``repaint``)."""
         if self._snapshot is None:
             return
-        width = max(20, self.content_region.width or self.size.width)
+        width = self._width()
         texts = header_lines(
             self._snapshot,
             self._now,
-            width,
+            max(20, width),
             read_only=self.read_only,
             ascii=self.ascii,
             seconds=not getattr(self.app, "low_bandwidth", False),
         )
-        if texts == self._texts:
+        if texts == self._texts and width == self._drawn_width:
             return
-        self._texts = texts
+        self._texts, self._drawn_width = texts, width
         for y in (0, 1):
             old = self._strips.pop(y, None)
             new = self.render_line(y)
             span = changed_span(old, new) if old is not None else (0, new.cell_length)
-            if span is not None:
+            if span is not None and repaint:
                 # Regions are in the content's coordinates (Textual adds the padding): adding the gutter here
                 # drew the changed digit one cell to the right of where it belongs once repaints were cropped
                 # at the span's start (``ui.terminal.CroppedChops``).
                 self.refresh(Region(span[0], y, span[1] - span[0], 1))
 
     def render_line(self, y: int) -> Strip:
+        """A line at the width the header has now: after a resize, the layout that resized it repaints it,
+        and the lines are laid out again here for the new width (repainting from ``on_resize`` was a
+        further full frame per resize, and the first frame at the new size showed the old width's lines)."""
+        width = self._width()
+        if width != self._drawn_width and self._snapshot is not None and width > 0:
+            self._strips.clear()
+            self._draw(repaint=False)
         strip = self._strips.get(y)
         if strip is not None:
             return strip
-        width = self.content_region.width or self.size.width
         style = self.rich_style
         if self._texts is None or not 0 <= y < 2 or width <= 0:
             return Strip.blank(width, style)
