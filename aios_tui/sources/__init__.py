@@ -60,7 +60,15 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = wall_now) 
         from aios_tui.sources.sim import SimSource
 
         sim = settings.sim
-        sources.append(SimSource(seed=sim.seed, nodes=sim.nodes, interval=sim.interval, clock=clock))
+        sources.append(
+            SimSource(
+                seed=sim.seed,
+                nodes=sim.nodes,
+                interval=sim.interval,
+                clock=clock,
+                telemetry_period=sim.telemetry_period,
+            )
+        )
     return sources
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from aios_tui.alloc.drain import plan_drain
 from aios_tui.alloc.placement import Capacity, GangRequest, Placement, place_gang
 from aios_tui.alloc.prices import INSTANCE_TYPES, price_per_hour
+from aios_tui.config import ConfigError, load_settings
 from aios_tui.domain import NA, FleetSnapshot, Health, JobState, PodPhase, Throttle, is_na
 from aios_tui.sources.base import (
     EvictionBlocked,
@@ -123,6 +125,83 @@ def test_readings_move_with_time() -> None:
     after = src.fetch_now()
     assert [g.util for g in before.gpus] != [g.util for g in after.gpus]
     assert [e.qps for e in before.endpoints] != [e.qps for e in after.endpoints]
+
+
+# --- telemetry period ------------------------------------------------------------------------------------
+
+
+def test_period_zero_rereads_every_gpu_at_every_fetch() -> None:
+    clock = FakeClock(PEAK)
+    src = SimSource(seed=3, nodes=200, clock=clock, telemetry_period=0)  # 1,500 GPUs: > 512
+    last = src.fetch_now().gpus
+    for _ in range(3):
+        clock.t += 2.0
+        gpus = src.fetch_now().gpus
+        fleet, tel = src._f, src._tel
+        assert list(gpus) == [tel.read_gpu(fleet, i, clock.t) for i in range(len(gpus))]
+        # A reading equal to the last keeps its object (identity: unchanged); the down node's GPUs do.
+        kept = [new is old for new, old in zip(gpus, last, strict=True)]
+        assert kept == [new == old for new, old in zip(gpus, last, strict=True)]
+        assert 0 < sum(kept) < len(gpus) // 10
+        last = gpus
+
+
+def test_default_period_rereads_a_staggered_slice_and_keeps_the_rest() -> None:
+    src, clock = make(1000)
+    src.fetch_now()
+    fleet, tel = src._f, src._tel
+    n = len(fleet.gpus)
+    k = math.ceil(n * 2.0 / 20.0)
+    assert tel.per_fetch(n) == k and k > 512
+    before, first = list(tel.objs), tel.cursor
+    t = clock.t + 2.0
+    out = tel.refresh_gpus(fleet, t)  # nothing dirtied by an action: the slice alone
+    due = sorted({(first + j) % n for j in range(k)})
+    fresh = [tel.read_gpu(fleet, i, t) for i in due]
+    assert [out[i] for i in due] == fresh
+    changed = [i for i, gpu in zip(due, fresh, strict=True) if gpu != before[i]]
+    assert [i for i in range(n) if out[i] is not before[i]] == changed
+    assert len(changed) > k * 9 // 10
+    assert tel.cursor == (first + k) % n
+
+
+def test_every_gpu_is_reread_within_the_period() -> None:
+    clock = FakeClock(PEAK)
+    src = SimSource(seed=0, nodes=200, clock=clock, interval=2.0, telemetry_period=30.0)
+    first = src.fetch_now().gpus
+    n = len(first)
+    assert src._tel.per_fetch(n) == 512  # a small fleet: at least 512 a fetch, not ceil(n / 15)
+    fresh: set[int] = set()
+    last = first
+    for _ in range(math.ceil(n / 512)):
+        clock.t += 2.0
+        gpus = src.fetch_now().gpus
+        now = [src._tel.read_gpu(src._f, i, clock.t) for i in range(n)]
+        # Re-read now: as read at this time (an unchanged reading keeps its object); the others are not.
+        fresh.update(i for i in range(n) if gpus[i] == now[i])
+        assert sum(gpus[i] is not last[i] for i in range(n)) <= 512 + 16  # + those actions touched
+        last = gpus
+    assert len(fresh) == n
+
+
+def test_gpus_reread_per_fetch_follow_the_period_and_interval() -> None:
+    tel = SimSource(nodes=8, clock=FakeClock(PEAK))._tel  # 20 s, a fetch every 2 s
+    assert [tel.per_fetch(n) for n in (64, 600, 37_588, 50_000)] == [64, 512, 3759, 5000]
+    tel = SimSource(nodes=8, clock=FakeClock(PEAK), interval=5.0, telemetry_period=60.0)._tel
+    assert [tel.per_fetch(n) for n in (64, 37_588)] == [64, 3133]
+    assert SimSource(nodes=8, clock=FakeClock(PEAK), telemetry_period=0)._tel.per_fetch(37_588) == 37_588
+
+
+def test_bad_telemetry_period_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"telemetry_period must be 0 or more seconds, got -1\.0"):
+        SimSource(telemetry_period=-1.0)
+    path = tmp_path / "config.toml"
+    path.write_text("[sim]\ntelemetry_period = -5\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert str(info.value) == f"{path}: [sim] telemetry_period: expected a number from 0 to 3600, got -5"
+    path.write_text("[sim]\ntelemetry_period = 0\n", encoding="utf-8")
+    assert load_settings(path, env={}).sim.telemetry_period == 0.0
 
 
 # --- invariants -------------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ said. Gangs start all or nothing; evicting one rank restarts the whole gang from
 Production endpoints carry a PodDisruptionBudget, and an eviction it forbids is refused as Kubernetes does.
 
 Cost: objects that did not change are reused between fetches; GPU telemetry is refreshed on a rotating
-slice (a staggered DCGM scrape) plus every GPU an action touched.
+slice, each GPU once per ``[sim] telemetry_period`` (a staggered DCGM scrape), plus every GPU an action
+touched (:mod:`.telemetry`); the hundred thousand pods and GPUs a 5,000-node fleet makes are built with
+:mod:`.construct`'s constructors.
 
 Triage (:mod:`.inspect`): pods carry restarts, age and reasons, the fleet tells the events it lived (its
 XID with its time, scheduling refusals, OOM kills, a crash loop, what it carried out), and it reads pods'

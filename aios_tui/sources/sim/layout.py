@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import replace
 
 from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.domain import JobState, NodePool, Pod, PodPhase
+from aios_tui.sources.sim.construct import new_pod, replace_pod
 from aios_tui.sources.sim.signals import GPU_SPECS, mix, suffix, template_hash, unit
 from aios_tui.sources.sim.world import (
     ZONES,
@@ -250,46 +250,65 @@ class _Layout:
             app: self.start - 86_400.0 * (1.0 + 20.0 * unit(fleet.salt, 0xA9 ^ i))
             for i, (_, app, _) in enumerate(_CPU_APPS)
         }
+        # 106,000 pods at 5,000 nodes: built here with the fewest calls (1.8 µs each, 3.4 through put_pod,
+        # Pod() and rng.randrange; collector off), in the same order, with the same names and uids.
+        pods, make, seq = fleet.pods, new_pod, fleet.uid
+        daemonsets = {
+            (gpu, efa): [
+                (ns, f"{ds}-", f"{ns}/{ds}", (ds,))
+                for ns, ds, gpu_only, efa_only in _DAEMONSETS
+                if (gpu or not gpu_only) and (efa or not efa_only)
+            ]
+            for gpu in (False, True)
+            for efa in (False, True)
+        }
+        apps = [
+            (ns, f"{app}-{app_hash[app]}-", f"{ns}/{app}", empty_dir, (app,), app_born[app])
+            for ns, app, empty_dir in _CPU_APPS
+        ]
+        n_apps = len(apps)
+        bits, width = rng.getrandbits, n_apps.bit_length()
         for node in fleet.nodes:
-            gpu, efa = bool(node.itype.gpus), node.itype.name in _EFA_TYPES
+            gpu, node_name = bool(node.itype.gpus), node.name
             node_born = self.start - 86_400.0 * (7.0 + 60.0 * unit(fleet.salt, 0xB0 ^ node.idx))
-            for ns, ds, gpu_only, efa_only in _DAEMONSETS:
-                if (gpu_only and not gpu) or (efa_only and not efa):
-                    continue
-                name = f"{ds}-{suffix(uid())}"
-                fleet.put_pod(
-                    Pod(
-                        ns,
-                        name,
-                        node.name,
-                        running,
-                        owner_kind="DaemonSet",
-                        owner=f"{ns}/{ds}",
-                        ready=True,
-                        source=src,
-                        created_at=node_born,
-                        containers=(ds,),
-                    )
+            for ns, prefix, owner, containers in daemonsets[gpu, node.itype.name in _EFA_TYPES]:
+                seq += 1
+                name = prefix + suffix(seq)
+                pods[f"{ns}/{name}"] = make(
+                    namespace=ns,
+                    name=name,
+                    node=node_name,
+                    phase=running,
+                    owner_kind="DaemonSet",
+                    owner=owner,
+                    ready=True,
+                    source=src,
+                    created_at=node_born,
+                    containers=containers,
                 )
             count = rng.randint(200, 230) if not gpu else rng.randint(2, 6)
             for _ in range(count):
-                ns, app, empty_dir = _CPU_APPS[rng.randrange(len(_CPU_APPS))]
-                name = f"{app}-{app_hash[app]}-{suffix(uid())}"
-                fleet.put_pod(
-                    Pod(
-                        ns,
-                        name,
-                        node.name,
-                        running,
-                        owner_kind="ReplicaSet",
-                        owner=f"{ns}/{app}",
-                        empty_dir=empty_dir,
-                        ready=True,
-                        source=src,
-                        created_at=app_born[app],
-                        containers=(app,),
-                    )
+                r = bits(width)  # rng.randrange(n_apps) as random draws it: the same numbers, no calls
+                while r >= n_apps:
+                    r = bits(width)
+                ns, prefix, owner, empty_dir, containers, born = apps[r]
+                seq += 1
+                name = prefix + suffix(seq)
+                pods[f"{ns}/{name}"] = make(
+                    namespace=ns,
+                    name=name,
+                    node=node_name,
+                    phase=running,
+                    owner_kind="ReplicaSet",
+                    owner=owner,
+                    empty_dir=empty_dir,
+                    ready=True,
+                    source=src,
+                    created_at=born,
+                    containers=containers,
                 )
+        fleet.uid = seq
+        fleet.pods_dirty = True
         for i in range(max(1, self.n // 500)):
             node = fleet.nodes[rng.randrange(len(fleet.nodes))]
             user = _USERS[i % len(_USERS)]
@@ -314,9 +333,9 @@ class _Layout:
         h100 = self.fleet.by_model["H100"]
         not_ready = h100[-1]
         not_ready.ready = False
-        for key, pod in list(self.fleet.pods.items()):
-            if pod.node == not_ready.name:
-                self.fleet.pods[key] = replace(pod, ready=False)
+        pods, name = self.fleet.pods, not_ready.name
+        for key in [key for key, pod in pods.items() if pod.node == name]:
+            pods[key] = replace_pod(pods[key], ready=False)
         spare = self.fleet.by_model.get("H200") or h100[:-1]
         spare[-1].xid_gpu = self.rng.randrange(spare[-1].itype.gpus)
         spare[-1].xid_at = self.start - 720.0  # 12 minutes before the session: nobody has acted yet
@@ -514,9 +533,11 @@ class _Layout:
             done.started_at = done.submitted_at + 600.0
             done.finished_at = done.started_at + done.duration
         models = [m for m in ("H100", "H200", "A100") if m in fleet.by_model]
+        # Queued jobs hold nothing: each model's largest block stays what it is through this loop.
+        blocks = {m: max(self.largest_block(m, z) for z in ZONES) for m in models}
         for i in range(max(1, fleet.job_seq // 40)):
             model = models[0] if i % 4 else models[i // 4 % len(models)]
-            block = max(self.largest_block(model, z) for z in ZONES)
+            block = blocks[model]
             workers = min(16, block + 1 + rng.randrange(4))
             submitted = start - rng.uniform(60.0, 7200.0)
             priority = rng.choice((0, 0, 100))

@@ -24,7 +24,7 @@ from aios_tui.sources.sim.inspect import SimInspect
 from aios_tui.sources.sim.layout import build_fleet, draw_workers, job_duration, new_job
 from aios_tui.sources.sim.scheduler import SimScheduler
 from aios_tui.sources.sim.signals import mix
-from aios_tui.sources.sim.telemetry import Telemetry, endpoint_values, gpu_state
+from aios_tui.sources.sim.telemetry import Telemetry, endpoint_values, gpu_state, gpu_states
 from aios_tui.sources.sim.world import MAX_NODES, Fleet, SimJob, ready_replicas
 
 __all__ = ["PDB_VIOLATION", "SimSource"]
@@ -41,7 +41,8 @@ class SimSource(SimActions, SimControllers, SimScheduler, SimInspect):
     """A simulated GPU fleet of ``nodes`` nodes; the same ``seed`` and clock readings give the same fleet.
 
     ``start`` is the simulated time at which the fleet is laid out (default: the clock at construction);
-    each fetch advances it to ``clock()``.
+    each fetch advances it to ``clock()``. ``telemetry_period``: seconds in which every GPU is re-read once,
+    staggered across fetches (0: every GPU at every fetch; :mod:`.telemetry`).
     """
 
     kind = "sim"
@@ -56,11 +57,14 @@ class SimSource(SimActions, SimControllers, SimScheduler, SimInspect):
         timeout: float = 5.0,
         clock: Callable[[], float] = wall_now,
         start: float | None = None,
+        telemetry_period: float = 20.0,
     ) -> None:
         if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES:
             raise ValueError(f"nodes must be a whole number from 1 to {MAX_NODES}, got {nodes!r}")
         if not interval > 0 or not timeout > 0:
             raise ValueError(f"interval and timeout must be positive, got {interval!r} and {timeout!r}")
+        if not telemetry_period >= 0:
+            raise ValueError(f"telemetry_period must be 0 or more seconds, got {telemetry_period!r}")
         self.name = name
         self.interval = interval
         self.timeout = timeout
@@ -74,7 +78,7 @@ class SimSource(SimActions, SimControllers, SimScheduler, SimInspect):
         self._events = EventQueue()
         self._cap_dirty = False
         self._finished: deque[tuple[str, SimJob]] = deque()
-        self._tel = Telemetry()
+        self._tel = Telemetry(telemetry_period, interval)
         self._nodes_tuple: tuple[Node, ...] = ()
         self._pods_tuple: tuple[Pod, ...] = ()
         self._state_at_start: dict[str, tuple[object, ...]] = {}
@@ -184,11 +188,11 @@ class SimSource(SimActions, SimControllers, SimScheduler, SimInspect):
         if any(ep.hpa for ep in fleet.endpoints.values()):
             self._events.push(self._start + HPA_PERIOD, EventKind.HPA, "")
         self._tel.uuid_pos = {g.uuid: i for i, g in enumerate(fleet.gpus)}
-        self._tel.objs = [self._tel.read_gpu(fleet, i, self._start) for i in range(len(fleet.gpus))]
+        self._tel.read_all(fleet, self._start)
         fleet.dirty_gpus.clear()
         self._schedule(self._start)  # after the readings: the engine sees nodes, whose health they give
         # What the warm-up history (the time before the start) is drawn from: the fleet as it stood then.
-        self._state_at_start = {g.uuid: gpu_state(fleet, i) for i, g in enumerate(fleet.gpus)}
+        self._state_at_start = gpu_states(fleet)
         self._ready_at_start = {k: ready_replicas(fleet, ep) for k, ep in fleet.endpoints.items()}
         return fleet
 

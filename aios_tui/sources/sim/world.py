@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from aios_tui.alloc import scaling
 from aios_tui.alloc.prices import InstanceType
 from aios_tui.domain import JobState, Node, NodePool, Pod, PodPhase
+from aios_tui.sources.sim.construct import replace_pod
 from aios_tui.sources.sim.signals import GpuSpec, daily, mix, smooth, suffix
 
 REGION = "us-east-1"
@@ -262,7 +263,7 @@ class Fleet:
         node.obj = None
         self.bound[key] = (node, tuple(idxs))
         self.unplaced.pop(key, None)
-        self.put_pod(replace(self.pods[key], node=node.name))
+        self.put_pod(replace_pod(self.pods[key], node=node.name))
 
     def unbind(self, key: str) -> None:
         held = self.bound.pop(key, None)
@@ -391,7 +392,7 @@ def create_replica_pod(fleet: Fleet, ep: SimEndpoint) -> str:
 
 
 def mark_running(fleet: Fleet, key: str) -> None:
-    fleet.put_pod(replace(fleet.pods[key], phase=PodPhase.RUNNING, ready=True))
+    fleet.put_pod(replace_pod(fleet.pods[key], phase=PodPhase.RUNNING, ready=True))
 
 
 def hpa_desired(ep: SimEndpoint, per_pod: float, current: int) -> int:
