@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import io
 import json
 import logging
@@ -502,7 +503,14 @@ def build_ops(settings: Settings, poller: Poller) -> Ops:
 
 
 def run_console(settings: Settings) -> int:
-    """Build the sources, poller and actions, and run the Textual app until it quits."""
+    """Build the sources, poller and actions, and run the Textual app until it quits.
+
+    Python's cyclic collector is off until the first snapshot is on screen (the app freezes what exists
+    then and turns it back on): what startup builds lives for the whole run, and the full collections it
+    triggered while a 5,000-node fleet was laid out cost ~200 ms of the first fetch. The same pattern as
+    ``gc.freeze``'s documentation recommends before a fork; the price is that a reference cycle dropped
+    during startup is never collected."""
+    gc.disable()
     poller = make_poller(settings)
     ops = build_ops(settings, poller)
     from aios_tui.ui.app import AiosApp  # textual loads here, and only here

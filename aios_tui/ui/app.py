@@ -237,8 +237,10 @@ class AiosApp(App[None]):
             # What exists now (the app, the sources' state, the first snapshot) lives for the whole run:
             # move it out of the cyclic collector's reach, so that full collections stop rescanning it
             # (at 5,000 nodes they paused ticks by ~100 ms; see docs/benchmarks.md). Refcounting still
-            # frees these objects when they go.
+            # frees these objects when they go. The collector comes back on (``cli.run_console`` keeps it
+            # off until this first snapshot).
             gc.freeze()
+            gc.enable()
 
     def watch_fleet(self, snapshot: FleetSnapshot | None) -> None:
         if snapshot is None:
