@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_terminal.py [--sizes 80x24 120x40 200x60] [--nodes 200 5000]
                                              [--seconds 20] [--warmup 6] [--runs 3]
-                                         [--keys 20] [--resizes 4] [--sync]
+                                             [--keys 20] [--resizes 4] [--sync]
+                                             [--telemetry-period 0] [--low-bandwidth]
 
 Over SSH every byte written to the terminal crosses the link, so bytes per second at steady state is what
 an operator on a slow or metered link feels. Timing the console alone says nothing about that; htop, the
@@ -489,11 +490,18 @@ def one_run(
     keys: int = 0,
     resizes: int = 0,
     sync: bool = False,
+    telemetry_period: float | None = None,
+    low_bandwidth: bool = False,
 ) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="aios-bench-term-") as tmp:
         env = _env(Path(tmp), truecolor)
+        if telemetry_period is not None:  # the embedded fleet's only setting here, in a config file
+            config = Path(tmp) / "aios-tui" / "config.toml"
+            config.parent.mkdir()
+            config.write_text(f"[sim]\ntelemetry_period = {telemetry_period}\n")
         bare = Proc("bare Textual app", [sys.executable, "-c", BARE_APP], size, _BARE_DATA)
-        aios = Proc("aios-tui", [str(EXE), "--sim-nodes", str(nodes), "--seed", str(seed)], size, _AIOS_DATA)
+        argv = [str(EXE), "--sim-nodes", str(nodes), "--seed", str(seed)]
+        aios = Proc("aios-tui", [*argv, "--low-bandwidth"] if low_bandwidth else argv, size, _AIOS_DATA)
         top = Proc("htop", [htop], size, None) if htop else None
         bare.sync = aios.sync = sync
         other = (size[0] - 20, size[1] - 6) if size[0] >= 100 else (size[0] + 20, size[1] + 6)
@@ -695,6 +703,13 @@ def main() -> int:
         action="store_true",
         help="answer the synchronised-output query",
     )
+    parser.add_argument(
+        "--telemetry-period",
+        type=float,
+        default=None,
+        help="[sim] telemetry_period for aios-tui (default: the console's, 20 s; 0 re-reads every GPU)",
+    )
+    parser.add_argument("--low-bandwidth", action="store_true", help="run aios-tui with --low-bandwidth")
     args = parser.parse_args()
     if (args.keys or args.resizes) and importlib.util.find_spec("pyte") is None:
         parser.error("--keys and --resizes replay the output into pyte: pip install pyte")
@@ -727,6 +742,9 @@ def main() -> int:
     print(f"- code: aios_tui from {app_dir}; checkout: {_tree()}")
     colour = "COLORTERM=truecolor" if args.truecolor else "no COLORTERM (as SSH forwards by default)"
     print(f"- terminal: TERM=xterm-256color, {colour}, LANG=C.UTF-8; seed {args.seed}")
+    period = "default (20 s)" if args.telemetry_period is None else f"{args.telemetry_period:g} s"
+    mode = ", --low-bandwidth" if args.low_bandwidth else ""
+    print(f"- aios-tui: [sim] telemetry_period {period}{mode}")
     print(f"- per run: warm-up {args.warmup:g} s after htop starts, then a {args.seconds:g} s window")
     if args.keys:
         print(f"- then {args.keys} keys to each app (k/j alternately, 0.37–0.9 s apart, apps alternating)")
@@ -756,6 +774,8 @@ def main() -> int:
                     keys=args.keys,
                     resizes=args.resizes,
                     sync=args.sync,
+                    telemetry_period=args.telemetry_period,
+                    low_bandwidth=args.low_bandwidth,
                 )
                 runs.append(r)
                 ratio = r.aios_bps / r.htop_bps if htop and r.htop_bps else None
