@@ -157,3 +157,21 @@ async def test_the_first_frame_after_a_resize_is_laid_out_for_the_new_size(
             assert len(first) == size[1] and len(first[0]) == size[0]
             assert re.search(r"\d\d:\d\d:\d\d UTC $", first[0]), first[0]  # the clock at the new right edge
             assert first[2].lstrip().startswith("╭─ 1 Nodes" if grid else "1 Nodes"), first[2]
+
+
+def test_a_span_sets_its_colours_where_they_change_not_around_every_piece() -> None:
+    from rich.color import ColorSystem
+
+    from aios_tui.ui.terminal import _render
+
+    red, bold = Style.parse("red on black"), Style.parse("bold white on black")
+    out: list[str] = []
+    _render(
+        strip(("▇", "red on black"), ("█", "red on black"), ("88%", "bold white on black"), (" x", "")),
+        ColorSystem.STANDARD,
+        out,
+    )
+    assert "".join(out) == "\x1b[31;40m▇█\x1b[0;1;37;40m88%\x1b[0m x"
+    out = []
+    _render(Strip([Segment("a", red), Segment("b", bold), Segment("c", red)]), ColorSystem.STANDARD, out)
+    assert "".join(out) == "\x1b[31;40ma\x1b[0;1;37;40mb\x1b[0;31;40mc\x1b[0m"  # bold is reset, not carried
