@@ -115,22 +115,44 @@ class CroppedChops(ChopsUpdate):
         return cls(update.chops, update.spans, update.chop_ends)
 
 
+_Codes = tuple[int, tuple[str, ...], tuple[str, ...]]
+"""A style's attribute bits, foreground codes and background codes."""
+
+
+@lru_cache(maxsize=4096)
+def _codes(style: Style, color_system: ColorSystem) -> _Codes:
+    fg = style._color.downgrade(color_system).get_ansi_codes() if style._color is not None else ()
+    bg = style._bgcolor.downgrade(color_system).get_ansi_codes(False) if style._bgcolor is not None else ()
+    return style._attributes & style._set_attributes, fg, bg
+
+
 def _render(strip: Strip, color_system: ColorSystem, out: list[str]) -> None:
-    """``strip`` as terminal sequences, a colour code only where the style changes. Textual's
-    ``Strip.render`` sets and resets the style around every segment: a row of eight heat cells in one colour
-    was eight codes and eight resets, and colour codes were 57 % of what a refresh wrote."""
-    current = ""
+    """``strip`` as terminal sequences, setting only what changes from one piece of the line to the next:
+    the foreground alone where only it changes, everything after a reset where an attribute (bold, reverse)
+    changes. Textual's ``Strip.render`` sets and resets the whole style around every segment: a row of eight
+    heat cells in one colour was eight codes and eight resets, and colour codes were 57 % of what a refresh
+    wrote."""
+    current: _Codes | None = None
     for text, style, _ in strip:
         if style is None or style._link:
-            if current:
+            if current is not None:
                 out.append("\x1b[0m")
-                current = ""
+                current = None
             out.append(text if style is None else Strip.render_style(style, text, color_system))
             continue
-        ansi = style._ansi if style._ansi is not None else Strip.render_ansi(style, color_system)
-        if ansi != current:
-            out.append(f"\x1b[0;{ansi}m" if current and ansi else f"\x1b[{ansi}m" if ansi else "\x1b[0m")
-            current = ansi
+        codes = _codes(style, color_system)
+        if codes != current:
+            attrs, fg, bg = codes
+            if current is not None and current[0] == attrs:
+                change = [
+                    *(fg or ("39",) if fg != current[1] else ()),
+                    *(bg or ("49",) if bg != current[2] else ()),
+                ]
+                out.append(f"\x1b[{';'.join(change)}m")
+            else:
+                ansi = style._ansi if style._ansi is not None else Strip.render_ansi(style, color_system)
+                out.append(f"\x1b[0;{ansi}m" if current is not None else f"\x1b[{ansi}m" if ansi else "")
+            current = codes
         out.append(text)
-    if current:
+    if current is not None:
         out.append("\x1b[0m")

@@ -160,6 +160,8 @@ async def test_the_first_frame_after_a_resize_is_laid_out_for_the_new_size(
 
 
 def test_a_span_sets_its_colours_where_they_change_not_around_every_piece() -> None:
+    """A colour set once for the pieces that share it, only the part that changes where the attributes
+    stay (a foreground, a background), a reset where an attribute goes (bold is not carried over)."""
     from rich.color import ColorSystem
 
     from aios_tui.ui.terminal import _render
@@ -175,3 +177,8 @@ def test_a_span_sets_its_colours_where_they_change_not_around_every_piece() -> N
     out = []
     _render(Strip([Segment("a", red), Segment("b", bold), Segment("c", red)]), ColorSystem.STANDARD, out)
     assert "".join(out) == "\x1b[31;40ma\x1b[0;1;37;40mb\x1b[0;31;40mc\x1b[0m"  # bold is reset, not carried
+    out = []
+    _render(
+        strip(("▇", "green on black"), ("88%", "white on black"), ("!", "white")), ColorSystem.STANDARD, out
+    )
+    assert "".join(out) == "\x1b[32;40m▇\x1b[37m88%\x1b[49m!\x1b[0m"  # only what changes
