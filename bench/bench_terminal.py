@@ -688,6 +688,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def main() -> int:
+    # Killed (SIGTERM), still stop the three programs (``one_run``'s finally): a bare app left behind on a
+    # closed pty spins at 100 % of a core and skews every later measurement on the machine.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=_size, nargs="+", default=[(80, 24), (120, 40), (200, 60)])
     parser.add_argument("--nodes", type=int, nargs="+", default=[200, 5000])
