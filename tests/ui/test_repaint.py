@@ -14,6 +14,7 @@ from textual._compositor import ChopsUpdate, LayoutUpdate
 from textual.geometry import Region
 from textual.screen import Screen
 from textual.strip import Strip
+from textual.widget import Widget
 
 from aios_tui.ui.app import AiosApp
 from aios_tui.ui.terminal import CroppedChops
@@ -68,36 +69,58 @@ async def test_a_new_snapshot_refreshes_spans_not_whole_widgets(
         assert max(widths) < 60  # spans of a line, not whole lines of a 60-column pane
 
 
-async def test_a_table_that_grows_by_a_row_repaints_lines_not_the_whole_table(
+async def test_a_table_that_grows_by_a_row_repaints_lines_and_its_title_not_the_whole_pane(
     make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A job submitted makes the Jobs pane a row longer: its scrollbar follows, and the table repaints the
-    lines that moved, not itself whole (a whole repaint per row change was the third of the bytes a
-    5,000-node fleet sent)."""
+    """A job submitted makes the Jobs pane a row longer: its scrollbar follows, the table repaints the lines
+    that moved and the pane its title line, neither of them whole (each was a whole repaint: together the
+    third of the bytes a 5,000-node fleet sent); what is written still turns the old screen into the new."""
     from aios_tui.sources.base import LaunchSpec
+    from aios_tui.ui.widgets.pane import PaneBox
 
     app = make_app()
     calls: list[tuple[str, tuple[Region, ...]]] = []
-    original = FleetTable.refresh
+    written: list[str] = []
+    widget_refresh = Widget.refresh
+    display = AiosApp._display
 
-    def refresh(self: FleetTable, *regions: Region, **kwargs: Any) -> Any:
-        calls.append((self.kind.name, regions))
-        return original(self, *regions, **kwargs)
+    def recorded(self: Widget, *regions: Region, **kwargs: Any) -> Any:  # what reaches Textual
+        if isinstance(self, (FleetTable, PaneBox)):
+            calls.append((f"{type(self).__name__}:{self.kind.name}", regions))
+        return widget_refresh(self, *regions, **kwargs)
+
+    def record_display(self: AiosApp, screen: Screen[Any], renderable: Any) -> None:
+        if type(renderable) is ChopsUpdate:
+            written.append(CroppedChops.of(renderable).render_segments(self.console))
+        display(self, screen, renderable)
+
+    def grid() -> list[list[str]]:
+        return [list(s.text) for s in app.screen._compositor.render_strips()]
 
     async with app.run_test(size=(120, 40)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
         jobs = next(t for t in app.main.tables if t.kind.name == "jobs")
-        before = jobs.row_count
+        before_rows = jobs.row_count
         sim = next(iter(app.poller.sources.values()))
         await sim.launch_job(LaunchSpec("research", "one-more", "img", 64, 8, "H100"))  # queues: too big
-        monkeypatch.setattr(FleetTable, "refresh", refresh)
+        before = grid()
+        monkeypatch.setattr(Widget, "refresh", recorded)
+        monkeypatch.setattr(AiosApp, "_display", record_display)
         await app.action_refresh()
         await pilot.pause()
-        assert jobs.row_count == before + 1
-        assert jobs.virtual_size.height == before + 2  # the header line and one more row
-        assert [regions for name, regions in calls if name == "jobs" and not regions] == []
-        assert any(regions for name, regions in calls if name == "jobs")
+        assert jobs.row_count == before_rows + 1
+        assert jobs.virtual_size.height == before_rows + 2  # the header line and one more row
+        mine = [regions for name, regions in calls if name.endswith(":jobs")]
+        assert mine and all(regions for regions in mine), [n for n, r in calls if not r]  # none whole
+        title = [r for name, regions in calls if name == "PaneBox:jobs" for r in regions]
+        assert title and all(r.height == 1 for r in title)
+        after = grid()
+        assert any("Jobs" in "".join(line) for line in before) and before != after
+        for w in written:
+            _apply(before, w)
+        assert ["".join(r) for r in before] == ["".join(r) for r in after]
+        assert f"3 Jobs {before_rows + 1}" in "".join(before[20])  # the title, where the terminal shows it
 
 
 _MOVE_OR_STYLE = re.compile(r"\x1b\[(\d+);(\d+)H|\x1b\[[0-9;]*m")
