@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from rich.text import Text
 
-from aios_tui.alloc.slo import breached, slo_ratio
+from aios_tui.alloc.slo import breached
 from aios_tui.alloc.whatif import why_pending
 from aios_tui.domain import (
     NA,
@@ -640,8 +640,7 @@ def _ep_ready(e: Endpoint, _: RowCtx) -> Text:
 
 
 SLO_NEAR = 0.7
-"""Past this share of an objective an endpoint is near it: the p99 turns yellow, and it sorts above those
-comfortably within (``_ep_slo_sort``)."""
+"""Past this share of an objective an endpoint is near it: the p99 turns yellow."""
 
 
 def _ep_latency(value: Metric, slo_ms: Metric) -> Text:
@@ -687,19 +686,19 @@ def _ep_slo(e: Endpoint, c: RowCtx) -> Text:
 
 
 def _ep_slo_sort(e: Endpoint, c: RowCtx) -> Any:
-    """Worst against its objectives first, in bands that do not move with every reading: breaching (the
-    longest breach first), near an objective (past ``SLO_NEAR`` of one), meeting them; by name within a
-    band. Sorting by the ratio itself moved rows at every refresh (p99s jitter): the operator's row jumped
-    under the cursor, and re-drawing the moved rows was half the bytes the console sent (2.4 kB/s at 120×40,
-    200 nodes). Endpoints that cannot be judged sort last."""
+    """Breaching first (the longest breach first), then the others by name; those that cannot be judged last.
+    A breach the poller follows ends only after a minute within the objectives (``poll.slo``), so rows move
+    when a breach starts or ends, not with every reading: sorted by the ratio to the objective, rows moved at
+    every refresh (the operator's row jumped under the cursor, and re-drawing moved rows was half the bytes
+    the console sent), and a band for "near the objective" (past ``SLO_NEAR``) still moved them at 5,000
+    nodes, where many endpoints hover at its edge. Near shows in the p99's colour; ``L`` sorts by the p99."""
     since = c.snapshot.slo_breached_since.get(e.key)
     if since is not None:
         return (0, since, e.key)
-    ratio = slo_ratio(e)
-    if ratio is None:
+    verdict = breached(e)
+    if verdict is None:
         return NA
-    worst = max(ratio)
-    return (0 if worst > 1.0 else 1 if worst > SLO_NEAR else 2, c.now, e.key)
+    return (0 if verdict else 1, c.now, e.key)
 
 
 def _ep_errors(e: Endpoint, _: RowCtx) -> Text:

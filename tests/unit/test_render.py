@@ -405,9 +405,10 @@ def test_a_qualified_name_too_long_keeps_the_end_of_its_name() -> None:
     assert all(len(fit_qualified("team-vision/dpo-align-0052", w)) == w for w in range(4, 26))
 
 
-def test_endpoints_sort_worst_first_in_bands_that_do_not_move_with_every_reading() -> None:
-    """Breaching (the longest breach first), near an objective (past 70 %), meeting: by name within a
-    band, so a p99 that jitters does not move its row (it did at every refresh when sorted by the ratio)."""
+def test_endpoints_sort_breaching_first_then_by_name_so_rows_stay_put() -> None:
+    """Breaching (the longest breach the poller follows first), then the others by name, whatever their
+    readings; those that cannot be judged last. A p99 that jitters, even across 70 % of its objective,
+    does not move its row (it did at every refresh when sorted by the ratio or by a "near" band)."""
 
     def ep(name: str, p99: float, slo: float = 100.0) -> Endpoint:
         return Endpoint("ml", name, "s", p99_ms=p99, p99_slo_ms=slo)
@@ -424,6 +425,6 @@ def test_endpoints_sort_worst_first_in_bands_that_do_not_move_with_every_reading
     snap = FleetSnapshot(0.0, endpoints=eps, slo_breached_since={"ml/e-old-breach": 10.0})
     ctx = RowCtx(snap, 100.0)
     order = [e.name for e in select_rows(ENDPOINTS, snap, ctx)]
-    assert order == ["e-old-breach", "d-breach", "b-near", "g-near", "a-ok", "c-ok", "f-unjudged"]
-    jittered = FleetSnapshot(0.0, endpoints=(ep("a-ok", 12.0), ep("c-ok", 60.0)), slo_breached_since={})
+    assert order == ["e-old-breach", "d-breach", "a-ok", "b-near", "c-ok", "g-near", "f-unjudged"]
+    jittered = FleetSnapshot(0.0, endpoints=(ep("a-ok", 72.0), ep("c-ok", 60.0)), slo_breached_since={})
     assert [e.name for e in select_rows(ENDPOINTS, jittered, RowCtx(jittered, 100.0))] == ["a-ok", "c-ok"]
