@@ -764,7 +764,7 @@ class FleetSnapshot:
         return {k: tuple(v) for k, v in out.items()}
 
     def pods_on(self, names: Iterable[str]) -> Mapping[str, tuple[Pod, ...]]:
-        """The pods of a few nodes (each name a key, [] for none). Building the whole by-node index for them
+        """The pods of a few nodes (each name a key, () for none). Building the whole by-node index for them
         cost 25-90 ms at 5,000 nodes and 111,606 pods (a cold drain plan, the health verdicts of five sick
         nodes); this looks for these nodes only, reads the index where it is built already, and reuses the
         last answer while the source hands over the same pods (the sim between its scheduler's moves)."""
