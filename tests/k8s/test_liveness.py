@@ -13,15 +13,17 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import urllib3
 
 from aios_tui import cli
 from aios_tui.config import KubernetesSettings
 from aios_tui.domain import PodPhase, SourceState
 from aios_tui.poll import Poller
 from aios_tui.sources.base import SourceData, SourceError
-from aios_tui.sources.kubernetes import KubernetesSource, api_client_factory
+from aios_tui.sources.kubernetes import KubernetesSource, api_client_factory, informer
 from tests.k8s.apiserver import FakeApiServer, generate_fleet
 
 TIMEOUT = 2.0
@@ -128,6 +130,60 @@ def test_a_hung_server_fails_each_fetch_until_it_answers(fleet: tuple[FakeApiSer
             assert time.monotonic() - t0 < TIMEOUT
         server.resume()
         assert len(src.fetch_now().pods) == 1200
+    finally:
+        server.resume()
+        src.close_now()
+
+
+def test_a_watch_cut_to_resume_may_fail_in_any_way_and_still_resumes(
+    fleet: tuple[FakeApiServer, Path], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once a hung server answers again, the source closes its open watches to resume them. Closed under
+    the thread reading it, http.client can fail with anything: in CI it read a chunk's length, then its body
+    from a file already set to None (AttributeError), and the source said "failed unexpectedly" at the next
+    fetch. Here every watch cut that way fails like that, every time."""
+    cut: set[int] = set()
+    raised: list[int] = []
+    real_shutdown, real_lines = informer._shutdown, informer._lines
+
+    def shutdown(resp: Any) -> None:
+        cut.add(id(resp))
+        real_shutdown(resp)
+
+    def lines(resp: Any, limit: int) -> Iterator[bytes]:
+        try:
+            yield from real_lines(resp, limit)
+        except (urllib3.exceptions.HTTPError, OSError):
+            if id(resp) not in cut:
+                raise
+        if id(resp) in cut:
+            raised.append(id(resp))
+            raise AttributeError("'NoneType' object has no attribute 'read'")  # http.client's, in the race
+
+    monkeypatch.setattr(informer, "_shutdown", shutdown)
+    monkeypatch.setattr(informer, "_lines", lines)
+    server, kubeconfig = fleet
+    src = make_source(kubeconfig)
+    try:
+        listed(src)
+        server.hang()
+        with pytest.raises(SourceError, match="hung or cut off"):
+            src.fetch_now()
+        server.resume()
+        caplog.set_level(logging.DEBUG, logger="aios_tui")
+        src.fetch_now()  # answers again: the open watches are cut
+        deadline = time.monotonic() + 5.0
+        while len(raised) < len(cut):
+            assert time.monotonic() < deadline, "the cut watches never ended"
+            time.sleep(0.05)
+        assert cut, "no watch was cut"
+        for _ in range(3):
+            data = src.fetch_now()  # raised "pods: … failed unexpectedly" before
+            assert not data.problems and len(data.pods) == 1200
+            time.sleep(0.1)
+        assert "cut to resume" in caplog.text
+        assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert src.relists == 0
     finally:
         server.resume()
         src.close_now()

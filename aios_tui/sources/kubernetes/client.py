@@ -280,6 +280,7 @@ class _State:
     _stop: threading.Event
     _threads: list[threading.Thread]
     _streams: set[Any]
+    _cut: set[Any]
     _listed: dict[_Scope, int]
     _remaining: dict[_Scope, int]
     _down: str

@@ -194,6 +194,7 @@ class _Informer(_Client):
         with self._lock:
             was, self._down = self._down, failed
             streams = list(self._streams) if was and not failed else []
+            self._cut.update(streams)
         if was and not failed:
             log.info("%s: the API server answers again; resuming %d watches", self.name, len(streams))
         for resp in streams:
@@ -436,9 +437,17 @@ class _Informer(_Client):
             # The stream ended early (a dropped connection, a read timeout): resume from ``version``.
             if not self._stop.is_set():
                 log.debug("%s: watch %s ended: %s", self.name, path, redact(str(exc)))
+        except Exception as exc:
+            # Closed under the reading thread (to resume it), http.client may fail in any way: a chunk's
+            # length read, then its body from a file already gone (AttributeError on None).
+            with self._lock:
+                if resp not in self._cut or isinstance(exc, SourceError):
+                    raise
+            log.debug("%s: watch %s cut to resume: %r", self.name, path, exc)
         finally:
             with self._lock:
                 self._streams.discard(resp)
+                self._cut.discard(resp)
             resp.release_conn()
         return version
 

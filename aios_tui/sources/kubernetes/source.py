@@ -207,6 +207,9 @@ class KubernetesSource(_Access, _Actions, _Informer, _Logs, _Client):
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._streams: set[Any] = set()
+        self._cut: set[Any] = set()
+        """Open watches this source closed itself (to resume them once the server answers again): whatever
+        their reading thread then raises is the cut, not a failure."""
         self.relists = 0
         """Lists made after the first, because a watch's version was gone (410): for tests and benches."""
         self._listed: dict[_Scope, int] = {}
