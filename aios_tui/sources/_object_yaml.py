@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-import yaml  # type: ignore[import-untyped]
-
 from aios_tui.domain.text import clean_lines
 
 __all__ = ["MAX_YAML_CHARS", "object_yaml"]
@@ -26,6 +24,8 @@ already far past what anyone reads in a terminal; etcd stores at most 1.5 MiB of
 
 def object_yaml(obj: Mapping[str, Any], limit: int = MAX_YAML_CHARS) -> str:
     """``obj`` (decoded JSON) as YAML in its own key order, managedFields left out, cleaned and bounded."""
+    import yaml  # type: ignore[import-untyped]  # here: 10 ms of every start, for a key pressed now and then
+
     body = dict(obj)
     meta = body.get("metadata")
     if isinstance(meta, Mapping) and "managedFields" in meta:
