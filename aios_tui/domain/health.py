@@ -300,7 +300,9 @@ def verdicts(snapshot: FleetSnapshot) -> Mapping[str, Verdict]:
         if g.uuid not in seen:
             by_node.setdefault(g.node, []).append(g)
     names = set(by_node)
-    names.update(n.name for n in snapshot.nodes if n.lost_since or not n.ready or _pressure(n))
+    for n in snapshot.nodes:  # a loop, not a generator: 5,000 nodes at every snapshot
+        if n.lost_since or not n.ready or _pressure(n):
+            names.add(n.name)
     if not names:
         return _NONE
     on_nodes = _on_nodes(snapshot, names)
@@ -321,7 +323,10 @@ def to_cordon(snapshot: FleetSnapshot) -> tuple[Verdict, ...]:
 
 
 def _pressure(n: Node) -> bool:
-    return any(c.status == "True" and c.type.endswith("Pressure") for c in n.conditions)
+    for c in n.conditions:  # noqa: SIM110 - any() over a generator: twice the time, 5,000 nodes a snapshot
+        if c.status == "True" and c.type.endswith("Pressure"):
+            return True
+    return False
 
 
 _NONE: Mapping[str, Verdict] = MappingProxyType({})

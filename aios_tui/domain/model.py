@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -325,7 +326,7 @@ class Node:
             and not self.cordoned
             and not self.lost_since
             and self.health is not Health.FAIL
-            and not any(t.effect in ("NoSchedule", "NoExecute") for t in self.taints)
+            and (not self.taints or not any(t.effect in ("NoSchedule", "NoExecute") for t in self.taints))
         )
 
     @property
@@ -687,6 +688,85 @@ class Event:
         return (self.source, self.kind, self.key, self.reason)
 
 
+@dataclass(frozen=True, slots=True)
+class _ScanBlock:
+    """What :attr:`FleetSnapshot._scan` finds in one block of :data:`_SCAN_BLOCK` GPUs, from the GPUs
+    alone (what depends on the snapshot too, idleness and its cost, is decided from ``low``)."""
+
+    util_sum: float
+    util_n: int
+    used: int
+    unhealthy: int
+    sick: tuple[Gpu, ...]
+    lost: tuple[Gpu, ...]
+    low: tuple[Gpu, ...]
+    """Allocated to a pod, with a reading under ``IDLE_UTIL_PCT``: idle if it has been so long enough."""
+
+
+_SCAN_BLOCK = 512
+_scan_seen: list[tuple[tuple[Gpu, ...], tuple[_ScanBlock, ...]]] = []
+"""The last snapshot's GPUs and their blocks: a block whose GPUs are the same objects is not scanned again
+(a source re-reads a slice of the fleet at a time: the sim a tenth, in runs; a watch what changed)."""
+
+
+def _scan_block(gpus: tuple[Gpu, ...]) -> _ScanBlock:
+    """One pass over ``gpus``, written for speed: at 37,600 GPUs it was 10 ms of every snapshot."""
+    na = NA
+    used = unhealthy = util_n = 0
+    util_sum = 0.0
+    low: list[Gpu] = []
+    sick: list[Gpu] = []
+    lost: list[Gpu] = []
+    hot = _HOT_C
+    for g in gpus:
+        u = NA if g.lost_since else g.util  # a lost GPU's last reading is not today's: out of the mean
+        if u is not na:
+            util_sum += u  # type: ignore[operator,assignment]
+            util_n += 1
+            if g.pod or g.processes:
+                used += 1
+                if u < IDLE_UTIL_PCT and g.pod:
+                    low.append(g)
+        elif g.lost_since:
+            lost.append(g)
+        elif g.pod or g.processes:
+            used += 1
+        # A falsy throttle (NONE) skips the IntFlag arithmetic, which builds a new object per call.
+        if (
+            g.ecc_uncorrected
+            or g.xid
+            or g.remap_pending
+            or g.remap_failed
+            or g.nvlink_errors
+            or (g.recovery_action and g.recovery_action != "none")
+            or (g.throttle and int(g.throttle) & _PROBLEM_BITS)
+        ):
+            unhealthy += 1
+            sick.append(g)
+        elif (t := g.temp) is not na and t >= hot:  # type: ignore[operator]
+            sick.append(g)
+    return _ScanBlock(util_sum, util_n, used, unhealthy, tuple(sick), tuple(lost), tuple(low))
+
+
+def _scan_blocks(gpus: tuple[Gpu, ...]) -> tuple[_ScanBlock, ...]:
+    """``gpus`` scanned in blocks, reusing the last snapshot's block where its GPUs are the same objects
+    (compared by identity in C: 1 ms for 37,600)."""
+    seen = _scan_seen[0] if _scan_seen else ((), ())
+    old_gpus, old_blocks = seen
+    blocks = []
+    size = _SCAN_BLOCK
+    for i, start in enumerate(range(0, len(gpus), size)):
+        part = gpus[start : start + size]
+        old = old_gpus[start : start + size] if i < len(old_blocks) else ()
+        if len(part) == len(old) and all(map(operator.is_, part, old)):
+            blocks.append(old_blocks[i])
+            continue
+        blocks.append(_scan_block(part))
+    out = tuple(blocks)
+    _scan_seen[:] = [(gpus, out)]
+    return out
+
+
 _NODE_OF = attrgetter("node")
 
 _pods_seen: list[tuple[tuple[Pod, ...], frozenset[str], Mapping[str, tuple[Pod, ...]]]] = []
@@ -817,7 +897,8 @@ class FleetSnapshot:
 
     @cached_property
     def _scan(self) -> _GpuScan:
-        """One pass over every GPU, written for speed: it runs once per snapshot over ~37,600 GPUs."""
+        """One pass over every GPU, in blocks (:func:`_scan_blocks`), then over the allocated GPUs under
+        ``IDLE_UTIL_PCT`` to tell which have been so for the whole idle window."""
         na = NA
         used = unhealthy = util_n = 0
         util_sum = idle_cost = 0.0
@@ -828,40 +909,21 @@ class FleetSnapshot:
         window = self.idle_window
         cutoff = self.timestamp - window
         tracked = self.gpu_low_since
-        hot = _HOT_C
-        for g in self.gpus:
-            u = NA if g.lost_since else g.util  # a lost GPU's last reading is not today's: out of the mean
-            if u is not na:
-                util_sum += u  # type: ignore[operator,assignment]
-                util_n += 1
-                if g.pod or g.processes:
-                    used += 1
-                    if u < IDLE_UTIL_PCT and g.pod:
-                        # Idle: under 5 % for the whole window (its source's history, else the poller's).
-                        since = g.low_since
-                        if since is na:
-                            since = tracked.get(g.uuid, na)
-                        if window <= 0 or (since is not na and since <= cutoff):  # type: ignore[operator]
-                            idle.append(g)
-                            idle_cost += price_per_gpu.get(g.node, 0.0)
-            elif g.lost_since:
-                lost.append(g)
-            elif g.pod or g.processes:
-                used += 1
-            # A falsy throttle (NONE) skips the IntFlag arithmetic, which builds a new object per call.
-            if (
-                g.ecc_uncorrected
-                or g.xid
-                or g.remap_pending
-                or g.remap_failed
-                or g.nvlink_errors
-                or (g.recovery_action and g.recovery_action != "none")
-                or (g.throttle and int(g.throttle) & _PROBLEM_BITS)
-            ):
-                unhealthy += 1
-                sick.append(g)
-            elif (t := g.temp) is not na and t >= hot:  # type: ignore[operator]
-                sick.append(g)
+        for b in _scan_blocks(self.gpus):
+            util_sum += b.util_sum
+            util_n += b.util_n
+            used += b.used
+            unhealthy += b.unhealthy
+            sick += b.sick
+            lost += b.lost
+            for g in b.low:
+                # Idle: under 5 % for the whole window (its source's history, else the poller's).
+                since = g.low_since
+                if since is na:
+                    since = tracked.get(g.uuid, na)
+                if window <= 0 or (since is not na and since <= cutoff):  # type: ignore[operator]
+                    idle.append(g)
+                    idle_cost += price_per_gpu.get(g.node, 0.0)
         return _GpuScan(util_sum, util_n, used, unhealthy, tuple(idle), idle_cost, tuple(sick), tuple(lost))
 
     @property

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aios_tui.domain import (
     NA,
@@ -26,6 +29,7 @@ from aios_tui.domain import (
     fmt_money,
     fmt_pct,
     is_na,
+    model,
     num,
 )
 
@@ -274,3 +278,71 @@ def test_empty_snapshot() -> None:
     t = FleetSnapshot(timestamp=0.0).totals
     assert (t.nodes, t.gpus, t.gpus_used, t.gpus_free) == (0, 0, 0, 0)
     assert t.avg_util is NA
+
+
+# --- the GPU scan, block by block -------------------------------------------------------------------------
+
+
+def _blocks(snap: FleetSnapshot) -> tuple[object, ...]:
+    """Scan ``snap``; the blocks its scan is made of."""
+    assert snap._scan is not None
+    return model._scan_seen[0][1]
+
+
+def _scan_fresh(snap: FleetSnapshot) -> object:
+    """The scan with nothing to reuse (a copy of the snapshot, the last GPUs forgotten)."""
+    model._scan_seen.clear()
+    return dataclasses.replace(snap)._scan
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 3 * model._SCAN_BLOCK + 7),
+    changed=st.lists(st.integers(0, 3 * model._SCAN_BLOCK + 6), max_size=12),
+    dt=st.sampled_from([0.0, 30.0, 600.0]),
+)
+def test_a_scan_that_reuses_the_last_snapshots_blocks_finds_what_a_fresh_one_finds(
+    n: int, changed: list[int], dt: float
+) -> None:
+    """GPUs in blocks: a block whose GPUs are the same objects as in the last snapshot is not scanned
+    again, but whether an allocated GPU under 5 % is idle depends on the snapshot (its time, idle window,
+    the poller's low-since): that is decided again every time."""
+
+    def reading(i: int, salt: int) -> Gpu:
+        kinds = (
+            {"util": 2.0, "pod": f"ns/p{i}", "low_since": 900.0 - 10 * (i % 60)},  # under 5 %, long or not
+            {"util": 91.0, "pod": f"ns/p{i}", "temp": 90.0},  # hot
+            {"util": 40.0, "xid": 79},
+            {"lost_since": 50.0, "util": 70.0},
+            {"util": 1.0, "pod": f"ns/p{i}"},  # under 5 %, the poller's low-since
+            {},  # no reading, free
+        )
+        return gpu(node=f"n{i // 8}", index=i % 8, uuid=f"GPU-{i}", **kinds[(i + salt) % len(kinds)])
+
+    nodes = tuple(node(f"n{k}", price_per_hour=16.0) for k in range(n // 8 + 1))
+    low = {f"GPU-{i}": 950.0 for i in range(0, n, 3)}
+    gpus = [reading(i, 0) for i in range(n)]
+    before = FleetSnapshot(1000.0, nodes=nodes, gpus=tuple(gpus), idle_window=300.0)
+    kept = _blocks(before)  # the blocks the next snapshot may reuse
+    for i in changed:
+        if i < n:
+            gpus[i] = reading(i, 1)
+    after = FleetSnapshot(1000.0 + dt, nodes=nodes, gpus=tuple(gpus), idle_window=300.0, gpu_low_since=low)
+    blocks = _blocks(after)
+    reused = after._scan
+    touched = {i // model._SCAN_BLOCK for i in changed if i < n}
+    assert len(blocks) == len(kept) == -(-n // model._SCAN_BLOCK)
+    assert [b is k for b, k in zip(blocks, kept, strict=True)] == [i not in touched for i in range(len(kept))]
+    assert reused == _scan_fresh(after)
+
+
+def test_the_scan_reuses_a_block_only_for_the_same_objects() -> None:
+    """An equal GPU that is another object is scanned again (identity, not equality); the same objects
+    in another snapshot are not."""
+    gpus = tuple(gpu(uuid=f"GPU-{i}", index=i % 8, node=f"n{i // 8}", util=50.0) for i in range(1100))
+    model._scan_seen.clear()
+    first = _blocks(FleetSnapshot(0.0, gpus=gpus))
+    assert all(a is b for a, b in zip(first, _blocks(FleetSnapshot(2.0, gpus=gpus)), strict=True))
+    copy = (*gpus[:600], dataclasses.replace(gpus[600]), *gpus[601:])
+    again = _blocks(FleetSnapshot(4.0, gpus=copy))
+    assert [a is b for a, b in zip(first, again, strict=True)] == [True, False, True]
