@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from _util import FakeClock, build_app, machine, median_p90, ms, run_console
+from _util import FakeClock, build_app, compile_app, machine, median_p90, ms, run_console
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import DataTable
@@ -277,6 +277,9 @@ def main() -> None:
     args = parser.parse_args()
     print(f"## aios-tui console benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"\nMachine: {machine()}. Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`")
+    if {"startup", "process"} & set(args.only):
+        said = compile_app()
+        print(f"\n{said[0].upper()}{said[1:]}.")
     began = time.perf_counter()
     ticks = bench_ticks(args.nodes, args.ticks, args.warmup) if "ticks" in args.only else None
     if "baseline" in args.only:

@@ -719,7 +719,7 @@ def main() -> int:
     if not EXE.exists():
         parser.error(f"{EXE} not found: install the project into this interpreter's environment first")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _util import machine  # imports the app: after --help
+    from _util import compile_app, machine  # imports the app: after --help
 
     htop = shutil.which("htop")
     pyte: Any
@@ -743,6 +743,7 @@ def main() -> int:
         print(f"- pyte {importlib.metadata.version('pyte')}")
     app_dir = Path(sys.modules["aios_tui"].__file__ or "?").parent
     print(f"- code: aios_tui from {app_dir}; checkout: {_tree()}")
+    print(f"- {compile_app()}")
     colour = "COLORTERM=truecolor" if args.truecolor else "no COLORTERM (as SSH forwards by default)"
     print(f"- terminal: TERM=xterm-256color, {colour}, LANG=C.UTF-8; seed {args.seed}")
     period = "default (20 s)" if args.telemetry_period is None else f"{args.telemetry_period:g} s"
