@@ -20,7 +20,7 @@ from aios_tui.ui.app import AiosApp
 from aios_tui.ui.terminal import CroppedChops
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
-from aios_tui.ui.widgets.lines import changed_span
+from aios_tui.ui.widgets.lines import changed_spans
 from tests.ui.conftest import MakeApp
 
 
@@ -28,14 +28,26 @@ def strip(*parts: tuple[str, str]) -> Strip:
     return Strip([Segment(text, Style.parse(style) if style else None) for text, style in parts])
 
 
-def test_changed_span_is_the_cells_that_differ() -> None:
+def test_changed_spans_split_where_a_gap_costs_more_than_a_cursor_move() -> None:
+    old = strip(("h100-a-0001 ", ""), ("55%", "red"), (" " * 20, ""), ("47°C", ""))
+    far = strip(("h100-a-0001 ", ""), ("57%", "red"), (" " * 20, ""), ("48°C", ""))
+    assert changed_spans(old, far) == [(13, 14), (36, 37)]  # 22 unchanged cells between: two spans
+    near = strip(("h100-a-0001 ", ""), ("57%", "red"), (" " * 20, ""), ("47°C", ""))
+    assert changed_spans(old, near) == [(13, 14)]
+    close = strip(("h100-a-0001 ", "red"), ("55%", "red"), (" " * 20, ""), ("47°C", ""))
+    assert changed_spans(old, close) == [(0, 12)]  # eleven runs of one cell, closer than GAP: one span
+    assert changed_spans(old, old) == []
+    assert changed_spans(strip(("abc", "")), strip(("abcd", ""))) == [(0, 4)]
+
+
+def test_changed_spans_are_the_cells_that_differ() -> None:
     old = strip(("h100-a-0001 ", ""), ("55%", "red"), ("  47°C", ""))
-    assert changed_span(old, old) is None
-    assert changed_span(old, strip(("h100-a-0001 ", ""), ("57%", "red"), ("  47°C", ""))) == (13, 14)
-    assert changed_span(old, strip(("h100-a-0001 ", ""), ("55%", "bold"), ("  47°C", ""))) == (12, 15)
-    assert changed_span(old, strip(("h100-a-0001 ", ""), ("55%", "red"), ("  48°C", ""))) == (18, 19)
-    assert changed_span(strip(("×5", "")), strip(("×6", ""))) == (1, 2)
-    assert changed_span(strip(("abc", "")), strip(("abcd", ""))) == (0, 4)  # not the same length: all of it
+    assert changed_spans(old, old) == []
+    assert changed_spans(old, strip(("h100-a-0001 ", ""), ("57%", "red"), ("  47°C", ""))) == [(13, 14)]
+    assert changed_spans(old, strip(("h100-a-0001 ", ""), ("55%", "bold"), ("  47°C", ""))) == [(12, 15)]
+    assert changed_spans(old, strip(("h100-a-0001 ", ""), ("55%", "red"), ("  48°C", ""))) == [(18, 19)]
+    assert changed_spans(strip(("×5", "")), strip(("×6", ""))) == [(1, 2)]
+    assert changed_spans(strip(("abc", "")), strip(("abcd", ""))) == [(0, 4)]  # not the same length: all
 
 
 async def test_a_new_snapshot_refreshes_spans_not_whole_widgets(
@@ -146,8 +158,9 @@ def _apply(screen: list[list[str]], written: str) -> int:
     return count
 
 
+@pytest.mark.parametrize("size", [(120, 40), (200, 60)])
 async def test_what_a_refresh_writes_turns_the_old_screen_into_the_new(
-    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
 ) -> None:
     """The bytes a partial repaint writes (cropped at both ends of each changed span: ``CroppedChops``),
     played onto the screen as it was, give the screen as it is now, and are a small part of it. Fails when a
@@ -167,7 +180,7 @@ async def test_what_a_refresh_writes_turns_the_old_screen_into_the_new(
     def grid() -> list[list[str]]:
         return [list(s.text) for s in app.screen._compositor.render_strips()]
 
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
         before = grid()
@@ -180,7 +193,7 @@ async def test_what_a_refresh_writes_turns_the_old_screen_into_the_new(
         assert before != after, "nothing changed on screen: the test proves nothing"
         count = sum(_apply(before, w) for w in written)
         assert ["".join(r) for r in before] == ["".join(r) for r in after]
-        assert 0 < count < 120 * 40 // 4  # the changed cells, not the screen
+        assert 0 < count < size[0] * size[1] // 8  # the changed cells, not the screen
         assert sum(map(len, written)) < sum(map(len, textuals)) / 2
 
 
@@ -237,3 +250,32 @@ def test_a_span_sets_its_colours_where_they_change_not_around_every_piece() -> N
         strip(("▇", "green on black"), ("88%", "white on black"), ("!", "white")), ColorSystem.STANDARD, out
     )
     assert "".join(out) == "\x1b[32;40m▇\x1b[37m88%\x1b[49m!\x1b[0m"  # only what changes
+
+
+async def test_the_blank_lines_below_a_short_table_are_not_repainted(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 200×60 the Endpoints pane is taller than its rows: each refresh re-sent its blank lines, the third
+    of what the console wrote at that size (bench_terminal: 36 % re-sent bytes)."""
+    app = make_app()
+    regions: list[Region] = []
+    original = FleetTable.refresh
+
+    def refresh(self: FleetTable, *r: Region, **kwargs: Any) -> Any:
+        if self.kind.name == "endpoints":
+            regions.extend(r)
+        return original(self, *r, **kwargs)
+
+    async with app.run_test(size=(200, 60)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = next(t for t in app.main.tables if t.kind.name == "endpoints")
+        rows = table.row_count
+        assert rows + 1 < table.scrollable_content_region.height, "the pane is not taller than its rows"
+        monkeypatch.setattr(FleetTable, "refresh", refresh)
+        for _ in range(3):
+            app.fake_clock.advance(2)  # type: ignore[attr-defined]
+            await app.action_refresh()
+            await pilot.pause()
+        assert regions, "no endpoint changed in three refreshes: the test proves nothing"
+        assert max(r.bottom for r in regions) <= rows + 1  # the header line, then the rows

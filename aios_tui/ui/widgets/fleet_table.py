@@ -24,7 +24,7 @@ from textual.widget import Widget
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.table import Column, ResourceKind, RowCtx, layout, render_header, render_row, select_rows
-from aios_tui.ui.widgets.lines import changed_span
+from aios_tui.ui.widgets.lines import changed_spans
 
 
 class FleetTable(ScrollView, can_focus=True):
@@ -173,6 +173,7 @@ class FleetTable(ScrollView, can_focus=True):
         every line again (issue 14: 87 % of the bytes re-sent what the terminal already showed)."""
         self._stale = False
         before = dict(self._lines) if redraw_changes_only else {}
+        old_count = len(self._rows)
         old_size = self.virtual_size
         snap = self._snapshot
         if snap is None:
@@ -210,21 +211,21 @@ class FleetTable(ScrollView, can_focus=True):
         if not before or self.cursor_row != old_cursor:
             self.refresh()
             return
-        self._refresh_changed(before)
+        self._refresh_changed(before, max(old_count, len(rows)))
 
-    def _refresh_changed(self, before: dict[int, Strip]) -> None:
-        """Refresh, line by line, the span of cells that differs from what ``before`` drew."""
+    def _refresh_changed(self, before: dict[int, Strip], rows: int) -> None:
+        """Refresh, line by line, the span of cells that differs from what ``before`` drew; the blank lines
+        below the last of ``rows`` (the most there were before or are now) stay as they are."""
         top = round(self.scroll_y)
         width = self.scrollable_content_region.width
-        for y in range(1, self.scrollable_content_region.height):
+        for y in range(1, min(self.scrollable_content_region.height, rows - top + 1)):
             old = before.get(top + y - 1)
             new = self.render_line(y)
             if old is None:
                 self.refresh(Region(0, y, width, 1))
                 continue
-            span = changed_span(old, new)
-            if span is not None:
-                self.refresh(Region(span[0], y, span[1] - span[0], 1))
+            for start, end in changed_spans(old, new):
+                self.refresh(Region(start, y, end - start, 1))
 
     def _relocate_cursor(self) -> None:
         rows, key_of = self._rows, self.kind.key

@@ -10,7 +10,7 @@ from textual.widget import Widget
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.header import header_lines
-from aios_tui.ui.widgets.lines import changed_span
+from aios_tui.ui.widgets.lines import changed_spans
 
 
 class FleetHeader(Widget):
@@ -72,12 +72,12 @@ class FleetHeader(Widget):
         for y in (0, 1):
             old = self._strips.pop(y, None)
             new = self.render_line(y)
-            span = changed_span(old, new) if old is not None else (0, new.cell_length)
-            if span is not None and repaint:
+            spans = changed_spans(old, new) if old is not None else [(0, new.cell_length)]
+            for start, end in spans if repaint else ():
                 # Regions are in the content's coordinates (Textual adds the padding): adding the gutter here
                 # drew the changed digit one cell to the right of where it belongs once repaints were cropped
                 # at the span's start (``ui.terminal.CroppedChops``).
-                self.refresh(Region(span[0], y, span[1] - span[0], 1))
+                self.refresh(Region(start, y, end - start, 1))
 
     def render_line(self, y: int) -> Strip:
         """A line at the width the header has now: after a resize, the layout that resized it repaints it,

@@ -8,7 +8,7 @@ from rich.cells import cell_len
 from rich.style import Style
 from textual.strip import Strip
 
-__all__ = ["changed_span"]
+__all__ = ["GAP", "changed_spans"]
 
 
 def _cells(strip: Strip) -> list[tuple[int, str, Style | None]]:
@@ -23,16 +23,31 @@ def _cells(strip: Strip) -> list[tuple[int, str, Style | None]]:
     return out
 
 
-def changed_span(old: Strip, new: Strip) -> tuple[int, int] | None:
-    """The columns [start, end) where ``new`` differs from ``old``; None when it does not."""
+GAP = 12
+"""Unchanged cells between two changed runs of a line that are sent anyway rather than split into two
+spans: a cursor move and the style written again cost about as much."""
+
+
+def changed_spans(old: Strip, new: Strip) -> list[tuple[int, int]]:
+    """The runs of columns [start, end) where ``new`` differs from ``old``, left to right; two runs closer
+    than :data:`GAP` cells are one. Empty when nothing differs."""
     if old == new:
-        return None
+        return []
     a, b = _cells(old), _cells(new)
     if len(a) != len(b):
-        return (0, max(old.cell_length, new.cell_length))
-    first = next((i for i, (p, q) in enumerate(zip(a, b, strict=True)) if p[1:] != q[1:]), None)
-    if first is None:
-        return None
-    last = next(i for i in range(len(b) - 1, first - 1, -1) if a[i][1:] != b[i][1:])
-    end = b[last][0] + cell_len(b[last][1])
-    return (b[first][0], end)
+        return [(0, max(old.cell_length, new.cell_length))]
+    spans: list[tuple[int, int]] = []
+    start = end = -1
+    for p, q in zip(a, b, strict=True):
+        if p[1:] == q[1:]:
+            continue
+        x, x_end = q[0], q[0] + cell_len(q[1])
+        if start >= 0 and x - end < GAP:
+            end = x_end
+            continue
+        if start >= 0:
+            spans.append((start, end))
+        start, end = x, x_end
+    if start >= 0:
+        spans.append((start, end))
+    return spans
