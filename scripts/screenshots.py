@@ -70,6 +70,10 @@ async def _idle_gpus(pilot: Any) -> None:
     await pilot.press("i")
 
 
+async def _free_capacity(pilot: Any) -> None:
+    await pilot.press("f", "F")  # the most free GPUs first
+
+
 async def _nodes_to_cordon(pilot: Any) -> None:
     await pilot.press("h")
 
@@ -132,6 +136,7 @@ SHOTS: list[tuple[str, tuple[int, int], int, Steps]] = [
     ("launch-plan-120x40", (120, 40), 200, _launch_plan),
     ("jobs-filtered-80x24", (80, 24), 200, _filter_jobs),
     ("idle-gpus-120x40", (120, 40), 200, _idle_gpus),
+    ("free-capacity-120x40", (120, 40), 200, _free_capacity),
     ("nodes-to-cordon-120x40", (120, 40), 200, _nodes_to_cordon),
     ("scale-pool-plan-120x40", (120, 40), 200, _scale_pool_plan),
     ("pods-120x40", (120, 40), 200, _pods),

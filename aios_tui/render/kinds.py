@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aios_tui.config import PANES as PANE_NAMES
 from aios_tui.render.table import ENDPOINTS, GPUS, JOBS, NODES, ResourceKind
 from aios_tui.render.triage import EVENTS, PODS
-from aios_tui.render.views import CORDON, IDLE, POOLS, SOURCES
+from aios_tui.render.views import CAPACITY, CORDON, IDLE, POOLS, SOURCES
 
 __all__ = ["PANES", "REGISTRY", "VIEWS", "Entry", "lookup"]
 
@@ -38,7 +38,7 @@ class Entry:
 
 REGISTRY: tuple[Entry, ...] = (
     *(Entry(k, True) for k in (NODES, GPUS, JOBS, ENDPOINTS)),
-    *(Entry(k, False) for k in (PODS, EVENTS, IDLE, CORDON, POOLS, SOURCES)),
+    *(Entry(k, False) for k in (PODS, EVENTS, IDLE, CORDON, POOLS, CAPACITY, SOURCES)),
 )
 PANES: Mapping[str, ResourceKind] = {e.name: e.kind for e in REGISTRY if e.pane}
 VIEWS: Mapping[str, ResourceKind] = {e.name: e.kind for e in REGISTRY if not e.pane}

@@ -14,11 +14,12 @@ They are not panes of the main screen: each opens as a screen of its own (:mod:`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
 
+from aios_tui.alloc.freecap import SLOT_SIZES, FreeDomain, FreeTotals, free_capacity
 from aios_tui.alloc.pools import pending_for_pool
 from aios_tui.domain import FleetSnapshot, Gpu, Metric, NodePool, SourceState, fmt, fmt_age, fmt_money, is_na
 from aios_tui.domain.health import Need, Verdict, to_cordon
@@ -27,6 +28,7 @@ from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
 from aios_tui.render.table import Column, ResourceKind, RowCtx, pct_cell
 
 __all__ = [
+    "CAPACITY",
     "CORDON",
     "IDLE",
     "IDLE_OWNERS",
@@ -35,6 +37,8 @@ __all__ = [
     "SOURCES",
     "IdleOwner",
     "SourceRow",
+    "capacity_summary",
+    "free_of",
     "gpu_owner",
     "health_summary",
     "idle_cost",
@@ -633,3 +637,162 @@ def sources_summary(snapshot: FleetSnapshot) -> Text:
     said = ", ".join(f"{n} {w}" for w, n in counts.items())
     n = len(snapshot.sources)
     return Text(f"{n} source{'s' if n != 1 else ''}: {said}", FAIL_STYLE if bad else "bold")
+
+
+# --- free capacity ----------------------------------------------------------------------------------------
+
+_free_seen: list[tuple[FleetSnapshot, tuple[tuple[FreeDomain, ...], FreeTotals]]] = []
+
+
+def free_of(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], FreeTotals]:
+    """:func:`~aios_tui.alloc.freecap.free_capacity` of ``snapshot``, once per snapshot (the table asks for
+    its rows more than once per refresh, the summary for the totals)."""
+    if _free_seen and _free_seen[0][0] is snapshot:
+        return _free_seen[0][1]
+    out = free_capacity(snapshot)
+    _free_seen[:] = [(snapshot, out)]
+    return out
+
+
+_SCOPE_ORDER = {"zone": 0, "rack": 1, "pool": 2}
+
+
+def _nodes_cell(d: FreeDomain, _: RowCtx) -> str:
+    return f"{d.nodes:,}"
+
+
+def _free_cell(d: FreeDomain, _: RowCtx) -> Text:
+    return Text(f"{d.free:,}/{d.gpus:,}", "" if d.free else DIM_STYLE)
+
+
+def _slot_cell(i: int) -> Callable[[FreeDomain, RowCtx], Text]:
+    def cell(d: FreeDomain, _: RowCtx) -> Text:
+        return Text(f"{d.slots[i]:,}", "" if d.slots[i] else DIM_STYLE)
+
+    return cell
+
+
+def _unusable_cell(d: FreeDomain, _: RowCtx) -> Text:
+    if not d.free:
+        return Text("-", DIM_STYLE)
+    share = d.unusable_share
+    return Text(f"{share:.0%}", WARN_STYLE if share >= UNUSABLE_WARN else "")
+
+
+def _blocked_cell(d: FreeDomain, _: RowCtx) -> Text:
+    return Text(str(d.blocked), WARN_STYLE) if d.blocked else Text("0", DIM_STYLE)
+
+
+UNUSABLE_WARN = 0.25
+"""A domain where a quarter of the free GPUs cannot take the next typical request is shown in amber."""
+
+
+def capacity_summary(snapshot: FleetSnapshot, *, ascii: bool = False) -> Text:
+    """``Free 1,240/37,588 GPUs · 52 whole nodes · 18% unusable by the next request · slots 1×1,240 2×600
+    4×290 8×52 · 12 GPU nodes blocked``: what matters first, as an 80-column line cuts the end."""
+    _, t = free_of(snapshot)
+    times = "x" if ascii else "×"
+    dot = " - " if ascii else " · "
+    out = Text(f"Free {t.free:,}/{len(snapshot.gpus):,} GPUs", "bold")
+    out.append(f"{dot}{t.whole:,} whole node{'s' if t.whole != 1 else ''}{dot}")
+    out.append(f"{t.unusable_share:.0%}", WARN_STYLE if t.unusable_share >= UNUSABLE_WARN else "")
+    out.append(" unusable by the next request")
+    slots = " ".join(f"{size}{times}{n:,}" for size, n in zip(SLOT_SIZES, t.slots, strict=True))
+    out.append(f"{dot}slots {slots}")
+    if t.blocked:
+        out.append(dot)
+        out.append(f"{t.blocked:,} GPU node{'s' if t.blocked != 1 else ''} blocked", WARN_STYLE)
+    return out
+
+
+def _capacity_search(d: FreeDomain) -> str:
+    return f"{d.scope} {d.name} {d.gpu_model} {d.zone}".lower()
+
+
+CAPACITY = ResourceKind(
+    name="capacity",
+    title="Free capacity",
+    aliases=("free", "frag", "fragmentation", "cap", "slots"),
+    rows=lambda s: free_of(s)[0],
+    key=lambda d: d.key,
+    detail="",  # a domain, not an object: enter shows its nodes (CapacityScreen)
+    search_text=_capacity_search,
+    default_sort="scope",
+    columns=(
+        Column(
+            "scope",
+            "SCOPE",
+            6,
+            lambda d, c: d.scope,
+            lambda d, c: (_SCOPE_ORDER[d.scope], d.name, d.gpu_model),
+            hotkey="O",
+        ),
+        Column("name", "NAME", 12, lambda d, c: d.name, lambda d, c: d.name, flex=True, hotkey="N"),
+        Column("model", "GPU", 5, lambda d, c: short_gpu_model(d.gpu_model) or "-", lambda d, c: d.gpu_model),
+        Column("zone", "ZONE", 10, lambda d, c: d.zone, lambda d, c: d.zone, priority=4),
+        Column(
+            "nodes",
+            "NODES",
+            5,
+            lambda d, c: f"{d.nodes:,}",
+            lambda d, c: d.nodes,
+            justify="right",
+            priority=3,
+        ),
+        Column(
+            "free",
+            "FREE",
+            9,
+            _free_cell,
+            lambda d, c: d.free,
+            justify="right",
+            descending=True,
+            hotkey="F",
+        ),
+        Column(
+            "whole",
+            "WHOLE",
+            5,
+            lambda d, c: Text(f"{d.whole:,}", "" if d.whole else DIM_STYLE),
+            lambda d, c: d.whole,
+            justify="right",
+            descending=True,
+            hotkey="W",
+        ),
+        *(
+            Column(
+                f"slots{size}",
+                f"{size}GPU",
+                4,
+                _slot_cell(i),
+                lambda d, c, i=i: d.slots[i],  # type: ignore[misc]
+                justify="right",
+                descending=True,
+                priority=1 if size in (1, 8) else 2,
+                hotkey="S" if size == 8 else "",
+            )
+            for i, size in enumerate(SLOT_SIZES)
+        ),
+        Column(
+            "unusable",
+            "UNUSABLE",
+            8,
+            _unusable_cell,
+            lambda d, c: d.unusable_share if d.free else math.nan,
+            justify="right",
+            descending=True,
+            hotkey="U",
+        ),
+        Column(
+            "blocked",
+            "BLOCKED",
+            7,
+            _blocked_cell,
+            lambda d, c: d.blocked,
+            justify="right",
+            descending=True,
+            priority=2,
+            hotkey="B",
+        ),
+    ),
+)

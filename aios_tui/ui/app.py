@@ -55,7 +55,14 @@ from aios_tui.ui.screens.triage import (
     TextScreen,
     parse_since,
 )
-from aios_tui.ui.screens.views import CordonScreen, IdleScreen, PoolsScreen, SourcesScreen, ViewScreen
+from aios_tui.ui.screens.views import (
+    CapacityScreen,
+    CordonScreen,
+    IdleScreen,
+    PoolsScreen,
+    SourcesScreen,
+    ViewScreen,
+)
 from aios_tui.ui.terminal import CroppedChops, terminal_filters
 from aios_tui.ui.widgets.header import FleetHeader
 
@@ -92,6 +99,7 @@ class AiosApp(App[None]):
         Binding("i", "view('idle')", "Idle GPUs", show=False),
         Binding("h", "view('cordon')", "Health", show=False),
         Binding("p", "view('pools')", "Pools", show=False),
+        Binding("f", "view('capacity')", "Free capacity", show=False),
         Binding("e", "view('sources')", "Sources", show=False),
         Binding("v", "view('events')", "Events", show=False),
         Binding("V", "recent_events", "Last 15 min", show=False),
@@ -327,6 +335,7 @@ class AiosApp(App[None]):
         screens: dict[str, type[ViewScreen]] = {
             "idle": IdleScreen,
             "pools": PoolsScreen,
+            "capacity": CapacityScreen,
             "sources": SourcesScreen,
             "pods": PodsScreen,
             "events": EventsScreen,

@@ -258,3 +258,56 @@ async def test_pools_view_hides_scale_when_read_only(make_app: MakeApp) -> None:
         await pilot.press("p", "s")
         await pilot.pause()
         assert not isinstance(app.screen, PlanScreen)
+
+
+async def test_capacity_view_shows_where_the_free_gpus_are_and_opens_a_racks_nodes(make_app: MakeApp) -> None:
+    """``f``: free GPUs per zone, rack and pool, counted here from the nodes themselves; enter on a rack
+    shows its nodes in the Nodes pane; ``F`` sorts the most free first."""
+    from aios_tui.ui.screens.views import CapacityScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        snap = app.fleet
+        assert snap is not None
+        usable = [
+            n
+            for n in snap.nodes
+            if n.gpus_allocatable and n.schedulable and n.name not in snap.failed_nodes and not n.lost_since
+        ]
+        free = sum(max(0, n.gpus_allocatable - n.gpus_requested) for n in usable)
+        whole = sum(1 for n in usable if n.gpus_requested == 0)
+        eights = sum(max(0, n.gpus_allocatable - n.gpus_requested) // 8 for n in usable)
+        blocked = sum(1 for n in snap.nodes if n.gpus_allocatable and n not in usable and not n.lost_since)
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, CapacityScreen)
+        text = screen_text(app)
+        assert f"Free {free:,}/{len(snap.gpus):,} GPUs · {whole} whole node{'s' * (whole != 1)} · " in text
+        assert f"8×{eights}" in text and f"{blocked} GPU node{'s' * (blocked != 1)} blocked" in text
+        assert "UNUSABLE" in text and "8GPU" in text
+        # A rack with room: its row, then its nodes.
+        rack = next(n.rack for n in usable if n.rack and n.gpus_requested == 0)
+        model = next(n.gpu_model for n in usable if n.rack == rack)
+        rack_free = sum(max(0, n.gpus_allocatable - n.gpus_requested) for n in usable if n.rack == rack)
+        screen = app.screen
+        screen.table.set_filter(f"rack {rack}")
+        await pilot.pause()
+        [row] = [screen.table.row_text(i) for i in range(len(screen.table.rows))]
+        assert row.split()[:3] == ["rack", rack, model] and f"{rack_free}/" in row
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, MainScreen) and app.screen.active == "nodes"
+        nodes = app.screen.table().rows
+        assert nodes and {n.rack for n in nodes} == {rack}
+        assert len(nodes) == sum(1 for n in snap.nodes if n.rack == rack)
+        await pilot.press("f")
+        await pilot.pause()
+        app.screen.table.set_filter("")
+        await pilot.press("F")
+        await pilot.pause()
+        top = app.screen.table.rows[0]
+        assert top.free == max(r.free for r in app.screen.table.rows)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)

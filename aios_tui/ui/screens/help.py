@@ -27,13 +27,18 @@ GENERAL = [
     ("/", "filter the pane (words must all match, !word excludes; esc clears)"),
     (
         ":",
-        "command mode: :nodes :gpus :jobs :endpoints :pods (:po) :events [15m] :idle :health :pools :ctx "
-        ":sort COL :theme NAME :audit :q, "
+        "command mode: :nodes :gpus :jobs :endpoints :pods (:po) :events [15m] :idle :health :pools :free "
+        ":ctx :sort COL :theme NAME :audit :q, "
         "and every action below with the CLI's arguments (tab completes)",
     ),
     ("i", "allocated-but-idle GPUs: under 5% for the idle window, owner, idle for, $/h (:idle)"),
     ("h", "node health: verdict (watch … RMA), why, what it hits, who cordoned; c cordon, D drain (:health)"),
     ("p", "node pools: nodes/desired, min–max, zones, $/h, queued jobs that fit; s scales one (:pools)"),
+    (
+        "f",
+        "free capacity per zone, rack and pool: free GPUs, whole free nodes, 1/2/4/8-GPU slots, the share "
+        "the next request cannot use, blocked nodes; enter shows the nodes (:free)",
+    ),
     (
         "v",
         "events: warnings first, newest first, audited actions too; w warnings only, m last 15 min (:events)",

@@ -4,6 +4,7 @@ table that sorts like the panes (shift+letter, again to reverse) and filters wit
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -14,28 +15,31 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from aios_tui.alloc.freecap import FreeDomain
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.glyphs import DIM_STYLE
 from aios_tui.render.table import ResourceKind
 from aios_tui.render.views import (
+    CAPACITY,
     CORDON,
     IDLE,
     IDLE_OWNERS,
     POOLS,
     SOURCES,
     IdleOwner,
+    capacity_summary,
     health_summary,
     idle_summary,
     pools_summary,
     source_why,
     sources_summary,
 )
-from aios_tui.ui.messages import ActionRequested, OpenDetail
+from aios_tui.ui.messages import ActionRequested, CommandEntered, OpenDetail
 from aios_tui.ui.screens.acting import ScreenContext, action_bindings, selection
 from aios_tui.ui.widgets.fleet_table import FleetTable
 from aios_tui.ui.widgets.header import FleetHeader
 
-__all__ = ["CordonScreen", "IdleScreen", "PoolsScreen", "SourcesScreen", "ViewScreen"]
+__all__ = ["CapacityScreen", "CordonScreen", "IdleScreen", "PoolsScreen", "SourcesScreen", "ViewScreen"]
 
 
 class ViewScreen(Screen[None]):
@@ -306,6 +310,36 @@ class PoolsScreen(ViewScreen):
     def _selected(self, event: FleetTable.Selected) -> None:
         event.stop()
         self.post_message(ActionRequested("scale-pool", (event.key,)))
+
+
+class _CapacityTable(FleetTable):
+    """Enter on a zone, rack or pool shows its nodes: the footer says so."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Its nodes")]
+
+
+class CapacityScreen(ViewScreen):
+    """``f``, ``:capacity``: free GPUs per zone, rack and node pool (and GPU model) — whole free nodes, the
+    workers of 1, 2, 4 and 8 GPUs that fit on one node, the share of the free GPUs the next typical request
+    cannot use, the nodes that cannot take pods; enter shows the domain's nodes in the Nodes pane."""
+
+    KIND = CAPACITY
+    TABLE = _CapacityTable
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        *_sort_bindings(CAPACITY),
+    ]
+
+    def summary(self, snapshot: FleetSnapshot) -> Text:
+        return capacity_summary(snapshot, ascii=self.ascii)
+
+    @on(FleetTable.Selected)
+    def _selected(self, event: FleetTable.Selected) -> None:
+        event.stop()
+        row = self.table.cursor_object
+        if isinstance(row, FreeDomain):  # the Nodes pane, filtered to the domain's name and GPU model
+            self.post_message(CommandEntered(shlex.join(["nodes", row.name, row.gpu_model.lower()])))
 
 
 class SourcesScreen(ViewScreen):
