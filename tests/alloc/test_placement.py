@@ -214,6 +214,45 @@ def test_commits_never_overcommit_and_release_restores(
     assert cap.fragmented_gpus() == pytest.approx(before.fragmented_gpus())
 
 
+@settings(max_examples=150, deadline=None)
+@given(nodes=nodes_st(), reqs=st.lists(requests_st, min_size=1, max_size=16), data=st.data())
+def test_the_indexs_remembered_answers_never_change_a_placement(
+    nodes: tuple[Node, ...], reqs: list[GangRequest], data: st.DataObject
+) -> None:
+    """The index remembers answers between calls (each rack's capacity per worker size, the racks ranked by
+    it, the rack a one-node placement takes from, a rack's shape): after any commits and releases, and on a
+    copy, every request gets the placement the same index gets with all of them forgotten."""
+    cap = Capacity.from_snapshot(fleet(*nodes))
+    for req in reqs:
+        cap.place(req)  # fills what is remembered
+        result = cap.place(req)
+        if isinstance(result, Placement) and data.draw(st.booleans()):
+            cap.commit(result)
+        if cap.nodes and data.draw(st.booleans()):
+            name = data.draw(st.sampled_from(sorted(cap.nodes)))
+            room = next(n.gpus_allocatable for n in nodes if n.name == name) - cap.free(name)
+            if room:
+                cap.release(name, data.draw(st.integers(1, room)))
+        copy = cap.copy()
+        for probe in reqs:
+            got, copied = cap.place(probe), copy.place(probe)
+            forgot = cap.copy()
+            for group in forgot._groups.values():
+                group.by_capacity.clear()
+                group.picks.clear()
+                for dom in group.racks.values():
+                    dom.caps.clear()
+                    dom.shape = None
+            assert _answer(got) == _answer(copied) == _answer(forgot.place(probe))
+
+
+def _answer(result: Placement | Refusal) -> object:
+    """What a placement decided."""
+    if isinstance(result, Refusal):
+        return repr(result)
+    return (result.nodes, result.domain, round(result.fragmented_after, 6))
+
+
 def test_unschedulable_nodes_never_receive_anything() -> None:
     bad = (
         node("cordoned", cordoned=True),
