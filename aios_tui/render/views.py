@@ -1,4 +1,4 @@
-"""Two views over the GPU telemetry, declared like the panes' kinds (:mod:`aios_tui.render.table`) and
+"""The views over the fleet, declared like the panes' kinds (:mod:`aios_tui.render.table`) and
 drawn by the same table widget, so that they sort, scroll and filter the same way:
 
 - ``IDLE``: GPUs allocated to a pod but under 5 % utilisation for the whole idle window, with their owner,
@@ -6,7 +6,9 @@ drawn by the same table widget, so that they sort, scroll and filter the same wa
 - ``CORDON`` (``:health``): every node with a verdict (:mod:`aios_tui.domain.health`: watch, drain, reset,
   reboot, RMA), worst first, with why, what draining it hits and who cordoned it;
 - ``POOLS``: the node pools, with their size against their limits, what they cost per hour and how many
-  queued jobs would fit their nodes; ``s`` scales one (``ops.pools``).
+  queued jobs would fit their nodes; ``s`` scales one (``ops.pools``);
+- ``CAPACITY`` (``:free``): the free GPUs per zone, rack and pool, whole free nodes, the 1/2/4/8-GPU
+  workers that fit and the share the next request cannot use (``alloc.freecap``).
 
 They are not panes of the main screen: each opens as a screen of its own (:mod:`aios_tui.render.kinds`).
 """

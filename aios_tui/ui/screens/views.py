@@ -1,6 +1,7 @@
 """Screens over one view of the fleet: the allocated-but-idle GPUs (``i``, ``:idle``), node health
-(``h``, ``:health``) and the node pools (``p``, ``:pools``). Each is the header, a one-line summary and a
-table that sorts like the panes (shift+letter, again to reverse) and filters with ``/``."""
+(``h``, ``:health``), the node pools (``p``, ``:pools``) and the free capacity (``f``, ``:free``). Each is
+the header, a one-line summary and a table that sorts like the panes (shift+letter, again to reverse) and
+filters with ``/``."""
 
 from __future__ import annotations
 
