@@ -100,6 +100,7 @@ class CroppedChops(ChopsUpdate):
         out: list[str] = []
         move_to = Control.move_to
         color_system = console._color_system or ColorSystem.TRUECOLOR
+        current: _Codes | None = None  # the terminal's colours and attributes: a cursor move keeps them
         for y, x1, x2 in self.spans:
             for end, (x, strip) in zip(self.chop_ends[y], self.chops[y].items(), strict=False):
                 if strip is None or x >= x2 or end <= x1:
@@ -107,7 +108,9 @@ class CroppedChops(ChopsUpdate):
                 start = max(x, x1)
                 part = strip.crop(start - x, min(end, x2) - x) if start != x or end > x2 else strip
                 out.append(move_to(start, y).segment.text)
-                _render(part, color_system, out)
+                current = _render(part, color_system, out, current)
+        if current is not None:
+            out.append("\x1b[0m")  # nothing after this update inherits a colour
         return "".join(out)  # Textual's "\n" between lines is left out: every span starts with a move
 
     @classmethod
@@ -126,13 +129,16 @@ def _codes(style: Style, color_system: ColorSystem) -> _Codes:
     return style._attributes & style._set_attributes, fg, bg
 
 
-def _render(strip: Strip, color_system: ColorSystem, out: list[str]) -> None:
+def _render(
+    strip: Strip, color_system: ColorSystem, out: list[str], current: _Codes | None = None
+) -> _Codes | None:
     """``strip`` as terminal sequences, setting only what changes from one piece of the line to the next:
     the foreground alone where only it changes, everything after a reset where an attribute (bold, reverse)
-    changes. Textual's ``Strip.render`` sets and resets the whole style around every segment: a row of eight
-    heat cells in one colour was eight codes and eight resets, and colour codes were 57 % of what a refresh
-    wrote."""
-    current: _Codes | None = None
+    changes. ``current`` is what the terminal has set already (the end of the last span: a cursor move keeps
+    it); returns what it has set after ``strip``, not reset. Textual's ``Strip.render`` sets and resets the
+    whole style around every segment: a row of eight heat cells in one colour was eight codes and eight
+    resets, and colour codes were 57 % of what a refresh wrote; carried over from span to span, a span in the
+    colours of the one before writes none (half of what a refresh wrote at 120×40 was still colour codes)."""
     for text, style, _ in strip:
         if style is None or style._link:
             if current is not None:
@@ -154,5 +160,4 @@ def _render(strip: Strip, color_system: ColorSystem, out: list[str]) -> None:
                 out.append(f"\x1b[0;{ansi}m" if current is not None else f"\x1b[{ansi}m" if ansi else "")
             current = codes
         out.append(text)
-    if current is not None:
-        out.append("\x1b[0m")
+    return current

@@ -136,6 +136,59 @@ async def test_a_table_that_grows_by_a_row_repaints_lines_and_its_title_not_the_
 
 
 _MOVE_OR_STYLE = re.compile(r"\x1b\[(\d+);(\d+)H|\x1b\[[0-9;]*m")
+_MOVE_OR_SGR = re.compile(r"\x1b\[(\d+);(\d+)H|\x1b\[([0-9;]*)m|\n")
+_SgrState = tuple[frozenset[int], str, str]
+_DEFAULT: _SgrState = (frozenset(), "", "")
+
+
+def _sgr(state: _SgrState, params: str) -> _SgrState:
+    """The terminal's attributes, foreground and background after ``ESC [ params m``."""
+    attrs, fg, bg = set(state[0]), state[1], state[2]
+    codes = [int(c) if c else 0 for c in params.split(";")]
+    i = 0
+    while i < len(codes):
+        c = codes[i]
+        if c == 0:
+            attrs, fg, bg = set(), "", ""
+        elif c in (38, 48):  # 38;5;n or 38;2;r;g;b
+            n = 3 if codes[i + 1] == 5 else 5
+            value = ";".join(map(str, codes[i : i + n]))
+            fg, bg = (value, bg) if c == 38 else (fg, value)
+            i += n - 1
+        elif 30 <= c <= 37 or 90 <= c <= 97:
+            fg = str(c)
+        elif 40 <= c <= 47 or 100 <= c <= 107:
+            bg = str(c)
+        elif c == 39:
+            fg = ""
+        elif c == 49:
+            bg = ""
+        elif 1 <= c <= 9:
+            attrs.add(c)
+        else:
+            raise AssertionError(f"unexpected SGR code {c} in {params!r}")
+        i += 1
+    return frozenset(attrs), fg, bg
+
+
+def _painted(written: str) -> tuple[dict[tuple[int, int], tuple[str, _SgrState]], _SgrState]:
+    """Each cell ``written`` draws, with the colours it is drawn in, and the colours left set at the end."""
+    cells: dict[tuple[int, int], tuple[str, _SgrState]] = {}
+    state, y, x, pos = _DEFAULT, 0, 0, 0
+    for m in [*_MOVE_OR_SGR.finditer(written), None]:
+        for ch in written[pos : m.start() if m else len(written)]:
+            cells[y, x] = (ch, state)
+            x += 1
+        if m is None:
+            break
+        if m.group(1):
+            y, x = int(m.group(1)) - 1, int(m.group(2)) - 1
+        elif m.group(3) is not None:
+            state = _sgr(state, m.group(3))
+        else:  # Textual writes a line break between lines
+            y, x = y + 1, 0
+        pos = m.end()
+    return cells, state
 
 
 def _apply(screen: list[list[str]], written: str) -> int:
@@ -195,6 +248,14 @@ async def test_what_a_refresh_writes_turns_the_old_screen_into_the_new(
         assert ["".join(r) for r in before] == ["".join(r) for r in after]
         assert 0 < count < size[0] * size[1] // 8  # the changed cells, not the screen
         assert sum(map(len, written)) < sum(map(len, textuals)) / 2
+        # The colours too: each cell written as Textual's own renderer writes it, though the colours are
+        # carried from one span to the next (the terminal keeps them over a cursor move), and none is left
+        # set once an update is written.
+        for ours, theirs in zip(written, textuals, strict=True):
+            painted, state = _painted(ours)
+            assert state == _DEFAULT
+            reference, _ = _painted(theirs)
+            assert painted and all(reference[cell] == got for cell, got in painted.items())
 
 
 async def test_the_first_frame_after_a_resize_is_laid_out_for_the_new_size(
@@ -244,12 +305,21 @@ def test_a_span_sets_its_colours_where_they_change_not_around_every_piece() -> N
     assert "".join(out) == "\x1b[31;40m▇█\x1b[0;1;37;40m88%\x1b[0m x"
     out = []
     _render(Strip([Segment("a", red), Segment("b", bold), Segment("c", red)]), ColorSystem.STANDARD, out)
-    assert "".join(out) == "\x1b[31;40ma\x1b[0;1;37;40mb\x1b[0;31;40mc\x1b[0m"  # bold is reset, not carried
+    assert "".join(out) == "\x1b[31;40ma\x1b[0;1;37;40mb\x1b[0;31;40mc"  # bold is reset, not carried
     out = []
     _render(
         strip(("▇", "green on black"), ("88%", "white on black"), ("!", "white")), ColorSystem.STANDARD, out
     )
-    assert "".join(out) == "\x1b[32;40m▇\x1b[37m88%\x1b[49m!\x1b[0m"  # only what changes
+    assert "".join(out) == "\x1b[32;40m▇\x1b[37m88%\x1b[49m!"  # only what changes, left set
+    # The next span starts where this one left the terminal: the same colours cost nothing, others a change.
+    first: list[str] = []
+    left = _render(strip(("12", "red on black")), ColorSystem.STANDARD, first)
+    more: list[str] = []
+    assert _render(strip(("34", "red on black")), ColorSystem.STANDARD, more, left) == left
+    assert "".join(first) == "\x1b[31;40m12" and "".join(more) == "34"
+    more = []
+    _render(strip(("5", "green on black")), ColorSystem.STANDARD, more, left)
+    assert "".join(more) == "\x1b[32m5"
 
 
 async def test_the_blank_lines_below_a_short_table_are_not_repainted(
