@@ -255,7 +255,7 @@ class _Layout:
         pods, make, seq = fleet.pods, new_pod, fleet.uid
         daemonsets = {
             (gpu, efa): [
-                (ns, f"{ds}-", f"{ns}/{ds}", (ds,))
+                (ns, f"{ds}-", f"{ns}/{ds}", "DaemonSet", False, (ds,), 0.0)  # 0: as old as its node
                 for ns, ds, gpu_only, efa_only in _DAEMONSETS
                 if (gpu or not gpu_only) and (efa or not efa_only)
             ]
@@ -263,7 +263,7 @@ class _Layout:
             for efa in (False, True)
         }
         apps = [
-            (ns, f"{app}-{app_hash[app]}-", f"{ns}/{app}", empty_dir, (app,), app_born[app])
+            (ns, f"{app}-{app_hash[app]}-", f"{ns}/{app}", "ReplicaSet", empty_dir, (app,), app_born[app])
             for ns, app, empty_dir in _CPU_APPS
         ]
         n_apps = len(apps)
@@ -271,27 +271,14 @@ class _Layout:
         for node in fleet.nodes:
             gpu, node_name = bool(node.itype.gpus), node.name
             node_born = self.start - 86_400.0 * (7.0 + 60.0 * unit(fleet.salt, 0xB0 ^ node.idx))
-            for ns, prefix, owner, containers in daemonsets[gpu, node.itype.name in _EFA_TYPES]:
-                seq += 1
-                name = prefix + suffix(seq)
-                pods[f"{ns}/{name}"] = make(
-                    namespace=ns,
-                    name=name,
-                    node=node_name,
-                    phase=running,
-                    owner_kind="DaemonSet",
-                    owner=owner,
-                    ready=True,
-                    source=src,
-                    created_at=node_born,
-                    containers=containers,
-                )
-            count = rng.randint(200, 230) if not gpu else rng.randint(2, 6)
-            for _ in range(count):
+            # The node's DaemonSet pods, then its service pods (the rng picks them).
+            picks = list(daemonsets[gpu, node.itype.name in _EFA_TYPES])
+            for _ in range(rng.randint(200, 230) if not gpu else rng.randint(2, 6)):
                 r = bits(width)  # rng.randrange(n_apps) as random draws it: the same numbers, no calls
                 while r >= n_apps:
                     r = bits(width)
-                ns, prefix, owner, empty_dir, containers, born = apps[r]
+                picks.append(apps[r])
+            for ns, prefix, owner, owner_kind, empty_dir, containers, born in picks:
                 seq += 1
                 name = prefix + suffix(seq)
                 pods[f"{ns}/{name}"] = make(
@@ -299,12 +286,12 @@ class _Layout:
                     name=name,
                     node=node_name,
                     phase=running,
-                    owner_kind="ReplicaSet",
+                    owner_kind=owner_kind,
                     owner=owner,
                     empty_dir=empty_dir,
                     ready=True,
                     source=src,
-                    created_at=born,
+                    created_at=born or node_born,
                     containers=containers,
                 )
         fleet.uid = seq
