@@ -26,12 +26,15 @@ from typing import Literal
 from aios_tui.alloc.placement import DEFAULT_SIZES, demand_sizes
 from aios_tui.domain import FleetSnapshot
 
-__all__ = ["SLOT_SIZES", "FreeDomain", "FreeTotals", "free_capacity"]
+__all__ = ["SCOPE_ORDER", "SLOT_SIZES", "FreeDomain", "FreeTotals", "free_capacity"]
 
 SLOT_SIZES: tuple[int, ...] = (1, 2, 4, 8)
 """The worker sizes (GPUs on one node) whose free slots are counted."""
 
 Scope = Literal["zone", "rack", "pool"]
+
+SCOPE_ORDER: dict[str, int] = {"zone": 0, "rack": 1, "pool": 2}
+"""How rows come: zones first, then racks, then pools."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,6 @@ def free_capacity(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], Free
             a.unusable += lost
             for i, k in enumerate(fits):
                 a.slots[i] += k
-    order = {"zone": 0, "rack": 1, "pool": 2}
     rows = tuple(
         FreeDomain(
             scope=scope,
@@ -174,7 +176,7 @@ def free_capacity(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], Free
             unusable=a.unusable,
             blocked=a.blocked,
         )
-        for (scope, name, model), a in sorted(accs.items(), key=lambda kv: (order[kv[0][0]], kv[0][1:]))
+        for (scope, name, model), a in sorted(accs.items(), key=lambda kv: (SCOPE_ORDER[kv[0][0]], kv[0][1:]))
     )
     totals = FreeTotals(
         free=total.free,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from aios_tui.alloc.freecap import SLOT_SIZES, FreeDomain, FreeTotals, free_capacity
+from aios_tui.alloc.freecap import SCOPE_ORDER, SLOT_SIZES, FreeDomain, FreeTotals, free_capacity
 from aios_tui.alloc.pools import pending_for_pool
 from aios_tui.domain import FleetSnapshot, Gpu, Metric, NodePool, SourceState, fmt, fmt_age, fmt_money, is_na
 from aios_tui.domain.health import Need, Verdict, to_cordon
@@ -656,9 +656,6 @@ def free_of(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], FreeTotals
     return out
 
 
-_SCOPE_ORDER = {"zone": 0, "rack": 1, "pool": 2}
-
-
 def _nodes_cell(d: FreeDomain, _: RowCtx) -> str:
     return f"{d.nodes:,}"
 
@@ -726,7 +723,7 @@ CAPACITY = ResourceKind(
             "SCOPE",
             6,
             lambda d, c: d.scope,
-            lambda d, c: (_SCOPE_ORDER[d.scope], d.name, d.gpu_model),
+            lambda d, c: (SCOPE_ORDER[d.scope], d.name, d.gpu_model),
             hotkey="O",
         ),
         Column("name", "NAME", 12, lambda d, c: d.name, lambda d, c: d.name, flex=True, hotkey="N"),
