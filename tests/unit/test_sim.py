@@ -717,6 +717,29 @@ def test_warmup_tells_the_time_before_the_first_fetch(fleet200: SourceData) -> N
         src.warmup("gpu", busy.uuid, "fan", 4, 1.0)
 
 
+async def test_warmup_draws_the_fleet_as_laid_out_even_when_asked_after_it_changed() -> None:
+    # What the warm-up is drawn from is taken after the first fetch (off the first frame with data), but
+    # always from the fleet as it stood then: an action or an event before the first question changes nothing.
+    eager, _ = make(200)
+    eager.fetch_now()
+    lazy, clock = make(200)
+    data = lazy.fetch_now()
+    ep = next(e for e in data.endpoints if e.replicas_ready >= 2)
+    pods = {p.key for p in data.pods if p.owner == ep.key and p.ready}
+    gpus = [g for g in data.gpus if g.pod in pods]
+    other = next(g for g in data.gpus if g.pod and g.pod not in pods and float(g.util) >= 85)
+    ready = eager.warmup("endpoint", ep.key, "replicas_ready", 2, 1.0)
+    before = [eager.warmup("gpu", g.uuid, "util", 8, 2.0) for g in (*gpus, other)]
+    assert not any(math.isnan(x) for x in before[0])
+    await lazy.scale_endpoint(ep.namespace, ep.name, 0)  # its GPUs run nothing now
+    clock.t += 600.0
+    lazy.fetch_now()
+    assert lazy.warmup("endpoint", ep.key, "replicas_ready", 2, 1.0) == ready
+    for g in gpus:  # work changed since the start: no made-up past
+        assert all(math.isnan(x) for x in lazy.warmup("gpu", g.uuid, "util", 8, 2.0))
+    assert lazy.warmup("gpu", other.uuid, "util", 8, 2.0) == before[-1]
+
+
 # --- sizes ------------------------------------------------------------------------------------------------
 
 

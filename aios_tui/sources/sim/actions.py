@@ -82,6 +82,7 @@ class SimActions(SimCore):
         with self._lock:
             self._ensure()
             self._advance(self._clock())
+            self._take_start()
             action()
             if self._cap_dirty:
                 self._schedule(self._t)
