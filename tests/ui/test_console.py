@@ -6,6 +6,8 @@ import gc
 from pathlib import Path
 
 import pytest
+from textual.app import ComposeResult
+from textual.widgets._footer import FooterKey
 
 from aios_tui.domain import NA, JobState
 from aios_tui.ops import Actor, AuditLog, Ops, PermissionDenied, Role
@@ -17,6 +19,7 @@ from aios_tui.ui.harness import START, FakeClock
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.main import MainScreen
 from aios_tui.ui.screens.plan import PlanScreen
+from aios_tui.ui.widgets.footer import Footer
 from tests.ui.conftest import MakeApp, screen_text
 
 
@@ -39,6 +42,35 @@ async def test_opens_on_the_fleet_with_header_and_four_panes(make_app: MakeApp) 
         assert snap.nodes[0].name in text and snap.endpoints[0].name in text
         queued = next(j for j in snap.jobs if j.state is JobState.QUEUED)
         assert "Queued #1" in text and queued.name in text  # the namespace is cut first, never the name
+
+
+async def test_the_footer_follows_the_focused_pane_and_is_composed_once_at_start(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    composed: list[tuple[str, ...]] = []
+    compose = Footer.compose
+
+    def counted(self: Footer) -> ComposeResult:
+        keys = list(compose(self))
+        composed.append(tuple(k.description for k in keys if isinstance(k, FooterKey)))
+        yield from keys
+
+    monkeypatch.setattr(Footer, "compose", counted)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _settle(app, pilot)
+        await pilot.pause()
+        # Textual's own footer made its keys five times here, each restyled twice.
+        assert [c for c in composed if c] == [composed[-1]] and "Cordon" in composed[-1]
+        footer = screen_text(app).splitlines()[-1]
+        assert "Cordon" in footer and "Scale" not in footer
+        await pilot.press("4")
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        assert "Scale" in footer and "Cordon" not in footer
+        await pilot.press("1")
+        await pilot.pause()
+        assert "Cordon" in screen_text(app).splitlines()[-1]
 
 
 async def test_filter_narrows_the_pane_and_escape_clears(make_app: MakeApp) -> None:

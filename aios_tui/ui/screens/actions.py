@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from aios_tui.ops import AuditLog
 from aios_tui.render.audit import audit_table
+from aios_tui.ui.widgets.footer import Footer
 
 LIMIT = 200
 

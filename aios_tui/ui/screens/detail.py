@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from aios_tui.config import GrafanaSettings
@@ -38,6 +38,7 @@ from aios_tui.render.triage import (
 )
 from aios_tui.ui.messages import ActionRequested, OpenDetail
 from aios_tui.ui.screens.acting import action_bindings
+from aios_tui.ui.widgets.footer import Footer
 
 HistoryFn = Callable[[str, str, str], Sequence[float]]
 KeyStateFn = Callable[[str, Sequence[str]], bool | None]

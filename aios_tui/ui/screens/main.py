@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from aios_tui.domain import FleetSnapshot
 from aios_tui.render.kinds import PANES, lookup
@@ -20,6 +20,7 @@ from aios_tui.ui.commands import APP_COMMANDS, CommandSuggester, PromptInput
 from aios_tui.ui.messages import ActionRequested, CommandEntered, OpenDetail
 from aios_tui.ui.screens.acting import action_bindings, selection
 from aios_tui.ui.widgets.fleet_table import FleetTable
+from aios_tui.ui.widgets.footer import Footer
 from aios_tui.ui.widgets.header import FleetHeader
 from aios_tui.ui.widgets.pane import PaneBar, PaneBox
 

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Log, Static
+from textual.widgets import Input, Log, Static
 
 from aios_tui.domain import Event, FleetSnapshot, Pod
 from aios_tui.domain.errors import describe_error
@@ -33,6 +33,7 @@ from aios_tui.ui.messages import OpenDetail
 from aios_tui.ui.screens.acting import ScreenContext
 from aios_tui.ui.screens.views import ViewScreen, _sort_bindings
 from aios_tui.ui.widgets.fleet_table import FleetTable
+from aios_tui.ui.widgets.footer import Footer
 
 __all__ = [
     "DETAIL_KINDS",

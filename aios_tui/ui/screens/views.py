@@ -14,7 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from aios_tui.alloc.freecap import FreeDomain
 from aios_tui.domain import FleetSnapshot
@@ -38,6 +38,7 @@ from aios_tui.render.views import (
 from aios_tui.ui.messages import ActionRequested, CommandEntered, OpenDetail
 from aios_tui.ui.screens.acting import ScreenContext, action_bindings, selection
 from aios_tui.ui.widgets.fleet_table import FleetTable
+from aios_tui.ui.widgets.footer import Footer
 from aios_tui.ui.widgets.header import FleetHeader
 
 __all__ = ["CapacityScreen", "CordonScreen", "IdleScreen", "PoolsScreen", "SourcesScreen", "ViewScreen"]
