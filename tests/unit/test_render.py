@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+from rich.console import Console
+from rich.text import Text
+
 from aios_tui.domain import (
     NA,
     Endpoint,
@@ -16,21 +19,25 @@ from aios_tui.domain import (
     SourceHealth,
     SourceState,
 )
+from aios_tui.domain.clock import FrozenClock
 from aios_tui.render.glyphs import bar, heat_cells, sparkline
 from aios_tui.render.header import header_lines
-from aios_tui.render.kinds import lookup
+from aios_tui.render.kinds import REGISTRY, lookup
 from aios_tui.render.table import (
     ENDPOINTS,
     GPUS,
     JOBS,
     NODES,
+    Column,
     RowCtx,
+    fit_qualified,
     layout,
     matches,
     render_header,
     render_row,
     select_rows,
 )
+from aios_tui.sources.sim import SimSource
 
 
 def _snapshot() -> FleetSnapshot:
@@ -428,3 +435,42 @@ def test_endpoints_sort_breaching_first_then_by_name_so_rows_stay_put() -> None:
     assert order == ["e-old-breach", "d-breach", "a-ok", "b-near", "c-ok", "g-near", "f-unjudged"]
     jittered = FleetSnapshot(0.0, endpoints=(ep("a-ok", 72.0), ep("c-ok", 60.0)), slo_breached_since={})
     assert [e.name for e in select_rows(ENDPOINTS, jittered, RowCtx(jittered, 100.0))] == ["a-ok", "c-ok"]
+
+
+def _by_cells(cols: list[tuple[Column, int]], obj: object, ctx: RowCtx) -> Text:
+    """The row as the plain reading of "each cell fitted, one space apart" builds it: a Text per cell."""
+    parts = []
+    for col, width in cols:
+        cell = col.cell(obj, ctx)
+        if col.qualified and isinstance(cell, str):
+            cell = fit_qualified(cell, width)
+        text = cell.copy() if isinstance(cell, Text) else Text(cell)
+        text.truncate(width, overflow="ellipsis")
+        pad = " " * (width - text.cell_len)
+        parts.append(Text.assemble(pad, text) if col.justify == "right" else Text.assemble(text, pad))
+    return Text(" ").join(parts)
+
+
+def test_a_row_built_in_one_piece_shows_what_a_text_per_cell_would() -> None:
+    # Every kind's rows on a fleet with faults, queues, lost and cordoned nodes, at widths that cut names
+    # and drop columns: the same characters with the same style at every position.
+    clock = FrozenClock(1_795_000_000.0)
+    data = SimSource(seed=3, nodes=120, clock=clock, start=clock()).fetch_now()
+    snap = FleetSnapshot(
+        timestamp=clock(), nodes=data.nodes, gpus=data.gpus, pods=data.pods, jobs=data.jobs,
+        endpoints=data.endpoints, pools=data.pools,
+    )  # fmt: skip
+    console = Console(width=400, color_system="truecolor")
+    ctx = RowCtx(snap, clock())
+    checked = cut = 0
+    for kind in (e.kind for e in REGISTRY):
+        for width in (60, 97, 160):
+            cols = layout(kind.columns, width)
+            for obj in list(kind.rows(snap))[:40]:
+                want, got = _by_cells(cols, obj, ctx), render_row(cols, obj, ctx)
+                assert got.plain == want.plain
+                styles = [got.get_style_at_offset(console, i) for i in range(len(got))]
+                assert styles == [want.get_style_at_offset(console, i) for i in range(len(want))]
+                checked += 1
+                cut += "…" in got.plain
+    assert checked > 700 and cut > 50
