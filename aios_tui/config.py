@@ -94,10 +94,10 @@ class SimSettings:
     """Number of simulated nodes (8 GPUs each, most of them)."""
     interval: float = _opt(2.0, lo=0.1, hi=3600)
     """Seconds between two polls of the simulated fleet."""
-    telemetry_period: float = _opt(20.0, lo=0, hi=3600)
+    telemetry_period: float = _opt(30.0, lo=0, hi=3600)
     """Seconds in which every simulated GPU's reading is refreshed once, staggered across polls like a DCGM
-    exporter's scrape (at least 512 GPUs a poll); 0 re-reads every GPU at every poll, which costs more CPU
-    on a large fleet."""
+    exporter's scrape (30 s: dcgm-exporter's own collection interval; at least 512 GPUs a poll); 0 re-reads
+    every GPU at every poll, which costs more CPU on a large fleet."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=5000)
     ap.add_argument("--ticks", type=int, default=25)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--telemetry-period", type=float, default=20.0)
+    ap.add_argument("--telemetry-period", type=float, default=30.0)
     args = ap.parse_args()
     times = asyncio.run(run(args.nodes, args.ticks, args.warmup, args.telemetry_period))
     print(

@@ -710,7 +710,7 @@ def main() -> int:
         "--telemetry-period",
         type=float,
         default=None,
-        help="[sim] telemetry_period for aios-tui (default: the console's, 20 s; 0 re-reads every GPU)",
+        help="[sim] telemetry_period for aios-tui (default: the console's, 30 s; 0 re-reads every GPU)",
     )
     parser.add_argument("--low-bandwidth", action="store_true", help="run aios-tui with --low-bandwidth")
     args = parser.parse_args()
@@ -746,7 +746,7 @@ def main() -> int:
     print(f"- {compile_app()}")
     colour = "COLORTERM=truecolor" if args.truecolor else "no COLORTERM (as SSH forwards by default)"
     print(f"- terminal: TERM=xterm-256color, {colour}, LANG=C.UTF-8; seed {args.seed}")
-    period = "default (20 s)" if args.telemetry_period is None else f"{args.telemetry_period:g} s"
+    period = "default (30 s)" if args.telemetry_period is None else f"{args.telemetry_period:g} s"
     mode = ", --low-bandwidth" if args.low_bandwidth else ""
     print(f"- aios-tui: [sim] telemetry_period {period}{mode}")
     print(f"- per run: warm-up {args.warmup:g} s after htop starts, then a {args.seconds:g} s window")

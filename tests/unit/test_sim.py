@@ -147,11 +147,11 @@ def test_period_zero_rereads_every_gpu_at_every_fetch() -> None:
 
 
 def test_default_period_rereads_a_staggered_slice_and_keeps_the_rest() -> None:
-    src, clock = make(1000)
+    src, clock = make(1500)
     src.fetch_now()
     fleet, tel = src._f, src._tel
     n = len(fleet.gpus)
-    k = math.ceil(n * 2.0 / 20.0)
+    k = math.ceil(n * 2.0 / 30.0)  # dcgm-exporter's 30 s
     assert tel.per_fetch(n) == k and k > 512
     before, first = list(tel.objs), tel.cursor
     t = clock.t + 2.0
@@ -185,8 +185,8 @@ def test_every_gpu_is_reread_within_the_period() -> None:
 
 
 def test_gpus_reread_per_fetch_follow_the_period_and_interval() -> None:
-    tel = SimSource(nodes=8, clock=FakeClock(PEAK))._tel  # 20 s, a fetch every 2 s
-    assert [tel.per_fetch(n) for n in (64, 600, 37_588, 50_000)] == [64, 512, 3759, 5000]
+    tel = SimSource(nodes=8, clock=FakeClock(PEAK))._tel  # 30 s, a fetch every 2 s
+    assert [tel.per_fetch(n) for n in (64, 600, 37_588, 50_000)] == [64, 512, 2506, 3334]
     tel = SimSource(nodes=8, clock=FakeClock(PEAK), interval=5.0, telemetry_period=60.0)._tel
     assert [tel.per_fetch(n) for n in (64, 37_588)] == [64, 3133]
     assert SimSource(nodes=8, clock=FakeClock(PEAK), telemetry_period=0)._tel.per_fetch(37_588) == 37_588

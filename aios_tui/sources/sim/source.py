@@ -57,7 +57,7 @@ class SimSource(SimActions, SimControllers, SimScheduler, SimInspect):
         timeout: float = 5.0,
         clock: Callable[[], float] = wall_now,
         start: float | None = None,
-        telemetry_period: float = 20.0,
+        telemetry_period: float = 30.0,
     ) -> None:
         if isinstance(nodes, bool) or not isinstance(nodes, int) or not 1 <= nodes <= MAX_NODES:
             raise ValueError(f"nodes must be a whole number from 1 to {MAX_NODES}, got {nodes!r}")

@@ -1,12 +1,12 @@
 """The embedded fleet's GPU telemetry: readings as DCGM would scrape them, refreshed a slice at a time.
 
 A reading is a function of the GPU, what it runs and the time (:mod:`.signals`). A real exporter does not
-re-read every GPU at every poll either (dcgm-exporter collects every 30 s by default; Prometheus scrapes
-every 15-60 s), so each GPU is re-read once per ``[sim] telemetry_period`` (20 s by default), staggered
-across fetches, plus every GPU an action touched, and at least 512 GPUs per fetch so that a small fleet stays
-lively; the others keep their last reading. A GPU whose reading did not change keeps its object (identity
-tells the poller so). ``telemetry_period = 0`` re-reads every GPU at every fetch (docs/benchmarks.md gives
-both costs).
+re-read every GPU at every poll either (dcgm-exporter collects every 30 s by default, and NVIDIA's guide
+scrapes it every 30 s), so each GPU is re-read once per ``[sim] telemetry_period`` (30 s by default),
+staggered across fetches, plus every GPU an action touched, and at least 512 GPUs per fetch so that a small
+fleet stays lively; the others keep their last reading. A GPU whose reading did not change keeps its object
+(identity tells the poller so). ``telemetry_period = 0`` re-reads every GPU at every fetch
+(docs/benchmarks.md gives both costs).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ Values = tuple[float, float, float, float, float, Throttle]
 class Telemetry:
     """Every GPU's last reading (in the fleet's GPU order) and the rotation that refreshes them."""
 
-    def __init__(self, period: float = 20.0, interval: float = 2.0) -> None:
+    def __init__(self, period: float = 30.0, interval: float = 2.0) -> None:
         self.period = period
         """Seconds in which every GPU is re-read once; 0: every GPU at every fetch."""
         self.interval = interval
