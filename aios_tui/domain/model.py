@@ -701,6 +701,8 @@ class _ScanBlock:
     lost: tuple[Gpu, ...]
     low: tuple[Gpu, ...]
     """Allocated to a pod, with a reading under ``IDLE_UTIL_PCT``: idle if it has been so long enough."""
+    runs: tuple[tuple[str, tuple[Gpu, ...]], ...]
+    """The block's GPUs in runs of one node (:attr:`FleetSnapshot.gpus_by_node` joins them)."""
 
 
 _SCAN_BLOCK = 512
@@ -745,7 +747,8 @@ def _scan_block(gpus: tuple[Gpu, ...]) -> _ScanBlock:
             sick.append(g)
         elif (t := g.temp) is not na and t >= hot:  # type: ignore[operator]
             sick.append(g)
-    return _ScanBlock(util_sum, util_n, used, unhealthy, tuple(sick), tuple(lost), tuple(low))
+    runs = tuple((node, tuple(run)) for node, run in itertools.groupby(gpus, _NODE_OF))
+    return _ScanBlock(util_sum, util_n, used, unhealthy, tuple(sick), tuple(lost), tuple(low), runs)
 
 
 def _scan_blocks(gpus: tuple[Gpu, ...]) -> tuple[_ScanBlock, ...]:
@@ -810,13 +813,15 @@ class FleetSnapshot:
 
     @cached_property
     def gpus_by_node(self) -> Mapping[str, tuple[Gpu, ...]]:
-        # Sources list a node's GPUs together: runs of one node, grouped in C (2.8 ms for 37,588 GPUs
-        # against 4.7 ms appending one by one); a node whose GPUs come in two runs gets both.
+        # Sources list a node's GPUs together: the scan's blocks keep their runs of one node (a block the
+        # last snapshot scanned brings its runs along: 0.5 ms at 37,588 GPUs against 2.8 ms grouping them
+        # all again); a node whose GPUs come in two runs (or across two blocks) gets both, in order.
         out: dict[str, tuple[Gpu, ...]] = {}
-        for node, run in itertools.groupby(self.gpus, _NODE_OF):
-            gpus = tuple(run)
-            got = out.get(node)
-            out[node] = gpus if got is None else got + gpus
+        get = out.get
+        for block in self._blocks:
+            for node, gpus in block.runs:
+                got = get(node)
+                out[node] = gpus if got is None else got + gpus
         return out
 
     @cached_property
@@ -896,6 +901,10 @@ class FleetSnapshot:
         }
 
     @cached_property
+    def _blocks(self) -> tuple[_ScanBlock, ...]:
+        return _scan_blocks(self.gpus)
+
+    @cached_property
     def _scan(self) -> _GpuScan:
         """One pass over every GPU, in blocks (:func:`_scan_blocks`), then over the allocated GPUs under
         ``IDLE_UTIL_PCT`` to tell which have been so for the whole idle window."""
@@ -909,7 +918,7 @@ class FleetSnapshot:
         window = self.idle_window
         cutoff = self.timestamp - window
         tracked = self.gpu_low_since
-        for b in _scan_blocks(self.gpus):
+        for b in self._blocks:
             util_sum += b.util_sum
             util_n += b.util_n
             used += b.used

@@ -317,9 +317,10 @@ def test_a_scan_that_reuses_the_last_snapshots_blocks_finds_what_a_fresh_one_fin
             {"util": 1.0, "pod": f"ns/p{i}"},  # under 5 %, the poller's low-since
             {},  # no reading, free
         )
-        return gpu(node=f"n{i // 8}", index=i % 8, uuid=f"GPU-{i}", **kinds[(i + salt) % len(kinds)])
+        # Seven GPUs a node: some nodes straddle two blocks.
+        return gpu(node=f"n{i // 7}", index=i % 7, uuid=f"GPU-{i}", **kinds[(i + salt) % len(kinds)])
 
-    nodes = tuple(node(f"n{k}", price_per_hour=16.0) for k in range(n // 8 + 1))
+    nodes = tuple(node(f"n{k}", price_per_hour=16.0) for k in range(n // 7 + 1))
     low = {f"GPU-{i}": 950.0 for i in range(0, n, 3)}
     gpus = [reading(i, 0) for i in range(n)]
     before = FleetSnapshot(1000.0, nodes=nodes, gpus=tuple(gpus), idle_window=300.0)
@@ -334,6 +335,12 @@ def test_a_scan_that_reuses_the_last_snapshots_blocks_finds_what_a_fresh_one_fin
     assert len(blocks) == len(kept) == -(-n // model._SCAN_BLOCK)
     assert [b is k for b, k in zip(blocks, kept, strict=True)] == [i not in touched for i in range(len(kept))]
     assert reused == _scan_fresh(after)
+    # The GPUs by node are joined from the blocks' runs, reused ones included: each node's GPUs in fleet
+    # order, the nodes in order of first appearance, as grouping the GPUs one by one gives them.
+    by_node: dict[str, list[Gpu]] = {}
+    for g in gpus:
+        by_node.setdefault(g.node, []).append(g)
+    assert [(k, list(v)) for k, v in after.gpus_by_node.items()] == list(by_node.items())
 
 
 def test_the_scan_reuses_a_block_only_for_the_same_objects() -> None:
