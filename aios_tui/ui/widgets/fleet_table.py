@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.events import Click
@@ -110,6 +111,9 @@ class FleetTable(ScrollView, can_focus=True):
         self._layout: list[tuple[Column, int]] = []
         self._layout_width = -1
         self._lines: dict[int, Strip] = {}
+        self._drawn: dict[int, tuple[Text, int, Style, Strip]] = {}
+        """Row index → the text, width and style its line was last made from, and the line: a row whose
+        text did not change (most Nodes and GPUs rows at a refresh) keeps its line."""
 
     # --- data ---------------------------------------------------------------------------------------------
 
@@ -191,6 +195,8 @@ class FleetTable(ScrollView, can_focus=True):
         old_cursor = self.cursor_row
         self._relocate_cursor()
         self._lines.clear()
+        top = round(self.scroll_y)  # lines scrolled past need not be remembered
+        self._drawn = {i: d for i, d in self._drawn.items() if top <= i < top + self.size.height}
         # Only the height follows the rows. The width is 0: the columns fit the viewport (never a horizontal
         # scrollbar), and a virtual size that followed the viewport's width changed on every resize, which
         # is a second layout pass and a second full paint (and the content width flipped by the scrollbar's
@@ -367,7 +373,12 @@ class FleetTable(ScrollView, can_focus=True):
             if index == self.cursor_row:
                 name = "fleet-table--cursor" if self.has_focus else "fleet-table--cursor-blurred"
                 text.stylize(self.get_component_rich_style(name))
-            strip = self._strip(text, width, style)
+            drawn = self._drawn.get(index)
+            if drawn is not None and drawn[1] == width and drawn[2] == style and drawn[0] == text:
+                strip = drawn[3]
+            else:
+                strip = self._strip(text, width, style)
+                self._drawn[index] = (text, width, style, strip)
             self._lines[index] = strip
         return strip
 
