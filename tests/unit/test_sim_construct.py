@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from aios_tui.domain import Gpu, GpuProcess, Pod, PodPhase, Throttle
-from aios_tui.sources.sim.construct import builder, new_gpu, new_pod, replace_pod, replacer
+from aios_tui.sources.sim.construct import builder, new_gpu, new_pod, positional, replace_pod, replacer
 
 GPU_FIELDS = {
     "node": "gpu-0001",
@@ -51,6 +51,49 @@ def test_new_gpu_is_gpu() -> None:
         new_gpu(node="n", index=0, uuid="u")  # model is required, as Gpu() has it
     with pytest.raises(TypeError):
         new_gpu(node="n", index=0, uuid="u", model="m", utilisation=3.0)
+
+
+def test_positional_takes_the_named_fields_in_order_and_defaults_the_rest() -> None:
+    names = ("uuid", "node", "index", "model", "power", "temp", "throttle")  # not in field order
+    make = positional(Gpu, *names)
+    fast = make(*(GPU_FIELDS[n] for n in names))
+    slow = Gpu(**{n: GPU_FIELDS[n] for n in names})
+    assert type(fast) is Gpu and repr(fast) == repr(slow) and hash(fast) == hash(slow)
+    with pytest.raises(ValueError, match="without a default"):
+        positional(Gpu, "node", "index", "uuid")
+    with pytest.raises(ValueError, match="unknown"):
+        positional(Gpu, "node", "index", "uuid", "model", "utilisation")
+
+
+def test_the_sims_gpu_reading_puts_each_value_in_its_field() -> None:
+    # read_gpu passes 19 values positionally: each is compared with where it comes from (the GPU, its node,
+    # its model's spec, the readings the telemetry draws), so that two values of one type swapped fail.
+    from aios_tui.sources.sim import SimSource
+
+    t = 1_795_000_000.0
+    src = SimSource(seed=5, nodes=60, clock=lambda: t)
+    src.fetch_now()
+    fleet, tel = src._f, src._tel
+    checked = 0
+    for pos, sim in enumerate(fleet.gpus):
+        node, spec = sim.node, sim.node.spec
+        assert spec is not None
+        values = tel.gpu_values(fleet, pos, t)
+        if values is None:
+            continue
+        g = tel.read_gpu(fleet, pos, t)
+        assert (g.util, g.mem_used, g.temp, g.power, g.sm_clock, g.throttle) == values
+        assert (g.node, g.index, g.uuid, g.model) == (node.name, sim.index, sim.uuid, spec.name)
+        assert (g.mem_total, g.power_limit, g.sm_clock_max) == (
+            spec.mem_total,
+            spec.power_limit,
+            spec.sm_clock_max,
+        )
+        assert g.pod == node.owners[sim.index] and g.remap_pending == (sim.index == node.remap_gpu)
+        assert g.recovery_action == ("reset" if g.remap_pending else "none")
+        assert g.nvlink_errors == (node.nvlink_errors if sim.index == node.nvlink_gpu else 0)
+        checked += 1
+    assert checked > 300
 
 
 def test_new_pod_and_replace_pod() -> None:

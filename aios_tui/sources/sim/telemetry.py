@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 
 from aios_tui.domain import IDLE_UTIL_PCT, NA, Gpu, JobState, Metric, Throttle
-from aios_tui.sources.sim.construct import new_gpu
+from aios_tui.sources.sim.construct import new_gpu, positional
 from aios_tui.sources.sim.signals import _GOLDEN, _M64, _TWO64, gpu_physics, serving_stats, unit
 from aios_tui.sources.sim.world import Fleet, SimEndpoint, SimGpu, SimJob, SimNode, demand, ready_replicas
 
@@ -26,6 +26,14 @@ SLICE_MIN = 512
 
 Values = tuple[float, float, float, float, float, Throttle]
 """Utilisation, memory used, temperature, power, SM clock and throttle reasons."""
+
+_reading = positional(
+    Gpu,
+    *("node", "index", "uuid", "model", "util", "mem_used", "mem_total", "temp", "power", "power_limit"),
+    *("sm_clock", "sm_clock_max", "ecc_corrected", "throttle", "pod", "low_since", "recovery_action"),
+    *("remap_pending", "nvlink_errors"),
+)
+"""A reading as :meth:`Telemetry.read_gpu` makes one at every fetch, its values in this order."""
 
 
 class Telemetry:
@@ -149,28 +157,14 @@ class Telemetry:
                     low_since = work.stuck_since
             elif isinstance(work, SimEndpoint) and owner in work.idle_pods:
                 low_since = work.idle_since
-        gpu = new_gpu(
-            node=node.name,
-            index=index,
-            uuid=g.uuid,
-            model=spec.name,
-            util=util,
-            mem_used=mem,
-            mem_total=spec.mem_total,
-            temp=temp,
-            power=power,
-            power_limit=spec.power_limit,
-            sm_clock=clock,
-            sm_clock_max=spec.sm_clock_max,
-            ecc_corrected=ecc,
-            throttle=reasons,
-            pod=owner,
-            low_since=low_since,
-            # As NVML reports them: a pending row remap asks for a reset; a healthy GPU needs nothing.
-            recovery_action="reset" if index == node.remap_gpu else "none",
-            remap_pending=index == node.remap_gpu,
-            nvlink_errors=node.nvlink_errors if index == node.nvlink_gpu else 0,
-        )
+        remap = index == node.remap_gpu
+        # In _reading's order. As NVML reports them: a pending row remap asks for a reset; a healthy GPU
+        # needs nothing.
+        gpu = _reading(
+            node.name, index, g.uuid, spec.name, util, mem, spec.mem_total, temp, power, spec.power_limit,
+            clock, spec.sm_clock_max, ecc, reasons, owner, low_since,
+            "reset" if remap else "none", remap, node.nvlink_errors if index == node.nvlink_gpu else 0,
+        )  # fmt: skip
         # Power and memory move with each reading's noise: both equal is rare, and then worth the compare.
         if old is not None and old.power == power and old.mem_used == mem and old == gpu:
             return old
