@@ -91,6 +91,14 @@ LOW_BANDWIDTH_REPAINT_S = 10.0
 """``--low-bandwidth``: the panes show data at most this old (``ctrl+r`` repaints at once)."""
 
 
+YOUNG_COLLECTION = 10_000
+"""Allocations between two collections of the youngest generation once the console runs (Python's default:
+700). A refresh at 5,000 nodes allocates tens of thousands of objects (readings, rows, segments) that
+reference counting frees within the tick; collected every 700, the survivors of the moment were scanned
+eight times a second: 139 ms of collection per 30 s idle at 5,000 nodes (0.46 % of a core), 55 ms with
+this (docs/benchmarks.md). Cycles are still collected, the oldest generation every few minutes."""
+
+
 class AiosApp(App[None]):
     TITLE = "aios-tui"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -246,8 +254,10 @@ class AiosApp(App[None]):
             # move it out of the cyclic collector's reach, so that full collections stop rescanning it
             # (at 5,000 nodes they paused ticks by ~100 ms; see docs/benchmarks.md). Refcounting still
             # frees these objects when they go. The collector comes back on (``cli.run_console`` keeps it
-            # off until this first snapshot).
+            # off until this first snapshot), its youngest generation collected every YOUNG_COLLECTION
+            # allocations rather than Python's 700.
             gc.freeze()
+            gc.set_threshold(YOUNG_COLLECTION, *gc.get_threshold()[1:])
             gc.enable()
 
     def watch_fleet(self, snapshot: FleetSnapshot | None) -> None:

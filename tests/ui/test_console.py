@@ -14,7 +14,7 @@ from aios_tui.ops import Actor, AuditLog, Ops, PermissionDenied, Role
 from aios_tui.poll import Poller
 from aios_tui.sources.base import SourceData
 from aios_tui.sources.sim import SimSource
-from aios_tui.ui.app import AiosApp
+from aios_tui.ui.app import YOUNG_COLLECTION, AiosApp
 from aios_tui.ui.harness import START, FakeClock
 from aios_tui.ui.screens.detail import DetailScreen
 from aios_tui.ui.screens.main import MainScreen
@@ -365,6 +365,8 @@ async def test_the_cyclic_collector_is_back_on_once_the_first_snapshot_is_in(mak
     ~0.3 s of the first frame with data at 5,000 nodes); the first snapshot turns it back on, its objects
     frozen out of its scans. Left off, every reference cycle the console drops afterwards would leak."""
     app = make_app()
+    threshold = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's default (an app run before this test set its own)
     gc.disable()
     try:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -372,5 +374,7 @@ async def test_the_cyclic_collector_is_back_on_once_the_first_snapshot_is_in(mak
             await pilot.pause()
             assert app.fleet is not None
             assert gc.isenabled()
+            assert gc.get_threshold() == (YOUNG_COLLECTION, 10, 10)
     finally:
+        gc.set_threshold(*threshold)
         gc.enable()
