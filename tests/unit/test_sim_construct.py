@@ -7,8 +7,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from aios_tui.domain import Gpu, GpuProcess, Pod, PodPhase, Throttle
-from aios_tui.sources.sim.construct import builder, new_gpu, new_pod, positional, replace_pod, replacer
+from aios_tui.domain import Endpoint, Gpu, GpuProcess, Job, Pod, PodPhase, Throttle
+from aios_tui.sources.sim.construct import (
+    builder,
+    make_endpoint,
+    make_job,
+    new_gpu,
+    new_pod,
+    positional,
+    replace_pod,
+    replacer,
+)
 
 GPU_FIELDS = {
     "node": "gpu-0001",
@@ -104,6 +113,21 @@ def test_new_pod_and_replace_pod() -> None:
     assert pod.node == "a" and not pod.ready  # the old one is untouched
     with pytest.raises(TypeError, match=r"no such fields: \['nod'\]"):
         replace_pod(pod, nod="b")
+
+
+def test_the_sims_jobs_and_endpoints_are_the_dataclasses_own() -> None:
+    from aios_tui.sources.sim import SimSource
+
+    assert make_job(namespace="ns", name="j", source="s", workers=2, gpus_per_worker=8) == Job(
+        "ns", "j", "s", 2, 8
+    )
+    assert repr(make_endpoint(namespace="ns", name="e", source="s")) == repr(Endpoint("ns", "e", "s"))
+    data = SimSource(seed=5, nodes=60, clock=lambda: 1_795_000_000.0).fetch_now()
+    for obj in (*data.jobs, *data.endpoints):
+        cls = type(obj)
+        assert cls in (Job, Endpoint)
+        same = cls(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)})
+        assert repr(obj) == repr(same) and hash(obj) == hash(same)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 from aios_tui.domain import NA, Condition, Endpoint, Gpu, Health, Hpa, Job, JobState, Metric, Node, Pdb, Taint
+from aios_tui.sources.sim.construct import make_endpoint, make_job
 from aios_tui.sources.sim.scheduler import job_queue
 from aios_tui.sources.sim.telemetry import Telemetry, endpoint_values
 from aios_tui.sources.sim.world import HPA_METRIC, Fleet, SimNode, guarded, min_available, ready_replicas
@@ -126,7 +127,7 @@ def build_endpoints(
             hpa = Hpa(ep.name, lo, hi, HPA_METRIC, target, qps / ready if ready else NA)
         k = ep.kind
         out.append(
-            Endpoint(
+            make_endpoint(
                 namespace=ep.namespace,
                 name=ep.name,
                 source=source,
@@ -169,7 +170,7 @@ def build_jobs(fleet: Fleet, t: float, source: str) -> tuple[Job, ...]:
             progress = min(0.999, max(0.0, (job.done + t - job.started_at) / job.duration))
             reason = ""
         out.append(
-            Job(
+            make_job(
                 namespace=job.namespace,
                 name=job.name,
                 source=source,

@@ -13,9 +13,18 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aios_tui.domain import Gpu, Pod
+from aios_tui.domain import Endpoint, Gpu, Job, Pod
 
-__all__ = ["builder", "new_gpu", "new_pod", "positional", "replace_pod", "replacer"]
+__all__ = [
+    "builder",
+    "make_endpoint",
+    "make_job",
+    "new_gpu",
+    "new_pod",
+    "positional",
+    "replace_pod",
+    "replacer",
+]
 
 T = TypeVar("T")
 
@@ -103,5 +112,7 @@ def replacer(cls: type[T]) -> Callable[..., T]:
 
 
 new_gpu = builder(Gpu)
+make_job = builder(Job)
+make_endpoint = builder(Endpoint)
 new_pod = builder(Pod)
 replace_pod = replacer(Pod)
