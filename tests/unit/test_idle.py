@@ -201,3 +201,31 @@ def test_node_health_is_the_worst_of_the_node_and_its_gpus() -> None:
 def test_an_unpriced_fleet_counts_idle_gpus_without_a_cost() -> None:
     snap = FleetSnapshot(timestamp=0.0, nodes=(node(price=NA),), gpus=(gpu(0, 1.0),))
     assert snap.totals.gpus_idle_allocated == 1 and snap.totals.idle_cost_per_hour is NA
+
+
+def test_blocks_of_the_same_gpus_are_not_looked_through_again_and_answer_the_same() -> None:
+    # 1,300 GPUs (three blocks), a few re-read per step: the tracker fed the source's tuples (most GPUs the
+    # same objects) answers as one fed copies of every GPU at every step (nothing to reuse).
+    import random
+
+    from aios_tui.poll.idle import IdleTracker
+
+    rng = random.Random(4)
+
+    def reading(i: int) -> Gpu:
+        return Gpu(f"n{i // 8}", i % 8, f"GPU-{i}", "H100", util=rng.choice([1.0, 3.0, 50.0, NA]),
+                   pod=rng.choice(["", f"ns/p{i}", f"ns/q{i}"]),
+                   low_since=rng.choice([NA, NA, NA, 5.0]))  # fmt: skip
+
+    gpus = [reading(i) for i in range(1300)]
+    shared, copied = IdleTracker(), IdleTracker()
+    for step in range(8):
+        now = 100.0 * step
+        if step:
+            for i in rng.sample(range(1300), 40 if step % 3 else 0):  # some steps change nothing
+                gpus[i] = reading(i)
+        got = shared.update(tuple(gpus), now)
+        want = copied.update(tuple(dataclasses.replace(g) for g in gpus), now)
+        assert dict(got) == dict(want)
+        assert list(got) == list(want)  # in fleet order
+    assert len(got) > 50 and len(set(got.values())) > 2  # GPUs low since different times
