@@ -94,6 +94,10 @@ class ResourceKind:
     """Kind name used for history look-ups: node, gpu, job, endpoint."""
     actions: tuple[str, ...] = ()
     default_sort: str = ""
+    inputs: Callable[[Any, RowCtx], tuple[object, ...]] | None = None
+    """What a row shows besides its object, for a table to keep a row whose object and inputs are the same
+    as last time without rendering it again; None: rendered every time. It must name everything its
+    columns read from the context (the snapshot's indexes, the time, ASCII mode)."""
     column_by_key: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -342,6 +346,18 @@ def _node_search(n: Node) -> str:
     return " ".join((*fields, *reasons, *(str(t) for t in n.taints))).lower()
 
 
+def _node_inputs(n: Node, ctx: RowCtx) -> tuple[object, ...]:
+    """What a node's row reads besides the node: its GPUs (heat cells, utilisation, temperature, power,
+    health), its health with theirs, the time where it shows an age, ASCII mode."""
+    snap = ctx.snapshot
+    return (
+        snap.gpus_by_node.get(n.name),
+        snap.health_of(n.name),
+        ctx.now if n.lost_since else 0.0,
+        ctx.ascii,
+    )
+
+
 NODES = ResourceKind(
     name="nodes",
     title="Nodes",
@@ -351,6 +367,7 @@ NODES = ResourceKind(
     detail="node",
     search_text=_node_search,
     actions=(),
+    inputs=_node_inputs,
     columns=(
         Column("name", "NAME", 14, lambda n, c: n.name, lambda n, c: n.name, flex=True, hotkey="N"),
         Column("status", "STATUS", 8, node_status, lambda n, c: (n.ready, not n.cordoned), hotkey="S"),
@@ -491,6 +508,8 @@ GPUS = ResourceKind(
     key=lambda g: g.uuid,
     detail="gpu",
     search_text=_gpu_search,
+    # Besides the GPU: the time where it shows an age, ASCII mode (bars and marks).
+    inputs=lambda g, c: (c.now if g.lost_since else 0.0, c.ascii),
     columns=(
         Column(
             "node", "NODE", 16, lambda g, c: g.node, lambda g, c: (g.node, g.index), flex=True, hotkey="N"

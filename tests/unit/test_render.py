@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from rich.console import Console
 from rich.text import Text
@@ -474,3 +475,41 @@ def test_a_row_built_in_one_piece_shows_what_a_text_per_cell_would() -> None:
                 checked += 1
                 cut += "…" in got.plain
     assert checked > 700 and cut > 50
+
+
+def test_a_row_whose_object_and_inputs_are_as_before_renders_as_before() -> None:
+    # A table keeps the text of a row whose object and declared inputs (ResourceKind.inputs) did not change.
+    # Over a minute of a live fleet, with lost nodes and GPUs whose ages move and ASCII mode switched on and
+    # off: wherever the object and the inputs are the same as at the last refresh, the row the
+    # columns render is the same text. An input a column reads and `inputs` leaves out fails here.
+    clock = FrozenClock(1_795_000_000.0)
+    src = SimSource(seed=3, nodes=120, clock=clock, start=clock())
+    last: dict[tuple[str, str], tuple[object, tuple[object, ...], Text]] = {}
+    kept = 0
+    first = src.fetch_now()
+    lost_at = clock() - 45.0  # three nodes and their GPUs stopped reporting then: their last readings stay
+    lost = {n.name: replace(n, lost_since=lost_at) for n in first.nodes[:3]}
+    lost_gpus = {g.uuid: replace(g, lost_since=lost_at) for g in first.gpus if g.node in lost}
+    for step in range(8):
+        data = src.fetch_now()
+        nodes = tuple(lost.get(n.name, n) for n in data.nodes)
+        gpus = tuple(lost_gpus.get(g.uuid, g) for g in data.gpus)
+        snap = FleetSnapshot(timestamp=clock(), nodes=nodes, gpus=gpus, pods=data.pods, jobs=data.jobs)
+        ctx = RowCtx(snap, clock(), ascii=step in (3, 4, 5))
+        for kind in (NODES, GPUS):
+            assert kind.inputs is not None
+            cols = layout(kind.columns, 160)
+            for obj in kind.rows(snap):
+                key, inputs, text = (
+                    (kind.name, kind.key(obj)),
+                    kind.inputs(obj, ctx),
+                    render_row(cols, obj, ctx),
+                )
+                was = last.get(key)
+                if was is not None and was[0] == obj and was[1] == inputs:
+                    assert text == was[2], key
+                    kept += 1
+                last[key] = (obj, inputs, text)
+        clock.advance(20.0 if step % 3 else 2.0)
+    assert kept > 500
+    assert any("Lost" in t.plain for _, _, t in last.values())

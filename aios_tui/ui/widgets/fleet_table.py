@@ -112,6 +112,9 @@ class FleetTable(ScrollView, can_focus=True):
         self._layout_width = -1
         self._lines: dict[int, Strip] = {}
         self._drawn: dict[int, tuple[Text, int, Style, Strip]] = {}
+        self._texts: dict[int, tuple[Any, tuple[object, ...], list[tuple[Column, int]], Text]] = {}
+        """Row index → the object, its inputs (:attr:`ResourceKind.inputs`) and the columns its text was
+        rendered from, and the text: a row whose object and inputs did not change is not rendered again."""
         """Row index → the text, width and style its line was last made from, and the line: a row whose
         text did not change (most Nodes and GPUs rows at a refresh) keeps its line."""
 
@@ -197,6 +200,7 @@ class FleetTable(ScrollView, can_focus=True):
         self._lines.clear()
         top = round(self.scroll_y)  # lines scrolled past need not be remembered
         self._drawn = {i: d for i, d in self._drawn.items() if top <= i < top + self.size.height}
+        self._texts = {i: t for i, t in self._texts.items() if top <= i < top + self.size.height}
         # Only the height follows the rows. The width is 0: the columns fit the viewport (never a horizontal
         # scrollbar), and a virtual size that followed the viewport's width changed on every resize, which
         # is a second layout pass and a second full paint (and the content width flipped by the scrollbar's
@@ -366,9 +370,13 @@ class FleetTable(ScrollView, can_focus=True):
         strip = self._lines.get(index)
         if strip is None:
             base = self.rich_style if base is None else base
-            text = render_row(cols, self._rows[index], self._ctx)
+            row = self._rows[index]
+            text = self._row_text(index, row, cols, self._ctx)
             style = base
-            if self.marked and self.kind.key(self._rows[index]) in self.marked:
+            marked = self.marked and self.kind.key(row) in self.marked
+            if marked or index == self.cursor_row:
+                text = text.copy()  # the rendered text stays as it is for the next refresh
+            if marked:
                 text.stylize(self.get_component_rich_style("fleet-table--marked"))
             if index == self.cursor_row:
                 name = "fleet-table--cursor" if self.has_focus else "fleet-table--cursor-blurred"
@@ -381,6 +389,19 @@ class FleetTable(ScrollView, can_focus=True):
                 self._drawn[index] = (text, width, style, strip)
             self._lines[index] = strip
         return strip
+
+    def _row_text(self, index: int, row: Any, cols: list[tuple[Column, int]], ctx: RowCtx) -> Text:
+        """Row ``index``'s text: the last one where its object, its inputs and the columns are the same."""
+        inputs = self.kind.inputs
+        if inputs is None:
+            return render_row(cols, row, ctx)
+        now = inputs(row, ctx)
+        last = self._texts.get(index)
+        if last is not None and last[2] is cols and (last[0] is row or last[0] == row) and last[1] == now:
+            return last[3]
+        text = render_row(cols, row, ctx)
+        self._texts[index] = (row, now, cols, text)
+        return text
 
     def _strip(self, text: Any, width: int, style: Style) -> Strip:
         segments = [s for s in text.render(self.app.console) if s.text != "\n"]
