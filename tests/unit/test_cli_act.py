@@ -58,6 +58,18 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+# `act cordon A` on a 12-node fleet laid out at a fixed time, asking for confirmation. (At the wall clock's
+# time the fleet's NVSentinel quarantine fell on A at ~6 % of all instants: "already cordoned", no prompt.)
+ASKING_CHILD = """
+import sys
+from aios_tui import cli
+from aios_tui.domain import clock
+
+with clock.use(clock.FrozenClock(float(sys.argv[2]))):
+    sys.exit(cli.main(["--sim-nodes", "12", "act", "cordon", sys.argv[1]]))
+"""
+
+
 def start_child(tmp_path: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIOS_TUI_")}
     env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state")}
@@ -92,7 +104,8 @@ def test_kill_9_midway_leaves_the_intent_and_the_next_start_reports_it(
     )
     assert (step["phase"], step["step"], step["outcome"]) == ("step", f"cordon {A}", "ok")
 
-    code = cli.main(["--sim-nodes", "12", "act", "cordon", A, "--yes"])  # a new embedded fleet each run
+    with clock.use(clock.FrozenClock(START)):  # a new embedded fleet each run, laid out at START
+        code = cli.main(["--sim-nodes", "12", "act", "cordon", A, "--yes"])
     err = capsys.readouterr().err
     assert code == 0, err
     note = f"aios-tui: note: Cordon 2 nodes ({A}, {B}): interrupted at "
@@ -100,7 +113,8 @@ def test_kill_9_midway_leaves_the_intent_and_the_next_start_reports_it(
     assert f"1 of 2 steps done (cordon {A})" in err
     closed = [ln for ln in lines(state) if ln["id"] == intent["id"] and ln.get("phase") == "end"]
     assert [ln["outcome"] for ln in closed] == ["interrupted"]
-    cli.main(["--sim-nodes", "12", "act", "cordon", B, "--yes"])
+    with clock.use(clock.FrozenClock(START)):
+        cli.main(["--sim-nodes", "12", "act", "cordon", B, "--yes"])
     assert "note:" not in capsys.readouterr().err  # reported once
 
 
@@ -125,7 +139,7 @@ def test_ctrl_c_at_the_prompt_stops_at_once_and_is_audited(state: Path, tmp_path
     leader, follower = pty.openpty()  # a terminal, so that the command asks instead of refusing
     try:
         child = subprocess.Popen(
-            [sys.executable, "-m", "aios_tui.cli", "--sim-nodes", "12", "act", "cordon", A],
+            [sys.executable, "-c", ASKING_CHILD, A, str(START)],
             env=env,
             stdin=follower,
             stdout=subprocess.PIPE,
