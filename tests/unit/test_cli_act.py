@@ -58,8 +58,9 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-# `act cordon A` on a 12-node fleet laid out at a fixed time, asking for confirmation. (At the wall clock's
-# time the fleet's NVSentinel quarantine fell on A at ~6 % of all instants: "already cordoned", no prompt.)
+# `act cordon A` on a 12-node fleet laid out at the time every unit test reads (tests/unit/conftest.py pins
+# it in-process; a child process needs its own pin), asking for confirmation. At the wall clock's time the
+# fleet's NVSentinel quarantine fell on A at ~6 % of all instants: "already cordoned", no prompt.
 ASKING_CHILD = """
 import sys
 from aios_tui import cli
@@ -104,8 +105,7 @@ def test_kill_9_midway_leaves_the_intent_and_the_next_start_reports_it(
     )
     assert (step["phase"], step["step"], step["outcome"]) == ("step", f"cordon {A}", "ok")
 
-    with clock.use(clock.FrozenClock(START)):  # a new embedded fleet each run, laid out at START
-        code = cli.main(["--sim-nodes", "12", "act", "cordon", A, "--yes"])
+    code = cli.main(["--sim-nodes", "12", "act", "cordon", A, "--yes"])  # a new embedded fleet each run
     err = capsys.readouterr().err
     assert code == 0, err
     note = f"aios-tui: note: Cordon 2 nodes ({A}, {B}): interrupted at "
@@ -113,8 +113,7 @@ def test_kill_9_midway_leaves_the_intent_and_the_next_start_reports_it(
     assert f"1 of 2 steps done (cordon {A})" in err
     closed = [ln for ln in lines(state) if ln["id"] == intent["id"] and ln.get("phase") == "end"]
     assert [ln["outcome"] for ln in closed] == ["interrupted"]
-    with clock.use(clock.FrozenClock(START)):
-        cli.main(["--sim-nodes", "12", "act", "cordon", B, "--yes"])
+    cli.main(["--sim-nodes", "12", "act", "cordon", B, "--yes"])
     assert "note:" not in capsys.readouterr().err  # reported once
 
 
