@@ -344,8 +344,11 @@ def object_key(obj: Mapping[str, Any]) -> str:
 
 
 def gpu_request(pod_spec: Mapping[str, Any] | None, names: Sequence[str], path: str = "spec") -> int:
-    """GPUs a pod (or pod template) holds: its containers' requests (limits where no request) summed over
-    the GPU resource ``names``, or its largest init container's when that is more (as the scheduler counts).
+    """GPUs a pod (or pod template) holds, as the scheduler counts its effective request: each container's
+    requests (limits where no request) summed over the GPU resource ``names``; the app containers' sum plus
+    every sidecar's (an init container with ``restartPolicy: Always`` runs beside them), or the largest
+    regular init container's plus the sidecars started before it, whichever is more; plus the pod's
+    ``overhead`` (Kubernetes' "Resource sharing within containers", sidecars included, and Pod Overhead).
     """
     spec = _map(pod_spec, path)
 
@@ -362,8 +365,14 @@ def gpu_request(pod_spec: Mapping[str, Any] | None, names: Sequence[str], path: 
 
     main_path, init_path = f"{path}.containers", f"{path}.initContainers"
     main = sum(of(c, main_path) for c in _maps(spec.get("containers"), main_path))
-    init = max((of(c, init_path) for c in _maps(spec.get("initContainers"), init_path)), default=0)
-    total = max(main, init)
+    sidecars = init = 0
+    for c in _maps(spec.get("initContainers"), init_path):
+        if c.get("restartPolicy") == "Always":
+            sidecars += of(c, init_path)
+        else:
+            init = max(init, of(c, init_path) + sidecars)
+    overhead = _devices(_map(spec.get("overhead"), f"{path}.overhead"), names, f"{path}.overhead")
+    total = max(main + sidecars, init) + overhead
     if total > MAX_DEVICES:
         raise MalformedObject(f"{path}.containers request more than {MAX_DEVICES} devices")
     return total

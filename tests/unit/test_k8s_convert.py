@@ -230,6 +230,29 @@ def test_gpu_request_counts_limits_and_init_containers() -> None:
     assert gpu_request(None, GPU) == 0
 
 
+def test_gpu_request_follows_the_schedulers_rules_for_sidecars_and_overhead() -> None:
+    # Kubernetes' effective request: max(app containers + every sidecar, the largest regular init container
+    # + the sidecars started before it) + the pod's overhead. A sidecar is an init container with
+    # restartPolicy Always: it runs for the pod's whole life, beside the app containers.
+    def gpus(n: int) -> dict[str, object]:
+        return {"resources": {"requests": {"nvidia.com/gpu": str(n)}}}
+
+    spec: dict[str, object] = {
+        "containers": [gpus(2)],
+        "initContainers": [gpus(3), {**gpus(1), "restartPolicy": "Always"}, gpus(2)],
+    }
+    assert gpu_request(spec, GPU) == 3  # max(2 + 1, 3 + 0, 2 + 1)
+    spec["initContainers"] = [{**gpus(1), "restartPolicy": "Always"}, gpus(3)]
+    assert gpu_request(spec, GPU) == 4  # the init container starts after the sidecar: 3 + 1
+    spec["initContainers"] = [
+        {**gpus(2), "restartPolicy": "Always"},
+        {**gpus(1), "restartPolicy": "OnFailure"},
+    ]
+    assert gpu_request(spec, GPU) == 4  # app 2 + sidecar 2; a restartPolicy other than Always is no sidecar
+    spec["overhead"] = {"nvidia.com/gpu": "1", "cpu": "250m"}
+    assert gpu_request(spec, GPU) == 5
+
+
 # --- endpoints and jobs --------------------------------------------------------------------------------
 
 
