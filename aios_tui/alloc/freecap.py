@@ -9,12 +9,12 @@ slots per flavour and topology domain: kubernetes-sigs/kueue#10505), and the fre
 cannot use.
 
 That last figure is the fragmentation measure of Weng et al., "Beware of Fragmentation" (USENIX ATC'23),
-as :mod:`aios_tui.alloc.placement` uses it: a node with ``f`` free GPUs holds ``F(f) = f · P(size > f)``
-GPUs that a request drawn from the running mix of request sizes cannot use; a domain holds the sum over its
-nodes. The mix is the one of the domain's GPU model (one sample per training worker and serving replica of
-that model), the whole fleet's when nothing asks for that model, :data:`DEFAULT_SIZES` when nothing asks
-for anything. Only nodes that can take pods count (``Node.schedulable``, no failed GPU); the others are
-counted apart, as "blocked".
+as :mod:`aios_tui.alloc.placement` computes it (``unusable_gpus``): a node with ``f`` free GPUs holds
+``F(f) = f · P(size > f)`` GPUs that a request drawn from the running mix of request sizes cannot use; a
+domain holds the sum over its nodes. The mix is the one of the domain's GPU model (one sample per training
+worker and serving replica of that model), the whole fleet's when nothing asks for that model, the
+placement's ``DEFAULT_SIZES`` when nothing asks for anything. Only nodes that can take pods count
+(``Node.schedulable``, no failed GPU); the others are counted apart, as "blocked".
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from aios_tui.alloc.placement import DEFAULT_SIZES, demand_sizes
+from aios_tui.alloc.placement import demand_sizes, demand_sizes_by_model, unusable_gpus
 from aios_tui.domain import FleetSnapshot
 
 __all__ = ["SCOPE_ORDER", "SLOT_SIZES", "FreeDomain", "FreeTotals", "free_capacity"]
@@ -97,34 +97,11 @@ class _Acc:
         self.zones: dict[str, None] = {}
 
 
-def _model_sizes(snapshot: FleetSnapshot) -> dict[str, dict[int, float]]:
-    """GPU model → its request-size mix (one sample per worker and replica asking for that model)."""
-    counts: dict[str, dict[int, int]] = {}
-    for j in snapshot.jobs:
-        if j.gpus_per_worker > 0 and j.workers > 0 and j.gpu_model:
-            c = counts.setdefault(j.gpu_model, {})
-            c[j.gpus_per_worker] = c.get(j.gpus_per_worker, 0) + j.workers
-    for e in snapshot.endpoints:
-        if e.gpus_per_replica > 0 and e.replicas_desired > 0 and e.gpu_model:
-            c = counts.setdefault(e.gpu_model, {})
-            c[e.gpus_per_replica] = c.get(e.gpus_per_replica, 0) + e.replicas_desired
-    out = {}
-    for model, c in counts.items():
-        total = sum(c.values())
-        out[model] = {size: n / total for size, n in sorted(c.items())}
-    return out
-
-
-def _unusable(free: int, sizes: Mapping[int, float]) -> float:
-    """``F(f) = f · P(size > f)``."""
-    return free * sum(p for s, p in sizes.items() if s > free)
-
-
 def free_capacity(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], FreeTotals]:
     """Every zone, rack and node pool with GPU nodes (one row per GPU model in it), and the fleet's totals.
     Rows come zones first, then racks, then pools, each by name then model."""
-    fleet_sizes = demand_sizes(snapshot) if (snapshot.jobs or snapshot.endpoints) else dict(DEFAULT_SIZES)
-    by_model = _model_sizes(snapshot)
+    fleet_sizes = demand_sizes(snapshot)
+    by_model = demand_sizes_by_model(snapshot)
     failed = snapshot.failed_nodes
     accs: dict[tuple[Scope, str, str], _Acc] = {}
     total = _Acc()
@@ -152,7 +129,7 @@ def free_capacity(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], Free
             sizes = used_sizes[model] = by_model.get(model) or fleet_sizes
         lost = unusable_memo.get((model, free))
         if lost is None:
-            lost = unusable_memo[model, free] = _unusable(free, sizes)
+            lost = unusable_memo[model, free] = unusable_gpus(free, sizes)
         fits = [free // size for size in SLOT_SIZES]
         for a in targets:
             a.nodes += 1

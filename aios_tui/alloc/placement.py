@@ -142,19 +142,42 @@ class Refusal:
     """How many workers the best zone could hold now."""
 
 
-def demand_sizes(snapshot: FleetSnapshot) -> dict[int, float]:
-    """The request-size distribution of a snapshot: one sample per training worker and serving replica."""
-    counts: dict[int, int] = {}
-    for j in snapshot.jobs:
-        if j.gpus_per_worker > 0 and j.workers > 0:
-            counts[j.gpus_per_worker] = counts.get(j.gpus_per_worker, 0) + j.workers
-    for e in snapshot.endpoints:
-        if e.gpus_per_replica > 0 and e.replicas_desired > 0:
-            counts[e.gpus_per_replica] = counts.get(e.gpus_per_replica, 0) + e.replicas_desired
+def _demand_counts(snapshot: FleetSnapshot) -> dict[str, dict[int, int]]:
+    """GPU model asked for ("" for any) → request size → the training workers and serving replicas asking."""
+    counts: dict[str, dict[int, int]] = {}
+    asks = [(j.gpu_model, j.gpus_per_worker, j.workers) for j in snapshot.jobs]
+    asks += [(e.gpu_model, e.gpus_per_replica, e.replicas_desired) for e in snapshot.endpoints]
+    for model, size, n in asks:
+        if size > 0 and n > 0:
+            c = counts.setdefault(model, {})
+            c[size] = c.get(size, 0) + n
+    return counts
+
+
+def _mix(counts: Mapping[int, int]) -> dict[int, float]:
     total = sum(counts.values())
-    if not total:
-        return dict(DEFAULT_SIZES)
     return {size: n / total for size, n in sorted(counts.items())}
+
+
+def demand_sizes(snapshot: FleetSnapshot) -> dict[int, float]:
+    """The request-size distribution of a snapshot: one sample per training worker and serving replica
+    (:data:`DEFAULT_SIZES` when nothing asks for GPUs)."""
+    total: dict[int, int] = {}
+    for counts in _demand_counts(snapshot).values():
+        for size, n in counts.items():
+            total[size] = total.get(size, 0) + n
+    return _mix(total) if total else dict(DEFAULT_SIZES)
+
+
+def demand_sizes_by_model(snapshot: FleetSnapshot) -> dict[str, dict[int, float]]:
+    """GPU model → the request-size distribution of the workers and replicas that ask for that model."""
+    return {model: _mix(counts) for model, counts in _demand_counts(snapshot).items() if model}
+
+
+def unusable_gpus(free: int, sizes: Mapping[int, float]) -> float:
+    """``F(f) = f · P(size > f)``: of a node's ``free`` GPUs, those a request drawn from ``sizes`` (a
+    normalised distribution) cannot use."""
+    return free * sum(p for s, p in sizes.items() if s > free)
 
 
 def _normalise(sizes: Mapping[int, float]) -> dict[int, float]:
@@ -166,8 +189,8 @@ def _normalise(sizes: Mapping[int, float]) -> dict[int, float]:
 
 
 def _frag_table(sizes: Mapping[int, float], upto: int) -> list[float]:
-    """``F(f) = f · P(size > f)`` for f in 0..upto."""
-    return [f * sum(p for s, p in sizes.items() if s > f) for f in range(upto + 1)]
+    """:func:`unusable_gpus` for f in 0..upto."""
+    return [unusable_gpus(f, sizes) for f in range(upto + 1)]
 
 
 def _unavailable_reason(node: Node) -> str:
@@ -474,7 +497,7 @@ class Capacity:
         if sizes is None:
             return max(0.0, self._frag_total)
         dist = _normalise(sizes)
-        return float(sum(f * sum(p for s, p in dist.items() if s > f) for f in self._free.values()))
+        return float(sum(unusable_gpus(f, dist) for f in self._free.values()))
 
     # ---- committing -------------------------------------------------------------------------------------
 

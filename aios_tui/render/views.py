@@ -656,10 +656,6 @@ def free_of(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], FreeTotals
     return out
 
 
-def _nodes_cell(d: FreeDomain, _: RowCtx) -> str:
-    return f"{d.nodes:,}"
-
-
 def _free_cell(d: FreeDomain, _: RowCtx) -> Text:
     return Text(f"{d.free:,}/{d.gpus:,}", "" if d.free else DIM_STYLE)
 
