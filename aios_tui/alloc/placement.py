@@ -365,6 +365,14 @@ def _take_all(counts: Mapping[int, int], g: int, frag: list[float]) -> tuple[_Fi
     return plan, delta, workers
 
 
+def _forget(dom: _Domain, group: _Group) -> None:
+    """A node of ``dom`` (in ``group``) changed its free count: what the two remembered goes."""
+    dom.caps.clear()
+    dom.shape = None
+    group.by_capacity.clear()
+    group.picks.clear()
+
+
 class Capacity:
     """Free GPUs per schedulable node, built once from a snapshot, then updated by commits."""
 
@@ -444,10 +452,7 @@ class Capacity:
                 bucket = dom.by_free[free] = {}
             bucket[n.name] = None
             dom.free += free
-            dom.caps.clear()
-            dom.shape = None
-            group.by_capacity.clear()
-            group.picks.clear()
+            _forget(dom, group)
             group.counts[free] = group.counts.get(free, 0) + 1
             group.free += free
             group.size = max(group.size, alloc)
@@ -514,10 +519,7 @@ class Capacity:
             del dom.by_free[old]
         dom.by_free.setdefault(new, {})[node] = None
         dom.free += new - old
-        dom.caps.clear()
-        dom.shape = None
-        group.by_capacity.clear()
-        group.picks.clear()
+        _forget(dom, group)
         group.free += new - old
         group.counts[old] -= 1
         if not group.counts[old]:
