@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import enum
 import itertools
-import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from aios_tui.domain.blocks import blocks
 from aios_tui.domain.units import NA, Metric, is_na
 from aios_tui.domain.xid import XID_TABLE, XidAction
 
@@ -711,7 +711,7 @@ _scan_seen: list[tuple[tuple[Gpu, ...], tuple[_ScanBlock, ...]]] = []
 (a source re-reads a slice of the fleet at a time: the sim a tenth, in runs; a watch what changed)."""
 
 
-def _scan_block(gpus: tuple[Gpu, ...]) -> _ScanBlock:
+def _scan_block(gpus: Sequence[Gpu]) -> _ScanBlock:
     """One pass over ``gpus``, written for speed: at 37,600 GPUs it was 10 ms of every snapshot."""
     na = NA
     used = unhealthy = util_n = 0
@@ -753,19 +753,12 @@ def _scan_block(gpus: tuple[Gpu, ...]) -> _ScanBlock:
 
 def _scan_blocks(gpus: tuple[Gpu, ...]) -> tuple[_ScanBlock, ...]:
     """``gpus`` scanned in blocks, reusing the last snapshot's block where its GPUs are the same objects
-    (compared by identity in C: 1 ms for 37,600)."""
-    seen = _scan_seen[0] if _scan_seen else ((), ())
-    old_gpus, old_blocks = seen
-    blocks = []
-    size = _SCAN_BLOCK
-    for i, start in enumerate(range(0, len(gpus), size)):
-        part = gpus[start : start + size]
-        old = old_gpus[start : start + size] if i < len(old_blocks) else ()
-        if len(part) == len(old) and all(map(operator.is_, part, old)):
-            blocks.append(old_blocks[i])
-            continue
-        blocks.append(_scan_block(part))
-    out = tuple(blocks)
+    (:func:`~aios_tui.domain.blocks.blocks`)."""
+    old_gpus, old_blocks = _scan_seen[0] if _scan_seen else ((), ())
+    out = tuple(
+        old_blocks[i] if same else _scan_block(part)
+        for i, (_, part, same) in enumerate(blocks(gpus, old_gpus, _SCAN_BLOCK))
+    )
     _scan_seen[:] = [(gpus, out)]
     return out
 

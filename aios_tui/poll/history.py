@@ -21,9 +21,10 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter, is_
+from operator import attrgetter
 from typing import Any
 
+from aios_tui.domain.blocks import blocks
 from aios_tui.sources.base import SourceData
 
 __all__ = ["ENDPOINT_METRICS", "GPU_METRICS", "NODE_METRICS", "RingHistory", "Series"]
@@ -134,13 +135,12 @@ class _Series:
         sample = sum(1 for a, b in zip(old[:512], objs[:512], strict=True) if a is not b)
         if sample * 4 > min(512, len(objs)):  # most of them re-read (every GPU a fetch): read them all
             return None
-        # Compared in blocks in C first (a source re-reads a slice at a time): one by one only in the blocks
-        # where something changed.
+        # Compared in blocks first (a source re-reads a slice at a time): one by one only in the blocks where
+        # something changed.
         changed: list[int] = []
-        for start in range(0, len(objs), 256):
-            a, b = old[start : start + 256], objs[start : start + 256]
-            if not all(map(is_, a, b)):
-                changed += [start + i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x is not y]
+        for start, part, same in blocks(objs, old, 256):
+            if not same:
+                changed += [start + i for i, x in enumerate(part) if x is not old[start + i]]
         if len(changed) * 4 > len(objs):
             return None
         key = self._key

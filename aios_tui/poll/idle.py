@@ -9,10 +9,10 @@ more, loses its reading, or is freed or given to another pod.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from operator import is_
 from types import MappingProxyType
 
 from aios_tui.domain import IDLE_UTIL_PCT, NA, Gpu
+from aios_tui.domain.blocks import blocks
 
 __all__ = ["IdleTracker"]
 
@@ -45,17 +45,13 @@ class IdleTracker:
         old, old_blocks = self._gpus, self._blocks
         before = self._since
         since: dict[tuple[str, str], float] = {}
-        blocks = []
-        for i, start in enumerate(range(0, len(gpus), _BLOCK)):
-            part, was = gpus[start : start + _BLOCK], old[start : start + _BLOCK]
-            if i < len(old_blocks) and len(part) == len(was) and all(map(is_, part, was)):
-                low = old_blocks[i]
-            else:
-                low = tuple(_low(part))
-            blocks.append(low)
+        found = []
+        for i, (_, part, same) in enumerate(blocks(gpus, old, _BLOCK)):
+            low = old_blocks[i] if same else tuple(_low(part))
+            found.append(low)
             for key in low:
                 since[key] = before.get(key, now)
-        self._gpus, self._blocks, self._since = gpus, blocks, since
+        self._gpus, self._blocks, self._since = gpus, found, since
         self._view = MappingProxyType({uuid: t for (uuid, _), t in since.items()})
         return self._view
 
