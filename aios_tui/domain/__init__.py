@@ -3,6 +3,7 @@
 from aios_tui.domain.model import (
     FATAL_XIDS,
     IDLE_UTIL_PCT,
+    MILLI_GPU,
     XID_TEXT,
     Condition,
     Endpoint,
@@ -15,6 +16,7 @@ from aios_tui.domain.model import (
     Hpa,
     Job,
     JobState,
+    MigSlice,
     Node,
     NodePool,
     Pdb,
@@ -31,6 +33,7 @@ from aios_tui.domain.units import NA, Metric, NaType, fmt, fmt_age, fmt_mib, fmt
 __all__ = [
     "FATAL_XIDS",
     "IDLE_UTIL_PCT",
+    "MILLI_GPU",
     "NA",
     "XID_TEXT",
     "Condition",
@@ -45,6 +48,7 @@ __all__ = [
     "Job",
     "JobState",
     "Metric",
+    "MigSlice",
     "NaType",
     "Node",
     "NodePool",

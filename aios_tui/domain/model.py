@@ -271,9 +271,29 @@ class Taint:
         return f"{self.key}={self.value}:{self.effect}" if self.value else f"{self.key}:{self.effect}"
 
 
+#: Milli-GPU in one whole GPU: shares of a GPU (time-sliced replicas, MIG slices) are counted in these.
+MILLI_GPU = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MigSlice:
+    """One MIG profile a node offers (``nvidia.com/mig-1g.10gb``): how many, how many pods took, its size."""
+
+    profile: str
+    """``1g.10gb``: compute slices (of 7) and memory."""
+    allocatable: int = 0
+    requested: int = 0
+    milli: int = 0
+    """The share of one GPU a slice is, in milli-GPU (compute slices / 7: ``1g`` → 142, ``7g`` → 1000)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A machine that can run pods. GPU counts follow Kubernetes: capacity, allocatable, requested by pods."""
+    """A machine that can run pods. GPU counts follow Kubernetes: capacity, allocatable, requested by pods.
+
+    CPU and memory follow Kubernetes too: allocatable (what the scheduler may give pods) and the sum of its
+    pods' effective requests; 0 allocatable means the source does not know, not that there is none.
+    """
 
     name: str
     source: str
@@ -309,14 +329,46 @@ class Node:
     ``cluster-autoscaler``, a person through aios-tui); "" when unknown or not cordoned."""
     lost_since: float = 0.0
     """0 while its source reports it; else the time of its last report (see :attr:`Gpu.lost_since`)."""
+    cpu_allocatable: int = 0
+    """Milli-CPU the scheduler may give pods; 0 when unknown."""
+    cpu_requested: int = 0
+    """Milli-CPU its pods request."""
+    memory_allocatable: int = 0
+    """Bytes of memory the scheduler may give pods; 0 when unknown."""
+    memory_requested: int = 0
+    gpu_sharing: str = ""
+    """How pods share its GPUs: "" (each pod takes whole GPUs), ``time-slicing`` or ``mps`` (each GPU
+    offered :attr:`gpu_replicas` times), ``mig`` (GPUs partitioned into :attr:`mig_slices`)."""
+    gpu_replicas: int = 0
+    """Under time-slicing or MPS: how many pods one GPU is offered to (0 otherwise)."""
+    gpu_milli_requested: int = 0
+    """Milli-GPU taken by pods that share GPUs (replicas, MIG slices); whole GPUs are in ``gpus_requested``.
+    ``gpus_allocatable`` counts physical GPUs either way."""
+    mig_slices: tuple[MigSlice, ...] = ()
 
     @property
     def key(self) -> str:
         return self.name
 
     @property
+    def gpus_shared(self) -> int:
+        """Physical GPUs partly taken by shares, as few as hold them (a source cannot tell which ones)."""
+        return -(-self.gpu_milli_requested // MILLI_GPU)
+
+    @property
     def gpus_free(self) -> int:
-        return max(0, self.gpus_allocatable - self.gpus_requested)
+        """Whole GPUs no pod holds any of."""
+        return max(0, self.gpus_allocatable - self.gpus_requested - self.gpus_shared)
+
+    @property
+    def cpu_free(self) -> int | None:
+        """Milli-CPU not requested; None when allocatable is unknown."""
+        return max(0, self.cpu_allocatable - self.cpu_requested) if self.cpu_allocatable else None
+
+    @property
+    def memory_free(self) -> int | None:
+        """Bytes not requested; None when allocatable is unknown."""
+        return max(0, self.memory_allocatable - self.memory_requested) if self.memory_allocatable else None
 
     @property
     def schedulable(self) -> bool:
@@ -370,6 +422,15 @@ class Pod:
     ``CrashLoopBackOff``, ``ImagePullBackOff`` (waiting), ``Evicted``; "" when there is nothing to say."""
     containers: tuple[str, ...] = ()
     """Its containers' names, in spec order (logs are per container)."""
+    cpu: int = 0
+    """Milli-CPU it requests (its effective request, as the scheduler counts it)."""
+    memory: int = 0
+    """Bytes of memory it requests."""
+    gpu_milli: int = 0
+    """The share of GPUs it takes without holding a whole one, in milli-GPU (a replica of a time-sliced
+    GPU, a MIG slice); whole GPUs are in :attr:`gpus`."""
+    gpu_profile: str = ""
+    """The MIG profile it asks for (``1g.10gb``), "" otherwise."""
 
     @property
     def key(self) -> str:
