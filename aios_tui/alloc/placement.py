@@ -48,7 +48,8 @@ from dataclasses import dataclass
 from itertools import islice
 from types import MappingProxyType
 
-from aios_tui.domain import FleetSnapshot, Health, Job, Node
+from aios_tui.alloc.fragmentation import NodeFree, TargetWorkload, Task, node_fragmentation
+from aios_tui.domain import MILLI_GPU, FleetSnapshot, Health, Job, Node
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -60,34 +61,67 @@ __all__ = [
     "place_gang",
 ]
 
+#: GPU sharing modes (``Node.gpu_sharing``) under which a share of a GPU may be placed on a node. MIG slices
+#: are fixed profiles, not free shares: a MIG node takes whole GPUs only here.
+SHAREABLE = frozenset({"time-slicing", "mps"})
+
 #: Request-size distribution (GPUs per worker → probability) used when a snapshot shows no demand.
 DEFAULT_SIZES: Mapping[int, float] = {8: 0.5, 4: 0.2, 2: 0.1, 1: 0.2}
 
 
 @dataclass(frozen=True, slots=True)
 class GangRequest:
-    """``workers`` pods of ``gpus_per_worker`` GPUs each, placed all together or not at all."""
+    """``workers`` pods of ``gpus_per_worker`` GPUs each, placed all together or not at all.
+
+    A worker may also ask for CPU and memory, and instead of whole GPUs for a share of one
+    (``gpu_milli``, with ``gpus_per_worker == 1``); such a request is placed by the multi-resource rules
+    (see the module docstring), and a worker of no GPU at all (CPU and memory only) is one too.
+    """
 
     workers: int
     gpus_per_worker: int
     gpu_model: str = ""
-    """Short model (``H100``); "" = any model, but all workers on the same model."""
+    """Short model (``H100``), or alternatives (``A10|T4``); "" = any model, but all workers on one model."""
     zone: str = ""
     """"" = any zone; the whole gang is always in one zone."""
     priority: int = 0
     name: str = ""
     """``namespace/name`` of the job, for messages."""
+    cpu: int = 0
+    """Milli-CPU per worker."""
+    memory: int = 0
+    """Bytes of memory per worker."""
+    gpu_milli: int = 0
+    """A share of one GPU per worker, in milli-GPU (1–999); 0 = whole GPUs."""
 
     def __post_init__(self) -> None:
-        if self.workers < 1 or self.gpus_per_worker < 1:
+        if self.workers < 1 or self.gpus_per_worker < 0 or self.cpu < 0 or self.memory < 0:
             raise ValueError(
-                f"a gang needs at least one worker of at least one GPU, got "
-                f"{self.workers}×{self.gpus_per_worker}"
+                f"a gang needs at least one worker and no negative request, got {self.workers}×"
+                f"{self.gpus_per_worker} GPUs, {self.cpu} milli-CPU, {self.memory} bytes"
+            )
+        if not self.gpus_per_worker and not (self.cpu or self.memory):
+            raise ValueError("a worker must ask for GPUs, CPU or memory")
+        if self.gpu_milli and not (0 < self.gpu_milli < MILLI_GPU and self.gpus_per_worker == 1):
+            raise ValueError(
+                f"a share of a GPU is 1–{MILLI_GPU - 1} milli-GPU of one GPU, got {self.gpu_milli} of "
+                f"{self.gpus_per_worker}"
             )
 
     @property
     def gpus(self) -> int:
-        return self.workers * self.gpus_per_worker
+        """Whole GPUs asked for (a share of a GPU counts as none)."""
+        return 0 if self.gpu_milli else self.workers * self.gpus_per_worker
+
+    @property
+    def models(self) -> frozenset[str]:
+        """The GPU models accepted; empty = any."""
+        return frozenset(m for m in self.gpu_model.split("|") if m)
+
+    @property
+    def multi(self) -> bool:
+        """Whether the multi-resource rules place it (CPU, memory, a share of a GPU, or no GPU)."""
+        return bool(self.cpu or self.memory or self.gpu_milli or not self.gpus_per_worker)
 
     @classmethod
     def for_job(cls, job: Job) -> GangRequest:
@@ -102,8 +136,15 @@ class GangRequest:
         )
 
     def describe(self) -> str:
-        """``4×8 H100``, or ``4×8 GPUs`` when any model will do."""
-        return f"{self.workers}×{self.gpus_per_worker} {self.gpu_model or 'GPUs'}"
+        """``4×8 H100``, ``4×8 GPUs`` when any model will do; ``1×0.25 L4 + 4 CPU, 16 GiB`` with a share of a
+        GPU and CPU and memory; ``2 workers of 4 CPU`` without GPUs."""
+        what = self.gpu_model or "GPUs"
+        extra = [f"{self.cpu / 1000:g} CPU"] if self.cpu else []
+        extra += [f"{self.memory / 2**30:.3g} GiB"] if self.memory else []
+        if not self.gpus_per_worker:
+            return f"{_plural(self.workers, 'worker')} of {', '.join(extra)}"
+        each = f"{self.gpu_milli / MILLI_GPU:g}" if self.gpu_milli else str(self.gpus_per_worker)
+        return f"{self.workers}×{each} {what}" + (" + " + ", ".join(extra) if extra else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +157,9 @@ class Placement:
     label (there is no name to print)."""
     fragmented_after: float
     """Fleet fragmentation once committed (see ``Capacity.fragmented_gpus``)."""
+    shares: tuple[int, ...] = ()
+    """For a share of a GPU: per rank, the free milli-GPU of the GPU it goes on (1000: a whole free GPU);
+    empty otherwise."""
 
     @property
     def where(self) -> str:
@@ -126,7 +170,7 @@ class Placement:
     def gpus_by_node(self) -> dict[str, int]:
         """GPUs the placement takes on each node."""
         out: dict[str, int] = {}
-        g = self.request.gpus_per_worker
+        g = 0 if self.request.gpu_milli else self.request.gpus_per_worker
         for n in self.nodes:
             out[n] = out.get(n, 0) + g
         return out
@@ -313,6 +357,17 @@ class _Group:
         return ", ".join(x for x in (self.zone, self.model if with_model else "") if x)
 
 
+#: A node's room as the multi-resource rules see it: free GPUs, free milli-GPU of each GPU partly taken
+#: (largest first), free milli-CPU, free bytes of memory.
+_State = tuple[int, tuple[int, ...], int, int]
+
+#: Free CPU or memory of a node whose allocatable is unknown: no limit.
+_NO_LIMIT = 1 << 62
+
+#: The cost, in fragmented GPUs, of spreading a multi-resource gang onto one more node: a gang takes a
+#: node it already uses unless that strands half a GPU more than a new node would.
+LOCALITY = 0.5
+
 #: A fill plan for one domain: (free count, workers per node, number of nodes).
 _Fill = list[tuple[int, int, int]]
 
@@ -365,6 +420,13 @@ def _take_all(counts: Mapping[int, int], g: int, frag: list[float]) -> tuple[_Fi
     return plan, delta, workers
 
 
+def _share_options(state: _State, m: int) -> tuple[int, ...]:
+    """Where a share of ``m`` milli-GPU may go on a node: each distinct partly free GPU with room, then a
+    whole free GPU (:data:`MILLI_GPU`)."""
+    partly = tuple(dict.fromkeys(p for p in state[1] if p >= m))
+    return (*partly, MILLI_GPU) if state[0] else partly
+
+
 def _forget(dom: _Domain, group: _Group) -> None:
     """A node of ``dom`` (in ``group``) changed its free count: what the two remembered goes."""
     dom.caps.clear()
@@ -376,11 +438,45 @@ def _forget(dom: _Domain, group: _Group) -> None:
 class Capacity:
     """Free GPUs per schedulable node, built once from a snapshot, then updated by commits."""
 
-    __slots__ = ("_alloc", "_blocked", "_frag", "_frag_total", "_free", "_groups", "_sizes", "_where")
+    __slots__ = (
+        "_alloc",
+        "_blocked",
+        "_cpu",
+        "_fmemo",
+        "_frag",
+        "_frag_total",
+        "_free",
+        "_groups",
+        "_mem",
+        "_parts",
+        "_shareable",
+        "_sizes",
+        "_where",
+        "_workload",
+    )
 
-    def __init__(self, sizes: Mapping[int, float] | None = None) -> None:
-        """An empty capacity; use ``from_snapshot`` and ``add_nodes`` to fill it."""
+    def __init__(
+        self, sizes: Mapping[int, float] | None = None, workload: TargetWorkload | None = None
+    ) -> None:
+        """An empty capacity; use ``from_snapshot`` and ``add_nodes`` to fill it.
+
+        ``workload``: the task shapes the multi-resource rules measure fragmentation against (default: the
+        whole-GPU ``sizes``, no CPU)."""
         self._sizes = _normalise(sizes if sizes is not None else DEFAULT_SIZES)
+        self._workload = workload or TargetWorkload(
+            tuple((Task(0, 0, size, MILLI_GPU), p) for size, p in sorted(self._sizes.items()))
+        )
+        self._cpu: dict[str, int] = {}
+        """node → free milli-CPU; a node whose allocatable CPU is unknown is not in it (no limit)."""
+        self._mem: dict[str, int] = {}
+        """node → free bytes of memory; likewise."""
+        self._parts: dict[str, tuple[int, ...]] = {}
+        """node → free milli-GPU of each GPU partly taken by shares (none: not in it), largest first."""
+        self._shareable: set[str] = set()
+        """Nodes whose GPUs pods may share (time-slicing, MPS): where a share of a GPU may go."""
+        self._fmemo: dict[tuple[int, int, tuple[int, ...], str], float] = {}
+        """(free milli-CPU, free GPUs, partly free GPUs, model) → the node's fragmentation against
+        ``workload`` (:meth:`_fragmentation`); shared with copies, as it depends on nothing else."""
         self._frag = _frag_table(self._sizes, max(self._sizes))
         self._frag_total = 0.0
         self._free: dict[str, int] = {}
@@ -400,13 +496,14 @@ class Capacity:
         *,
         exclude: Iterable[str] = (),
         sizes: Mapping[int, float] | None = None,
+        workload: TargetWorkload | None = None,
     ) -> Capacity:
         """The free GPUs of ``snapshot``'s schedulable nodes, ``exclude``d ones and those with a failed GPU
         (:attr:`FleetSnapshot.failed_nodes`) left out.
 
         ``sizes`` is the request-size distribution for fragmentation (default: ``demand_sizes``).
         """
-        cap = cls(sizes if sizes is not None else demand_sizes(snapshot))
+        cap = cls(sizes if sizes is not None else demand_sizes(snapshot), workload)
         # A node is unhealthy when it says so or when one of its GPUs fails (XID 79, uncorrectable ECC).
         cap._add(snapshot.nodes, frozenset(exclude), snapshot.failed_nodes)
         return cap
@@ -438,8 +535,16 @@ class Capacity:
                 blocked = self._blocked.setdefault((model, zone), {})
                 blocked[why] = blocked.get(why, 0) + 1
                 continue
-            free = alloc - n.gpus_requested
-            free = max(free, 0)
+            free = max(alloc - n.gpus_requested - n.gpus_shared, 0)
+            if n.cpu_allocatable:
+                self._cpu[n.name] = max(n.cpu_allocatable - n.cpu_requested, 0)
+            if n.memory_allocatable:
+                self._mem[n.name] = max(n.memory_allocatable - n.memory_requested, 0)
+            if n.gpu_sharing in SHAREABLE:
+                self._shareable.add(n.name)
+            # Shares already taken are assumed packed on as few GPUs as hold them (which is unknown).
+            if rest := n.gpus_shared * MILLI_GPU - n.gpu_milli_requested:
+                self._parts[n.name] = (rest,)
             group = groups.get((model, zone))
             if group is None:
                 group = groups[(model, zone)] = _Group(model, zone)
@@ -474,6 +579,12 @@ class Capacity:
         c._where = dict(self._where)
         c._groups = {k: g.clone() for k, g in self._groups.items()}
         c._blocked = {k: dict(v) for k, v in self._blocked.items()}
+        c._workload = self._workload
+        c._fmemo = self._fmemo
+        c._cpu = dict(self._cpu)
+        c._mem = dict(self._mem)
+        c._parts = dict(self._parts)
+        c._shareable = set(self._shareable)
         return c
 
     # ---- reading ----------------------------------------------------------------------------------------
@@ -529,7 +640,12 @@ class Capacity:
         self._free[node] = new
 
     def commit(self, placement: Placement) -> None:
-        """Take the placement's GPUs; ``ValueError`` (and nothing taken) if any of them is no longer free."""
+        """Take the placement's GPUs (CPU, memory, shares); ``ValueError`` (and nothing taken) if any of them
+        is no longer free."""
+        request = placement.request
+        if request.multi:
+            self._commit_multi(placement)
+            return
         need = placement.gpus_by_node
         short = [
             f"{node} has {self._free.get(node, 0)} free GPUs, the placement needs {gpus}"
@@ -541,39 +657,190 @@ class Capacity:
         for node, gpus in need.items():
             self._set_free(node, self._free[node] - gpus)
 
-    def release(self, node: str, gpus: int) -> None:
-        """Give back ``gpus`` GPUs on ``node``; a node that cannot receive pods is ignored.
+    def _commit_multi(self, placement: Placement) -> None:
+        request = placement.request
+        after: dict[str, _State] = {}
+        shares = placement.shares or (0,) * len(placement.nodes)
+        for node, share in zip(placement.nodes, shares, strict=True):
+            if node not in self._free:
+                raise ValueError(f"{node} cannot receive pods")
+            state = after.get(node) or self._state(node)
+            took = self._take(node, state, request, share)
+            if took is None:
+                raise ValueError(f"{node} no longer has room for a worker of {request.describe()}")
+            after[node] = took
+        for node, (free, parts, cpu, mem) in after.items():
+            self._set_free(node, free)
+            if parts:
+                self._parts[node] = parts
+            else:
+                self._parts.pop(node, None)
+            if node in self._cpu:
+                self._cpu[node] = cpu
+            if node in self._mem:
+                self._mem[node] = mem
+
+    def release(self, node: str, gpus: int, *, cpu: int = 0, memory: int = 0) -> None:
+        """Give back ``gpus`` whole GPUs (and ``cpu`` milli-CPU, ``memory`` bytes) on ``node``; a node that
+        cannot receive pods is ignored. Shares of a GPU are not given back here.
 
         ``ValueError`` when the node would have more free GPUs than it has allocatable ones.
         """
-        if gpus < 0:
-            raise ValueError(f"cannot release {gpus} GPUs")
+        if gpus < 0 or cpu < 0 or memory < 0:
+            raise ValueError(f"cannot release {gpus} GPUs, {cpu} milli-CPU, {memory} bytes")
         if node not in self._free:
             return
         new = self._free[node] + gpus
         if new > self._alloc[node]:
             raise ValueError(f"{node} would have {new} free GPUs, more than its {self._alloc[node]}")
         self._set_free(node, new)
+        if node in self._cpu:
+            self._cpu[node] += cpu
+        if node in self._mem:
+            self._mem[node] += memory
 
     # ---- placing ----------------------------------------------------------------------------------------
 
     def _candidates(self, request: GangRequest) -> list[_Group]:
-        model, zone = request.gpu_model, request.zone
+        models, zone = request.models, request.zone
         return [
             g
             for (m, z), g in self._groups.items()
-            if (not model or m == model) and (not zone or z == zone) and g.size >= request.gpus_per_worker
+            if (not models or m in models) and (not zone or z == zone) and g.size >= request.gpus_per_worker
         ]
 
     def place(self, request: GangRequest) -> Placement | Refusal:
         """Where the gang would go now (nothing is committed), or why it cannot go anywhere."""
         groups = self._candidates(request)
+        if request.multi:
+            return self._place_multi(request, groups) or self._refuse(request)
         return (
             self._place_node(request, groups)
             or self._place_rack(request, groups)
             or self._place_zone(request, groups)
             or self._refuse(request)
         )
+
+    # ---- placing CPU, memory and shares of a GPU ----------------------------------------------------------
+
+    def _state(self, node: str) -> _State:
+        return (
+            self._free[node],
+            self._parts.get(node, ()),
+            self._cpu.get(node, _NO_LIMIT),
+            self._mem.get(node, _NO_LIMIT),
+        )
+
+    def _take(self, node: str, state: _State, request: GangRequest, share: int) -> _State | None:
+        """``state`` once one worker of ``request`` is on ``node``, its share of a GPU on a GPU with
+        ``share`` milli-GPU free (:data:`MILLI_GPU`: a whole free one); None when it does not fit."""
+        free, parts, cpu, mem = state
+        if cpu < request.cpu or mem < request.memory:
+            return None
+        m = request.gpu_milli
+        if m:
+            if node not in self._shareable or share < m:
+                return None
+            if share == MILLI_GPU:
+                if not free:
+                    return None
+                free -= 1
+            elif share in parts:
+                i = parts.index(share)
+                parts = parts[:i] + parts[i + 1 :]
+            else:
+                return None
+            if rest := share - m:
+                parts = tuple(sorted((*parts, rest), reverse=True))
+        elif free < request.gpus_per_worker:
+            return None
+        else:
+            free -= request.gpus_per_worker
+        return free, parts, cpu - request.cpu, mem - request.memory
+
+    def _fragmentation(self, state: _State, model: str) -> float:
+        """A node's fragmentation against the target workload (``node_fragmentation``), in GPUs."""
+        free, parts, cpu, _ = state
+        key = (cpu, free, parts, model)
+        got = self._fmemo.get(key)
+        if got is None:
+            node = NodeFree(cpu, 0, (MILLI_GPU,) * free + parts, model)
+            got = self._fmemo[key] = node_fragmentation(node, self._workload) / MILLI_GPU
+        return got
+
+    def _fill(self, request: GangRequest, group: _Group) -> tuple[float, list[str], list[int]]:
+        """The workers of ``request`` one by one in ``group``, each on the node (and GPU) where the
+        fragmentation grows least, plus :data:`LOCALITY` for a node the gang does not use yet; ties to the
+        node left with the fewest free GPUs (milli), then the least CPU (best fit). Returns the total cost and
+        the node and share of each worker placed (fewer than asked when the rest do not fit)."""
+        model, m, g = group.model, request.gpu_milli, request.gpus_per_worker
+        after: dict[str, _State] = {}
+        nodes: list[str] = []
+        shares: list[int] = []
+        total = 0.0
+        for _ in range(request.workers):
+            best: tuple[float, int, int] | None = None
+            chosen: tuple[str, int, _State] | None = None
+            for dom in group.racks.values():
+                for f, bucket in dom.by_free.items():
+                    if f < g and not m:
+                        continue  # never more free than the bucket says: what a gang took is only less
+                    for node in bucket:
+                        state = after.get(node) or self._state(node)
+                        if m and not state[0] and not state[1]:
+                            continue
+                        options = _share_options(state, m) if m else (0,)
+                        before = self._fragmentation(state, model)
+                        for share in options:
+                            took = self._take(node, state, request, share)
+                            if took is None:
+                                continue
+                            cost = self._fragmentation(took, model) - before
+                            if nodes and node not in after:
+                                cost += LOCALITY
+                            key = (cost, took[0] * MILLI_GPU + sum(took[1]), took[2])
+                            if best is None or key < best:
+                                best, chosen = key, (node, share, took)
+            if best is None or chosen is None:
+                break
+            node, share, took = chosen
+            after[node] = took
+            nodes.append(node)
+            shares.append(share)
+            total += best[0]
+        return total, nodes, shares
+
+    def _place_multi(self, request: GangRequest, groups: list[_Group]) -> Placement | None:
+        """CPU, memory, shares of a GPU: each zone (and model) filled by :meth:`_fill`, the cheapest kept,
+        then the one using fewest nodes, then the fullest."""
+        best: tuple[float, int, int, str] | None = None
+        chosen: tuple[list[str], list[int]] | None = None
+        for group in groups:
+            cost, nodes, shares = self._fill(request, group)
+            if len(nodes) < request.workers:
+                continue
+            key = (cost, len(set(nodes)), group.free, group.zone)
+            if best is None or key < best:
+                best, chosen = key, (nodes, shares)
+        if chosen is None:
+            return None
+        nodes, shares = chosen
+        racks = {self._where[n][2] for n in nodes}
+        zone = self._where[nodes[0]][1]
+        if len(set(nodes)) == 1:
+            domain = f"node {nodes[0]}"
+        elif len(racks) == 1 and "" not in racks:
+            domain = f"rack {next(iter(racks))}"
+        else:
+            domain = f"zone {zone}" if zone else ""
+        frag = self._frag_total
+        gone: dict[str, int] = {}
+        for n, share in zip(nodes, shares, strict=True):
+            taken = int(share == MILLI_GPU) if request.gpu_milli else request.gpus_per_worker
+            gone[n] = gone.get(n, 0) + taken
+        for n, k in gone.items():
+            frag += self._frag[self._free[n] - k] - self._frag[self._free[n]]
+        return Placement(request, tuple(nodes), domain, frag, tuple(shares) if request.gpu_milli else ())
 
     def _place_node(self, request: GangRequest, groups: list[_Group]) -> Placement | None:
         need = request.gpus
@@ -684,11 +951,11 @@ class Capacity:
 
     # ---- explaining -------------------------------------------------------------------------------------
 
-    def _blocked_summary(self, model: str, zone: str = "") -> tuple[int, str]:
-        """How many nodes of ``model`` (in ``zone``) cannot receive pods, and "2 cordoned, 1 NotReady"."""
+    def _blocked_summary(self, models: frozenset[str], zone: str = "") -> tuple[int, str]:
+        """How many nodes of ``models`` (in ``zone``) cannot receive pods, and "2 cordoned, 1 NotReady"."""
         reasons: dict[str, int] = {}
         for (m, z), counts in self._blocked.items():
-            if (not model or m == model) and (not zone or z == zone) and m:
+            if (not models or m in models) and (not zone or z == zone) and m:
                 for why, n in counts.items():
                     reasons[why] = reasons.get(why, 0) + n
         order = ("cordoned", "NotReady", "unhealthy", "tainted", "excluded")
@@ -697,19 +964,20 @@ class Capacity:
 
     def _refuse(self, request: GangRequest) -> Refusal:
         model, zone, g = request.gpu_model, request.zone, request.gpus_per_worker
+        models = request.models
         what = f"{model} GPUs" if model else "GPUs"
         node_word = f"{model} node" if model else "GPU node"
         known = {m for m, _ in self._groups} | {m for m, _ in self._blocked}
         known.discard("")
-        if model and model not in known:
+        if models and not models & known:
             have = f" (the fleet has {', '.join(sorted(known))})" if known else ""
             return Refusal(request, f"no node in the fleet has {what}{have}")
-        groups = [(m, z) for (m, z) in self._groups if (not model or m == model)]
+        groups = [(m, z) for (m, z) in self._groups if (not models or m in models)]
         if not groups:
-            n, text = self._blocked_summary(model)
+            n, text = self._blocked_summary(models)
             return Refusal(request, f"no schedulable node has {what} ({text or 'none found'})")
         if zone and not any(z == zone for _, z in groups):
-            n, text = self._blocked_summary(model, zone)
+            n, text = self._blocked_summary(models, zone)
             if n:
                 return Refusal(request, f"no schedulable {node_word} in zone {zone} ({text})")
             elsewhere = sorted({z for _, z in groups})
@@ -725,10 +993,12 @@ class Capacity:
                 f"a worker needs {g} GPUs but no schedulable {node_word}{where} has more than {largest}",
             )
         scope = f"zone {zone}" if zone else "one zone"
+        n_blocked, text = self._blocked_summary(models, zone)
+        unavailable = f"; {_plural(n_blocked, node_word)} unavailable ({text})" if n_blocked else ""
+        if request.multi:
+            return self._refuse_multi(request, pool, scope, unavailable)
         best = min(pool, key=lambda gr: (-gr.capacity(g), -gr.free, gr.zone, gr.model))
         room = best.capacity(g)
-        n_blocked, text = self._blocked_summary(model, zone)
-        unavailable = f"; {_plural(n_blocked, node_word)} unavailable ({text})" if n_blocked else ""
         if room == 0:
             most = max(f for gr in pool for f in gr.counts)
             holder = max(pool, key=lambda gr: (most in gr.counts, gr.free))
@@ -748,6 +1018,44 @@ class Capacity:
             f"{request.workers} workers ({_plural(nodes_with, 'node')} with {g}+ free GPUs){unavailable}",
             best_zone=best.zone,
             placeable_workers=room,
+        )
+
+    def _refuse_multi(
+        self, request: GangRequest, pool: list[_Group], scope: str, unavailable: str
+    ) -> Refusal:
+        """Why a request with CPU, memory or a share of a GPU fits nowhere: how far the best zone gets, and
+        how many nodes have the GPU room, the CPU and memory room, and both."""
+        fills = [(len(self._fill(request, gr)[1]), gr) for gr in pool]
+        placed, best = max(fills, key=lambda x: (x[0], x[1].free, x[1].zone))
+        gpu_room = cpu_room = both = 0
+        g, m = request.gpus_per_worker, request.gpu_milli
+        for gr in pool:
+            for dom in gr.racks.values():
+                for nodes in dom.by_free.values():
+                    for node in nodes:
+                        state = self._state(node)
+                        gpus = (
+                            (node in self._shareable and bool(_share_options(state, m)))
+                            if m
+                            else state[0] >= g
+                        )
+                        rest = state[2] >= request.cpu and state[3] >= request.memory
+                        gpu_room += gpus
+                        cpu_room += rest
+                        both += gpus and rest
+        label = best.label(with_model=not request.gpu_model)
+        of = (
+            f"; the best zone ({label}) holds {placed} of the {request.workers} workers"
+            if request.workers > 1
+            else ""
+        )
+        kind = "CPU and memory" if request.memory else "CPU"
+        return Refusal(
+            request,
+            f"needs {request.describe()} in {scope}{of}; {_plural(gpu_room, 'node')} with the GPU room, "
+            f"{cpu_room} with the {kind}, {both} with both{unavailable}",
+            best_zone=best.zone,
+            placeable_workers=placed,
         )
 
 

@@ -394,7 +394,7 @@ def test_any_model_keeps_one_model() -> None:
 def test_request_and_release_validation() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         GangRequest(0, 8)
-    with pytest.raises(ValueError, match="at least one worker"):
+    with pytest.raises(ValueError, match="must ask for GPUs, CPU or memory"):
         GangRequest(1, 0)
     cap = Capacity.from_snapshot(fleet(node("a", used=2)))
     with pytest.raises(ValueError, match="more than its 8"):
