@@ -263,6 +263,7 @@ class SimActions(SimCore):
     def _terminate(self, node: SimNode, t: float) -> None:
         """The machine is gone: its pods with it, their controllers react; then the node leaves the fleet."""
         fleet = self._f
+        node.ready = False  # nothing its pods' controllers recreate lands on it
         for key, pod in list(fleet.pods.items()):
             if pod.node != node.name or key not in fleet.pods:
                 continue

@@ -17,6 +17,7 @@ from aios_tui.sources.sim.signals import mix, suffix, unit
 from aios_tui.sources.sim.world import (
     SimEndpoint,
     SimJob,
+    SimNode,
     create_replica_pod,
     demand,
     hpa_desired,
@@ -144,27 +145,32 @@ class SimControllers(SimCore):
         self._cap_dirty = True
 
     def _recreate_plain(self, pod: Pod, t: float) -> None:
-        """A DaemonSet pod comes back on its node; another controller's pod on the next node of its kind."""
+        """A DaemonSet pod comes back on its node; another controller's pod on the next node of its kind
+        with room for its requests, or Pending when none has (the sim schedules only GPU pods after that,
+        as Kubernetes would leave it: ``Insufficient cpu``)."""
         fleet = self._f
-        node = fleet.node_by_name[pod.node]
+        home = fleet.node_by_name[pod.node]
+        node: SimNode | None = home
         if pod.owner_kind != "DaemonSet":
-            peers = [n for n in fleet.nodes if n.itype is node.itype and n.schedulable and n is not node]
-            later = [n for n in peers if n.idx > node.idx]
-            node = (later or peers or [node])[0]
+            fits = [n for n in fleet.nodes if n.itype is home.itype and n.schedulable and n.has_room(pod)]
+            node = next((n for n in fits if n.idx > home.idx), fits[0] if fits else None)
         name = f"{pod.name.rsplit('-', 1)[0]}-{suffix(fleet.next_uid())}"
         fresh = Pod(
             namespace=pod.namespace,
             name=name,
-            node=node.name,
+            node=node.name if node is not None else "",
             owner_kind=pod.owner_kind,
             owner=pod.owner,
             empty_dir=pod.empty_dir,
             source=pod.source,
             created_at=t,
             containers=pod.containers,
+            cpu=pod.cpu,
+            memory=pod.memory,
         )
         fleet.put_pod(fresh)
-        self._events.push(t + 3.0 + 5.0 * unit(fleet.salt, fleet.uid), EventKind.READY, fresh.key)
+        if node is not None:
+            self._events.push(t + 3.0 + 5.0 * unit(fleet.salt, fleet.uid), EventKind.READY, fresh.key)
 
     def _positions(self, key: str) -> list[int]:
         held = self._f.bound.get(key)

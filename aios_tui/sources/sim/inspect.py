@@ -328,6 +328,20 @@ def _meta(name: str, namespace: str, created: float, labels: Mapping[str, str]) 
     return meta
 
 
+def _cpu_quantity(milli: int) -> str:
+    """Milli-CPU as Kubernetes writes a quantity: ``168``, ``100m``."""
+    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
+
+
+def _memory_quantity(size: int) -> str:
+    """Bytes as Kubernetes writes a quantity, in the largest binary unit that divides them: ``230Gi``,
+    ``128Mi``, ``2145993728Ki``."""
+    for shift, symbol in ((30, "Gi"), (20, "Mi"), (10, "Ki")):
+        if size % (1 << shift) == 0:
+            return f"{size >> shift}{symbol}"
+    return str(size)
+
+
 def pod_object(
     pod: Pod, *, image: str, gpus_label: str = "nvidia.com/gpu", oom_at: float = 0.0
 ) -> dict[str, Any]:
@@ -355,12 +369,19 @@ def pod_object(
                 "blockOwnerDeletion": True,
             }
         ]
-    resources = (
-        {"limits": {gpus_label: str(pod.gpus)}, "requests": {gpus_label: str(pod.gpus)}} if pod.gpus else {}
-    )
+    requests = {
+        **({"cpu": _cpu_quantity(pod.cpu)} if pod.cpu else {}),
+        **({"memory": _memory_quantity(pod.memory)} if pod.memory else {}),
+        **({gpus_label: str(pod.gpus)} if pod.gpus else {}),
+    }
+    resources = {
+        **({"limits": {gpus_label: str(pod.gpus)}} if pod.gpus else {}),
+        **({"requests": requests} if requests else {}),
+    }
+    # The pod's requests on its first container (the others ask nothing).
     containers = [
-        {"name": c, "image": image, **({"resources": resources} if resources else {})}
-        for c in pod.containers or ("main",)
+        {"name": c, "image": image, **({"resources": resources} if resources and i == 0 else {})}
+        for i, c in enumerate(pod.containers or ("main",))
     ]
     spec: dict[str, Any] = {"containers": containers}
     if pod.node:
@@ -416,8 +437,15 @@ def node_object(node: Node, created: float, gpus_label: str = "nvidia.com/gpu") 
         spec["taints"] = [
             {"key": t.key, **({"value": t.value} if t.value else {}), "effect": t.effect} for t in node.taints
         ]
-    capacity = {gpus_label: str(node.gpus_total)} if node.gpus_total else {}
-    allocatable = {gpus_label: str(node.gpus_allocatable)} if node.gpus_total else {}
+    capacity: dict[str, str] = {}
+    allocatable: dict[str, str] = {}
+    if node.cpu_allocatable:
+        allocatable["cpu"] = _cpu_quantity(node.cpu_allocatable)
+    if node.memory_allocatable:
+        allocatable["memory"] = _memory_quantity(node.memory_allocatable)
+    if node.gpus_total:
+        capacity[gpus_label] = str(node.gpus_total)
+        allocatable[gpus_label] = str(node.gpus_allocatable)
     status = {
         "capacity": capacity,
         "allocatable": allocatable,

@@ -15,6 +15,7 @@ from aios_tui.domain import JobState, NodePool, Pod, PodPhase
 from aios_tui.sources.sim.construct import new_pod, replace_pod
 from aios_tui.sources.sim.signals import GPU_SPECS, mix, suffix, template_hash, unit
 from aios_tui.sources.sim.world import (
+    MIB,
     ZONES,
     Fleet,
     ServingKind,
@@ -74,23 +75,26 @@ _DAEMONSETS = (
     ("kube-system", "aws-efa-k8s-device-plugin", False, True),
 )
 
-#: Small CPU services: (namespace, deployment, holds emptyDir data).
+#: Small CPU services: (namespace, deployment, holds emptyDir data, milli-CPU, MiB of memory it requests).
+#: At most 125m and 512 MiB: a CPU node's 200 to 230 of them fit in an m7i.8xlarge with its DaemonSets.
 _CPU_APPS = (
-    ("web", "checkout-api", False),
-    ("web", "frontend", False),
-    ("web", "session-cache", True),
-    ("data", "kafka-connect", False),
-    ("data", "airflow-worker", True),
-    ("data", "spark-exec", True),
-    ("feature-store", "feast-online", False),
-    ("ml-platform", "mlflow", False),
-    ("ml-platform", "jupyter-user", True),
-    ("ml-platform", "tokenizer-svc", False),
-    ("platform", "argo-controller", False),
-    ("platform", "ingress-nginx", False),
-    ("monitoring", "otel-collector", False),
-    ("batch", "etl-nightly", True),
+    ("web", "checkout-api", False, 100, 256),
+    ("web", "frontend", False, 50, 128),
+    ("web", "session-cache", True, 100, 512),
+    ("data", "kafka-connect", False, 125, 512),
+    ("data", "airflow-worker", True, 125, 512),
+    ("data", "spark-exec", True, 125, 512),
+    ("feature-store", "feast-online", False, 100, 384),
+    ("ml-platform", "mlflow", False, 50, 256),
+    ("ml-platform", "jupyter-user", True, 125, 512),
+    ("ml-platform", "tokenizer-svc", False, 100, 256),
+    ("platform", "argo-controller", False, 50, 128),
+    ("platform", "ingress-nginx", False, 100, 128),
+    ("monitoring", "otel-collector", False, 100, 256),
+    ("batch", "etl-nightly", True, 125, 512),
 )
+_DAEMONSET_REQUESTS = (100, 128 * MIB)
+"""Every DaemonSet pod's milli-CPU and bytes of memory (node agents ask little)."""
 
 _JOB_FAMILIES = (
     "llama-pretrain",
@@ -241,21 +245,22 @@ class _Layout:
     def system_pods(self) -> None:
         """DaemonSet pods on every node, small CPU services, and a few bare debugging pods."""
         fleet, rng, src = self.fleet, self.rng, self.fleet.source
-        app_hash = {app: template_hash(mix(fleet.salt ^ i)) for i, (_, app, _) in enumerate(_CPU_APPS)}
+        app_hash = {app: template_hash(mix(fleet.salt ^ i)) for i, (_, app, *_) in enumerate(_CPU_APPS)}
         uid = fleet.next_uid
         running = PodPhase.RUNNING
         # Ages (a hash, not the rng: the rest of the fleet stays as it was): weeks for the DaemonSets, days
         # for the services, hours for the debugging pods.
         app_born = {
             app: self.start - 86_400.0 * (1.0 + 20.0 * unit(fleet.salt, 0xA9 ^ i))
-            for i, (_, app, _) in enumerate(_CPU_APPS)
+            for i, (_, app, *_) in enumerate(_CPU_APPS)
         }
         # 106,000 pods at 5,000 nodes: built here with the fewest calls (1.8 µs each, 3.4 through put_pod,
         # Pod() and rng.randrange; collector off), in the same order, with the same names and uids.
         pods, make, seq = fleet.pods, new_pod, fleet.uid
         daemonsets = {
             (gpu, efa): [
-                (ns, f"{ds}-", f"{ns}/{ds}", "DaemonSet", False, (ds,), 0.0)  # 0: as old as its node
+                # 0.0: as old as its node
+                (ns, f"{ds}-", f"{ns}/{ds}", "DaemonSet", False, (ds,), 0.0, *_DAEMONSET_REQUESTS)
                 for ns, ds, gpu_only, efa_only in _DAEMONSETS
                 if (gpu or not gpu_only) and (efa or not efa_only)
             ]
@@ -263,8 +268,18 @@ class _Layout:
             for efa in (False, True)
         }
         apps = [
-            (ns, f"{app}-{app_hash[app]}-", f"{ns}/{app}", "ReplicaSet", empty_dir, (app,), app_born[app])
-            for ns, app, empty_dir in _CPU_APPS
+            (
+                ns,
+                f"{app}-{app_hash[app]}-",
+                f"{ns}/{app}",
+                "ReplicaSet",
+                empty_dir,
+                (app,),
+                app_born[app],
+                cpu,
+                memory * MIB,
+            )
+            for ns, app, empty_dir, cpu, memory in _CPU_APPS
         ]
         n_apps = len(apps)
         bits, width = rng.getrandbits, n_apps.bit_length()
@@ -278,8 +293,11 @@ class _Layout:
                 while r >= n_apps:
                     r = bits(width)
                 picks.append(apps[r])
-            for ns, prefix, owner, owner_kind, empty_dir, containers, born in picks:
+            node_cpu = node_memory = 0
+            for ns, prefix, owner, owner_kind, empty_dir, containers, born, cpu, memory in picks:
                 seq += 1
+                node_cpu += cpu
+                node_memory += memory
                 name = prefix + suffix(seq)
                 pods[f"{ns}/{name}"] = make(
                     namespace=ns,
@@ -293,13 +311,18 @@ class _Layout:
                     source=src,
                     created_at=born or node_born,
                     containers=containers,
+                    cpu=cpu,
+                    memory=memory,
                 )
+            node.cpu_requested += node_cpu  # what put_pod would have added
+            node.memory_requested += node_memory
         fleet.uid = seq
         fleet.pods_dirty = True
         for i in range(max(1, self.n // 500)):
             node = fleet.nodes[rng.randrange(len(fleet.nodes))]
             user = _USERS[i % len(_USERS)]
             born = self.start - 3600.0 * (0.5 + 8.0 * unit(fleet.salt, 0xDE ^ i))
+            # No requests: a shell started with ``kubectl run`` is BestEffort.
             fleet.put_pod(
                 Pod(
                     "default",

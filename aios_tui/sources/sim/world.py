@@ -7,6 +7,7 @@ records, and caches the frozen domain objects built from them so that a fetch on
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,21 @@ NODE_BOOT_DELAY = (30.0, 60.0)
 join; the simulation compresses that so that a scale-up shows within a short session."""
 REPLICA_READY_DELAY = (10.0, 30.0)
 HPA_METRIC = "requests_per_second"
+MIB = 1 << 20
+GIB = 1 << 30
+GPU_POD_SHARE = 0.9
+"""Of a node's allocatable CPU and memory, the share its GPUs' pods may ask for (per GPU, the share of one
+GPU): the rest is for its DaemonSets and the small services beside them, so that GPU pods never leave a
+node short of CPU or memory, as a cluster whose GPU pods are sized to their nodes runs."""
+_MAX_PODS = {
+    "p5.48xlarge": 100,
+    "p5e.48xlarge": 100,
+    "p4de.24xlarge": 737,
+    "g6.12xlarge": 234,
+    "g6.48xlarge": 737,
+    "m7i.8xlarge": 234,
+}
+"""Pods per node as the EKS AMI's ``eni-max-pods.txt`` gives them (from the VPC CNI's ENI and IP limits)."""
 
 # --- records ----------------------------------------------------------------------------------------------
 
@@ -67,6 +83,11 @@ class SimNode:
     nvlink_errors: int = 0
     cordoned_by: str = ""
     """Who cordoned it (``NVSentinel``, ``aios-tui``), "" when unknown or not cordoned."""
+    cpu_allocatable: int = 0
+    memory_allocatable: int = 0
+    cpu_requested: int = 0
+    """Milli-CPU its pods request (kept by :meth:`Fleet.put_pod` and :meth:`Fleet.remove_pod`)."""
+    memory_requested: int = 0
     obj: Node | None = None
 
     @property
@@ -85,6 +106,37 @@ class SimNode:
     @property
     def schedulable(self) -> bool:
         return self.ready and not self.cordoned and self.xid_gpu < 0
+
+    def has_room(self, pod: Pod) -> bool:
+        """Whether the pod's CPU and memory requests fit in what the node has not given yet."""
+        return (
+            self.cpu_requested + pod.cpu <= self.cpu_allocatable
+            and self.memory_requested + pod.memory <= self.memory_allocatable
+        )
+
+
+@functools.cache
+def allocatable(itype: InstanceType) -> tuple[int, int]:
+    """Milli-CPU and bytes of memory the scheduler may give pods on an ``itype`` node, as the EKS AMI's
+    bootstrap reserves them (kube-reserved, no system-reserved): CPU 6 % of the first core, 1 % of the
+    second, 0.5 % of the next two and 0.25 % of every core above four; memory 255 MiB and 11 MiB per pod
+    the node may run (:data:`_MAX_PODS`, 110 for a type it lacks), and the kubelet's 100 MiB eviction
+    threshold (``memory.available<100Mi``)."""
+    cores = itype.vcpus
+    reserved = 60 * min(cores, 1) + 10 * min(max(cores - 1, 0), 1) + 5 * min(max(cores - 2, 0), 2)
+    reserved += (5 * max(cores - 4, 0) + 1) // 2
+    memory = (255 + 11 * _MAX_PODS.get(itype.name, 110) + 100) * MIB
+    return cores * 1000 - reserved, itype.mem_gib * GIB - memory
+
+
+def per_gpu(itype: InstanceType) -> tuple[int, int]:
+    """What a pod asks per GPU on an ``itype`` node: :data:`GPU_POD_SHARE` of the node's allocatable CPU
+    (in whole cores) and memory (in whole GiB) over its GPUs."""
+    cpu, memory = allocatable(itype)
+    return (
+        int(cpu * GPU_POD_SHARE / itype.gpus) // 1000 * 1000,
+        int(memory * GPU_POD_SHARE / itype.gpus) // GIB * GIB,
+    )
 
 
 @dataclass(eq=False, slots=True)
@@ -210,6 +262,9 @@ class Fleet:
         self.nodes: list[SimNode] = []
         self.node_by_name: dict[str, SimNode] = {}
         self.by_model: dict[str, list[SimNode]] = {}
+        self.per_gpu: dict[str, tuple[int, int]] = {}
+        """GPU model → milli-CPU and bytes of memory a pod asks per GPU of that model: what fits the
+        smallest of the model's nodes (a pod template's requests do not depend on where it lands)."""
         self.gpus: list[SimGpu] = []
         self.pools: tuple[NodePool, ...] = ()
         self.pods: dict[str, Pod] = {}
@@ -242,9 +297,22 @@ class Fleet:
     # pods
 
     def put_pod(self, pod: Pod) -> None:
-        """Add a pod, or replace the one with the same key (keeping its place in the order)."""
-        self.pods[pod.key] = pod
+        """Add a pod, or replace the one with the same key (keeping its place in the order); a pod bound to
+        a node adds its requests to the node's (they never change: Kubernetes' are immutable)."""
+        key = pod.key
+        old = self.pods.get(key)
+        if pod.node and (old is None or old.node != pod.node):
+            self._charge(pod, 1)
+        self.pods[key] = pod
         self.pods_dirty = True
+
+    def _charge(self, pod: Pod, sign: int) -> None:
+        """Add (``sign`` 1) or take back (-1) the pod's requests on its node."""
+        node = self.node_by_name.get(pod.node)
+        if node is not None and (pod.cpu or pod.memory):
+            node.cpu_requested += sign * pod.cpu
+            node.memory_requested += sign * pod.memory
+            node.obj = None
 
     def bind(self, key: str, node: SimNode, gpus: int) -> None:
         """Give pod ``key`` ``gpus`` free GPUs on ``node`` (the lowest free indices)."""
@@ -281,8 +349,11 @@ class Fleet:
         self.unplaced.pop(key, None)
         self.work.pop(key, None)
         self.rank_of.pop(key, None)
-        if self.pods.pop(key, None) is not None:
+        pod = self.pods.pop(key, None)
+        if pod is not None:
             self.pods_dirty = True
+            if pod.node:
+                self._charge(pod, -1)
 
     def first_fit(self, model: str, gpus: int, zones: Sequence[str] = ()) -> SimNode | None:
         """The first schedulable node of ``model`` (in ``zones`` when given) with ``gpus`` free."""
@@ -308,6 +379,7 @@ def add_node(
     fleet.node_seq += 1
     name = f"{pool}-{i + 1:04d}"
     rack = f"{pool}-r{i // RACK_SIZE:02d}"
+    cpu, memory = allocatable(itype)
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/arch": "amd64",
@@ -334,11 +406,17 @@ def add_node(
         gpu0=len(fleet.gpus),
         owners=[""] * itype.gpus,
         inlet=rng.uniform(26.0, 31.0),
+        cpu_allocatable=cpu,
+        memory_allocatable=memory,
     )
     fleet.nodes.append(node)
     fleet.node_by_name[name] = node
     if itype.gpus:
         fleet.by_model.setdefault(itype.gpu_model, []).append(node)
+        (cpu_share, memory_share), known = per_gpu(itype), fleet.per_gpu.get(itype.gpu_model)
+        if known is not None:
+            cpu_share, memory_share = min(cpu_share, known[0]), min(memory_share, known[1])
+        fleet.per_gpu[itype.gpu_model] = cpu_share, memory_share
     for g in range(itype.gpus):
         h = mix(fleet.salt ^ (idx << 8 | g))
         hexes = f"{h:016x}{mix(h):016x}"
@@ -352,10 +430,13 @@ def add_node(
 
 def create_job_pod(fleet: Fleet, job: SimJob, rank: int) -> str:
     key_name = f"{job.name}-{rank}-{suffix(fleet.next_uid())}"
+    cpu, memory = fleet.per_gpu[job.gpu_model]
     pod = Pod(
         namespace=job.namespace,
         name=key_name,
         gpus=job.per_worker,
+        cpu=cpu * job.per_worker,
+        memory=memory * job.per_worker,
         owner_kind="Job",
         owner=job.key,
         empty_dir=True,
@@ -374,10 +455,13 @@ def create_job_pod(fleet: Fleet, job: SimJob, rank: int) -> str:
 
 def create_replica_pod(fleet: Fleet, ep: SimEndpoint) -> str:
     name = f"{ep.name}-{ep.template}-{suffix(fleet.next_uid())}"
+    cpu, memory = fleet.per_gpu[ep.kind.gpu_model]
     pod = Pod(
         namespace=ep.namespace,
         name=name,
         gpus=ep.kind.gpus,
+        cpu=cpu * ep.kind.gpus,
+        memory=memory * ep.kind.gpus,
         owner_kind="ReplicaSet",
         owner=ep.key,
         source=fleet.source,
