@@ -36,8 +36,11 @@ from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, WARN_STYLE, heat_cells
 from aios_tui.render.table import (
     GPUS,
     RowCtx,
+    cpu_requested_text,
+    gpu_sharing_text,
     health_cell,
     layout,
+    memory_requested_text,
     node_stats,
     pct_cell,
     render_header,
@@ -203,6 +206,12 @@ def _gpu_guidance(g: Gpu, now: float, prefix: str = "") -> list[tuple[str, Text 
     return out
 
 
+def _requested(text: str, requested: int, allocatable: int) -> Text:
+    """What a node's pods request of its CPU or memory: dim when unknown, a warning when they request all."""
+    style = DIM_STYLE if not allocatable else WARN_STYLE if requested >= allocatable else ""
+    return Text(text, style)
+
+
 def node_detail(
     n: Node, snap: FleetSnapshot, now: float, history: History, width: int, ascii: bool
 ) -> RenderableType:
@@ -230,8 +239,19 @@ def node_detail(
                 "GPUs",
                 f"{n.gpus_requested} requested by its pods; capacity unknown (the node could not be read)"
                 if not n.gpus_total and n.gpus_requested
-                else f"{n.gpus_requested} of {n.gpus_allocatable} allocatable requested "
-                f"({n.gpus_total} × {n.gpu_model or 'none'})",
+                else f"{n.gpus_requested} of {n.gpus_allocatable} allocatable requested"
+                + (f", {n.gpus_shared} more taken in part by shares" if n.gpus_shared else "")
+                + f" ({n.gpus_total} × {n.gpu_model or 'none'})",
+            ),
+            *([("GPU sharing", sharing)] if (sharing := gpu_sharing_text(n)) else []),
+            (
+                "Requested",
+                Text.assemble(
+                    "CPU ",
+                    _requested(cpu_requested_text(n), n.cpu_requested, n.cpu_allocatable),
+                    ", memory ",
+                    _requested(memory_requested_text(n), n.memory_requested, n.memory_allocatable),
+                ),
             ),
             ("Price", fmt_money(n.price_per_hour) + (f" ({n.lifecycle})" if n.lifecycle else "")),
             *_cloud_line(n, now),

@@ -20,6 +20,7 @@ from rich.text import Span, Text
 from aios_tui.alloc.slo import breached
 from aios_tui.alloc.whatif import why_pending
 from aios_tui.domain import (
+    MILLI_GPU,
     NA,
     Endpoint,
     FleetSnapshot,
@@ -320,12 +321,73 @@ def node_status(n: Node, ctx: RowCtx) -> Text:
     return Text("Ready", OK_STYLE)
 
 
+def gpus_taken(n: Node) -> int:
+    """GPUs a pod holds all or part of: whole ones requested, and those partly taken by shares (time-sliced
+    replicas, MIG slices); with the GPUs free, the node's allocatable ones."""
+    return n.gpus_requested + n.gpus_shared
+
+
 def _node_alloc(n: Node, _: RowCtx) -> Text:
     if not n.gpus_total:
         # GPUs requested on a node of no known capacity: its source may not read the node (RBAC).
         return Text(f"{n.gpus_requested}/?", WARN_STYLE) if n.gpus_requested else Text("-", DIM_STYLE)
     style = OK_STYLE if n.gpus_free == 0 else ""
-    return Text(f"{n.gpus_requested}/{n.gpus_allocatable}", style)
+    return Text(f"{gpus_taken(n)}/{n.gpus_allocatable}", style)
+
+
+def requested_share(requested: int, allocatable: int) -> float:
+    """The share of a node's allocatable CPU or memory its pods request, in %; NaN when allocatable is
+    unknown (0)."""
+    return 100.0 * requested / allocatable if allocatable else math.nan
+
+
+_MEMORY_UNITS = ((1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1, "B"))
+
+
+def _requested_text(requested: int, allocatable: int, scale: int, unit: str) -> str:
+    """``169 of 191 cores (88%)``: what its pods request of allocatable, both in ``unit`` (``scale`` of
+    the amount); ``unknown`` when allocatable is (0), with what its pods request when they request some."""
+
+    def figure(amount: int) -> str:
+        x = amount / scale
+        return f"{x:.1f}" if round(x, 1) < 100 else f"{x:.0f}"
+
+    if not allocatable:
+        return f"unknown (its pods request {figure(requested)} {unit})" if requested else "unknown"
+    share = requested_share(requested, allocatable)
+    return f"{figure(requested)} of {figure(allocatable)} {unit} ({share:.0f}%)"
+
+
+def cpu_requested_text(n: Node) -> str:
+    """The CPU its pods request of what it can give them: ``169 of 191 cores (88%)``."""
+    return _requested_text(n.cpu_requested, n.cpu_allocatable, 1000, "cores")
+
+
+def memory_requested_text(n: Node) -> str:
+    """The memory its pods request of what it can give them, in the unit of the larger:
+    ``1.8 of 2.0 TiB (90%)``."""
+    size = max(n.memory_allocatable, n.memory_requested)
+    scale, unit = next((s, u) for s, u in _MEMORY_UNITS if size >= s or s == 1)
+    return _requested_text(n.memory_requested, n.memory_allocatable, scale, unit)
+
+
+def gpu_sharing_text(n: Node) -> str:
+    """How its pods share GPUs, "" when they take whole ones: ``time-slicing ×4: 3.25 GPUs in shares``,
+    ``MIG 1g.10gb 2/7, 3g.40gb 0/2: 0.28 GPUs in slices``."""
+    if not n.gpu_sharing:
+        return ""
+    taken = f"{n.gpu_milli_requested / MILLI_GPU:.2f}".rstrip("0").rstrip(".")
+    if n.gpu_sharing == "mig":
+        slices = ", ".join(f"{s.profile} {s.requested}/{s.allocatable}" for s in n.mig_slices)
+        return f"MIG {slices or 'slices unknown'}: {taken} GPUs in slices"
+    return f"{n.gpu_sharing} ×{n.gpu_replicas}: {taken} GPUs in shares"
+
+
+def _requested_cell(requested: int, allocatable: int) -> Text:
+    share = requested_share(requested, allocatable)
+    if math.isnan(share):
+        return Text("-", DIM_STYLE)
+    return Text(f"{share:.0f}%", WARN_STYLE if share >= 100 else "")
 
 
 def _node_health(n: Node, ctx: RowCtx) -> Text:
@@ -379,7 +441,7 @@ NODES = ResourceKind(
             "ALLOC",
             5,
             _node_alloc,
-            lambda n, c: n.gpus_requested,
+            lambda n, c: gpus_taken(n),
             justify="right",
             descending=True,
             hotkey="A",
@@ -407,6 +469,27 @@ NODES = ResourceKind(
             priority=2,
             descending=True,
             hotkey="T",
+        ),
+        # CPU and memory its pods request, of allocatable: a node can run out of either with GPUs free.
+        Column(
+            "cpu",
+            "CPU",
+            4,
+            lambda n, c: _requested_cell(n.cpu_requested, n.cpu_allocatable),
+            lambda n, c: requested_share(n.cpu_requested, n.cpu_allocatable),
+            justify="right",
+            priority=4,
+            descending=True,
+        ),
+        Column(
+            "memory",
+            "MEM",
+            4,
+            lambda n, c: _requested_cell(n.memory_requested, n.memory_allocatable),
+            lambda n, c: requested_share(n.memory_requested, n.memory_allocatable),
+            justify="right",
+            priority=4,
+            descending=True,
         ),
         Column(
             "power",

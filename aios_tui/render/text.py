@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from aios_tui.domain import NA, FleetSnapshot, Health, JobState, Node, fmt, fmt_money, fmt_pct
 from aios_tui.ops import ActionResult, Kind, Plan, lookup
 from aios_tui.ops.suggest import suggest_cordons
+from aios_tui.render.table import gpus_taken
 
 __all__ = ["MAX_ROWS", "write_plan", "write_result", "write_summary"]
 
@@ -66,7 +67,7 @@ def write_summary(snap: FleetSnapshot, out: TextIO) -> None:
     for node in snap.nodes:
         problems = _node_problems(node, snap)
         if problems:
-            gpus = f"{node.gpus_requested}/{node.gpus_allocatable}"
+            gpus = f"{gpus_taken(node)}/{node.gpus_allocatable}"
             node_rows.append([node.name, node.pool, node.zone, node.status, gpus, "; ".join(problems)])
     _table(out, "Nodes with problems", ["NAME", "POOL", "ZONE", "STATUS", "GPUS", "PROBLEMS"], node_rows)
     cordon_rows = [[s.node, s.need.word, s.reason] for s in suggest_cordons(snap)]

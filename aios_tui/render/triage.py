@@ -35,7 +35,14 @@ from aios_tui.domain import (
 )
 from aios_tui.domain.xid import xid_info
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
-from aios_tui.render.table import Column, ResourceKind, RowCtx
+from aios_tui.render.table import (
+    Column,
+    ResourceKind,
+    RowCtx,
+    cpu_requested_text,
+    gpu_sharing_text,
+    memory_requested_text,
+)
 
 __all__ = [
     "EVENTS",
@@ -403,8 +410,12 @@ def _describe_rows(kind: str, key: str, snap: FleetSnapshot, now: float) -> list
         if verdict is not None:
             rows += [("Verdict", f"{verdict.word}: " + "; ".join(f.describe(now) for f in verdict.findings))]
         if n.gpu_model:
-            gpus = f"{n.gpus_allocatable} × {n.gpu_model}, {n.gpus_requested} requested, {n.gpus_free} free"
-            rows += [("GPUs", gpus)]
+            shared = f", {n.gpus_shared} taken in part by shares" if n.gpus_shared else ""
+            gpus = f"{n.gpus_allocatable} × {n.gpu_model}, {n.gpus_requested} requested{shared}"
+            rows += [("GPUs", f"{gpus}, {n.gpus_free} free")]
+            if sharing := gpu_sharing_text(n):
+                rows += [("GPU sharing", sharing)]
+        rows += [("CPU requested", cpu_requested_text(n)), ("Mem requested", memory_requested_text(n))]
         rows += [("Taints", ", ".join(map(str, n.taints)) or "<none>")]
         for i, c in enumerate(n.conditions):
             rows += [("Conditions" if i == 0 else "", f"{c.type}={c.status} {c.reason} {c.message}".rstrip())]
