@@ -449,6 +449,7 @@ class Capacity:
         "_groups",
         "_mem",
         "_parts",
+        "_pressure",
         "_shareable",
         "_sizes",
         "_where",
@@ -477,6 +478,8 @@ class Capacity:
         self._fmemo: dict[tuple[int, int, tuple[int, ...], str], float] = {}
         """(free milli-CPU, free GPUs, partly free GPUs, model) → the node's fragmentation against
         ``workload`` (:meth:`_fragmentation`); shared with copies, as it depends on nothing else."""
+        self._pressure: dict[str, float] | None = None
+        """:meth:`_scarcity` once computed (it depends on the nodes and the workload, not on what is free)."""
         self._frag = _frag_table(self._sizes, max(self._sizes))
         self._frag_total = 0.0
         self._free: dict[str, int] = {}
@@ -518,6 +521,7 @@ class Capacity:
 
     def _add(self, nodes: Iterable[Node], exclude: frozenset[str], failed: frozenset[str]) -> None:
         groups = self._groups
+        self._pressure = None
         for n in nodes:
             model = n.gpu_model
             alloc = n.gpus_allocatable
@@ -581,6 +585,7 @@ class Capacity:
         c._blocked = {k: dict(v) for k, v in self._blocked.items()}
         c._workload = self._workload
         c._fmemo = self._fmemo
+        c._pressure = self._pressure
         c._cpu = dict(self._cpu)
         c._mem = dict(self._mem)
         c._parts = dict(self._parts)
@@ -768,12 +773,42 @@ class Capacity:
             got = self._fmemo[key] = node_fragmentation(node, self._workload) / MILLI_GPU
         return got
 
+    def _scarcity(self) -> dict[str, float]:
+        """GPU model → the cost, in fragmented GPUs, of a GPU of that model taken by a request that would
+        accept another: the share of the workload's GPU demand that only some models accept and that falls on
+        this one (split evenly between the models it accepts), over this model's share of the fleet's GPUs.
+
+        0 for every model when nothing is pinned. Without it, fragmentation alone sends flexible requests to
+        the scarce models (their nodes are small, or already fragmented for most of the workload), and the
+        requests pinned there find them full (the openb trace's gpuspec33 list: 626 G2 GPUs left free while
+        T4-only requests failed).
+        """
+        got = self._pressure
+        if got is None:
+            gpus: dict[str, int] = {}
+            for node, (model, _, _) in self._where.items():
+                gpus[model] = gpus.get(model, 0) + self._alloc[node]
+            total = sum(gpus.values())
+            demand = sum(p * t.gpu_demand for t, p in self._workload.shapes)
+            pinned: dict[str, float] = {}
+            for t, p in self._workload.shapes:
+                accepted = [mo for mo in t.models if mo in gpus]
+                if t.gpu_demand and accepted:
+                    for mo in accepted:
+                        pinned[mo] = pinned.get(mo, 0.0) + p * t.gpu_demand / len(accepted)
+            got = self._pressure = {
+                mo: (d / demand) / (gpus[mo] / total) for mo, d in pinned.items() if demand and gpus[mo]
+            }
+        return got
+
     def _fill(self, request: GangRequest, group: _Group) -> tuple[float, list[str], list[int]]:
         """The workers of ``request`` one by one in ``group``, each on the node (and GPU) where the
         fragmentation grows least, plus :data:`LOCALITY` for a node the gang does not use yet; ties to the
         node left with the fewest free GPUs (milli), then the least CPU (best fit). Returns the total cost and
         the node and share of each worker placed (fewer than asked when the rest do not fit)."""
         model, m, g = group.model, request.gpu_milli, request.gpus_per_worker
+        scarcity = self._scarcity().get(model, 0.0) if len(request.models) != 1 else 0.0
+        taken = (m or MILLI_GPU * g) / MILLI_GPU
         after: dict[str, _State] = {}
         nodes: list[str] = []
         shares: list[int] = []
@@ -795,7 +830,7 @@ class Capacity:
                             took = self._take(node, state, request, share)
                             if took is None:
                                 continue
-                            cost = self._fragmentation(took, model) - before
+                            cost = self._fragmentation(took, model) - before + scarcity * taken
                             if nodes and node not in after:
                                 cost += LOCALITY
                             key = (cost, took[0] * MILLI_GPU + sum(took[1]), took[2])

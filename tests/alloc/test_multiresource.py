@@ -251,3 +251,20 @@ def test_a_multi_resource_gang_stays_in_one_zone_and_on_few_nodes() -> None:
     assert {cap._where[n][1] for n in got.nodes} == {"z1"} or len(set(got.nodes)) == 1
     refused = cap.place(GangRequest(3, 4, cpu=4000))  # z2 holds 2 of 3 and z1 none: zones never mix
     assert isinstance(refused, Refusal) and "holds 2 of the 3 workers" in refused.reason
+
+
+def test_a_flexible_request_leaves_a_scarce_model_to_the_requests_pinned_to_it() -> None:
+    nodes = (node("t4", model="T4", gpus=2, used=1), node("g2", model="G2", gpus=8))
+    snapshot = FleetSnapshot(timestamp=0.0, nodes=nodes)
+    flexible = GangRequest(1, 1, cpu=1000)
+    anyone = TargetWorkload(((Task(1000, 0, 1, 1000), 0.5), (Task(1000, 0, 4, 1000), 0.5)))
+    pinned = TargetWorkload(((Task(1000, 0, 1, 1000, frozenset({"T4"})), 0.5), (Task(1000, 0, 4, 1000), 0.5)))
+    alone = Capacity.from_snapshot(snapshot, workload=anyone).place(flexible)
+    assert isinstance(alone, Placement) and alone.nodes == ("t4",), "fragmentation alone takes the T4"
+    cap = Capacity.from_snapshot(snapshot, workload=pinned)
+    # T4: 0.5 of the 2.5 GPUs a task asks on average is pinned to it (0.2), on a fifth of the GPUs (0.2).
+    assert cap._scarcity() == pytest.approx({"T4": 1.0})
+    got = cap.place(flexible)
+    assert isinstance(got, Placement) and got.nodes == ("g2",)
+    t4_only = cap.place(GangRequest(1, 1, "T4", cpu=1000))
+    assert isinstance(t4_only, Placement) and t4_only.nodes == ("t4",)
