@@ -11,7 +11,10 @@ The rules, in order
 1. All workers or none, all on nodes of one GPU model (``Node.gpu_model``), all in ONE zone; a node may host
    several workers when its free GPUs allow. Never more GPUs than a node has free.
 2. The tightest topology domain wins: one node, else one rack (``Node.rack``; nodes without a rack label
-   are in no rack), else one zone.
+   are in no rack), else one zone. Locality is weighed, not absolute, in one place: a gang of several
+   workers that fits on one node goes instead to partly used nodes of one rack when that leaves at least
+   :data:`LOCALITY_GPUS` fewer fragmented GPUs per extra node (two half-free nodes rather than an empty one,
+   which a later 8-GPU worker needs).
 3. Inside the chosen kind of domain, the placement that leaves the least fragmented free capacity.
 
 Fragmentation follows Weng et al., "Beware of Fragmentation: Scheduling GPU-Sharing Workloads with
@@ -357,6 +360,11 @@ class _Group:
         return ", ".join(x for x in (self.zone, self.model if with_model else "") if x)
 
 
+#: What keeping a gang on one node is worth, in fragmented GPUs per extra node it would otherwise span
+#: (rule 2): workers on one node talk over NVLink, across nodes over the network. One GPU: a 2×4 gang takes
+#: two half-free nodes (4 GPUs less fragmented with the default sizes) rather than an empty node.
+LOCALITY_GPUS = 1.0
+
 #: A node's room as the multi-resource rules see it: free GPUs, free milli-GPU of each GPU partly taken
 #: (largest first), free milli-CPU, free bytes of memory.
 _State = tuple[int, tuple[int, ...], int, int]
@@ -404,6 +412,47 @@ def _greedy(counts: Mapping[int, int], g: int, workers: int, frag: list[float]) 
         if not avail[f]:
             del avail[f]
     return plan, delta
+
+
+def _tight(
+    counts: Mapping[int, int], g: int, workers: int, frag: list[float]
+) -> tuple[_Fill, float, float] | None:
+    """The workers one by one, each where fragmentation grows least, a node not used yet costing
+    :data:`LOCALITY_GPUS` more; ``None`` when they don't fit. Returns the fill, its cost (fragmentation
+    increase plus the locality cost of every node past the first) and the fragmentation increase alone."""
+    avail = {f: c for f, c in counts.items() if c and f >= g}
+    used: list[list[int]] = []  # [free count before, workers taken] per node used
+    cost = delta = 0.0
+    for _ in range(workers):
+        best: tuple[float, int] | None = None
+        pick: tuple[int, int] | None = None  # (0, index of a used node) or (1, free count of a new one)
+        for i, (f, k) in enumerate(used):
+            left = f - k * g
+            if left >= g and (best is None or (frag[left - g] - frag[left], left) < best):
+                best, pick = (frag[left - g] - frag[left], left), (0, i)
+        extra = LOCALITY_GPUS if used else 0.0
+        for f in avail:
+            key = (frag[f - g] - frag[f] + extra, f)
+            if best is None or key < best:
+                best, pick = key, (1, f)
+        if best is None or pick is None:
+            return None
+        if pick[0]:
+            f = pick[1]
+            used.append([f, 1])
+            avail[f] -= 1
+            if not avail[f]:
+                del avail[f]
+            delta += frag[f - g] - frag[f]
+        else:
+            f, k = used[pick[1]]
+            used[pick[1]][1] += 1
+            delta += frag[f - (k + 1) * g] - frag[f - k * g]
+        cost += best[0]
+    plan: dict[tuple[int, int], int] = {}
+    for f, k in used:
+        plan[(f, k)] = plan.get((f, k), 0) + 1
+    return [(f, k, n) for (f, k), n in plan.items()], cost, delta
 
 
 def _take_all(counts: Mapping[int, int], g: int, frag: list[float]) -> tuple[_Fill, float, int]:
@@ -719,8 +768,11 @@ class Capacity:
         groups = self._candidates(request)
         if request.multi:
             return self._place_multi(request, groups) or self._refuse(request)
+        node = self._place_node(request, groups)
+        if node is not None and request.workers > 1:
+            return self._place_spread(request, groups, node)
         return (
-            self._place_node(request, groups)
+            node
             or self._place_rack(request, groups)
             or self._place_zone(request, groups)
             or self._refuse(request)
@@ -893,6 +945,28 @@ class Capacity:
         f = best[1]
         node = next(iter(best_group.pick(f).by_free[f]))
         return Placement(request, (node,) * request.workers, f"node {node}", self._frag_total + best[0])
+
+    def _place_spread(self, request: GangRequest, groups: list[_Group], node: Placement) -> Placement:
+        """``node`` (the gang on one node), or the gang on several nodes of one rack (or of the rack-less
+        nodes of a zone) when that leaves more than :data:`LOCALITY_GPUS` fewer fragmented GPUs per extra
+        node (:func:`_tight`)."""
+        best = node.fragmented_after - self._frag_total
+        chosen: tuple[_Domain, _Fill, float] | None = None
+        for group in groups:
+            for dom in group.racks.values():
+                fill = _tight(dom.counts(), request.gpus_per_worker, request.workers, self._frag)
+                # One node in the fill is the one-node placement again; and a spread must really be better.
+                if fill is not None and sum(n for _, _, n in fill[0]) > 1 and fill[1] < best - 1e-9:
+                    best, chosen = fill[1], (dom, fill[0], fill[2])
+        if chosen is None:
+            return node
+        dom, plan, delta = chosen
+        where = f"rack {dom.name}" if dom.name else ""
+        if not where:
+            zone = next(g.zone for g in groups if dom in g.racks.values())
+            where = f"zone {zone}" if zone else ""
+        nodes = self._materialise([(dom, plan)], request.gpus_per_worker)
+        return Placement(request, nodes, where, self._frag_total + delta)
 
     def _place_rack(self, request: GangRequest, groups: list[_Group]) -> Placement | None:
         g, workers = request.gpus_per_worker, request.workers

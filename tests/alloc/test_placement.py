@@ -10,12 +10,14 @@ from hypothesis import strategies as st
 
 from aios_tui.alloc.placement import (
     DEFAULT_SIZES,
+    LOCALITY_GPUS,
     Capacity,
     GangRequest,
     Placement,
     Refusal,
     demand_sizes,
     place_gang,
+    unusable_gpus,
 )
 from aios_tui.domain import FleetSnapshot, Health, Job, Node, Taint
 
@@ -153,8 +155,26 @@ def test_place_is_sound_complete_and_topology_tight(
         if (not req.gpu_model or n.gpu_model == req.gpu_model) and (not req.zone or n.zone == req.zone)
     ]
     if any(free[n.name] >= req.gpus for n in matching):
-        assert result.domain.startswith("node ")
-        assert set(result.nodes) == {result.domain.removeprefix("node ")}
+        if result.domain.startswith("node "):
+            assert set(result.nodes) == {result.domain.removeprefix("node ")}
+            return
+        # Spread over partly used nodes of one rack instead: only when it saves more than the locality cost.
+        assert req.workers > 1 and len(set(result.nodes)) > 1
+        assert len({(ok[n].zone, ok[n].rack) for n in result.nodes}) == 1
+        where = ok[result.nodes[0]]
+        assert result.domain == (f"rack {where.rack}" if where.rack else f"zone {where.zone}")
+        f = {n: free[n] for n in free}
+        before = sum(unusable_gpus(x, DEFAULT_SIZES) for x in f.values())
+        one_node = min(
+            unusable_gpus(free[n.name] - req.gpus, DEFAULT_SIZES) - unusable_gpus(free[n.name], DEFAULT_SIZES)
+            for n in matching
+            if free[n.name] >= req.gpus
+        )
+        for n in result.nodes:
+            f[n] -= req.gpus_per_worker
+        saved = one_node - (sum(unusable_gpus(x, DEFAULT_SIZES) for x in f.values()) - before)
+        assert saved > LOCALITY_GPUS * (len(set(result.nodes)) - 1) - 1e-9
+        assert result.fragmented_after == pytest.approx(before + one_node - saved)
         return
     racks: Counter[tuple[str, str, str]] = Counter()
     for n in matching:
@@ -286,9 +306,10 @@ def test_prefers_one_node_then_one_rack_then_best_fit() -> None:
     # 2 GPUs: the node whose free count it uses up exactly
     p = place_gang(snap, GangRequest(1, 2, "H100"))
     assert isinstance(p, Placement) and p.nodes == ("loose",) and p.domain == "node loose"
-    # 2×4 fits one empty node
+    # 2×4 fits one empty node, but the two half-used nodes of rack ra leave 4 fragmented GPUs fewer (and
+    # the empty node whole for an 8-GPU worker): worth more than the locality of one node (1 GPU)
     p = place_gang(snap, GangRequest(2, 4, "H100"))
-    assert isinstance(p, Placement) and len(set(p.nodes)) == 1
+    assert isinstance(p, Placement) and p.domain == "rack ra" and sorted(p.nodes) == ["a1", "a2"]
     # 2×8: a rack with exactly two free nodes (rc) rather than the one with three (rb)
     p = place_gang(snap, GangRequest(2, 8, "H100"))
     assert isinstance(p, Placement) and p.domain == "rack rc" and sorted(p.nodes) == ["c1", "c2"]
@@ -299,6 +320,20 @@ def test_prefers_one_node_then_one_rack_then_best_fit() -> None:
     p = place_gang(snap, GangRequest(4, 8, "H100"))
     assert isinstance(p, Placement) and p.domain == "zone z1"
     assert sorted(p.nodes) == ["b1", "b2", "b3", "c1"] or sorted(p.nodes) == ["b1", "b2", "b3", "c2"]
+
+
+def test_a_gang_spreads_over_nodes_only_when_that_saves_more_than_the_locality_cost() -> None:
+    # F(f) = f · P(size > f) with the default sizes: F(6) = 3, F(4) = 2, F(2) = 1.4, F(0) = 0.
+    # 2×2: "four" used up exactly saves 2; t1 and t2 (2 free each) would save 2.8, but the second node
+    # costs 1 GPU of locality: 1.8 < 2, so the gang stays on one node.
+    snap = fleet(node("four", used=4), node("t1", rack="r", used=6), node("t2", rack="r", used=6))
+    p = place_gang(snap, GangRequest(2, 2, "H100"))
+    assert isinstance(p, Placement) and p.nodes == ("four", "four") and p.domain == "node four"
+    # "six" instead (6 → 2 saves 1.6): the spread wins, 1.8 > 1.6
+    snap = fleet(node("six", used=2), node("t1", rack="r", used=6), node("t2", rack="r", used=6))
+    p = place_gang(snap, GangRequest(2, 2, "H100"))
+    assert isinstance(p, Placement) and sorted(p.nodes) == ["t1", "t2"] and p.domain == "rack r"
+    assert p.fragmented_after == pytest.approx(3 + 1.4 + 1.4 - 2.8)
 
 
 def test_best_fit_reduces_fragmentation() -> None:
