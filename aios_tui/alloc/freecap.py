@@ -123,7 +123,7 @@ def free_capacity(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], Free
             for a in targets:
                 a.blocked += 1
             continue
-        free = max(0, alloc - n.gpus_requested)
+        free = n.gpus_free  # whole GPUs: those partly taken by shares (time-slicing, MIG) hold no worker
         sizes = used_sizes.get(model)
         if sizes is None:
             sizes = used_sizes[model] = by_model.get(model) or fleet_sizes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 
@@ -103,3 +105,12 @@ def test_slots_and_unusable_agree_with_the_placement_engine(nodes: tuple[Node, .
         racked = sum(n.gpus_free for n in usable if n.gpu_model == model and n.rack)
         by_scope = {s: sum(r.free for r in rows if r.scope == s and r.gpu_model == model) for s in SCOPES}
         assert by_scope == {"zone": free, "rack": racked, "pool": free}
+
+
+def test_gpus_partly_taken_by_shares_are_not_free_slots() -> None:
+    shared = dataclasses.replace(
+        node("s", used=2), gpu_sharing="time-slicing", gpu_replicas=4, gpu_milli_requested=1250
+    )
+    _, totals = free_capacity(FleetSnapshot(timestamp=0.0, nodes=(shared,)))
+    # 8 GPUs, 2 held whole, 1.25 GPUs of replicas packed on 2 GPUs: 4 whole GPUs are free
+    assert (totals.free, totals.whole, totals.slots) == (4, 0, (4, 2, 1, 0))
