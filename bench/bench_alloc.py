@@ -461,8 +461,10 @@ def part_trace(nodes: int, seed: int, jobs: int) -> list[str]:
 
 #: GPUs per job → share of jobs, in the spirit of the published production traces (Microsoft Philly, Jeon et
 #: al. ATC'19; SenseTime Helios, Hu et al. SC'21; Alibaba PAI, Weng et al. NSDI'22): over half of the jobs
-#: take one GPU, a few take many. A job of more than 8 GPUs is a gang of 8-GPU workers.
+#: take one GPU, a few take many. A job of more than 8 GPUs is a gang of 8-GPU workers; a job of 2–8 GPUs is
+#: one worker, or (:data:`SPLIT` of them: data-parallel jobs launched as two pods) two workers of half.
 HELIOS_MIX = {1: 0.56, 2: 0.10, 4: 0.12, 8: 0.14, 16: 0.05, 32: 0.03}
+SPLIT = 0.3
 
 
 def helios_request(
@@ -470,6 +472,8 @@ def helios_request(
 ) -> GangRequest:
     gpus = rng.choices(list(HELIOS_MIX), list(HELIOS_MIX.values()))[0]
     model = rng.choices(models, weights)[0]
+    if 1 < gpus <= 8 and rng.random() < SPLIT:
+        return GangRequest(2, gpus // 2, model, name=f"j{i}")
     return GangRequest(max(1, gpus // 8), min(gpus, 8), model, name=f"j{i}")
 
 
