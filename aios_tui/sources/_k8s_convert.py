@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
 from aios_tui.alloc.prices import INSTANCE_TYPES, price_per_hour
 from aios_tui.domain import (
+    MILLI_GPU,
     NA,
     Condition,
     Endpoint,
@@ -38,6 +40,7 @@ from aios_tui.domain import (
     Job,
     JobState,
     Metric,
+    MigSlice,
     Node,
     Pdb,
     Pod,
@@ -53,6 +56,8 @@ __all__ = [
     "IMAGE_LIMIT",
     "LABEL_KEY_LIMIT",
     "MAX_DEVICES",
+    "MAX_MEMORY",
+    "MAX_MILLI_CPU",
     "EndpointRec",
     "EventRec",
     "HpaRec",
@@ -79,10 +84,12 @@ __all__ = [
     "deployment_of_replicaset",
     "gpu_request",
     "matches",
+    "mig_profile",
     "object_key",
     "parse_quantity",
     "parse_selector",
     "pdb_of_message",
+    "requests_of",
     "selector_matches",
     "selector_requirements",
     "short_gpu_model",
@@ -93,6 +100,21 @@ DEFAULT_RACK_LABEL = "topology.k8s.aws/network-node-layer-3"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+GPU_COUNT_LABEL = "nvidia.com/gpu.count"
+"""GPU feature discovery's count of the node's physical GPUs (of its MIG devices under MIG's single
+strategy)."""
+GPU_REPLICAS_LABEL = "nvidia.com/gpu.replicas"
+"""GPU feature discovery: how many replicas of each GPU the device plugin offers (time-slicing, MPS)."""
+GPU_SHARING_LABEL = "nvidia.com/gpu.sharing-strategy"
+"""GPU feature discovery: ``none``, ``time-slicing`` or ``mps`` (absent before device plugin v0.15, which
+only time-sliced)."""
+MIG_STRATEGY_LABEL = "nvidia.com/mig.strategy"
+"""GPU feature discovery: ``single`` (the GPU resource counts MIG devices, all of one profile) or ``mixed``
+(one ``nvidia.com/mig-<profile>`` resource per profile)."""
+MIG_PREFIX = "nvidia.com/mig-"
+SHARED_SUFFIX = ".shared"
+"""The device plugin's ``renameByDefault``: replicas of ``nvidia.com/gpu`` offered as
+``nvidia.com/gpu.shared``."""
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 TEMPLATE_HASH = "pod-template-hash"
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -127,6 +149,13 @@ MAX_DEVICES = 1024
 """The most devices (GPUs, MIG slices, time-sliced shares) one node offers or one pod requests: 8 GPUs ×
 7 MIG slices is 56, time-slicing 8 GPUs 10 ways is 80. Beyond it the object is malformed: the source makes
 one ``Gpu`` per allocatable device, and a node claiming 10¹⁵ would exhaust memory."""
+MAX_MILLI_CPU = 10**9
+"""The most milli-CPU one pod asks or one node offers: a million CPUs, hundreds of times the largest machine.
+Beyond it the object is malformed, as a device count beyond :data:`MAX_DEVICES` is."""
+MAX_MEMORY = 2**60
+"""The most bytes of memory one pod asks or one node offers: an exbibyte (malformed beyond)."""
+MAX_PROFILES = 64
+"""The most MIG profiles one node offers: a GPU has about ten, a node one kind of GPU (malformed beyond)."""
 _INT32 = 2**31 - 1
 """Replicas, parallelism, priority and the PDB counts are int32 in the Kubernetes API."""
 _SHORT = 64
@@ -153,6 +182,10 @@ _SUFFIXES = {
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _QUANTITY_MAX = Decimal(2**63)
 _INDEX = re.compile(r"^[0-9]{1,9}$")
+_MIG_PROFILE = re.compile(r"^(?:([1-7])c\.)?([1-7])g\.[0-9]{1,4}gb(?:[+-][a-z.]{1,16})?$")
+"""``1g.10gb``, ``1g.10gb+me``, ``3g.40gb``, ``1c.3g.40gb`` (a compute instance of one slice in a 3g one)."""
+_MIG_SLICES = 7
+"""Compute slices in a whole MIG-capable GPU: a ``3g`` slice is 3/7 of it."""
 _PDB_NAME = re.compile(r"disruption budget (\S+)")
 
 
@@ -334,6 +367,175 @@ def _devices(resources: Mapping[str, Any], names: Sequence[str], path: str) -> i
     return total
 
 
+_PARSED: dict[tuple[str, str], int] = {}
+"""Quantities of containers already read, by (resource, text): a cluster writes a few dozen ("500m",
+"64Gi", "1") over and over, and reading one costs a regular expression and Decimal arithmetic."""
+_PARSED_MAX = 4096
+"""Beyond this many, a quantity is read each time: an object's own strings cannot grow the table further."""
+
+
+def _amount(value: object, path: str, scale: int, cap: int) -> int:
+    """A CPU (``scale`` 1000: milli-CPU) or memory (``scale`` 1: bytes) quantity, rounded up as Kubernetes
+    does (``100m`` of memory is one byte). Malformed when negative or beyond ``cap``."""
+    number = parse_quantity(value, path) * scale
+    if number < 0:
+        raise MalformedObject(f"{path} is negative")
+    if number > cap:
+        raise MalformedObject(f"{path} is out of range")
+    return int(number.to_integral_value(ROUND_CEILING))
+
+
+def _milli_cpu(value: object, path: str) -> int:
+    return _amount(value, path, 1000, MAX_MILLI_CPU)
+
+
+def _bytes(value: object, path: str) -> int:
+    return _amount(value, path, 1, MAX_MEMORY)
+
+
+_Readers = Mapping[str, Callable[[object, str], int]]
+_POD_LEVEL: _Readers = MappingProxyType({"cpu": _milli_cpu, "memory": _bytes})
+"""The resources a pod's own ``spec.resources`` may set (Pod Level Resources; hugepages are not read)."""
+_CAPS = {"cpu": (MAX_MILLI_CPU, "milli-CPU"), "memory": (MAX_MEMORY, "bytes")}
+
+
+@functools.cache
+def _readers(gpu_names: tuple[str, ...]) -> _Readers:
+    """How each resource read is parsed: CPU in milli-CPU, memory in bytes, the GPU resources and their
+    :data:`SHARED_SUFFIX` renames in devices (``nvidia.com/mig-…`` ones too: :func:`_asked`)."""
+    readers: dict[str, Callable[[object, str], int]] = {}
+    for name in gpu_names:
+        readers[name] = readers[name + SHARED_SUFFIX] = _count
+    readers.update(_POD_LEVEL)  # one reader per resource name, whatever the settings: _PARSED relies on it
+    return MappingProxyType(readers)
+
+
+def _shared_names(gpu_names: Sequence[str]) -> tuple[str, ...]:
+    return (*gpu_names, *(n + SHARED_SUFFIX for n in gpu_names))
+
+
+@functools.lru_cache(maxsize=256)
+def mig_profile(resource: str) -> tuple[str, int] | None:
+    """(profile, milli-GPU of one slice) of a MIG resource (``nvidia.com/mig-3g.40gb`` → ``3g.40gb``, 428:
+    3 of 7 compute slices); None when ``resource`` is not one. The profile is cleaned."""
+    if not resource.startswith(MIG_PREFIX) or len(resource) > _SHORT:
+        return None
+    profile = resource[len(MIG_PREFIX) :]
+    m = _MIG_PROFILE.match(profile)
+    if m is None:
+        return None
+    return clean(profile), MILLI_GPU * int(m[1] or m[2]) // _MIG_SLICES
+
+
+def _asked(container: Mapping[str, Any], where: str, readers: _Readers) -> dict[str, int]:
+    """What one container asks of each resource read: its request, else its limit (Kubernetes defaults a
+    missing request to the limit; a pod template is not defaulted)."""
+    resources = _map(container.get("resources"), f"{where}.resources")
+    out: dict[str, int] = {}
+    for part in ("requests", "limits"):
+        for name, value in _map(resources.get(part), f"{where}.resources.{part}").items():
+            if value is None or name in out:
+                continue
+            read = readers.get(name)
+            if read is None:
+                if mig_profile(name) is None:
+                    continue
+                read = _count
+            if type(value) is str:
+                known = _PARSED.get((name, value))
+                if known is None:
+                    known = read(value, f"{where}.resources[{name}]")
+                    if len(_PARSED) < _PARSED_MAX:
+                        _PARSED[(name, value)] = known
+                out[name] = known
+            else:
+                out[name] = read(value, f"{where}.resources[{name}]")
+    return out
+
+
+def _add(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for name, amount in more.items():
+        total[name] = total.get(name, 0) + amount
+
+
+def requests_of(
+    pod_spec: Mapping[str, Any] | None, gpu_names: Sequence[str], path: str = "spec"
+) -> dict[str, int]:
+    """A pod's (or pod template's) effective request of each resource read, as the scheduler counts it:
+    ``cpu`` in milli-CPU, ``memory`` in bytes, the GPU resources, their ``.shared`` renames and the MIG
+    ones (``nvidia.com/mig-1g.10gb``) in devices.
+
+    Per resource (Kubernetes' "Resource sharing within containers", sidecars included, and Pod Overhead):
+    the app containers' requests summed, plus every sidecar's (an init container with ``restartPolicy:
+    Always`` runs beside them), or the largest regular init container's plus the sidecars started before
+    it, whichever is more; the pod's own ``spec.resources`` (Pod Level Resources) instead for CPU and
+    memory where it sets them; plus the pod's ``overhead``. A container's request, else its limit.
+    """
+    spec = _map(pod_spec, path)
+    readers = _readers(tuple(gpu_names))
+    main_path, init_path = f"{path}.containers", f"{path}.initContainers"
+    total: dict[str, int] = {}
+    for c in _maps(spec.get("containers"), main_path):
+        if total:
+            _add(total, _asked(c, main_path, readers))
+        else:
+            total = _asked(c, main_path, readers)
+    sidecars: dict[str, int] = {}
+    init: dict[str, int] = {}
+    for c in _maps(spec.get("initContainers"), init_path):
+        asked = _asked(c, init_path, readers)
+        if c.get("restartPolicy") == "Always":
+            _add(sidecars, asked)
+        else:
+            for name, amount in asked.items():
+                init[name] = max(init.get(name, 0), amount + sidecars.get(name, 0))
+    _add(total, sidecars)
+    for name, amount in init.items():
+        total[name] = max(total.get(name, 0), amount)
+    if spec.get("resources") is not None:
+        total.update(_asked(spec, path, _POD_LEVEL))
+    overhead = _map(spec.get("overhead"), f"{path}.overhead")
+    if overhead:
+        _add(total, _asked({"resources": {"requests": overhead}}, f"{path}.overhead", readers))
+    devices = 0
+    for name, amount in total.items():
+        cap = _CAPS.get(name)
+        if cap is None:
+            devices += amount
+        elif amount > cap[0]:
+            raise MalformedObject(f"{main_path} request more than {cap[0]} {cap[1]}")
+    if devices > MAX_DEVICES:
+        raise MalformedObject(f"{main_path} request more than {MAX_DEVICES} devices")
+    return total
+
+
+def _gpus(requests: Mapping[str, int], gpu_names: Sequence[str]) -> int:
+    """Devices of the GPU resources (and their ``.shared`` renames) among ``requests``."""
+    return sum(requests.get(n, 0) + requests.get(n + SHARED_SUFFIX, 0) for n in gpu_names)
+
+
+def gpu_request(pod_spec: Mapping[str, Any] | None, names: Sequence[str], path: str = "spec") -> int:
+    """GPUs a pod (or pod template) holds: its effective request (:func:`requests_of`) of the GPU resources
+    ``names`` and their ``.shared`` renames (replicas of a GPU that time-slices, once it is bound)."""
+    return _gpus(requests_of(pod_spec, names, path), names)
+
+
+def _mig_asked(
+    requests: Mapping[str, int], gpu_names: Sequence[str]
+) -> tuple[tuple[tuple[str, int], ...], int]:
+    """(profile, slices) of each MIG resource (mixed strategy) among ``requests``, by profile, and the
+    milli-GPU they are; one named a GPU resource in the settings counts as whole GPUs instead."""
+    out = []
+    milli = 0
+    for name, amount in requests.items():
+        if amount and name.startswith(MIG_PREFIX) and name not in gpu_names:
+            known = mig_profile(name)
+            if known is not None:
+                out.append((known[0], amount))
+                milli += known[1] * amount
+    return tuple(sorted(out)), milli
+
+
 def object_key(obj: Mapping[str, Any]) -> str:
     """``namespace/name`` (or ``name`` for a cluster-scoped object), cleaned. Raises
     :class:`MalformedObject` when the object has no readable name."""
@@ -343,45 +545,12 @@ def object_key(obj: Mapping[str, Any]) -> str:
     return f"{ns}/{name}" if ns else name
 
 
-def gpu_request(pod_spec: Mapping[str, Any] | None, names: Sequence[str], path: str = "spec") -> int:
-    """GPUs a pod (or pod template) holds, as the scheduler counts its effective request: each container's
-    requests (limits where no request) summed over the GPU resource ``names``; the app containers' sum plus
-    every sidecar's (an init container with ``restartPolicy: Always`` runs beside them), or the largest
-    regular init container's plus the sidecars started before it, whichever is more; plus the pod's
-    ``overhead`` (Kubernetes' "Resource sharing within containers", sidecars included, and Pod Overhead).
-    """
-    spec = _map(pod_spec, path)
-
-    def of(container: Mapping[str, Any], where: str) -> int:
-        resources = _map(container.get("resources"), f"{where}.resources")
-        requests = _map(resources.get("requests"), f"{where}.resources.requests")
-        limits = _map(resources.get("limits"), f"{where}.resources.limits")
-        wanted = {
-            n: requests[n] if requests.get(n) is not None else limits.get(n)
-            for n in names
-            if requests.get(n) is not None or limits.get(n) is not None
-        }
-        return _devices(wanted, names, f"{where}.resources")
-
-    main_path, init_path = f"{path}.containers", f"{path}.initContainers"
-    main = sum(of(c, main_path) for c in _maps(spec.get("containers"), main_path))
-    sidecars = init = 0
-    for c in _maps(spec.get("initContainers"), init_path):
-        if c.get("restartPolicy") == "Always":
-            sidecars += of(c, init_path)
-        else:
-            init = max(init, of(c, init_path) + sidecars)
-    overhead = _devices(_map(spec.get("overhead"), f"{path}.overhead"), names, f"{path}.overhead")
-    total = max(main + sidecars, init) + overhead
-    if total > MAX_DEVICES:
-        raise MalformedObject(f"{path}.containers request more than {MAX_DEVICES} devices")
-    return total
-
-
 def _gpu_image(pod_spec: Mapping[str, Any], names: Sequence[str], path: str) -> tuple[str, str]:
     """Name and image of the container that requests GPUs (the first container when none does)."""
-    containers = _maps(pod_spec.get("containers"), f"{path}.containers")
-    chosen = next((c for c in containers if gpu_request({"containers": [c]}, names, path)), None)
+    where = f"{path}.containers"
+    containers = _maps(pod_spec.get("containers"), where)
+    readers = _readers(tuple(names))
+    chosen = next((c for c in containers if _gpus(_asked(c, where, readers), names)), None)
     if chosen is None and containers:
         chosen = containers[0]
     if chosen is None:
@@ -501,9 +670,26 @@ def selector_matches(selector: object, labels: Mapping[str, str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class NodeRec:
-    """A node as listed, with ``gpus_requested`` still 0: pods fill it in at fetch time."""
+    """A node as listed, with what its pods request still 0: they fill it in at fetch time."""
 
     node: Node
+    single_mig: bool = False
+    """MIG's single strategy: each device of the GPU resource is one slice of ``node.mig_slices[0]``."""
+
+    @property
+    def shares(self) -> bool:
+        """Whether a device of the GPU resource is a share of a GPU here, not a whole one."""
+        return self.single_mig or self.node.gpu_replicas > 0
+
+    def share(self, devices: int) -> tuple[int, str]:
+        """(milli-GPU, MIG profile) that ``devices`` of the GPU resource a pod holds here are: replicas of a
+        time-sliced GPU (``n * 1000 // replicas``) or MIG slices; (0, "") where each is a whole GPU."""
+        if self.node.gpu_replicas:
+            return devices * MILLI_GPU // self.node.gpu_replicas, ""
+        if self.single_mig:
+            mig = self.node.mig_slices[0]
+            return devices * mig.milli, mig.profile
+        return 0, ""
 
 
 def _conditions(status: Mapping[str, Any]) -> tuple[Condition, ...]:
@@ -564,8 +750,8 @@ def convert_node(
     labels = _labels(meta)
     capacity = _map(status.get("capacity"), "status.capacity")
     allocatable = _map(status.get("allocatable"), "status.allocatable")
-    total = _devices(capacity, gpu_names, "status.capacity")
-    alloc = _devices(allocatable, gpu_names, "status.allocatable")
+    gpus = _node_gpus(labels, capacity, allocatable, gpu_names)
+    total, alloc = gpus.total, gpus.allocatable
     conditions = _conditions(status)
     taints = tuple(
         Taint(
@@ -608,8 +794,115 @@ def convert_node(
         price_per_hour=price_per_hour(itype) if itype else NA,
         health=health,
         cluster=source,
+        cpu_allocatable=_resource(allocatable, "cpu", _milli_cpu),
+        memory_allocatable=_resource(allocatable, "memory", _bytes),
+        gpu_sharing=gpus.sharing,
+        gpu_replicas=gpus.replicas,
+        mig_slices=gpus.slices,
     )
-    return NodeRec(node)
+    return NodeRec(node, gpus.single_mig)
+
+
+def _resource(allocatable: Mapping[str, Any], name: str, read: Callable[[object, str], int]) -> int:
+    value = allocatable.get(name)
+    return 0 if value is None else read(value, f"status.allocatable[{name}]")
+
+
+def _label_count(labels: Mapping[str, str], key: str) -> int:
+    """A count GPU feature discovery writes in a label; 0 when absent or not a count of devices (a label is
+    advice: a wrong one must not hide the node)."""
+    value = labels.get(key, "")
+    if not (value.isascii() and value.isdigit() and len(value) <= 4):
+        return 0
+    return int(value) if int(value) <= MAX_DEVICES else 0
+
+
+def _fewest_gpus(slices: Iterable[tuple[int, int]]) -> int:
+    """The fewest GPUs that hold ``slices``, (milli-GPU of one slice, how many) by profile: their compute
+    slices summed over 7 a GPU, and no more of a profile on one GPU than fit (two ``3g``, three ``2g``). A
+    lower bound: a node may have them spread over more."""
+    fewest = used = 0
+    for size, count in slices:
+        compute = -(-size * _MIG_SLICES // MILLI_GPU)  # 142 → 1, 285 → 2 … 1000 → 7
+        if compute and count:
+            used += compute * count
+            fewest = max(fewest, -(-count // (_MIG_SLICES // compute)))
+    return max(fewest, -(-used // _MIG_SLICES))
+
+
+@dataclass(frozen=True, slots=True)
+class _NodeGpus:
+    """What :func:`_node_gpus` reads of a node: its physical GPUs and how pods share them."""
+
+    total: int
+    allocatable: int
+    sharing: str = ""
+    replicas: int = 0
+    slices: tuple[MigSlice, ...] = ()
+    single_mig: bool = False
+
+
+def _node_gpus(
+    labels: Mapping[str, str],
+    capacity: Mapping[str, Any],
+    allocatable: Mapping[str, Any],
+    gpu_names: Sequence[str],
+) -> _NodeGpus:
+    """The node's physical GPUs (capacity, allocatable) and how pods share them, from what the NVIDIA device
+    plugin offers and GPU feature discovery's labels.
+
+    - Time-slicing or MPS (``nvidia.com/gpu.replicas`` R > 1): each GPU is offered R times, as the GPU
+      resource or as its ``.shared`` rename; the physical count is ``nvidia.com/gpu.count``, else the
+      offered devices / R.
+    - MIG, single strategy (``nvidia.com/mig.strategy=single``, the product label ending ``-MIG-<profile>``):
+      the GPU resource counts slices of that one profile; the GPUs are the fewest that hold them
+      (``nvidia.com/gpu.count`` counts the slices there).
+    - MIG, mixed strategy: one ``nvidia.com/mig-<profile>`` resource per profile, beside whole GPUs of the
+      GPU resource; the physical count is ``nvidia.com/gpu.count``, else the whole GPUs and the fewest GPUs
+      that hold the slices.
+    """
+    total = _devices(capacity, gpu_names, "status.capacity")
+    alloc = _devices(allocatable, gpu_names, "status.allocatable")
+    physical = _label_count(labels, GPU_COUNT_LABEL)
+    replicas = _label_count(labels, GPU_REPLICAS_LABEL)
+    strategy = labels.get(GPU_SHARING_LABEL, "time-slicing")
+    if replicas > 1 and strategy in ("time-slicing", "mps"):
+        names = _shared_names(gpu_names)
+        total = physical or _devices(capacity, names, "status.capacity") // replicas
+        alloc = min(total, _devices(allocatable, names, "status.allocatable") // replicas)
+        return _NodeGpus(total, alloc, strategy, replicas)
+    product = labels.get(GPU_PRODUCT_LABEL, "")
+    if labels.get(MIG_STRATEGY_LABEL) == "single" and "-MIG-" in product:
+        known = mig_profile(MIG_PREFIX + product.rpartition("-MIG-")[2])
+        if known is not None:
+            profile, size = known
+            mig = (MigSlice(profile, alloc, 0, size),)
+            whole = _fewest_gpus([(size, total)])
+            return _NodeGpus(whole, min(whole, _fewest_gpus([(size, alloc)])), "mig", 0, mig, True)
+    offered = _mig_offered(allocatable, gpu_names, "status.allocatable")
+    if not offered:
+        return _NodeGpus(total, alloc)
+    in_capacity = _mig_offered(capacity, gpu_names, "status.capacity")
+    whole = physical or total + _fewest_gpus((s.milli, s.allocatable) for s in in_capacity)
+    alloc = min(whole, alloc + _fewest_gpus((s.milli, s.allocatable) for s in offered))
+    return _NodeGpus(whole, alloc, "mig", 0, offered)
+
+
+def _mig_offered(resources: Mapping[str, Any], gpu_names: Sequence[str], path: str) -> tuple[MigSlice, ...]:
+    """The MIG slices offered, by profile (mixed strategy); a MIG resource named a GPU resource in the
+    settings counts as whole GPUs instead."""
+    slices = []
+    for name, value in resources.items():
+        known = mig_profile(name) if name.startswith(MIG_PREFIX) and name not in gpu_names else None
+        if known is not None and value is not None:
+            count = _count(value, f"{path}[{name}]")
+            if count:
+                slices.append(MigSlice(known[0], count, 0, known[1]))
+    if len(slices) > MAX_PROFILES:
+        raise MalformedObject(f"{path} has more than {MAX_PROFILES} MIG profiles")
+    if sum(s.allocatable for s in slices) > MAX_DEVICES:
+        raise MalformedObject(f"{path} has more than {MAX_DEVICES} devices")
+    return tuple(sorted(slices, key=lambda s: s.profile))
 
 
 # --- pods -------------------------------------------------------------------------------------------------
@@ -629,6 +922,8 @@ class PodRec:
     events: tuple[Event, ...] = ()
     """What the pod's own status tells happened (an OOM kill with its time), kept when the cluster's Event
     for it has expired (after an hour, by default)."""
+    slices: tuple[tuple[str, int], ...] = ()
+    """(MIG profile, how many) of each MIG resource it asks (mixed strategy): its node's slices taken."""
 
 
 def _owner_ref(meta: Mapping[str, Any]) -> tuple[str, str]:
@@ -693,12 +988,14 @@ def convert_pod(obj: Mapping[str, Any], *, source: str, gpu_names: Sequence[str]
     volumes = _maps(spec.get("volumes"), "spec.volumes")
     created = _time(meta.get("creationTimestamp"), "metadata.creationTimestamp")
     restarts, reason, ooms = _container_states(status)
+    requested = requests_of(spec, gpu_names)
+    slices, milli = _mig_asked(requested, gpu_names)
     pod = Pod(
         namespace=ns,
         name=name,
         node=_text(spec.get("nodeName"), "spec.nodeName"),
         phase=_phase(status.get("phase")),
-        gpus=gpu_request(spec, gpu_names),
+        gpus=_gpus(requested, gpu_names),
         owner_kind=kind,
         owner=owner,
         ready=ready,
@@ -712,12 +1009,16 @@ def convert_pod(obj: Mapping[str, Any], *, source: str, gpu_names: Sequence[str]
             _text(c.get("name"), "spec.containers.name")
             for c in _maps(spec.get("containers"), "spec.containers")
         ),
+        cpu=requested.get("cpu", 0),
+        memory=requested.get("memory", 0),
+        gpu_milli=milli,
+        gpu_profile=clean(",".join(p for p, _ in slices)) if slices else "",
     )
     events = tuple(
         Event(when, "pod", pod.key, "OOMKilled", f"container {container} was OOM-killed", True, 1, source)
         for container, when in ooms
     )
-    return PodRec(pod, labels, replicaset, unschedulable, created, events)
+    return PodRec(pod, labels, replicaset, unschedulable, created, events, slices)
 
 
 def _container_states(status: Mapping[str, Any]) -> tuple[int, str, list[tuple[str, float]]]:

@@ -19,13 +19,15 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from aios_tui.domain import NA, Health, JobState, PodPhase
+from aios_tui.domain import NA, Health, JobState, MigSlice, PodPhase
 from aios_tui.domain.text import LIMIT, LONG_LIMIT, clean, is_clean
 from aios_tui.sources._k8s_convert import (
     COMPLETION_INDEX,
     IMAGE_LIMIT,
     LABEL_KEY_LIMIT,
     MAX_DEVICES,
+    MAX_MEMORY,
+    MAX_MILLI_CPU,
     MalformedObject,
     PodRec,
     build_endpoint,
@@ -40,10 +42,12 @@ from aios_tui.sources._k8s_convert import (
     convert_replicaset,
     convert_warning_event,
     gpu_request,
+    mig_profile,
     object_key,
     parse_quantity,
     parse_selector,
     pdb_of_message,
+    requests_of,
     selector_matches,
     short_gpu_model,
 )
@@ -63,6 +67,12 @@ def items(name: str) -> dict[str, dict[str, Any]]:
         meta = obj["metadata"]
         out[f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]] = obj
     return out
+
+
+def items_of_pods() -> dict[str, dict[str, Any]]:
+    return {
+        f"{o['metadata']['namespace']}/{o['metadata']['name']}": o for o in response("pods-list-all")["items"]
+    }
 
 
 def pods(namespace: str) -> list[PodRec]:
@@ -251,6 +261,191 @@ def test_gpu_request_follows_the_schedulers_rules_for_sidecars_and_overhead() ->
     assert gpu_request(spec, GPU) == 4  # app 2 + sidecar 2; a restartPolicy other than Always is no sidecar
     spec["overhead"] = {"nvidia.com/gpu": "1", "cpu": "250m"}
     assert gpu_request(spec, GPU) == 5
+
+
+def test_cpu_and_memory_requests_follow_the_schedulers_rules() -> None:
+    # The one rule of gpu_request, per resource: max(app containers + every sidecar, each regular init
+    # container + the sidecars started before it) + overhead; a container's request, else its limit.
+    def asks(cpu: str, memory: str, **extra: object) -> dict[str, object]:
+        return {"resources": {"requests": {"cpu": cpu, "memory": memory}}, **extra}
+
+    spec: dict[str, Any] = {
+        "containers": [asks("1", "1Gi"), asks("500m", "512Mi")],
+        "initContainers": [
+            asks("4", "64Mi"),  # before the sidecar: 4 CPUs alone, more than the app's 1.5 + 0.25
+            asks("250m", "128Mi", restartPolicy="Always"),
+            asks("2", "4Gi"),  # after it: 4 GiB + the sidecar's 128 MiB, more than the app's
+        ],
+    }
+    assert requests_of(spec, GPU) == {"cpu": 4000, "memory": 4 * 2**30 + 128 * 2**20}
+    spec["initContainers"] = [asks("1500m", "64Mi", restartPolicy="Always"), asks("2", "64Mi")]
+    assert requests_of(spec, GPU)["cpu"] == 3500  # 2 + 1.5 before it, as much as the app + the sidecar
+    spec["initContainers"] = []
+    spec["containers"] = [
+        {"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}},  # limits only: the request
+        {"resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "4", "memory": "2Gi"}}},
+    ]
+    assert requests_of(spec, GPU) == {"cpu": 2100, "memory": 3 * 2**30}
+    spec["overhead"] = {"cpu": "250m", "memory": "120Mi"}
+    assert requests_of(spec, GPU) == {"cpu": 2350, "memory": 3 * 2**30 + 120 * 2**20}
+    spec["resources"] = {"requests": {"cpu": "8"}}  # Pod Level Resources: the pod's own, for what it sets
+    assert requests_of(spec, GPU) == {"cpu": 8250, "memory": 3 * 2**30 + 120 * 2**20}
+
+
+@pytest.mark.parametrize(
+    ("cpu", "milli"),
+    [("250m", 250), ("1.5", 1500), ("1e3", 1_000_000), ("2", 2000), (3, 3000), ("0.1m", 1), ("1k", 10**6)],
+)
+def test_cpu_quantities_in_milli_cpu_rounded_up(cpu: object, milli: int) -> None:
+    spec = {"containers": [{"resources": {"requests": {"cpu": cpu}}}]}
+    assert requests_of(spec, GPU) == {"cpu": milli}
+
+
+@pytest.mark.parametrize(
+    ("memory", "size"),
+    [("1Gi", 2**30), ("512M", 512 * 10**6), ("1e3", 1000), ("128974848", 128974848), ("100m", 1)],
+)
+def test_memory_quantities_in_bytes_rounded_up(memory: str, size: int) -> None:
+    spec = {"containers": [{"resources": {"requests": {"memory": memory}}}]}
+    assert requests_of(spec, GPU) == {"memory": size}
+
+
+@pytest.mark.parametrize(
+    ("requests", "why"),
+    [
+        ({"cpu": "-1"}, "spec.containers.resources[cpu] is negative"),
+        ({"memory": "-1Gi"}, "spec.containers.resources[memory] is negative"),
+        ({"cpu": "1e15"}, "spec.containers.resources[cpu] is out of range"),  # 10^18 milli-CPU
+        ({"memory": "2Ei"}, "spec.containers.resources[memory] is out of range"),
+        ({"cpu": "lots"}, "spec.containers.resources[cpu] is not a quantity"),
+        ({"memory": ["1Gi"]}, "spec.containers.resources[memory] is not a quantity"),
+        ({"cpu": float("inf")}, "spec.containers.resources[cpu] is out of range"),
+        ({"nvidia.com/mig-1g.10gb": "1e9"}, "spec.containers.resources[nvidia.com/mig-1g.10gb] is more than"),
+    ],
+)
+def test_a_hostile_cpu_or_memory_request_is_malformed(requests: dict[str, object], why: str) -> None:
+    with pytest.raises(MalformedObject) as info:
+        requests_of({"containers": [{"resources": {"requests": requests}}]}, GPU)
+    assert str(info.value).startswith(why)
+
+
+def test_requests_summed_beyond_the_caps_are_malformed() -> None:
+    half = {"resources": {"requests": {"cpu": str(MAX_MILLI_CPU // 1000 // 2 + 1)}}}
+    with pytest.raises(MalformedObject, match=f"request more than {MAX_MILLI_CPU} milli-CPU"):
+        requests_of({"containers": [half, half]}, GPU)
+    big = {"resources": {"requests": {"memory": str(MAX_MEMORY)}}}
+    with pytest.raises(MalformedObject, match=f"request more than {MAX_MEMORY} bytes"):
+        requests_of({"containers": [big], "overhead": {"memory": "1"}}, GPU)
+    slices = {"resources": {"limits": {"nvidia.com/mig-1g.10gb": "600"}}}
+    with pytest.raises(MalformedObject, match=f"request more than {MAX_DEVICES} devices"):
+        requests_of({"containers": [slices, slices]}, GPU)
+
+
+def test_mig_profiles_and_their_share_of_a_gpu() -> None:
+    assert [mig_profile(f"nvidia.com/mig-{g}g.10gb") for g in (1, 2, 3, 4, 7)] == [
+        (f"{g}g.10gb", m) for g, m in zip((1, 2, 3, 4, 7), (142, 285, 428, 571, 1000), strict=True)
+    ]
+    assert mig_profile("nvidia.com/mig-1g.10gb+me") == ("1g.10gb+me", 142)
+    assert mig_profile("nvidia.com/mig-1c.3g.40gb") == ("1c.3g.40gb", 142)  # one compute slice of a 3g
+    for other in ("nvidia.com/gpu", "nvidia.com/mig-8g.80gb", "nvidia.com/mig-", "nvidia.com/mig-1g\x1b[2J"):
+        assert mig_profile(other) is None
+
+
+def test_a_pod_asking_mig_slices() -> None:
+    obj = copy.deepcopy(items_of_pods()["ml-prod/debug-shell"])
+    obj["spec"]["containers"][0]["resources"] = {"limits": {"nvidia.com/mig-1g.10gb": "1"}}
+    rec = convert_pod(obj, source="s", gpu_names=GPU)
+    assert rec is not None
+    assert (rec.pod.gpus, rec.pod.gpu_milli, rec.pod.gpu_profile, rec.slices) == (
+        0,
+        142,
+        "1g.10gb",
+        (("1g.10gb", 1),),
+    )
+    obj["spec"]["containers"].append(
+        {"name": "b", "resources": {"requests": {"nvidia.com/mig-3g.40gb": "2"}}}
+    )
+    rec = convert_pod(obj, source="s", gpu_names=GPU)
+    assert rec is not None and (rec.pod.gpu_milli, rec.pod.gpu_profile) == (142 + 856, "1g.10gb,3g.40gb")
+    # Named a GPU resource in the settings, a MIG resource counts as whole GPUs, as it did before.
+    rec = convert_pod(obj, source="s", gpu_names=(*GPU, "nvidia.com/mig-3g.40gb"))
+    assert rec is not None and (rec.pod.gpus, rec.pod.gpu_milli, rec.slices) == (2, 142, (("1g.10gb", 1),))
+
+
+def node_with(labels: dict[str, str], allocatable: dict[str, str]) -> Any:
+    obj = copy.deepcopy(items("nodes-list")["ip-10-0-1-12.ec2.internal"])
+    for key in [k for k in obj["metadata"]["labels"] if k.startswith("nvidia.com/")]:
+        del obj["metadata"]["labels"][key]
+    obj["metadata"]["labels"].update(labels)
+    obj["status"]["allocatable"] = obj["status"]["capacity"] = {
+        "cpu": "191",
+        "memory": "2000000Mi",
+        **allocatable,
+    }
+    return convert_node(obj, source="s", gpu_names=GPU, rack_label="")
+
+
+def test_node_cpu_and_memory_allocatable() -> None:
+    node = node_with({}, {"nvidia.com/gpu": "8"}).node
+    assert (node.cpu_allocatable, node.memory_allocatable) == (191_000, 2_000_000 * 2**20)
+    assert (node.gpu_sharing, node.gpu_replicas, node.mig_slices) == ("", 0, ())
+    obj = copy.deepcopy(items("nodes-list")["gpu-node-1"])
+    del obj["status"]["allocatable"]["cpu"]
+    assert convert_node(obj, source="s", gpu_names=GPU, rack_label="").node.cpu_allocatable == 0  # unknown
+    obj["status"]["allocatable"]["memory"] = "-1"
+    with pytest.raises(MalformedObject, match=r"status.allocatable\[memory\] is negative"):
+        convert_node(obj, source="s", gpu_names=GPU, rack_label="")
+
+
+def test_time_sliced_and_mps_nodes_count_physical_gpus() -> None:
+    sliced = {"nvidia.com/gpu.replicas": "4", "nvidia.com/gpu.sharing-strategy": "time-slicing"}
+    rec = node_with({**sliced, "nvidia.com/gpu.count": "8"}, {"nvidia.com/gpu": "32"})
+    node = rec.node
+    assert (node.gpu_sharing, node.gpu_replicas, node.gpus_total, node.gpus_allocatable) == (
+        "time-slicing",
+        4,
+        8,
+        8,
+    )
+    assert rec.shares and rec.share(1) == (250, "") and rec.share(3) == (750, "")
+    node = node_with(sliced, {"nvidia.com/gpu": "28"}).node  # no count label: the devices / replicas
+    assert (node.gpus_total, node.gpus_allocatable) == (7, 7)
+    mps = {"nvidia.com/gpu.replicas": "3", "nvidia.com/gpu.sharing-strategy": "mps"}
+    rec = node_with(mps, {"nvidia.com/gpu": "0", "nvidia.com/gpu.shared": "24"})  # renameByDefault
+    assert (rec.node.gpu_sharing, rec.node.gpus_allocatable, rec.share(2)) == ("mps", 8, (666, ""))
+    old_gfd = node_with({"nvidia.com/gpu.replicas": "2"}, {"nvidia.com/gpu": "16"}).node  # before the label
+    assert (old_gfd.gpu_sharing, old_gfd.gpus_allocatable) == ("time-slicing", 8)
+    for labels in (
+        {"nvidia.com/gpu.replicas": "4", "nvidia.com/gpu.sharing-strategy": "none"},
+        {"nvidia.com/gpu.replicas": "1"},
+        {"nvidia.com/gpu.replicas": "²"},  # a digit Python's int() refuses
+        {"nvidia.com/gpu.replicas": "99999"},
+        {"nvidia.com/gpu.replicas": "four"},
+    ):
+        rec = node_with(labels, {"nvidia.com/gpu": "8"})
+        assert (rec.node.gpu_sharing, rec.node.gpus_allocatable, rec.shares) == ("", 8, False), labels
+
+
+def test_mig_nodes_mixed_and_single() -> None:
+    mixed = {"nvidia.com/gpu": "4", "nvidia.com/mig-1g.10gb": "14", "nvidia.com/mig-3g.40gb": "4"}
+    rec = node_with({"nvidia.com/mig.strategy": "mixed"}, mixed)
+    assert (rec.node.gpu_sharing, rec.node.gpus_total, rec.node.gpus_allocatable) == ("mig", 8, 8)
+    assert rec.node.mig_slices == (MigSlice("1g.10gb", 14, 0, 142), MigSlice("3g.40gb", 4, 0, 428))
+    assert not rec.shares  # the GPU resource is whole GPUs there; slices are their own resources
+    labelled = node_with({"nvidia.com/gpu.count": "10"}, mixed).node
+    assert labelled.gpus_allocatable == 8 and labelled.gpus_total == 10
+    single = {
+        "nvidia.com/mig.strategy": "single",
+        "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-40GB-MIG-3g.20gb",
+        "nvidia.com/gpu.count": "16",  # the slices, under single
+    }
+    rec = node_with(single, {"nvidia.com/gpu": "16"})
+    assert (rec.node.gpu_sharing, rec.node.gpus_allocatable, rec.node.gpu_model) == ("mig", 8, "A100")
+    assert rec.node.mig_slices == (MigSlice("3g.20gb", 16, 0, 428),)
+    assert rec.shares and rec.share(2) == (856, "3g.20gb")
+    many = {f"nvidia.com/mig-1g.{i}gb": "1" for i in range(65)}
+    with pytest.raises(MalformedObject, match="more than 64 MIG profiles"):
+        node_with({}, many)
 
 
 # --- endpoints and jobs --------------------------------------------------------------------------------
@@ -723,6 +918,13 @@ WORDS = [
     "Exists",
     "nvidia.com/gpu",
     "NVIDIA-H100-80GB-HBM3",
+    "NVIDIA-A100-SXM4-40GB-MIG-1g.5gb",
+    "Always",
+    "250m",
+    "1Gi",
+    "time-slicing",
+    "mps",
+    "single",
     "p5.48xlarge",
     "50%",
     "",
@@ -749,6 +951,13 @@ KEYS = [
     "requests",
     "limits",
     "nvidia.com/gpu",
+    "nvidia.com/gpu.shared",
+    "nvidia.com/mig-1g.10gb",
+    "nvidia.com/gpu.replicas",
+    "cpu",
+    "memory",
+    "overhead",
+    "restartPolicy",
     "image",
     "nodeName",
     "taints",
@@ -807,6 +1016,14 @@ def full_objects() -> dict[str, dict[str, Any]]:
     """One object per converter, every optional field it reads present (so that mutations reach them)."""
     node = _stripped(items("nodes-list")["ip-10-0-1-12.ec2.internal"])
     node["spec"].update(taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}], unschedulable=False)
+    node["metadata"]["labels"].update(
+        {
+            "nvidia.com/gpu.replicas": "1",  # "8" there makes it a time-sliced node
+            "nvidia.com/gpu.sharing-strategy": "none",
+            "nvidia.com/mig.strategy": "mixed",
+        }
+    )
+    node["status"]["allocatable"]["nvidia.com/mig-1g.10gb"] = "7"
     pod = _stripped(
         next(
             o
@@ -814,7 +1031,17 @@ def full_objects() -> dict[str, dict[str, Any]]:
             if o["metadata"]["name"] == "train-llama-70b-1-8wp4c"
         )
     )
-    pod["spec"]["initContainers"] = [{"name": "init", "resources": {"limits": {"nvidia.com/gpu": "2"}}}]
+    pod["spec"]["initContainers"] = [
+        {"name": "init", "resources": {"limits": {"nvidia.com/gpu": "2"}}},
+        {
+            "name": "proxy",
+            "restartPolicy": "Always",
+            "resources": {"requests": {"cpu": "250m", "memory": "1Gi"}},
+        },
+    ]
+    pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.10gb"] = "1"
+    pod["spec"]["overhead"] = {"cpu": "250m", "memory": "120Mi"}
+    pod["spec"]["resources"] = {"requests": {"memory": "8Gi"}}
     pod["status"]["reason"] = "Evicted"
     pod["status"]["containerStatuses"] = [
         {
@@ -1061,7 +1288,7 @@ def test_the_fuzzer_reaches_the_fields_the_converters_read() -> None:
         "job": ("spec", "template", "spec", "containers", 0, "resources", "requests", "nvidia.com/gpu"),
         "hpa": ("status", "currentMetrics", 0, "pods", "current", "averageValue"),
         "node": ("spec", "taints", 0, "key"),
-        "pod": ("spec", "initContainers", 0, "resources", "limits", "nvidia.com/gpu"),
+        "pod": ("spec", "initContainers", 1, "resources", "requests", "memory"),
         "pdb": ("spec", "selector", "matchExpressions", 0, "values", 1),
         "event": ("involvedObject", "name"),
         "replicaset": ("metadata", "ownerReferences", 0, "controller"),
