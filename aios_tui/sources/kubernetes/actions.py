@@ -16,7 +16,7 @@ from typing import Any, Final, ParamSpec
 from kubernetes.client.exceptions import ApiException
 
 from aios_tui.alloc.placement import GangRequest, Placement, place_gang
-from aios_tui.domain import FleetSnapshot, Node, PodPhase
+from aios_tui.domain import FleetSnapshot, Node, Pod, PodPhase
 from aios_tui.sources._k8s_convert import (
     GPU_PRODUCT_LABEL,
     KUEUE_QUEUE_LABEL,
@@ -24,7 +24,6 @@ from aios_tui.sources._k8s_convert import (
     RESERVED_ANNOTATION,
     ZONE_LABEL,
     JobRec,
-    PodRec,
     Requirement,
     pdb_of_message,
 )
@@ -65,12 +64,21 @@ def _job_failed(job: Mapping[str, Any]) -> bool:
     )
 
 
-def _gpus_in_use(
-    pod_recs: Iterable[PodRec], job_recs: Iterable[JobRec], table: Mapping[str, Any]
-) -> dict[str, int]:
-    """GPUs taken on each node: the live pods' requests, with each reserved gang (an entry of ``table``, the
-    reservations Lease, or a Job's :data:`RESERVED_ANNOTATION`) counted as the larger of what it reserved
-    and what its pods hold there, so a gang released but not bound yet takes its GPUs all the same."""
+_TERMINAL: Final = (PodPhase.SUCCEEDED, PodPhase.FAILED)
+
+
+def _holds(pod: Pod) -> bool:
+    """Whether a pod holds what it requests on its node: bound and not terminated. The scheduler frees a
+    Succeeded or Failed pod's requests at once; a Pending, Running or Unknown one keeps them, deleted or not,
+    until it is gone or terminated."""
+    return bool(pod.node) and pod.phase not in _TERMINAL
+
+
+def _gpus_in_use(pods: Iterable[Pod], job_recs: Iterable[JobRec], table: Mapping[str, Any]) -> dict[str, int]:
+    """Whole GPUs taken on each node: the holding pods' requests (:func:`_holds`), with each reserved gang
+    (an entry of ``table``, the reservations Lease, or a Job's :data:`RESERVED_ANNOTATION`) counted as the
+    larger of what it reserved and what its pods hold there, so a gang released but not bound yet takes its
+    GPUs all the same."""
     reserved: dict[str, dict[str, int]] = {}
     for key, entry in table.items():
         nodes = _entry_nodes(entry)
@@ -84,9 +92,8 @@ def _gpus_in_use(
                 per[node] = per.get(node, 0) + rec.gpus_per_worker
     used: dict[str, int] = {}
     held: dict[str, dict[str, int]] = {}
-    for pod_rec in pod_recs:
-        pod = pod_rec.pod
-        if not (pod.node and pod.gpus and pod.phase in (PodPhase.PENDING, PodPhase.RUNNING)):
+    for pod in pods:
+        if not (pod.gpus and _holds(pod)):
             continue
         if pod.owner_kind == "Job" and pod.owner in reserved:
             per = held.setdefault(pod.owner, {})
@@ -101,14 +108,18 @@ def _gpus_in_use(
 
 
 def _nodes_less(stores: Mapping[_Scope, Mapping[str, Any]], table: Mapping[str, Any]) -> list[Node]:
-    """The listed nodes, each with ``gpus_requested`` = what :func:`_gpus_in_use` says it holds."""
+    """The listed nodes whose GPUs are not shared, each with ``gpus_requested`` = what :func:`_gpus_in_use`
+    says it holds. A launch asks whole GPUs of the GPU resource: a node that offers it as replicas of
+    time-sliced GPUs or as MIG slices would give its ranks shares, or nothing (mixed MIG)."""
 
     def records(kind: str) -> list[Any]:
         return [rec for (k, _), store in stores.items() if k == kind for rec in store.values()]
 
-    used = _gpus_in_use(records("pods"), records("jobs"), table)
+    used = _gpus_in_use((rec.pod for rec in records("pods")), records("jobs"), table)
     return [
-        dataclasses.replace(rec.node, gpus_requested=used.get(rec.node.name, 0)) for rec in records("nodes")
+        dataclasses.replace(rec.node, gpus_requested=used.get(rec.node.name, 0))
+        for rec in records("nodes")
+        if not rec.node.gpu_sharing
     ]
 
 

@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from aios_tui.config import KubernetesSettings
-from aios_tui.domain import Gpu, Node
+from aios_tui.domain import Gpu
 from aios_tui.domain.errors import redact
 from aios_tui.domain.text import clean
 from aios_tui.sources._k8s_convert import EndpointRec, Requirement
@@ -287,7 +287,6 @@ class _State:
     _build_lock: threading.Lock
     _built_version: int
     _data: SourceData | None
-    _node_cache: dict[str, tuple[Node, int, Node]]
     _gpu_cache: dict[tuple[str, int], Gpu]
     _endpoint_cache: dict[str, tuple[EndpointRec, Any, Any]]
     _reviews: dict[_Review, tuple[bool, float]]

@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence, Set
 from contextlib import AbstractContextManager
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from aios_tui.config import KubernetesSettings
-from aios_tui.domain import Event, Gpu, Node, Pod, PodPhase
+from aios_tui.domain import Event, Gpu, Node, Pod
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.domain.model import gpu_slot
 from aios_tui.sources._k8s_convert import (
@@ -38,7 +38,7 @@ from aios_tui.sources._k8s_convert import (
 from aios_tui.sources._k8s_qualify import Qualifier
 from aios_tui.sources.base import SourceData, SourceError
 from aios_tui.sources.kubernetes.access import PERMISSION_REFRESH_S, _Access, _Review
-from aios_tui.sources.kubernetes.actions import _Actions, _gpus_in_use
+from aios_tui.sources.kubernetes.actions import _TERMINAL, _Actions, _gpus_in_use
 from aios_tui.sources.kubernetes.client import (
     _Client,
     _kubeconfig_path,
@@ -137,6 +137,23 @@ def _events(
     return tuple(sorted(out, key=lambda e: e.time, reverse=True))
 
 
+class _BuiltNode(NamedTuple):
+    """A node as the last fetch made it, with what it was made of."""
+
+    base: Node
+    """As listed."""
+    holding: list[Pod]
+    """The pods that hold their requests there."""
+    reserved: int | None
+    """GPUs reserved gangs take there (:func:`_gpus_in_use`), or None when no gang reserves any."""
+    sums: tuple[int, int, int, int, tuple[tuple[str, int], ...]]
+    """Whole GPUs, milli-GPU, milli-CPU, memory and MIG slices by profile: what they take."""
+    node: Node
+    """As shown: with what its pods request."""
+    owners: tuple[str, ...]
+    """The pod each of its GPUs goes to, in order (a pod of n GPUs n times)."""
+
+
 class KubernetesSource(_Access, _Actions, _Informer, _Logs, _Client):
     """One cluster. ``api_client_factory`` makes the ``kubernetes.client.ApiClient`` (called once, at
     construction); ``settings`` is the ``[kubernetes]`` section. Threads start at the first fetch.
@@ -222,7 +239,9 @@ class KubernetesSource(_Access, _Actions, _Informer, _Logs, _Client):
         self._build_lock = threading.Lock()
         self._built_version = -1
         self._data: SourceData | None = None
-        self._node_cache: dict[str, tuple[Node, int, Node]] = {}
+        self._node_cache: dict[str, _BuiltNode] = {}
+        self._shared_cache: dict[str, tuple[Pod, Pod]] = {}
+        """Each pod on a node that shares GPUs as last built: (as listed, as shown there)."""
         self._gpu_cache: dict[tuple[str, int], Gpu] = {}
         self._endpoint_cache: dict[str, tuple[EndpointRec, Any, Any]] = {}
 
@@ -361,10 +380,14 @@ class KubernetesSource(_Access, _Actions, _Informer, _Logs, _Client):
                 for key, deployment in store.items():
                     rs_owner[key] = deployment
         pod_recs: list[PodRec] = records("pods")
+        node_recs: list[NodeRec] = records("nodes")
+        sharing = {rec.node.name: rec for rec in node_recs if rec.shares}
         pods: list[Pod] = []
-        on_node: dict[str, list[PodRec]] = {}
+        on_node: dict[str, list[Pod]] = {}  # the pods that hold their requests there (actions._holds)
+        slices: dict[str, dict[str, int]] = {}  # per MIG node, the slices of each profile its pods take
         by_job: dict[str, list[PodRec]] = {}
         told: list[Event] = []
+        shared_cache: dict[str, tuple[Pod, Pod]] = {}
         for rec in pod_recs:
             pod = rec.pod
             if rec.replicaset:
@@ -373,35 +396,40 @@ class KubernetesSource(_Access, _Actions, _Informer, _Logs, _Client):
                     owner = f"{pod.namespace}/{rs_owner[key] or rec.replicaset}"
                     if owner != pod.owner:
                         pod = rec.pod = dataclasses.replace(pod, owner=owner)
+            taken = rec.slices
+            if pod.gpus and pod.node in sharing:
+                pod, taken = self._shared(pod, sharing[pod.node], taken, shared_cache)
             pods.append(pod)
-            if pod.node and pod.gpus and pod.phase in (PodPhase.PENDING, PodPhase.RUNNING):
-                on_node.setdefault(pod.node, []).append(rec)
+            if pod.node and pod.phase not in _TERMINAL:  # _holds, inline: 150,000 pods a build
+                holding = on_node.get(pod.node)
+                if holding is None:
+                    on_node[pod.node] = [pod]
+                else:
+                    holding.append(pod)
+                if taken:
+                    per = slices.setdefault(pod.node, {})
+                    for profile, count in taken:
+                        per[profile] = per.get(profile, 0) + count
             if pod.owner_kind == "Job":
                 by_job.setdefault(pod.owner, []).append(rec)
             if rec.events:
                 told.extend(rec.events)
+        self._shared_cache = shared_cache
 
         nodes: list[Node] = []
         gpus: list[Gpu] = []
-        node_cache: dict[str, tuple[Node, int, Node]] = {}
+        node_cache: dict[str, _BuiltNode] = {}
         gpu_cache: dict[tuple[str, int], Gpu] = {}
         job_recs: list[JobRec] = records("jobs")
         # Gangs other launches reserved count as taken, bound or not (their Job's reserved-nodes).
-        in_use = _gpus_in_use(pod_recs, job_recs, {}) if any(j.reserved for j in job_recs) else None
-        for node_rec in records("nodes"):
-            assert isinstance(node_rec, NodeRec)
+        in_use = _gpus_in_use(pods, job_recs, {}) if any(j.reserved for j in job_recs) else None
+        for node_rec in node_recs:
             base = node_rec.node
-            holders = sorted(on_node.get(base.name, ()), key=lambda r: (r.created, r.pod.name))
-            requested = sum(r.pod.gpus for r in holders) if in_use is None else in_use.get(base.name, 0)
-            cached = self._node_cache.get(base.name)
-            node = (
-                cached[2]
-                if cached is not None and cached[0] is base and cached[1] == requested
-                else dataclasses.replace(base, gpus_requested=requested)
-            )
-            node_cache[base.name] = (base, requested, node)
-            nodes.append(node)
-            owners = [r.pod.key for r in holders for _ in range(r.pod.gpus)]
+            reserved = in_use.get(base.name, 0) if in_use is not None else None
+            built = self._node_with(base, on_node.get(base.name, []), reserved, slices.get(base.name))
+            node_cache[base.name] = built
+            nodes.append(built.node)
+            owners = built.owners
             for i in range(base.gpus_allocatable):
                 pod_key = owners[i] if i < len(owners) else ""
                 gpu = self._gpu_cache.get((base.name, i))
@@ -419,24 +447,13 @@ class KubernetesSource(_Access, _Actions, _Informer, _Logs, _Client):
             denied = [(scope[0], self._denied[scope]) for scope in self._scopes if scope in self._denied]
         if any(kind == "nodes" for kind, _ in denied):
             # May not list nodes (the built-in ``view`` role): each node a pod names, with what its pods
-            # tell (the GPUs they request). Its capacity is unknown: 0 allocatable, so no plan counts on it
-            # and no GPU row is made up; the nodes pane shows its requests with capacity "?".
+            # tell (the GPUs, CPU and memory they request). Its capacity is unknown: 0 allocatable, so no
+            # plan counts on it and no GPU row is made up; the nodes pane shows requests with capacity "?".
             listed = {n.name for n in nodes}
-            requested_on: dict[str, int] = {}
-            for pod in pods:
-                if pod.node and pod.node not in listed:
-                    running = pod.phase in (PodPhase.PENDING, PodPhase.RUNNING)
-                    requested_on[pod.node] = requested_on.get(pod.node, 0) + (pod.gpus if running else 0)
-            for name, requested in requested_on.items():
+            for name in dict.fromkeys(p.node for p in pods if p.node and p.node not in listed):
                 seen = Node(name=name, source=source, pool="", zone="", instance_type="")
-                cached = self._node_cache.get(name)
-                node = (
-                    cached[2]
-                    if cached is not None and cached[0] == seen and cached[1] == requested
-                    else dataclasses.replace(seen, gpus_requested=requested)
-                )
-                node_cache[name] = (seen, requested, node)
-                nodes.append(node)
+                built = node_cache[name] = self._node_with(seen, on_node.get(name, []), None, None)
+                nodes.append(built.node)
             denied = [
                 (kind, f"{said}; the nodes shown are those its pods run on, their capacity unknown")
                 if kind == "nodes"
@@ -521,6 +538,64 @@ class KubernetesSource(_Access, _Actions, _Informer, _Logs, _Client):
             problems=(*(said for _, said in denied), *_skip_sentences(skipped)),
             events=events,
         )
+
+    def _shared(
+        self,
+        pod: Pod,
+        node: NodeRec,
+        taken: tuple[tuple[str, int], ...],
+        cache: dict[str, tuple[Pod, Pod]],
+    ) -> tuple[Pod, tuple[tuple[str, int], ...]]:
+        """A pod whose node offers shares of GPUs as its GPU resource, as the node gives them: the replicas or
+        MIG slices it holds as milli-GPU (and profile), no whole GPU; with the MIG slices it takes there.
+        Made once per pod and node sharing (``cache`` keeps this fetch's; the last fetch's are reused)."""
+        milli, profile = node.share(pod.gpus)
+        if profile:
+            taken = (*taken, (profile, pod.gpus))
+        want = (pod.gpu_milli + milli, profile or pod.gpu_profile)
+        hit = self._shared_cache.get(pod.key)
+        if hit is not None and hit[0] is pod and (hit[1].gpu_milli, hit[1].gpu_profile) == want:
+            shown = hit[1]
+        else:
+            shown = dataclasses.replace(pod, gpus=0, gpu_milli=want[0], gpu_profile=want[1])
+        cache[pod.key] = (pod, shown)
+        return shown, taken
+
+    def _node_with(
+        self, base: Node, holding: list[Pod], reserved: int | None, slices: Mapping[str, int] | None
+    ) -> _BuiltNode:
+        """``base`` with what the pods ``holding`` their requests there take (whole GPUs, or ``reserved``
+        where gangs reserved some: :func:`_gpus_in_use`; milli-GPU, CPU, memory; ``slices``, MIG slices by
+        profile) and the pods its GPUs go to, in order. Summed again only when the node, one of its pods or
+        the reservations changed since the last fetch; the node made again only when a sum changed."""
+        taken = tuple(sorted(slices.items())) if slices else ()
+        hit = self._node_cache.get(base.name)
+        same_base = hit is not None and (hit.base is base or hit.base == base)  # unlisted: made anew, equal
+        if hit is not None and same_base and hit.holding == holding and hit.reserved == reserved:
+            return hit
+        gpus = milli = cpu = memory = 0
+        for pod in holding:
+            gpus += pod.gpus
+            milli += pod.gpu_milli
+            cpu += pod.cpu
+            memory += pod.memory
+        sums = (gpus if reserved is None else reserved, milli, cpu, memory, taken)
+        gpu_pods = sorted((p for p in holding if p.gpus), key=lambda p: (p.created_at, p.name))
+        owners = tuple(p.key for p in gpu_pods for _ in range(p.gpus))
+        if hit is not None and same_base and hit.sums == sums:  # a pod changed, not what it requests
+            return _BuiltNode(base, holding, reserved, sums, hit.node, owners)
+        mig = base.mig_slices
+        if slices:
+            mig = tuple(dataclasses.replace(s, requested=slices.get(s.profile, 0)) for s in mig)
+        node = dataclasses.replace(
+            base,
+            gpus_requested=sums[0],
+            gpu_milli_requested=milli,
+            cpu_requested=cpu,
+            memory_requested=memory,
+            mig_slices=mig,
+        )
+        return _BuiltNode(base, holding, reserved, sums, node, owners)
 
     @staticmethod
     def _selected(selector: tuple[Requirement, ...], labels: Mapping[str, str], gpus: int) -> bool:
