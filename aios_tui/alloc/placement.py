@@ -596,7 +596,7 @@ class Capacity:
             if n.gpu_sharing in SHAREABLE:
                 self._shareable.add(n.name)
             # Shares already taken are assumed packed on as few GPUs as hold them (which is unknown).
-            if rest := n.gpus_shared * MILLI_GPU - n.gpu_milli_requested:
+            if n.name in self._shareable and (rest := n.gpus_shared * MILLI_GPU - n.gpu_milli_requested):
                 self._parts[n.name] = (rest,)
             group = groups.get((model, zone))
             if group is None:

@@ -352,7 +352,11 @@ class Node:
 
     @property
     def gpus_shared(self) -> int:
-        """Physical GPUs partly taken by shares, as few as hold them (a source cannot tell which ones)."""
+        """Physical GPUs that cannot be taken whole because of shares: under MIG, those partitioned into
+        slices, used or not; otherwise those partly taken, as few as hold the shares (a source cannot tell
+        which ones)."""
+        if self.mig_slices:
+            return -(-sum(s.allocatable * s.milli for s in self.mig_slices) // MILLI_GPU)
         return -(-self.gpu_milli_requested // MILLI_GPU)
 
     @property

@@ -45,6 +45,7 @@ from aios_tui.render.table import (
     pct_cell,
     render_header,
     render_row,
+    shared_gpus_text,
     temp_cell,
 )
 from aios_tui.render.views import NEED_STYLE
@@ -240,7 +241,7 @@ def node_detail(
                 f"{n.gpus_requested} requested by its pods; capacity unknown (the node could not be read)"
                 if not n.gpus_total and n.gpus_requested
                 else f"{n.gpus_requested} of {n.gpus_allocatable} allocatable requested"
-                + (f", {n.gpus_shared} more taken in part by shares" if n.gpus_shared else "")
+                + shared_gpus_text(n)
                 + f" ({n.gpus_total} × {n.gpu_model or 'none'})",
             ),
             *([("GPU sharing", sharing)] if (sharing := gpu_sharing_text(n)) else []),

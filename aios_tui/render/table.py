@@ -383,6 +383,15 @@ def gpu_sharing_text(n: Node) -> str:
     return f"{n.gpu_sharing} ×{n.gpu_replicas}: {taken} GPUs in shares"
 
 
+def shared_gpus_text(n: Node) -> str:
+    """``, 2 more taken in part by shares`` (time-slicing, MPS) or ``, 1 more partitioned into MIG slices``;
+    "" when no GPU is."""
+    if not n.gpus_shared:
+        return ""
+    how = "partitioned into MIG slices" if n.mig_slices else "taken in part by shares"
+    return f", {n.gpus_shared} more {how}"
+
+
 def _requested_cell(requested: int, allocatable: int) -> Text:
     share = requested_share(requested, allocatable)
     if math.isnan(share):

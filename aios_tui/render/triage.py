@@ -42,6 +42,7 @@ from aios_tui.render.table import (
     cpu_requested_text,
     gpu_sharing_text,
     memory_requested_text,
+    shared_gpus_text,
 )
 
 __all__ = [
@@ -410,8 +411,7 @@ def _describe_rows(kind: str, key: str, snap: FleetSnapshot, now: float) -> list
         if verdict is not None:
             rows += [("Verdict", f"{verdict.word}: " + "; ".join(f.describe(now) for f in verdict.findings))]
         if n.gpu_model:
-            shared = f", {n.gpus_shared} taken in part by shares" if n.gpus_shared else ""
-            gpus = f"{n.gpus_allocatable} × {n.gpu_model}, {n.gpus_requested} requested{shared}"
+            gpus = f"{n.gpus_allocatable} × {n.gpu_model}, {n.gpus_requested} requested{shared_gpus_text(n)}"
             rows += [("GPUs", f"{gpus}, {n.gpus_free} free")]
             if sharing := gpu_sharing_text(n):
                 rows += [("GPU sharing", sharing)]

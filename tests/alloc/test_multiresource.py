@@ -70,7 +70,8 @@ def reference_states(nodes: tuple[Node, ...]) -> dict[str, tuple[NodeFree, int]]
     for n in nodes:
         whole = n.gpus_allocatable - n.gpus_requested - n.gpus_shared
         rest = n.gpus_shared * 1000 - n.gpu_milli_requested
-        gpus = (1000,) * whole + ((rest,) if rest else ())
+        shareable = n.gpu_sharing in ("mps", "time-slicing")
+        gpus = (1000,) * whole + ((rest,) if rest and shareable else ())
         out[n.name] = (
             NodeFree(n.cpu_allocatable - n.cpu_requested, 0, gpus, n.gpu_model),
             n.memory_free or 0,

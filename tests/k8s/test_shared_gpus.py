@@ -154,14 +154,15 @@ def test_mig_nodes_count_their_slices(source: KubernetesSource) -> None:
     mig = nodes["mig-node"]
     assert (mig.gpu_sharing, mig.gpus_allocatable, mig.gpus_requested) == ("mig", 8, 2)
     assert mig.mig_slices == (MigSlice("1g.10gb", 14, 2, 142), MigSlice("3g.40gb", 4, 1, 428))
-    assert mig.gpu_milli_requested == 2 * 142 + 428 and mig.gpus_free == 8 - 2 - 1
+    # 14 × 1g and 4 × 3g partition 4 GPUs (1.99 + 1.71), used or not: 8 − 2 held whole − 4
+    assert mig.gpu_milli_requested == 2 * 142 + 428 and mig.gpus_free == 8 - 2 - 4
     assert (pods["small"].gpu_profile, pods["small"].gpu_milli, pods["small"].gpus) == ("1g.10gb", 284, 0)
     assert (pods["whole"].gpus, pods["whole"].gpu_milli) == (2, 0)
     single = nodes["mig-single"]
     assert (single.gpu_sharing, single.gpus_total, single.gpus_allocatable) == ("mig", 8, 8)
     assert single.mig_slices == (MigSlice("1g.5gb", 56, 3, 142),)
     assert (pods["slices"].gpus, pods["slices"].gpu_milli, pods["slices"].gpu_profile) == (0, 426, "1g.5gb")
-    assert single.gpus_free == 7
+    assert single.gpus_free == 0  # every GPU is partitioned (single strategy): none to take whole
 
 
 def test_changes_to_pods_and_labels_show_in_the_next_fetch(

@@ -56,16 +56,17 @@ def test_a_shared_node_shows_its_sharing_and_counts_shared_gpus_as_taken() -> No
     assert "CPU 47.8 of 47.8 cores (100%), memory 20.0 of 189 GiB (11%)" in text
     mig = _detail(MIG)
     assert "MIG 1g.10gb 2/7, 3g.40gb 0/2: 0.28 GPUs in slices" in mig
-    assert "6 of 8 allocatable requested, 1 more taken in part by shares" in mig
+    assert "6 of 8 allocatable requested, 2 more partitioned into MIG slices" in mig
     snap = FleetSnapshot(timestamp=NOW, nodes=(SLICED, MIG))
-    assert "GPUs:           4 × L4, 0 requested, 4 taken in part by shares, 0 free" in describe(
+    assert "GPUs:           4 × L4, 0 requested, 4 more taken in part by shares, 0 free" in describe(
         "node", SLICED.name, snap, NOW
     )
     # The ALLOC column counts a GPU partly taken as used, as gpus_free leaves it out.
     ctx = RowCtx(snap, NOW)
     cols = [(c, w) for c, w in layout(NODES.columns, 200) if c.key in ("name", "alloc")]
     assert render_row(cols, SLICED, ctx).plain.split()[-1] == "4/4" and SLICED.gpus_free == 0
-    assert render_row(cols, MIG, ctx).plain.split()[-1] == "7/8" and MIG.gpus_free == 1
+    # MIG: 7 × 1g and 2 × 3g partition 2 GPUs (0.99 + 0.86), used or not
+    assert render_row(cols, MIG, ctx).plain.split()[-1] == "8/8" and MIG.gpus_free == 0
 
 
 def test_the_nodes_table_shows_cpu_and_memory_only_where_there_is_room() -> None:
