@@ -28,6 +28,10 @@ free GPUs for a whole-GPU one):
 - ``gpu-clustering``: nodes already running tasks of the same kind (share / 1-GPU / 2-GPU …) first, then
   empty nodes, then mixed ones; fuller first inside each bucket.
 - ``fgd``: the node and GPU that increase F(M) least (``fragmentation.fgd_choice``).
+- ``engine``: the project's engine (``aios_tui.alloc.placement.Capacity``, :class:`EngineRun`): each row a
+  Kubernetes node with its CPU, memory and GPUs shared, each task a one-worker request with its CPU, memory,
+  GPUs or share of one and its models as alternatives, placed and committed as the console would. It never
+  rounds or shuffles, so ``--artifact`` does not change it.
 
 Two ways to break ties, and they matter (on the default pod list FGD leaves ~7.5 % of the GPUs unallocated
 one way, ~5 % the other): by default the exact scores are compared and equal ones go to the first node in
@@ -37,15 +41,9 @@ node in a seeded random order (it prefixes node names with a random permutation 
 kube-scheduler ``selectHost`` takes the smallest name). Integer buckets plus a fixed order pack: nodes
 within ~0.04 GPU of fragmentation increase of each other count as equal, and the same ones win every time.
 
-Not here: the project's own engine (``aios_tui.alloc.placement``). It places gangs of whole GPUs of one
-model and knows nothing of CPU and memory, which every task here asks for, nor of a fraction of a GPU,
-which 38 % of the default list's tasks ask for; mapping the trace onto it would drop the constraints that
-make the problem. It gets its column
-when the engine learns multi-resource placement (issue 15).
-
-Speed: nodes in the same state (free CPU, memory, GPUs, model) score the same, so each decision scores the
-distinct states only, and a (state, task) score is reused until that state changes. "decisions/s" is
-arrivals per second of the whole run, bookkeeping included, on one core.
+Speed: nodes in the same state (free CPU, memory, GPUs, model) score the same, so each decision of the
+baselines scores the distinct states only, and a (state, task) score is reused until that state changes.
+"decisions/s" is arrivals per second of the whole run, bookkeeping included, on one core.
 
 Usage: ``python bench/bench_trace.py --nodes openb_node_list_gpu_node.csv --pods openb_pod_list_default.csv
 --seeds 3`` (add ``--json`` for the raw numbers).
