@@ -12,7 +12,9 @@ then the newest name), which is what the embedded fleet removes; a cloud Auto Sc
 termination policy, so for a cloud pool the plan says so and names the emptiest as an estimate.
 
 The $/h change is the pool's per-node price times the change in desired capacity, NA when the price is
-unknown.
+unknown. A cloud pool's nodes may fall short of its desired count (launches pending, or failing for want of
+capacity) or exceed it (terminations under way): a scale-up imagines the nodes from those there are up to
+the new count, a scale-down removes those above the new count, and neither does the other.
 """
 
 from __future__ import annotations
@@ -143,7 +145,9 @@ def assess_pool_scale(snapshot: FleetSnapshot, pool: NodePool, desired: int) -> 
 
     queue = _queued(snapshot)
     fits_model = [j for j in queue if _fits_pool(j, pool)]
-    add = max(0, desired - len(members))
+    # Nodes to imagine on a scale-up: from the nodes there are, not from the desired count, which a cloud
+    # may not have reached (a launch failing for want of capacity). A scale-down adds none, even below it.
+    add = max(0, desired - len(members)) if desired > current else 0
     if add and fits_model:
         new_nodes = hypothetical_nodes(pool, members, add)
         before = _placed(Capacity.from_snapshot(snapshot), queue)
@@ -157,7 +161,7 @@ def assess_pool_scale(snapshot: FleetSnapshot, pool: NodePool, desired: int) -> 
         zones = tuple(n.zone for n in hypothetical_nodes(pool, members, add))
         return _with(base, added_zones=zones, still=len(fits_model))
 
-    remove = max(0, len(members) - desired)
+    remove = max(0, len(members) - desired) if desired < current else 0
     if not remove:
         return _with(base, still=len(fits_model))
     removed = tuple(removal_order(members)[:remove])

@@ -132,3 +132,36 @@ def test_a_huge_pool_size_is_refused_before_any_what_if_naming_the_limits(
         [blocker] = plan.blockers
         assert f"outside the pool's limits {pool.min_size}–{pool.max_size}" in blocker
         assert plan.detail is None
+
+
+def test_a_pool_short_of_its_desired_count_plans_the_change_in_desired(tmp_path: Path) -> None:
+    """A cloud pool whose nodes lag its desired count (launches pending, or failing for want of capacity): the
+    plan used to say ``Adds 2 × p5.48xlarge`` for a scale-down and count the adds from the nodes up, not from
+    the desired count the cost line prices."""
+    ops, poller, _ = _ops(tmp_path, role=Role.ADMIN)
+    pool = next(
+        p for p in poller.snapshot.pools if p.max_size - p.nodes >= 2 and p.nodes >= 2 and p.gpu_model
+    )
+    up = pool.nodes - 2
+    for desired in (up, up + 2):  # down 2 (gone at once), then up 2 (launching)
+        plan = ops.plan("scale-pool", pool=pool.name, desired=desired)
+        result = asyncio.run(ops.execute(plan, confirmation=pool.name if plan.shrinks else None))
+        assert result.ok, result.message
+        asyncio.run(poller.refresh())
+    short = poller.snapshot.pools_by_name[pool.name]
+    assert (short.nodes, short.desired) == (up, up + 2)  # launching, not up yet
+
+    down = ops.plan("scale-pool", pool=pool.name, desired=up + 1)
+    lines = dict(down.lines)
+    assert "Adds" not in lines, lines
+    assert lines["Desired"].startswith(f"{up + 2} → {up + 1} ({up} nodes now, 2 of the desired not up")
+    assert lines["Removes"] == "no node that is up; cancels 1 launch not yet up (1 still to come)"
+    assert down.detail.added_zones == () and down.detail.removed == ()
+
+    grow = ops.plan("scale-pool", pool=pool.name, desired=up + 4)
+    lines = dict(grow.lines)
+    price = pool.price_per_hour
+    assert lines["Cost"].startswith(f"+${2 * price:,.2f}/h")
+    assert lines["Adds"].startswith(f"2 × {pool.instance_type} to the desired count; with {up} up now, ")
+    assert "the what-if counts 4 new" in lines["Adds"]
+    assert any(f"has {up} of its desired {up + 2} nodes up" in w for w in grow.warnings)

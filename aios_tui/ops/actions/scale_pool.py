@@ -126,15 +126,32 @@ class ScalePool(Action[PoolScale]):
         pending = a.current - a.nodes_now
         now = f"{a.nodes_now} node{'' if a.nodes_now == 1 else 's'} now"
         if pending > 0:
-            now += f", {pending} launching"
+            now += f", {pending} of the desired not up (launching, or the cloud lacks capacity)"
+        elif pending < 0:
+            now += f", {-pending} above the desired (terminating)"
         lines: list[tuple[str, str]] = [
             ("Pool", f"{pool.name}: {describe_pool(pool)}"),
             ("Desired", f"{a.current} → {desired} ({now}; limits {pool.min_size}–{pool.max_size})"),
             ("Cost", f"{describe_cost(a.cost_delta_per_hour)} (price per node × change in desired)"),
         ]
-        if a.added_zones:
-            lines.append(("Adds", f"{len(a.added_zones)} × {pool.instance_type} ({_zones(a.added_zones)})"))
-            if len(pool.zones) > 1:
+        if desired > a.current:
+            # The change in the desired count, as the cost line prices it; the what-if imagines the nodes
+            # from those up now, which differs when the pool is short of (or above) its desired count.
+            adds = f"{desired - a.current} × {pool.instance_type} to the desired count"
+            if a.added_zones and len(a.added_zones) == desired - a.current:
+                adds += f" ({_zones(a.added_zones)})"
+            elif a.added_zones:
+                adds += (
+                    f"; with {a.nodes_now} up now, the what-if counts {len(a.added_zones)} new "
+                    f"({_zones(a.added_zones)})"
+                )
+            lines.append(("Adds", adds))
+            if pending > 0:
+                warnings.append(
+                    f"{pool.name} has {a.nodes_now} of its desired {a.current} nodes up: if the cloud lacks "
+                    "capacity (launches failing), the new ones wait too; the what-if assumes they come up."
+                )
+            if a.added_zones and len(pool.zones) > 1:
                 warnings.append(
                     "The pool spans several zones: the new nodes are assumed spread evenly, as the Auto "
                     "Scaling group balances them; a job needs its whole gang in one zone."
@@ -174,7 +191,14 @@ class ScalePool(Action[PoolScale]):
                     "PodDisruptionBudget to stop it: drain the nodes first to move their work."
                 )
         elif shrinks and pending > 0:
-            lines.append(("Removes", "nothing running: cancels launches not yet up"))
+            cancelled = min(pending, a.current - desired)
+            still = max(0, desired - a.nodes_now)
+            removes = (
+                f"no node that is up; cancels {cancelled} launch{'es' if cancelled != 1 else ''} not yet up"
+            )
+            if still:
+                removes += f" ({still} still to come)"
+            lines.append(("Removes", removes))
 
         return Plan(
             action=self.name,
