@@ -40,6 +40,20 @@ microseconds at 5,000 nodes, because nodes are indexed by (model, zone, rack) an
 a domain is a handful of buckets, not hundreds of nodes. ``bench/bench_alloc.py`` measures how close to the
 CP-SAT optimum it gets.
 
+CPU, memory and shares of a GPU
+-------------------------------
+A request whose workers also ask for CPU and memory, or for a share of one GPU (``gpu_milli``; only on nodes
+whose GPUs are shared by time-slicing or MPS, :data:`SHAREABLE`), or for no GPU, follows rule 1, and then
+places its workers one by one in each zone: each on the node (and, for a share, the GPU) where the
+fragmentation of the expected workload grows least (``fragmentation.node_fragmentation``: the free GPUs that
+each expected task shape could not use, CPU included, weighted by how common the shape is), plus
+:data:`LOCALITY_GPUS` for a node the gang does not use yet, plus the model's scarcity cost (``_scarcity``)
+when the request accepts several models; ties to the node left fullest (best fit). The zone whose workers
+cost least wins. A node's CPU and memory are what its allocatable leaves after its pods' requests (no limit
+when its source does not know them); shares already taken are assumed packed on as few GPUs as hold them.
+This path visits every node of the matching models (hundreds of microseconds at 1,000 nodes), not buckets:
+it is for the requests that need it, whole-GPU requests keep the rules above.
+
 Priority is carried for messages and queue order; placement itself never preempts.
 """
 
@@ -372,9 +386,6 @@ _State = tuple[int, tuple[int, ...], int, int]
 #: Free CPU or memory of a node whose allocatable is unknown: no limit.
 _NO_LIMIT = 1 << 62
 
-#: The cost, in fragmented GPUs, of spreading a multi-resource gang onto one more node: a gang takes a
-#: node it already uses unless that strands half a GPU more than a new node would.
-LOCALITY = 0.5
 
 #: A fill plan for one domain: (free count, workers per node, number of nodes).
 _Fill = list[tuple[int, int, int]]
@@ -855,9 +866,10 @@ class Capacity:
 
     def _fill(self, request: GangRequest, group: _Group) -> tuple[float, list[str], list[int]]:
         """The workers of ``request`` one by one in ``group``, each on the node (and GPU) where the
-        fragmentation grows least, plus :data:`LOCALITY` for a node the gang does not use yet; ties to the
-        node left with the fewest free GPUs (milli), then the least CPU (best fit). Returns the total cost and
-        the node and share of each worker placed (fewer than asked when the rest do not fit)."""
+        fragmentation grows least, plus :data:`LOCALITY_GPUS` for a node the gang does not use yet and the
+        scarcity cost; ties to the node left with the fewest free GPUs (milli), then the least CPU (best fit).
+        Returns the total cost and the node and share of each worker placed (fewer than asked when the rest do
+        not fit)."""
         model, m, g = group.model, request.gpu_milli, request.gpus_per_worker
         scarcity = self._scarcity().get(model, 0.0) if len(request.models) != 1 else 0.0
         taken = (m or MILLI_GPU * g) / MILLI_GPU
@@ -884,7 +896,7 @@ class Capacity:
                                 continue
                             cost = self._fragmentation(took, model) - before + scarcity * taken
                             if nodes and node not in after:
-                                cost += LOCALITY
+                                cost += LOCALITY_GPUS
                             key = (cost, took[0] * MILLI_GPU + sum(took[1]), took[2])
                             if best is None or key < best:
                                 best, chosen = key, (node, share, took)
