@@ -247,8 +247,8 @@ class Action(Generic[D]):
     async def run(self, run: RunContext, plan: Plan[D]) -> None:
         """Carry the plan out step by step through ``run.steps``. By default one step: :meth:`call`."""
         run.say(f"{plan.title} …")
-        if await run.steps.attempt(plan.title, functools.partial(self.call, run.source, plan)):
-            run.say(f"{plan.title}: done")
+        # No "done" said here: the result's message says it (``act`` used to print it three times).
+        await run.steps.attempt(plan.title, functools.partial(self.call, run.source, plan))
 
     async def call(self, source: Source, plan: Plan[D]) -> None:
         """The one call to the source behind a single-step action."""

@@ -129,6 +129,7 @@ def write_plan(plan: Plan[Any], out: TextIO, *, checked: Sequence[str] = ()) -> 
 def write_result(result: ActionResult, out: TextIO) -> None:
     out.write(f"{result.message}\n")
     for step in result.done:
-        out.write(f"  done: {step}\n")
+        if result.message != f"{step}: done":  # a single step named as the action: said once
+            out.write(f"  done: {step}\n")
     for step in result.not_done:
         out.write(f"  not done: {step}\n")

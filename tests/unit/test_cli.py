@@ -630,3 +630,12 @@ def test_act_scale_pool_runs_and_audits(tmp_path: Path, capsys: pytest.CaptureFi
     # shrinking needs admin (exit 3, refused before anything runs)
     code, _, err = run(capsys, "--sim-nodes", "12", "act", "scale-pool", pool["name"], "0", "--yes")
     assert code == 3 and "may not scale-pool down" in err
+
+
+def test_act_of_a_one_step_action_says_done_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``act scale-pool`` used to print ``done`` three times: in the progress, the result and its step."""
+    code, out, err = run(capsys, "--sim-nodes", "40", "act", "scale-pool", "h100-a", "+1", "--yes")
+    assert code == 0, err
+    title = out.splitlines()[0]
+    assert (out + err).count("done") == 1, out + err
+    assert f"{title}: done\n" in out and f"  {title} …\n" in err
