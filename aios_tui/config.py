@@ -166,6 +166,9 @@ class AwsSettings:
     """Seconds between two polls."""
     timeout: float = _opt(10.0, lo=0.5, hi=600)
     """Seconds before one API call is abandoned."""
+    max_attempts: int = _opt(3, lo=1, hi=10)
+    """Tries of one API call in all, the first included (as in the AWS config files), with jittered back-off
+    between them on throttling and server errors."""
     spot_prices: bool = True
     """Ask EC2 for the current spot price of the spot instances' types (else their price is unknown)."""
     prices: tuple[AwsPriceSettings, ...] = ()

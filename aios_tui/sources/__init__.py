@@ -110,7 +110,11 @@ def _aws(settings: Settings) -> list[Source]:
     for profile in aws.profiles or ("",):
         try:
             provider = AwsProvider(
-                profile=profile, regions=aws.regions, endpoint_url=aws.endpoint_url, timeout=aws.timeout
+                profile=profile,
+                regions=aws.regions,
+                endpoint_url=aws.endpoint_url,
+                timeout=aws.timeout,
+                max_attempts=aws.max_attempts,
             )
         except SourceError as exc:
             raise ConfigError(settings.config_file, "[aws] profiles", detail=str(exc)) from None

@@ -3,13 +3,19 @@ managed node groups, spot prices, and setting a pool's desired capacity (boto3).
 
 One provider is one profile (or the standard credential chain: ``AWS_PROFILE``, the environment, the config
 files) in several regions. Every client has explicit connect/read timeouts and botocore's ``standard``
-retry mode with 3 attempts, which backs off with jitter on throttling; throttling that outlasts the retries,
-and expired or invalid credentials, fail the whole fetch with a :class:`SourceError` (the poller keeps the
-last data and backs off). Access denied on one API (``eks:ListNodegroups``, say), or a region that does not
-answer, is a problem sentence and the rest still shows. Messages are built here from the error *code*
-only: AWS's own messages (which may name the caller's ARN) and anything from the credentials never reach a
-message or a log line; botocore's and boto3's loggers are held at WARNING, since at DEBUG they log signed
-request headers.
+retry mode with ``max_attempts`` tries in all (3; the first counts, as in the AWS config files), which backs
+off with jitter on throttling; throttling that outlasts the retries, and expired or invalid credentials, fail
+the whole fetch with a :class:`SourceError` (the poller keeps the last data and backs off). Access denied on
+one API (``eks:ListNodegroups``, say), or a region that does not answer, is a problem sentence and the rest
+still shows. Messages are built here from the error code, followed by AWS's own message (a
+``ValidationError`` says why) made one line, with anything like a credential masked
+(:func:`~aios_tui.domain.errors.redact`) and escapes removed; nothing from the credentials reaches a message
+or a log line; botocore's and boto3's loggers are held at WARNING, since at DEBUG they log signed request
+headers.
+
+Scaling notes: an Auto Scaling group's suspended processes (``Launch``, ``Terminate``) and its terminate
+lifecycle hooks (``DescribeLifecycleHooks``, one call per GPU group) are read with the pools, so that a plan
+can warn that the change would not take effect or that instances would wait in ``Terminating:Wait``.
 
 Instances: those whose type has GPUs (the bundled table, else ``DescribeInstanceTypes``' ``GpuInfo``, asked
 once per unknown type), terminated ones left out. Their pool is the EKS node group
@@ -36,6 +42,7 @@ from botocore.parsers import ResponseParserError
 from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.domain import NA
 from aios_tui.domain.clock import now_utc
+from aios_tui.domain.errors import redact
 from aios_tui.domain.text import clean
 from aios_tui.sources.base import SourceError
 from aios_tui.sources.cloud import CloudInstance, CloudPool, Listing, SpotPrice
@@ -133,6 +140,7 @@ class AwsProvider:
         regions: Iterable[str] = ("us-east-1",),
         endpoint_url: str = "",
         timeout: float = 10.0,
+        max_attempts: int = 3,
         session_factory: Callable[..., Any] | None = None,
     ) -> None:
         for name in ("botocore", "boto3"):  # at DEBUG they log signed request headers
@@ -152,10 +160,12 @@ class AwsProvider:
         self._who = f"profile {profile}" if profile else "the default credential chain"
         self._refuse_prompts()
         self.context = f"aws {self.profile} · {', '.join(self.regions)}"
+        # ``total_max_attempts`` counts the first try, as ``max_attempts`` does in the AWS config files; the
+        # ``max_attempts`` key of botocore's Config counts retries only (3 would be 4 tries).
         self._config = Config(
             connect_timeout=timeout,
             read_timeout=timeout,
-            retries={"mode": "standard", "max_attempts": 3},
+            retries={"mode": "standard", "total_max_attempts": max(1, int(max_attempts))},
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
@@ -203,12 +213,16 @@ class AwsProvider:
         try:
             return fn()
         except bex.ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", "")) or "error"
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "")) or "error"
             if code in _EXPIRED:
                 raise SourceError(self._expired(code)) from None
             if code in _THROTTLED:
                 raise SourceError(f"AWS is throttling {where} ({code}) after retries: backing off") from None
             why = "access denied" if code in _DENIED else code
+            said = _said(error.get("Message"))
+            if said:
+                why += f" ({said})"
             if problems is None:
                 raise SourceError(f"{where}: {why}") from None
             problems.add(f"{where}: {why}")
@@ -342,8 +356,10 @@ class AwsProvider:
         )
         out: list[CloudPool] = []
         asgs: list[tuple[dict[str, Any], tuple[str, ...]]] = []
+        suspended: dict[str, tuple[str, ...]] = {}
         for g in groups or []:
             try:
+                suspended[str(g["AutoScalingGroupName"])] = _suspended(g)
                 tags = {str(t.get("Key")): str(t.get("Value", "")) for t in g.get("Tags", [])}
                 if g["AutoScalingGroupName"] in backing or "eks:nodegroup-name" in tags:
                     continue
@@ -356,14 +372,20 @@ class AwsProvider:
             if not any(self._is_gpu(t) for t in types):
                 continue
             try:
-                out.append(self._asg(g, types, region))
+                pool = self._asg(g, types, region)
             except _MALFORMED as exc:
                 problems.skip("Auto Scaling group", exc)
-        for ng, _ in nodegroups:
+                continue
+            hooks = self._terminate_hooks(pool.ref, region, problems)
+            out.append(dataclasses.replace(pool, terminate_hooks=hooks))
+        for ng, backing_asgs in nodegroups:
             if any(self._is_gpu(t) for t in ng.instance_types):
                 gpu_type = next(t for t in ng.instance_types if self._is_gpu(t))
                 model, gpus = self._gpu_info[gpu_type]
-                out.append(_replace_gpu(ng, model, gpus))
+                # The node group's own Auto Scaling group does the launching and terminating: what is
+                # suspended there holds the node group too. (Its terminate hook is EKS's own, which drains.)
+                held = tuple(dict.fromkeys(p for a in backing_asgs for p in suspended.get(a, ())))
+                out.append(dataclasses.replace(_replace_gpu(ng, model, gpus), suspended=held))
         return Listing(tuple(out), tuple(problems.items))
 
     def _asg(self, g: Mapping[str, Any], types: tuple[str, ...], region: str) -> CloudPool:
@@ -388,7 +410,31 @@ class AwsProvider:
             zones=tuple(sorted(str(z) for z in g.get("AvailabilityZones", []))),
             lifecycle=lifecycle,
             ref=str(g["AutoScalingGroupName"]),
+            suspended=_suspended(g),
         )
+
+    def _terminate_hooks(self, asg: str, region: str, problems: _Problems) -> tuple[str, ...]:
+        """The group's lifecycle hooks on termination, ``name (heartbeat N s)`` each."""
+        hooks = self._call(
+            "autoscaling",
+            "DescribeLifecycleHooks",
+            region,
+            problems,
+            lambda: (
+                self._client("autoscaling", region)
+                .describe_lifecycle_hooks(AutoScalingGroupName=asg)
+                .get("LifecycleHooks", [])
+            ),
+        )
+        out = []
+        for h in hooks or []:
+            try:
+                if h.get("LifecycleTransition") == "autoscaling:EC2_INSTANCE_TERMINATING":
+                    beat = h.get("HeartbeatTimeout")
+                    out.append(f"{h['LifecycleHookName']}" + (f" (heartbeat {int(beat)} s)" if beat else ""))
+            except _MALFORMED as exc:
+                problems.skip("lifecycle hook", exc)
+        return tuple(out)
 
     def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]:
         problems = _Problems()
@@ -545,6 +591,19 @@ def _pool_of(tags: Mapping[str, str], cluster: str) -> str:
     if ng and cluster:
         return f"{cluster}/{ng}"
     return tags.get("aws:autoscaling:groupName", "")
+
+
+def _suspended(g: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(str(p["ProcessName"]) for p in g.get("SuspendedProcesses") or () if p.get("ProcessName"))
+
+
+def _said(message: object) -> str:
+    """AWS's own error message, fit to show: one line, anything like a credential masked, escapes gone, cut.
+    (It may name the caller's ARN, which is no secret; keys and tokens never appear in it, and are masked if
+    they did.)"""
+    if not isinstance(message, str):
+        return ""
+    return clean(redact(" ".join(message.split())), 240)
 
 
 def _replace_gpu(pool: CloudPool, model: str, gpus: int) -> CloudPool:

@@ -196,6 +196,14 @@ class PoolScaler(Protocol):
 
 
 @runtime_checkable
+class PoolScaleNotes(Protocol):
+    """Knows, from its last listing, why a new desired capacity would not take effect as asked (scaling
+    processes suspended, lifecycle hooks that hold terminating machines)."""
+
+    def scale_notes(self, name: str, current: int, desired: int) -> tuple[str, ...]: ...
+
+
+@runtime_checkable
 class LogReader(Protocol):
     """Can read a pod's container log (the Kubernetes logs API; the embedded fleet's own). Every line is
     cleaned at this boundary (:func:`aios_tui.domain.text.clean`), cut to a bounded length, and at most

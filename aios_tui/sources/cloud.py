@@ -106,6 +106,10 @@ class CloudPool:
     cluster: str = ""
     ref: str = ""
     """What the provider needs to find it again (an ARN, the backend's own name)."""
+    suspended: tuple[str, ...] = ()
+    """Scaling processes suspended on it (an Auto Scaling group's ``Launch``, ``Terminate`` …)."""
+    terminate_hooks: tuple[str, ...] = ()
+    """Lifecycle hooks that hold a terminating instance (``name (heartbeat 3600 s)``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +262,31 @@ class CloudSource:
             )
         log.info("%s: setting desired capacity of %s to %d", self.name, name, desired)
         await self._run(self._provider.scale_pool, pool, desired)
+
+    def scale_notes(self, name: str, current: int, desired: int) -> tuple[str, ...]:
+        """Why setting pool ``name`` from ``current`` to ``desired`` would not take effect as asked, as the
+        last listing read it: a suspended ``Launch`` (growing) or ``Terminate`` (shrinking) process, a
+        terminate lifecycle hook (shrinking)."""
+        pool = self._pools.get(name)
+        if pool is None or desired == current:
+            return ()
+        out = []
+        if desired > current and "Launch" in pool.suspended:
+            out.append(
+                f"{name} has its Launch process suspended: the desired count changes but no instance "
+                "launches until it is resumed (aws autoscaling resume-processes)."
+            )
+        if desired < current and "Terminate" in pool.suspended:
+            out.append(
+                f"{name} has its Terminate process suspended: the desired count changes but no instance "
+                "is terminated until it is resumed; the group stays above it, and billed."
+            )
+        if desired < current and pool.terminate_hooks:
+            out.append(
+                f"{name} has a terminate lifecycle hook ({', '.join(pool.terminate_hooks)}): the instances "
+                "going wait in Terminating:Wait, still billed, until it is completed or times out."
+            )
+        return tuple(out)
 
     # --- conversion --------------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ bodies (throttling, expired credentials, access denied)."""
 
 from __future__ import annotations
 
+import html
 import http.client
 import http.server
 import json
@@ -190,9 +191,9 @@ _STATUS = {
 }
 
 
-def _error(service: str, code: str) -> tuple[int, dict[str, str], bytes]:
+def _error(service: str, code: str, message: str = "") -> tuple[int, dict[str, str], bytes]:
     status = _STATUS.get(code, 400)
-    message = f"injected {code}"
+    message = message or f"injected {code}"
     if service == "ec2":
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
@@ -237,6 +238,8 @@ class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.faults: dict[str, str] = {}
+        self.messages: dict[str, str] = {}
+        """The message AWS's error body carries, per action (XML-escaped here); "injected <code>" without."""
         self.rewrites: dict[str, Callable[[bytes], bytes]] = {}
         self.seen: Counter[str] = Counter()
         self.headers_seen: list[str] = []
@@ -259,7 +262,7 @@ class FaultProxy:
                 proxy.seen[action] += 1
                 code = proxy.faults.get(action)
                 if code:
-                    status, headers, out = _error(service, code)
+                    status, headers, out = _error(service, code, html.escape(proxy.messages.get(action, "")))
                 else:
                     conn = http.client.HTTPConnection(
                         proxy.upstream.hostname, proxy.upstream.port, timeout=30

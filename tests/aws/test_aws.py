@@ -507,3 +507,75 @@ async def test_one_malformed_object_is_skipped_and_counted_and_the_rest_shows(
     ec2_nodes = [n for n in snap.nodes if n.source.startswith("aws")]
     assert len(ec2_nodes) >= 5, "the other instances still show"
     assert {p.name for p in snap.pools} == {"g5-pool"}, "the GPU ASG, read whole, still shows"
+
+
+# --- what AWS does beyond the call -----------------------------------------------------------------------
+
+
+async def test_suspended_processes_and_a_terminate_hook_warn_in_the_plan(
+    scene: Scene, source: CloudSource, tmp_path: Path
+) -> None:
+    """Scaling an ASG whose Launch or Terminate is suspended, or with a terminate lifecycle hook, used to
+    say ``done`` with no warning: the change would not take effect, or instances would wait."""
+    asg = scene.client("autoscaling")
+    asg.suspend_processes(AutoScalingGroupName="g5-pool", ScalingProcesses=["Launch", "Terminate"])
+    asg.put_lifecycle_hook(
+        LifecycleHookName="drain-first",
+        AutoScalingGroupName="g5-pool",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=3600,
+    )
+    poller = Poller([source])
+    ops = Ops(
+        {source.name: source},
+        lambda: poller.snapshot,
+        AuditLog(tmp_path / "a.jsonl"),
+        actor=Actor("o", Role.ADMIN),
+    )
+    await poller.refresh()
+    up = ops.plan("scale-pool", pool="g5-pool", desired=3)
+    assert any("Launch process suspended" in w and "no instance launches" in w for w in up.warnings), (
+        up.warnings
+    )
+    assert not any("Terminat" in w for w in up.warnings)
+    down = ops.plan("scale-pool", pool="g5-pool", desired=1)
+    text = " ".join(down.warnings)
+    assert "Terminate process suspended" in text and "no instance is terminated" in text
+    assert "terminate lifecycle hook (drain-first (heartbeat 3600 s))" in text and "Terminating:Wait" in text
+    assert "Launch" not in text
+    eks = ops.plan("scale-pool", pool="prod/h100", desired=2)
+    assert not any("suspended" in w or "hook" in w for w in eks.warnings)
+
+
+async def test_aws_own_error_message_is_kept_with_secrets_masked(scene: Scene, faults: FaultProxy) -> None:
+    src = aws_source(faults.url)
+    await src.fetch()
+    faults.faults["SetDesiredCapacity"] = "ValidationError"
+    faults.messages["SetDesiredCapacity"] = (
+        "New SetDesiredCapacity value 3 is above max value 2 for the AutoScalingGroup. "
+        "token=abc123secret\n\x9b2J"
+    )
+    with pytest.raises(SourceError) as err:
+        await src.scale_pool("g5-pool", 3)
+    msg = str(err.value)
+    assert msg.startswith(
+        "autoscaling SetDesiredCapacity in us-east-1: ValidationError (New SetDesiredCapacity"
+    )
+    assert "is above max value 2 for the AutoScalingGroup" in msg
+    assert "abc123secret" not in msg and "token=***" in msg
+    assert is_clean(msg) and "\n" not in msg and "\x9b" not in msg
+    no_secret_in(msg)
+
+
+def test_max_attempts_counts_the_first_try(scene: Scene, faults: FaultProxy) -> None:
+    """``max_attempts = 3`` used to make 4 requests: botocore's Config ``max_attempts`` counts retries."""
+    faults.faults["DescribeInstances"] = "RequestLimitExceeded"
+    for attempts in (3, 1):
+        faults.seen.clear()
+        p = AwsProvider(regions=("us-east-1",), endpoint_url=faults.url, timeout=5.0, max_attempts=attempts)
+        try:
+            with pytest.raises(SourceError, match="throttling"):
+                p.instances("us-east-1")
+        finally:
+            p.close()
+        assert faults.seen["DescribeInstances"] == attempts

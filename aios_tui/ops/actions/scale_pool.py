@@ -22,7 +22,7 @@ from aios_tui.ops.action import Action, PlanContext
 from aios_tui.ops.core import ActionRefused, Plan
 from aios_tui.ops.grammar import Amount, Kind, Param
 from aios_tui.ops.permissions import Role
-from aios_tui.sources.base import PoolScaler, Source
+from aios_tui.sources.base import PoolScaleNotes, PoolScaler, Source
 
 __all__ = ["ScalePool", "describe_pool", "pool_fix"]
 
@@ -199,6 +199,10 @@ class ScalePool(Action[PoolScale]):
             if still:
                 removes += f" ({still} still to come)"
             lines.append(("Removes", removes))
+
+        source = ctx.sources.get(pool.source)
+        if isinstance(source, PoolScaleNotes):
+            warnings += source.scale_notes(pool.name, a.current, desired)
 
         return Plan(
             action=self.name,
