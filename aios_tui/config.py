@@ -236,6 +236,30 @@ def _masked_url(url: str) -> str:
     return f"{scheme}{sep}***{rest[at:]}" if at >= 0 else url
 
 
+_AWS_REGION: Final = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+"""``us-east-1``, ``ap-southeast-2``, ``us-gov-west-1``, ``cn-northwest-1``: as AWS names its regions."""
+
+
+def check_aws(aws: AwsSettings, path: str | os.PathLike[str] | None) -> None:
+    """What the field types cannot say: region names AWS could have (a stray space or a zone name would
+    otherwise fail only at the first poll), and an endpoint URL botocore can use."""
+    if not aws.regions:
+        raise ConfigError(path, "[aws] regions", detail="name at least one region")
+    for region in aws.regions:
+        if not _AWS_REGION.fullmatch(region):
+            raise ConfigError(path, "[aws] regions", 'AWS region names such as "us-east-1"', region)
+    if len(set(aws.regions)) != len(aws.regions):
+        raise ConfigError(path, "[aws] regions", detail="a region is named twice")
+    if aws.endpoint_url:
+        try:
+            parts = urllib.parse.urlsplit(aws.endpoint_url)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number
+            usable = False
+        if not usable or aws.endpoint_url != aws.endpoint_url.strip():
+            raise ConfigError(path, "[aws] endpoint_url", "an http:// or https:// URL", aws.endpoint_url)
+
+
 def _check_prometheus(p: PrometheusSettings, path: str | os.PathLike[str] | None) -> None:
     """What the field types cannot say: a URL the source can use, label names PromQL accepts."""
     try:
@@ -786,6 +810,7 @@ def load_settings(
             if not (slo.p99_ms or slo.error_rate):
                 raise ConfigError(file, f"[[slo]] #{i}", expected="p99_ms or error_rate above 0 (or both)")
         _check_prometheus(settings.prometheus, file)
+        check_aws(settings.aws, file)
         if settings.grafana.url and not settings.grafana.url.startswith(("http://", "https://")):
             raise ConfigError(file, "grafana url", "an http:// or https:// URL", settings.grafana.url)
     elif named_by or file.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aios_tui.config import ConfigError, Settings
+from aios_tui.config import ConfigError, Settings, check_aws
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.sources.base import Source, SourceError
 
@@ -97,8 +97,7 @@ def _aws(settings: Settings) -> list[Source]:
     from aios_tui.sources.cloud import CloudSource
 
     aws = settings.aws
-    if not aws.regions:
-        raise ConfigError(settings.config_file, "[aws] regions", detail="name at least one region")
+    check_aws(aws, settings.config_file)
     prices: dict[str, float] = {}
     for i, p in enumerate(aws.prices, start=1):
         if not p.instance_type:
@@ -117,7 +116,9 @@ def _aws(settings: Settings) -> list[Source]:
                 max_attempts=aws.max_attempts,
             )
         except SourceError as exc:
-            raise ConfigError(settings.config_file, "[aws] profiles", detail=str(exc)) from None
+            if profile:
+                raise ConfigError(settings.config_file, "[aws] profiles", detail=str(exc)) from None
+            raise ConfigError(None, "AWS_PROFILE", detail=str(exc)) from None
         out.append(
             CloudSource(
                 provider,

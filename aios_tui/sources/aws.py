@@ -151,8 +151,8 @@ class AwsProvider:
         self._endpoint = endpoint_url or None
         try:
             self._session = (session_factory or boto3.session.Session)(profile_name=profile or None)
-        except bex.ProfileNotFound:
-            raise SourceError(f"AWS profile {profile} is not in the AWS config files") from None
+        except bex.ProfileNotFound as exc:
+            raise SourceError(_no_profile(profile, exc)) from None
         except bex.BotoCoreError as exc:
             raise SourceError(f"AWS profile {profile or '(default)'}: {type(exc).__name__}") from None
         # With no profile named, AWS_PROFILE (or "default") is the one the chain uses.
@@ -169,6 +169,7 @@ class AwsProvider:
         )
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self._resolved = False
         self._gpu_info: dict[str, tuple[str, int]] = {
             t.name: (t.gpu_model, t.gpus) for t in INSTANCE_TYPES.values()
         }
@@ -194,6 +195,33 @@ class AwsProvider:
             return
         if provider is not None and hasattr(provider, "_prompter"):
             provider._prompter = refuse
+
+    def begin(self) -> None:
+        """Before each fetch, once: find the credentials (the chain: environment, config files, SSO, then
+        instance metadata), which every client of the session then shares. Without it each new client ran the
+        chain again, instance metadata included (a second or more each where there is none), one after
+        another under the lock. Found credentials are kept (botocore refreshes them); none found fails the
+        fetch at once, saying where the chain looked, and the next poll looks again."""
+        if self._resolved:
+            return
+        with self._lock:
+            if self._resolved:
+                return
+            try:
+                found = self._session.get_credentials()
+            except bex.ProfileNotFound as exc:
+                raise SourceError(_no_profile(self.profile, exc)) from None
+            except (bex.TokenRetrievalError, bex.SSOTokenLoadError, bex.UnauthorizedSSOTokenError):
+                raise SourceError(self._expired("SSO")) from None
+            except bex.BotoCoreError as exc:  # the class only: a message could quote a config value
+                raise SourceError(f"AWS credentials for {self._who}: {type(exc).__name__}") from None
+            if found is None:
+                raise SourceError(
+                    f"no AWS credentials found for {self._who} (looked in the environment, the AWS config "
+                    "and credentials files, and instance metadata): set AWS_PROFILE or keys, or run "
+                    "aws sso login"
+                )
+            self._resolved = True
 
     def _client(self, service: str, region: str) -> Any:
         with self._lock:  # a boto3 Session is not thread-safe; its clients are
@@ -230,8 +258,8 @@ class AwsProvider:
             raise SourceError(f"no AWS credentials found for {self._who}") from None
         except (bex.TokenRetrievalError, bex.SSOTokenLoadError, bex.UnauthorizedSSOTokenError):
             raise SourceError(self._expired("SSO")) from None
-        except bex.ProfileNotFound:
-            raise SourceError(f"AWS profile {self.profile} is not in the AWS config files") from None
+        except bex.ProfileNotFound as exc:
+            raise SourceError(_no_profile(self.profile, exc)) from None
         except _UNREACHABLE as exc:
             if problems is None:
                 raise SourceError(f"{where}: unreachable ({type(exc).__name__})") from None
@@ -591,6 +619,20 @@ def _pool_of(tags: Mapping[str, str], cluster: str) -> str:
     if ng and cluster:
         return f"{cluster}/{ng}"
     return tags.get("aws:autoscaling:groupName", "")
+
+
+def _no_profile(profile: str, exc: bex.ProfileNotFound) -> str:
+    """``AWS profile prdo is not defined in the AWS config or credentials files (profiles there: prod)``: the
+    profile named, whether by the settings or by ``AWS_PROFILE``."""
+    name = clean(str(exc.kwargs.get("profile") or profile), 80)
+    try:
+        import botocore.session
+
+        known = sorted(botocore.session.Session().available_profiles)
+    except Exception:  # the files could not be read: say nothing of them
+        known = []
+    there = f" (profiles there: {clean(', '.join(known), 200)})" if known else " (none defines a profile)"
+    return f"AWS profile {name} is not defined in the AWS config or credentials files{there}"
 
 
 def _suspended(g: Mapping[str, Any]) -> tuple[str, ...]:

@@ -150,6 +150,9 @@ class CloudProvider(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: ``begin() -> None``, called once before each fetch's per-region calls, for what they share
+    # (credentials); it raises SourceError to fail the fetch at once.
+
 
 class CloudSource:
     """Any :class:`CloudProvider` as a source: nodes, node pools and prices; scales pools
@@ -191,6 +194,9 @@ class CloudSource:
             raise SourceError("source closed")
         p = self._provider
         regions = p.regions
+        begin = getattr(p, "begin", None)
+        if begin is not None:  # what every region shares, once (credentials)
+            await self._run(begin)
         inst_lists, pool_lists = await asyncio.gather(
             asyncio.gather(*(self._run(p.instances, r) for r in regions)),
             asyncio.gather(*(self._run(p.pools, r) for r in regions)),

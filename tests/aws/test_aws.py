@@ -160,7 +160,9 @@ async def test_several_profiles_are_several_sources(scene: Scene) -> None:
     assert data.context == "aws ops · us-east-1"
     assert scene.ids["plain"] in {n.name for n in data.nodes}
     with pytest.raises(
-        ConfigError, match=r"\[aws\] profiles: AWS profile nope is not in the AWS config files"
+        ConfigError,
+        match=r"\[aws\] profiles: AWS profile nope is not defined in the AWS config or credentials files "
+        r"\(profiles there: dev, ops\)",
     ):
         build_sources(Settings(aws=dataclasses.replace(settings, profiles=("nope",))))
 
@@ -579,3 +581,69 @@ def test_max_attempts_counts_the_first_try(scene: Scene, faults: FaultProxy) -> 
         finally:
             p.close()
         assert faults.seen["DescribeInstances"] == attempts
+
+
+# --- credentials and regions -----------------------------------------------------------------------------
+
+
+async def test_no_credentials_are_looked_for_once_per_poll(aws_env: Path, moto_url: str) -> None:
+    """Each client used to run the credential chain again, instance metadata included, one after another."""
+    import botocore.credentials
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        os.environ.pop(var, None)
+    calls = []
+    real = botocore.credentials.CredentialResolver.load_credentials
+
+    def counted(self: object) -> object:
+        calls.append(1)
+        return real(self)  # type: ignore[arg-type]
+
+    botocore.credentials.CredentialResolver.load_credentials = counted  # type: ignore[method-assign]
+    try:
+        src = aws_source(moto_url, regions=("us-east-1", "us-west-2", "eu-west-1"))
+        for _ in range(2):
+            with pytest.raises(
+                SourceError, match="no AWS credentials found for the default credential chain"
+            ):
+                await src.fetch()
+    finally:
+        botocore.credentials.CredentialResolver.load_credentials = real  # type: ignore[method-assign]
+    assert len(calls) == 2, "once per poll, not once per client"
+
+
+def test_aws_profile_from_the_environment_is_named(aws_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    aws_env.write_text("[profile prod]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_PROFILE", "prdo")
+    with pytest.raises(ConfigError) as err:
+        build_sources(Settings(aws=AwsSettings(enabled=True)))
+    assert str(err.value) == (
+        "AWS_PROFILE: AWS profile prdo is not defined in the AWS config or credentials files "
+        "(profiles there: prod)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("regions", ["us-east-1", "eu-west-1 "]),
+        ("regions", ["us-east-1a"]),
+        ("endpoint_url", "localhost:5000"),
+    ],
+)
+def test_bad_regions_and_endpoints_are_config_errors(tmp_path: Path, key: str, value: object) -> None:
+    import json as _json
+
+    from aios_tui.config import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text(f"[aws]\nenabled = true\n{key} = {_json.dumps(value)}\n")
+    with pytest.raises(ConfigError, match=rf"^{config}: \[aws\] {key}: expected "):
+        load_settings(config, env={})
+
+
+async def test_one_bad_region_at_runtime_leaves_the_others(scene: Scene) -> None:
+    provider = AwsProvider(regions=("us-east-1", "eu-west-1 "), endpoint_url=scene.url, timeout=5.0)
+    data = await CloudSource(provider, name="aws").fetch()  # past the config's checks
+    assert scene.ids["plain"] in {n.name for n in data.nodes}
+    assert any("eu-west-1" in p and "InvalidRegionError" in p for p in data.problems)
