@@ -221,9 +221,13 @@ def test_unusable_real_source_is_refused_unless_sim(
     path.write_text('[aws]\nenabled = true\nprofiles = ["nope"]\n')
     (tmp_path / "aws-config").write_text("")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     code, out, err = run(capsys, "--config", str(path), "snapshot", "--sim-nodes", "3")
     assert (code, out) == (2, "")
-    assert err == f"aios-tui: {path}: [aws] profiles: AWS profile nope is not in the AWS config files\n"
+    assert err == (
+        f"aios-tui: {path}: [aws] profiles: AWS profile nope is not defined in the AWS config or credentials "
+        "files (none defines a profile)\n"
+    )
     doc = snapshot_json(capsys, "--config", str(path), "snapshot", "--sim", "--sim-nodes", "3", "--json")
     assert len(doc["nodes"]) == 3
 
