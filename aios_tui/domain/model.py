@@ -599,6 +599,7 @@ class NodePool:
     instance_type: str
     gpu_model: str = ""
     gpus_per_node: int = 0
+    """The fewest GPUs one of its nodes has (see :attr:`gpus_per_node_max`)."""
     price_per_hour: Metric = NA
     """Per node."""
     nodes: int = 0
@@ -614,7 +615,14 @@ class NodePool:
     """``asg``, ``eks-nodegroup`` …; "" for a simulated pool."""
     region: str = ""
     lifecycle: str = ""
-    """``on-demand``, ``spot`` or "" (mixed or unknown)."""
+    """``on-demand``, ``spot``, ``capacity-block``, ``mixed`` (an on-demand base and spot above it, or a
+    share of each) or "" (unknown)."""
+    gpus_per_node_max: int = 0
+    """Where its instance types have different GPU counts (a mixed-instances group of ``g5.xlarge`` and
+    ``g5.12xlarge``): the most, and ``gpus_per_node`` the fewest; 0 otherwise."""
+    capacity_weights: tuple[str, ...] = ()
+    """``type=units`` per instance type when ``desired`` counts weighted capacity units, not machines (an Auto
+    Scaling group's ``WeightedCapacity``); () when it counts machines."""
 
     @property
     def desired_capacity(self) -> int:

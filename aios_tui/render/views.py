@@ -401,7 +401,11 @@ def _pool_size(p: NodePool, _: RowCtx) -> Text:
 
 
 def _pool_shape(p: NodePool, _: RowCtx) -> str:
-    return f"{p.gpus_per_node}×{short_gpu_model(p.gpu_model)}" if p.gpu_model else "no GPU"
+    if not p.gpu_model:
+        return "no GPU"
+    most = p.gpus_per_node_max
+    count = f"{p.gpus_per_node}–{most}" if most > p.gpus_per_node else str(p.gpus_per_node)
+    return f"{count}×{short_gpu_model(p.gpu_model)}"
 
 
 def _pool_pending(p: NodePool, ctx: RowCtx) -> int:

@@ -291,7 +291,8 @@ class AwsProvider:
         return self._call(service, op, region, problems, run)
 
     def _gpus(self, region: str, types: Collection[str], problems: _Problems) -> None:
-        """Fill the GPU model and count of types the table lacks (``DescribeInstanceTypes``, 100 a call)."""
+        """Fill the accelerator model and count of types the table lacks (``DescribeInstanceTypes``, 100 a
+        call): :func:`_accelerators` reads NVIDIA GPUs, fractional GPUs and Neuron devices."""
         unknown = sorted(t for t in types if t not in self._gpu_info)
         for start in range(0, len(unknown), 100):
             batch = unknown[start : start + 100]
@@ -302,10 +303,7 @@ class AwsProvider:
                 return
             for t in found:
                 try:
-                    gpus = (t.get("GpuInfo") or {}).get("Gpus") or []
-                    count = sum(int(g.get("Count", 0)) for g in gpus)
-                    model = str(gpus[0].get("Name", "")) if gpus else ""
-                    self._gpu_info[str(t["InstanceType"])] = (model, count)
+                    self._gpu_info[str(t["InstanceType"])] = _accelerators(t)
                 except _MALFORMED as exc:
                     problems.skip("instance type", exc)
             for name in batch:
@@ -385,9 +383,11 @@ class AwsProvider:
         out: list[CloudPool] = []
         asgs: list[tuple[dict[str, Any], tuple[str, ...]]] = []
         suspended: dict[str, tuple[str, ...]] = {}
+        asg_zones: dict[str, tuple[str, ...]] = {}
         for g in groups or []:
             try:
                 suspended[str(g["AutoScalingGroupName"])] = _suspended(g)
+                asg_zones[str(g["AutoScalingGroupName"])] = _zones(g)
                 tags = {str(t.get("Key")): str(t.get("Value", "")) for t in g.get("Tags", [])}
                 if g["AutoScalingGroupName"] in backing or "eks:nodegroup-name" in tags:
                     continue
@@ -406,25 +406,48 @@ class AwsProvider:
                 continue
             hooks = self._terminate_hooks(pool.ref, region, problems)
             out.append(dataclasses.replace(pool, terminate_hooks=hooks))
-        for ng, backing_asgs in nodegroups:
-            if any(self._is_gpu(t) for t in ng.instance_types):
-                gpu_type = next(t for t in ng.instance_types if self._is_gpu(t))
-                model, gpus = self._gpu_info[gpu_type]
-                # The node group's own Auto Scaling group does the launching and terminating: what is
-                # suspended there holds the node group too. (Its terminate hook is EKS's own, which drains.)
-                held = tuple(dict.fromkeys(p for a in backing_asgs for p in suspended.get(a, ())))
-                out.append(dataclasses.replace(_replace_gpu(ng, model, gpus), suspended=held))
+        gpu_groups = [ng for ng in nodegroups if any(self._is_gpu(t) for t in ng[0].instance_types)]
+        # A node group's zones: its Auto Scaling group's, else its subnets' (one call for them all), so that
+        # one with no node up still says where it launches.
+        subnet_zones = self._subnet_zones(
+            region,
+            {n for ng, a, subnets in gpu_groups if not any(asg_zones.get(x) for x in a) for n in subnets},
+            problems,
+        )
+        for ng, backing_asgs, subnets in gpu_groups:
+            model, gpus, most = self._shape(ng.instance_types)
+            zones = {z for a in backing_asgs for z in asg_zones.get(a, ())}
+            zones = zones or {subnet_zones[n] for n in subnets if n in subnet_zones}
+            # The node group's own Auto Scaling group does the launching and terminating: what is
+            # suspended there holds the node group too. (Its terminate hook is EKS's own, which drains.)
+            held = tuple(dict.fromkeys(p for a in backing_asgs for p in suspended.get(a, ())))
+            out.append(
+                dataclasses.replace(
+                    ng,
+                    gpu_model=model,
+                    gpus_per_node=gpus,
+                    gpus_per_node_max=most,
+                    suspended=held,
+                    zones=tuple(sorted(zones)),
+                )
+            )
         return Listing(tuple(out), tuple(problems.items))
 
     def _asg(self, g: Mapping[str, Any], types: tuple[str, ...], region: str) -> CloudPool:
         """One GPU Auto Scaling group as a pool."""
-        gpu_type = next(t for t in types if self._is_gpu(t))
-        model, gpus = self._gpu_info[gpu_type]
+        model, gpus, most = self._shape(types)
         # A mixed-instances policy says; without one the launch template does (the source then goes by the
         # instances it has).
-        dist = (g.get("MixedInstancesPolicy") or {}).get("InstancesDistribution") or {}
-        od = dist.get("OnDemandPercentageAboveBaseCapacity")
-        lifecycle = "spot" if od == 0 else "on-demand" if od == 100 else ""
+        mixed = g.get("MixedInstancesPolicy") or {}
+        lifecycle = _mixed_lifecycle(mixed.get("InstancesDistribution") or {}) if mixed else ""
+        overrides = (mixed.get("LaunchTemplate") or {}).get("Overrides") or []
+        weights = tuple(
+            f"{o['InstanceType']}={int(o['WeightedCapacity'])}"
+            for o in overrides
+            if o.get("InstanceType") and o.get("WeightedCapacity") not in (None, "")
+        )
+        if all(w.endswith("=1") for w in weights):  # every type one unit: desired counts machines
+            weights = ()
         return CloudPool(
             name=str(g["AutoScalingGroupName"]),
             kind="asg",
@@ -435,11 +458,34 @@ class AwsProvider:
             desired=int(g.get("DesiredCapacity", -1)),
             gpu_model=model,
             gpus_per_node=gpus,
-            zones=tuple(sorted(str(z) for z in g.get("AvailabilityZones", []))),
+            gpus_per_node_max=most,
+            zones=_zones(g),
             lifecycle=lifecycle,
+            capacity_weights=weights,
             ref=str(g["AutoScalingGroupName"]),
             suspended=_suspended(g),
         )
+
+    def _shape(self, types: Iterable[str]) -> tuple[str, int, int]:
+        """The GPU model and the fewest and most GPUs per machine of the types a pool may launch (a mixed
+        group's, ``g5.xlarge`` and ``g5.12xlarge``: 1 and 4); models that differ joined by ``|``."""
+        shapes = [self._gpu_info[t] for t in types if self._is_gpu(t)]
+        model = "|".join(dict.fromkeys(m for m, _ in shapes))
+        counts = [n for _, n in shapes]
+        return model, min(counts), max(counts)
+
+    def _subnet_zones(self, region: str, subnets: Collection[str], problems: _Problems) -> dict[str, str]:
+        """Subnet id → its Availability Zone (``DescribeSubnets``)."""
+        if not subnets:
+            return {}
+        found = self._pages("ec2", "DescribeSubnets", region, problems, "Subnets", SubnetIds=sorted(subnets))
+        out = {}
+        for n in found or []:
+            try:
+                out[str(n["SubnetId"])] = str(n["AvailabilityZone"])
+            except _MALFORMED as exc:
+                problems.skip("subnet", exc)
+        return out
 
     def _terminate_hooks(self, asg: str, region: str, problems: _Problems) -> tuple[str, ...]:
         """The group's lifecycle hooks on termination, ``name (heartbeat N s)`` each."""
@@ -527,8 +573,12 @@ class AwsProvider:
 
     # --- helpers -----------------------------------------------------------------------------------------
 
-    def _nodegroups(self, region: str, problems: _Problems) -> list[tuple[CloudPool, tuple[str, ...]]]:
-        """EKS managed node groups of every cluster, each with the Auto Scaling groups behind it."""
+    def _nodegroups(
+        self, region: str, problems: _Problems
+    ) -> list[tuple[CloudPool, tuple[str, ...], tuple[str, ...]]]:
+        """EKS managed node groups of every cluster, each with the Auto Scaling groups behind it and its
+        subnets. Its instance types are ``instanceTypes``, else its launch template's (``launchTemplate``:
+        the usual way for p5 node groups, which then have no ``instanceTypes``)."""
         clusters = self._pages("eks", "ListClusters", region, problems, "clusters")
         out = []
         for cluster in clusters or []:
@@ -549,11 +599,22 @@ class AwsProvider:
                         for a in (ng.get("resources") or {}).get("autoScalingGroups", [])
                         if "name" in a
                     )
+                    types = [str(t) for t in ng.get("instanceTypes") or ()]
+                    template = ng.get("launchTemplate") or {}
+                    if not types and template:  # the launch template names the type (p5 node groups do)
+                        types = self._template_types(
+                            template.get("id"),
+                            template.get("name"),
+                            template.get("version"),
+                            region,
+                            problems,
+                        )
+                    subnets = tuple(str(n) for n in ng.get("subnets") or ())
                     pool = CloudPool(
                         name=f"{cluster}/{ng_name}",
                         kind="eks-nodegroup",
                         region=region,
-                        instance_types=tuple(str(t) for t in ng.get("instanceTypes") or ()),
+                        instance_types=tuple(dict.fromkeys(types)),
                         min_size=int(scaling.get("minSize", 0)),
                         max_size=int(scaling.get("maxSize", 0)),
                         desired=int(scaling.get("desiredSize", -1)),
@@ -564,7 +625,7 @@ class AwsProvider:
                 except _MALFORMED as exc:
                     problems.skip("EKS node group", exc)
                     continue
-                out.append((pool, asgs))
+                out.append((pool, asgs, subnets))
         return out
 
     def _asg_types(self, g: Mapping[str, Any], region: str, problems: _Problems) -> tuple[str, ...]:
@@ -579,29 +640,40 @@ class AwsProvider:
             "LaunchTemplateSpecification"
         )
         if not types and template:
-            ref = (
-                {"LaunchTemplateId": template["LaunchTemplateId"]}
-                if template.get("LaunchTemplateId")
-                else {"LaunchTemplateName": template.get("LaunchTemplateName", "")}
-            )
-            versions = self._call(
-                "ec2",
-                "DescribeLaunchTemplateVersions",
+            types = self._template_types(
+                template.get("LaunchTemplateId"),
+                template.get("LaunchTemplateName"),
+                template.get("Version"),
                 region,
                 problems,
-                lambda: (
-                    self._client("ec2", region)
-                    .describe_launch_template_versions(
-                        **ref, Versions=[str(template.get("Version") or "$Default")]
-                    )
-                    .get("LaunchTemplateVersions", [])
-                ),
             )
-            for v in versions or []:
-                t = (v.get("LaunchTemplateData") or {}).get("InstanceType")
-                if t:
-                    types.append(str(t))
         return tuple(dict.fromkeys(types))
+
+    def _template_types(
+        self, template_id: object, name: object, version: object, region: str, problems: _Problems
+    ) -> list[str]:
+        """The instance type a launch template's version sets (``DescribeLaunchTemplateVersions``), by id or
+        name; its default version when none is named."""
+        ref = (
+            {"LaunchTemplateId": str(template_id)} if template_id else {"LaunchTemplateName": str(name or "")}
+        )
+        versions = self._call(
+            "ec2",
+            "DescribeLaunchTemplateVersions",
+            region,
+            problems,
+            lambda: (
+                self._client("ec2", region)
+                .describe_launch_template_versions(**ref, Versions=[str(version or "$Default")])
+                .get("LaunchTemplateVersions", [])
+            ),
+        )
+        out = []
+        for v in versions or []:
+            t = (v.get("LaunchTemplateData") or {}).get("InstanceType")
+            if t:
+                out.append(str(t))
+        return out
 
 
 def _cluster(tags: Mapping[str, str]) -> str:
@@ -635,6 +707,22 @@ def _no_profile(profile: str, exc: bex.ProfileNotFound) -> str:
     return f"AWS profile {name} is not defined in the AWS config or credentials files{there}"
 
 
+def _mixed_lifecycle(dist: Mapping[str, Any]) -> str:
+    """A mixed-instances group's purchase option (``InstancesDistribution``): AWS's defaults are a base of 0
+    on-demand machines and 100 % on-demand above it. All on-demand, all spot, or ``mixed`` (on-demand for
+    the first ``OnDemandBaseCapacity``, spot above it, or a share of each)."""
+    base = int(dist.get("OnDemandBaseCapacity") or 0)
+    above = dist.get("OnDemandPercentageAboveBaseCapacity")
+    above = 100 if above is None else int(above)
+    if above >= 100:
+        return "on-demand"
+    return "spot" if above <= 0 and base <= 0 else "mixed"
+
+
+def _zones(g: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted(str(z) for z in g.get("AvailabilityZones") or ()))
+
+
 def _suspended(g: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(p["ProcessName"]) for p in g.get("SuspendedProcesses") or () if p.get("ProcessName"))
 
@@ -648,8 +736,31 @@ def _said(message: object) -> str:
     return clean(redact(" ".join(message.split())), 240)
 
 
-def _replace_gpu(pool: CloudPool, model: str, gpus: int) -> CloudPool:
-    return dataclasses.replace(pool, gpu_model=model, gpus_per_node=gpus)
+def _accelerators(t: Mapping[str, Any]) -> tuple[str, int]:
+    """An instance type's accelerators as (model, count), from ``DescribeInstanceTypes``: its NVIDIA GPUs
+    (``GpuInfo``); a fraction of one (g6f: ``Count`` 0, ``LogicalGpuCount`` 1, ``GpuPartitionSize`` 0.125)
+    as that many GPUs of model ``L4 (1/8 GPU)``; else its Neuron devices (``NeuronInfo``: trn1, trn2, inf2)
+    by AWS's name (``Trainium``, ``Inferentia2``), which is no NVIDIA model, so nothing asking for one
+    matches them. ("", 0) for none."""
+    gpus = [g for g in (t.get("GpuInfo") or {}).get("Gpus") or [] if isinstance(g, Mapping)]
+    count = sum(int(g.get("Count") or 0) for g in gpus)
+    if count:
+        return str(gpus[0].get("Name", "")), count
+    for g in gpus:
+        logical, size = int(g.get("LogicalGpuCount") or 0), float(g.get("GpuPartitionSize") or 0)
+        if logical > 0 and 0 < size < 1:
+            return f"{g.get('Name', '')} ({_fraction(size)} GPU)", logical
+    devices = [d for d in (t.get("NeuronInfo") or {}).get("NeuronDevices") or [] if isinstance(d, Mapping)]
+    count = sum(int(d.get("Count") or 0) for d in devices)
+    if count:
+        return str(devices[0].get("Name", "") or "Neuron"), count
+    return "", 0
+
+
+def _fraction(size: float) -> str:
+    """0.125 → ``1/8``; a share that is no unit fraction as itself (0.75 → ``0.75``)."""
+    whole = round(1 / size)
+    return f"1/{whole}" if abs(1 / whole - size) < 1e-6 else f"{size:g}"
 
 
 def _snake(op: str) -> str:

@@ -101,8 +101,11 @@ class CloudPool:
     desired: int
     gpu_model: str = ""
     gpus_per_node: int = 0
+    """The fewest GPUs a machine it launches has (``gpus_per_node_max`` the most, where its types differ)."""
+    gpus_per_node_max: int = 0
     zones: tuple[str, ...] = ()
     lifecycle: str = ""
+    """``on-demand``, ``spot``, ``capacity-block``, ``mixed`` (some of each) or "" (unknown)."""
     cluster: str = ""
     ref: str = ""
     """What the provider needs to find it again (an ARN, the backend's own name)."""
@@ -110,6 +113,9 @@ class CloudPool:
     """Scaling processes suspended on it (an Auto Scaling group's ``Launch``, ``Terminate`` …)."""
     terminate_hooks: tuple[str, ...] = ()
     """Lifecycle hooks that hold a terminating instance (``name (heartbeat 3600 s)``)."""
+    capacity_weights: tuple[str, ...] = ()
+    """``type=units`` per instance type when its desired count is in capacity units, not machines (an Auto
+    Scaling group's ``WeightedCapacity``); () when it counts machines."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +220,7 @@ class CloudSource:
                 if i.lifecycle == "spot":
                     wanted[i.region].add(i.instance_type)
             for q in pools:
-                if q.lifecycle == "spot":
+                if q.lifecycle in ("spot", "mixed"):
                     wanted[q.region].update(q.instance_types)
             answers = await asyncio.gather(
                 *(self._run(p.spot_prices, r, sorted(types)) for r, types in sorted(wanted.items()))
@@ -277,6 +283,11 @@ class CloudSource:
         if pool is None or desired == current:
             return ()
         out = []
+        if pool.capacity_weights:
+            out.append(
+                f"{name} counts its desired capacity in weighted units ({', '.join(pool.capacity_weights)}), "
+                f"not machines: {desired} units may be fewer machines, and the cost is per machine."
+            )
         if desired > current and "Launch" in pool.suspended:
             out.append(
                 f"{name} has its Launch process suspended: the desired count changes but no instance "
@@ -363,6 +374,7 @@ class CloudSource:
             instance_type=first,
             gpu_model=q.gpu_model or (known.gpu_model if known else ""),
             gpus_per_node=q.gpus_per_node or (known.gpus if known else 0),
+            gpus_per_node_max=q.gpus_per_node_max,
             price_per_hour=price if not (isinstance(price, float) and math.isnan(price)) else NA,
             nodes=len(members),
             min_size=q.min_size,
@@ -373,6 +385,7 @@ class CloudSource:
             kind=q.kind,
             region=q.region,
             lifecycle=lifecycle,
+            capacity_weights=q.capacity_weights,
         )
 
 

@@ -5,6 +5,7 @@ Kubernetes nodes, and the errors that matter on call (throttling, expired creden
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.config import AwsPriceSettings, AwsSettings, ConfigError, KubernetesSettings, Settings
-from aios_tui.domain import NodePool, SourceState
+from aios_tui.domain import NA, NodePool, SourceState
 from aios_tui.domain.text import is_clean
 from aios_tui.ops import Actor, Ops, Role
 from aios_tui.ops.audit import AuditEntry, AuditLog
@@ -647,3 +648,139 @@ async def test_one_bad_region_at_runtime_leaves_the_others(scene: Scene) -> None
     data = await CloudSource(provider, name="aws").fetch()  # past the config's checks
     assert scene.ids["plain"] in {n.name for n in data.nodes}
     assert any("eu-west-1" in p and "InvalidRegionError" in p for p in data.problems)
+
+
+# --- pools and instances as AWS reports them -------------------------------------------------------------
+
+
+def _subnets(scene: Scene) -> dict[str, str]:
+    ec2 = scene.client("ec2")
+    return {s["AvailabilityZone"]: s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]}
+
+
+def _as_aws_answers_a_launch_template_node_group(body: bytes) -> bytes:
+    """moto fills ``instanceTypes`` (t3.medium) for a node group made from a launch template; AWS leaves it
+    out (null) when the template names the type."""
+    doc = json.loads(body)
+    if (doc.get("nodegroup") or {}).get("launchTemplate"):
+        doc["nodegroup"].pop("instanceTypes", None)
+    return json.dumps(doc, default=str).encode()
+
+
+async def test_a_node_group_from_a_launch_template_shows_with_its_zones(
+    scene: Scene, faults: FaultProxy
+) -> None:
+    """A p5 node group names its type in a launch template, not ``instanceTypes``: it used to vanish; one
+    with no node up said no zone."""
+    faults.rewrites["DescribeNodegroup"] = _as_aws_answers_a_launch_template_node_group
+    source = aws_source(faults.url)
+    ec2, subnets = scene.client("ec2"), _subnets(scene)
+    ec2.create_launch_template(LaunchTemplateName="p5-lt", LaunchTemplateData={"InstanceType": "p5.48xlarge"})
+    scene.client("eks").create_nodegroup(
+        clusterName="prod",
+        nodegroupName="p5-lt",
+        scalingConfig={"minSize": 0, "maxSize": 4, "desiredSize": 2},
+        subnets=[subnets["us-east-1b"], subnets["us-east-1c"]],
+        launchTemplate={"name": "p5-lt", "version": "1"},
+        nodeRole="arn:aws:iam::123456789012:role/node",
+    )
+    data = await source.fetch()
+    ng = pool(data, "prod/p5-lt")
+    assert (ng.instance_types, ng.gpu_model, ng.gpus_per_node, ng.desired, ng.nodes) == (
+        ("p5.48xlarge",),
+        "H100",
+        8,
+        2,
+        0,
+    )
+    assert ng.zones == ("us-east-1b", "us-east-1c"), "no node up: the zones of its subnets"
+    assert ng.price_per_hour == INSTANCE_TYPES["p5.48xlarge"].price_per_hour
+    assert pool(data, "prod/h100").zones == ("us-east-1a",)
+    assert data.problems == ()
+
+
+async def test_a_mixed_instances_group_shows_every_type_its_weights_and_its_purchase_options(
+    scene: Scene, source: CloudSource, tmp_path: Path
+) -> None:
+    ec2, subnets = scene.client("ec2"), _subnets(scene)
+    ec2.create_launch_template(
+        LaunchTemplateName="mixed-lt", LaunchTemplateData={"InstanceType": "g5.xlarge"}
+    )
+    asg = scene.client("autoscaling")
+    for name, dist, weights in (
+        ("mixed", {"OnDemandBaseCapacity": 2, "OnDemandPercentageAboveBaseCapacity": 0}, ("1", "4")),
+        ("all-spot", {"OnDemandBaseCapacity": 0, "OnDemandPercentageAboveBaseCapacity": 0}, None),
+        ("all-od", {"OnDemandBaseCapacity": 1, "OnDemandPercentageAboveBaseCapacity": 100}, None),
+    ):
+        overrides = [{"InstanceType": t} for t in ("g5.xlarge", "g5.12xlarge")]
+        if weights:
+            for o, w in zip(overrides, weights, strict=True):
+                o["WeightedCapacity"] = w
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=name,
+            MixedInstancesPolicy={
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateName": "mixed-lt", "Version": "$Latest"},
+                    "Overrides": overrides,
+                },
+                "InstancesDistribution": dist,
+            },
+            MinSize=0,
+            MaxSize=16,
+            DesiredCapacity=0,
+            VPCZoneIdentifier=subnets["us-east-1a"],
+        )
+    data = await source.fetch()
+    mixed = pool(data, "mixed")
+    assert mixed.instance_types == ("g5.xlarge", "g5.12xlarge")
+    assert (mixed.gpu_model, mixed.gpus_per_node, mixed.gpus_per_node_max) == ("A10G", 1, 4)
+    assert mixed.lifecycle == "mixed", "on-demand for the first 2, spot above: not 'spot'"
+    assert mixed.capacity_weights == ("g5.xlarge=1", "g5.12xlarge=4")
+    assert (pool(data, "all-spot").lifecycle, pool(data, "all-od").lifecycle) == ("spot", "on-demand")
+    assert pool(data, "all-spot").capacity_weights == ()
+
+    from aios_tui.render.views import POOLS
+
+    shape = next(c for c in POOLS.columns if c.key == "gpus")
+    assert shape.cell(mixed, None)  # type: ignore[arg-type] == "1–4×A10G"
+    assert shape.cell(pool(data, "g5-pool"), None)  # type: ignore[arg-type] == "4×A10G"
+
+    poller = Poller([source])
+    ops = Ops(
+        {source.name: source},
+        lambda: poller.snapshot,
+        AuditLog(tmp_path / "a.jsonl"),
+        actor=Actor("o", Role.ADMIN),
+    )
+    await poller.refresh()
+    plan = ops.plan("scale-pool", pool="mixed", desired=8)
+    assert any("weighted units (g5.xlarge=1, g5.12xlarge=4)" in w for w in plan.warnings), plan.warnings
+    assert not any("weighted" in w for w in ops.plan("scale-pool", pool="g5-pool", desired=3).warnings)
+
+
+async def test_neuron_fractional_and_unpriced_accelerators_show(scene: Scene, source: CloudSource) -> None:
+    """Trainium and Inferentia (``NeuronInfo``, no ``GpuInfo``) and g6f (an eighth of an L4) used to vanish;
+    p6-b200, which the bundled table lacks, shows with AWS's GPUs and no price."""
+    ec2, subnets = scene.client("ec2"), _subnets(scene)
+    ami = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm*"]}])
+    ids = {}
+    for itype in ("trn1.32xlarge", "inf2.48xlarge", "g6f.xlarge", "p6-b200.48xlarge"):
+        out = ec2.run_instances(
+            ImageId=ami["Images"][0]["ImageId"],
+            MinCount=1,
+            MaxCount=1,
+            InstanceType=itype,
+            SubnetId=subnets["us-east-1a"],
+        )
+        ids[itype] = out["Instances"][0]["InstanceId"]
+    data = await source.fetch()
+    by = {n.name: n for n in data.nodes}
+    shown = {t: (by[i].gpu_model, by[i].gpus_total) for t, i in ids.items()}
+    assert shown == {
+        "trn1.32xlarge": ("Trainium", 16),
+        "inf2.48xlarge": ("Inferentia2", 12),
+        "g6f.xlarge": ("L4 (1/8 GPU)", 1),
+        "p6-b200.48xlarge": ("B200", 8),
+    }
+    assert by[ids["p6-b200.48xlarge"]].price_per_hour is NA
+    assert data.problems == ()
