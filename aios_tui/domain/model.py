@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from aios_tui.domain.blocks import blocks
-from aios_tui.domain.units import NA, Metric, is_na
+from aios_tui.domain.units import NA, Metric, fmt_money, is_na
 from aios_tui.domain.xid import XID_TABLE, XidAction
 
 if TYPE_CHECKING:
@@ -700,11 +700,24 @@ class FleetTotals:
     """Allocated to a pod but doing no work: utilisation under 5 % for the snapshot's ``idle_window``."""
     avg_util: Metric
     cost_per_hour: Metric
+    """What the priced nodes cost; a floor when :attr:`nodes_unpriced` (:meth:`cost_text`)."""
     idle_cost_per_hour: Metric
     jobs_running: int
     jobs_queued: int
     endpoints: int
     unhealthy_gpus: int
+    nodes_unpriced: int = 0
+    """Nodes with no known price (a type the bundled table lacks, spot with no spot price), left out of
+    :attr:`cost_per_hour` while some node is priced."""
+
+    def cost_text(self) -> str:
+        """``$12.40/h``; ``≥ $12.40/h, 3 nodes unpriced`` when nodes are left out of it; N/A when none is
+        priced."""
+        money = fmt_money(self.cost_per_hour)
+        if is_na(self.cost_per_hour) or not self.nodes_unpriced:
+            return money
+        n = self.nodes_unpriced
+        return f"≥ {money}, {n} node{'s' if n != 1 else ''} unpriced"
 
 
 IDLE_UTIL_PCT = 5.0
@@ -1053,11 +1066,14 @@ class FleetSnapshot:
         cost = 0.0
         priced = False
         nodes_ready = gpus_free = 0
+        unpriced = 0
         for n in self.nodes:
             price = n.price_per_hour
             if price is not na:
                 cost += price  # type: ignore[operator,assignment]
                 priced = True
+            else:
+                unpriced += 1
             if n.ready and not n.lost_since:
                 nodes_ready += 1
             if n.gpus_total and n.schedulable:
@@ -1083,6 +1099,7 @@ class FleetSnapshot:
             jobs_queued=queued,
             endpoints=len(self.endpoints),
             unhealthy_gpus=scan.unhealthy,
+            nodes_unpriced=unpriced if priced else 0,
         )
 
     def source(self, name: str) -> SourceHealth | None:

@@ -6,7 +6,7 @@ import time
 
 from rich.text import Text
 
-from aios_tui.domain import FleetSnapshot, SourceState, fmt_age, fmt_money, is_na
+from aios_tui.domain import FleetSnapshot, FleetTotals, SourceState, fmt_age, fmt_money, is_na
 from aios_tui.domain.health import to_cordon
 from aios_tui.render.glyphs import DIM_STYLE, FAIL_STYLE, OK_STYLE, WARN_STYLE
 
@@ -130,7 +130,8 @@ def header_lines(
             Text.assemble("Nodes ", (f"{t.nodes_ready}/{t.nodes}", nodes_style)),
             gpus_part(compact),
             Text.assemble("util ", (util, "bold")),
-            Text.assemble((fmt_money(t.cost_per_hour), "bold")),
+            # A floor where nodes have no price (``≥ $12.40/h, 3 nodes unpriced``; narrow: ``≥ $12.40/h``).
+            Text.assemble((t.cost_text() if not compact else _floor(t) + fmt_money(t.cost_per_hour), "bold")),
             Text.assemble(
                 f"Jobs {t.jobs_running} run, ",
                 (f"{t.jobs_queued} queued", WARN_STYLE if t.jobs_queued else ""),
@@ -183,3 +184,7 @@ def _money(value: float, compact: bool) -> str:
     if not compact:
         return fmt_money(value)
     return f"${value / 1000:.1f}k/h" if value >= 1000 else f"${value:.0f}/h"
+
+
+def _floor(t: FleetTotals) -> str:
+    return "≥ " if t.nodes_unpriced and not is_na(t.cost_per_hour) else ""

@@ -60,7 +60,7 @@ def write_summary(snap: FleetSnapshot, out: TextIO) -> None:
         f"{t.gpus_idle_allocated} allocated but idle{idle_cost}, {t.unhealthy_gpus} unhealthy\n"
     )
     out.write(f"util       {fmt_pct(t.avg_util)} average\n")
-    out.write(f"cost       {fmt_money(t.cost_per_hour)}\n")
+    out.write(f"cost       {t.cost_text()}\n")
     out.write(f"jobs       {t.jobs_running} running, {t.jobs_queued} queued; endpoints {t.endpoints}\n")
 
     node_rows = []

@@ -421,11 +421,15 @@ def pools_summary(snapshot: FleetSnapshot, shown: Sequence[NodePool]) -> Text:
     """``18 node pools, 200 nodes, $12.4k/h``."""
     nodes = sum(p.nodes for p in shown)
     cost = sum(c for p in shown if not math.isnan(c := pool_cost(p)))
+    # Nodes of pools with no price are left out of the sum: it is a floor then, and says so.
+    unpriced = sum(p.nodes for p in shown if math.isnan(pool_cost(p)))
+    money = fmt_money(cost)
+    if unpriced and unpriced < nodes:
+        money = f"≥ {money}, {unpriced} node{'s' if unpriced != 1 else ''} unpriced"
+    elif unpriced:
+        money = fmt_money(math.nan)
     return Text.assemble(
-        (
-            f"{len(shown)} node pool{'s' if len(shown) != 1 else ''}, {nodes:,} nodes, {fmt_money(cost)}",
-            "bold",
-        ),
+        (f"{len(shown)} node pool{'s' if len(shown) != 1 else ''}, {nodes:,} nodes, {money}", "bold"),
     )
 
 

@@ -784,3 +784,37 @@ async def test_neuron_fractional_and_unpriced_accelerators_show(scene: Scene, so
     }
     assert by[ids["p6-b200.48xlarge"]].price_per_hour is NA
     assert data.problems == ()
+
+
+async def test_the_fleet_total_says_it_leaves_unpriced_nodes_out(scene: Scene, source: CloudSource) -> None:
+    """A p6-b200 (no bundled price) used to be left out of the fleet's $/h silently."""
+    import io
+
+    from aios_tui.render.header import header_lines
+    from aios_tui.render.jsonout import snapshot_to_json
+    from aios_tui.render.text import write_summary
+    from aios_tui.render.views import pools_summary
+
+    ec2, subnets = scene.client("ec2"), _subnets(scene)
+    ami = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm*"]}])
+    ec2.run_instances(
+        ImageId=ami["Images"][0]["ImageId"],
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="p6-b200.48xlarge",
+        SubnetId=subnets["us-east-1a"],
+    )
+    poller = Poller([source])
+    try:
+        snap = await poller.refresh()
+    finally:
+        await poller.stop()
+    t = snap.totals
+    assert t.nodes_unpriced == 1 and not isinstance(t.cost_per_hour, type(NA))
+    assert t.cost_text().startswith("≥ $") and t.cost_text().endswith(", 1 node unpriced")
+    out = io.StringIO()
+    write_summary(snap, out)
+    assert f"cost       {t.cost_text()}" in out.getvalue()
+    assert snapshot_to_json(snap)["totals"]["nodes_unpriced"] == 1
+    assert "1 node unpriced" in header_lines(snap, 0.0, 200)[1].plain
+    assert "unpriced" not in pools_summary(snap, snap.pools).plain, "every pool here has a price"
