@@ -1455,8 +1455,11 @@ class _Stream:
         """Send the headers: chunked, or ``length`` bytes to follow."""
         self.started = True
         self._length = length
+        # The connection ends with the stream, and says so: without the header a client keeps it in its
+        # pool, and its next request races the close ("Remote end closed connection without response").
         self._handler.close_connection = True
         self._handler.send_response(200)
+        self._handler.send_header("Connection", "close")
         self._handler.send_header("Content-Type", content_type)
         if length is None:
             self._handler.send_header("Transfer-Encoding", "chunked")
