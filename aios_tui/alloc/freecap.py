@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aios_tui.alloc.placement import demand_sizes, demand_sizes_by_model, unusable_gpus
-from aios_tui.domain import FleetSnapshot
+from aios_tui.domain import FleetSnapshot, is_gpu_model
 
 __all__ = ["SCOPE_ORDER", "SLOT_SIZES", "FreeDomain", "FreeTotals", "free_capacity"]
 
@@ -109,7 +109,7 @@ def free_capacity(snapshot: FleetSnapshot) -> tuple[tuple[FreeDomain, ...], Free
     used_sizes: dict[str, Mapping[int, float]] = {}
     for n in snapshot.nodes:
         alloc = n.gpus_allocatable
-        if alloc <= 0 or n.lost_since:
+        if alloc <= 0 or n.lost_since or not is_gpu_model(n.gpu_model):
             continue
         model = n.gpu_model
         scopes: list[tuple[Scope, str]] = [("zone", n.zone), ("pool", n.pool)]

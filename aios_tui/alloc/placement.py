@@ -66,7 +66,7 @@ from itertools import islice
 from types import MappingProxyType
 
 from aios_tui.alloc.fragmentation import NodeFree, TargetWorkload, Task, node_fragmentation
-from aios_tui.domain import MILLI_GPU, FleetSnapshot, Health, Job, Node
+from aios_tui.domain import MILLI_GPU, FleetSnapshot, Health, Job, Node, is_gpu_model
 
 __all__ = [
     "DEFAULT_SIZES",
@@ -585,7 +585,7 @@ class Capacity:
         for n in nodes:
             model = n.gpu_model
             alloc = n.gpus_allocatable
-            if alloc <= 0:
+            if alloc <= 0 or not is_gpu_model(model):
                 continue
             zone = n.zone
             if n.name in exclude or not n.schedulable or n.name in failed:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from aios_tui.domain import NA, Endpoint, FleetSnapshot, Metric, PodPhase, fmt_money, is_na
+from aios_tui.domain import NA, Endpoint, FleetSnapshot, Metric, PodPhase, fmt_money, is_gpu_model, is_na
 
 __all__ = [
     "MAX_REPLICAS",
@@ -126,10 +126,12 @@ def assess_scale(snapshot: FleetSnapshot, endpoint: Endpoint, replicas: int) -> 
 
     added = max(0, replicas - current)
     if gpr > 0:
+        # A model-less endpoint takes any GPU, but not a Neuron device or a fraction of a GPU.
+        usable = (lambda m: m == model) if model else is_gpu_model
         free_slots = sum(
             n.gpus_free // gpr
             for n in snapshot.nodes
-            if n.schedulable and n.gpus_total > 0 and (n.gpu_model == model if model else True)
+            if n.schedulable and n.gpus_total > 0 and usable(n.gpu_model)
         )
     else:
         free_slots = 0

@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from aios_tui.alloc.placement import Capacity, GangRequest, Placement
-from aios_tui.domain import NA, FleetSnapshot, Job, Metric, Node, NodePool, fmt_money, is_na
+from aios_tui.domain import NA, FleetSnapshot, Job, Metric, Node, NodePool, fmt_money, is_gpu_model, is_na
 
 __all__ = ["WhatIf", "capacity_whatif", "why_pending"]
 
@@ -50,7 +50,7 @@ def _whatif(
     best: tuple[int, float, bool, str, str] | None = None
     answer: WhatIf | None = None
     for pool in snapshot.pools:
-        if not pool.gpu_model or (request.gpu_model and pool.gpu_model != request.gpu_model):
+        if not is_gpu_model(pool.gpu_model) or (request.gpu_model and pool.gpu_model != request.gpu_model):
             continue
         per_node = pool.gpus_per_node // g
         if per_node < 1:

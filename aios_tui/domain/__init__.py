@@ -27,6 +27,7 @@ from aios_tui.domain.model import (
     SourceState,
     Taint,
     Throttle,
+    is_gpu_model,
 )
 from aios_tui.domain.units import NA, Metric, NaType, fmt, fmt_age, fmt_mib, fmt_money, fmt_pct, is_na, num
 
@@ -65,6 +66,7 @@ __all__ = [
     "fmt_mib",
     "fmt_money",
     "fmt_pct",
+    "is_gpu_model",
     "is_na",
     "num",
 ]

@@ -32,6 +32,17 @@ _GPU_MODEL = re.compile(
 )
 
 
+#: Accelerators a source reports beside GPUs that a pod does not ask for by GPU count: AWS's Neuron devices
+#: (Trainium, Inferentia), and a GPU that is a fraction of one (a g6f's ``L4 (1/8 GPU)``).
+_NOT_WHOLE_GPU = re.compile(r"^(Trainium|Inferentia)|\(\d+/\d+ GPU\)$")
+
+
+def is_gpu_model(model: str) -> bool:
+    """Whether devices of ``model`` are whole GPUs that placement, free capacity and the header count: not a
+    Neuron device, not a fraction of a GPU (they are shown, never offered to a request for GPUs)."""
+    return bool(model) and not _NOT_WHOLE_GPU.search(model)
+
+
 def short_gpu_model(product: str) -> str:
     """The short name that columns and placement use: ``NVIDIA H100 80GB HBM3`` (NVML, nvidia-smi) and
     ``NVIDIA-H100-80GB-HBM3`` (the GPU operator's node label) → ``H100``; ``NVIDIA-L4`` → ``L4``;
@@ -1076,7 +1087,7 @@ class FleetSnapshot:
                 unpriced += 1
             if n.ready and not n.lost_since:
                 nodes_ready += 1
-            if n.gpus_total and n.schedulable:
+            if n.gpus_total and n.schedulable and is_gpu_model(n.gpu_model):
                 gpus_free += n.gpus_free
         scan = self._scan
         queued = running = 0
