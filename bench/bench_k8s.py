@@ -180,15 +180,20 @@ def pages(api: client.ApiClient) -> Iterator[tuple[str, bytes]]:
             query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
             if kind.field_selector:
                 query.append(("fieldSelector", kind.field_selector))
-            resp = api.call_api(
-                kind.path(""),
-                "GET",
-                query_params=query,
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-            )
+            try:
+                resp = api.call_api(
+                    kind.path(""),
+                    "GET",
+                    query_params=query,
+                    header_params={"Accept": "application/json"},
+                    auth_settings=["BearerToken"],
+                    _preload_content=False,
+                    _return_http_data_only=True,
+                )
+            except client.exceptions.ApiException as exc:
+                if exc.status == 404:  # a kind the cluster does not serve (PodGroups without their CRD)
+                    break
+                raise
             data = resp.data
             yield kind.name, data
             token = json.loads(data)["metadata"].get("continue") or ""
@@ -315,7 +320,10 @@ def plain_list(kubeconfig: Path) -> dict[str, float]:
         if kind.field_selector:
             params["fieldSelector"] = kind.field_selector
         while True:
-            page = json.loads(session.get(host + kind.path(""), params=params, timeout=60).content)
+            resp = session.get(host + kind.path(""), params=params, timeout=60)
+            if resp.status_code == 404:  # a kind the cluster does not serve (PodGroups without their CRD)
+                return
+            page = json.loads(resp.content)
             kept.append(page["items"])
             more = page["metadata"].get("continue")
             if not more:
