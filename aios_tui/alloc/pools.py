@@ -199,7 +199,7 @@ def assess_pool_scale(snapshot: FleetSnapshot, pool: NodePool, desired: int) -> 
 
 def _fits_pool(job: Job, pool: NodePool) -> bool:
     """Whether a worker of ``job`` could run on a node of ``pool`` at all."""
-    if not is_gpu_model(pool.gpu_model) or job.gpus_per_worker > pool.gpus_per_node:
+    if not pool.gpu_model or not is_gpu_model(pool.gpu_model) or job.gpus_per_worker > pool.gpus_per_node:
         return False
     if job.gpu_model and job.gpu_model != pool.gpu_model:
         return False

@@ -50,7 +50,9 @@ def _whatif(
     best: tuple[int, float, bool, str, str] | None = None
     answer: WhatIf | None = None
     for pool in snapshot.pools:
-        if not is_gpu_model(pool.gpu_model) or (request.gpu_model and pool.gpu_model != request.gpu_model):
+        if not pool.gpu_model or not is_gpu_model(pool.gpu_model):
+            continue
+        if request.gpu_model and pool.gpu_model != request.gpu_model:
             continue
         per_node = pool.gpus_per_node // g
         if per_node < 1:

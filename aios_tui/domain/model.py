@@ -38,9 +38,10 @@ _NOT_WHOLE_GPU = re.compile(r"^(Trainium|Inferentia)|\(\d+/\d+ GPU\)$")
 
 
 def is_gpu_model(model: str) -> bool:
-    """Whether devices of ``model`` are whole GPUs that placement, free capacity and the header count: not a
-    Neuron device, not a fraction of a GPU (they are shown, never offered to a request for GPUs)."""
-    return bool(model) and not _NOT_WHOLE_GPU.search(model)
+    """Whether devices of ``model`` are whole GPUs that placement, free capacity and the header count: any
+    model, or none named (a GPU node without a model label), but a Neuron device or a fraction of a GPU (they
+    are shown, never offered to a request for GPUs)."""
+    return not _NOT_WHOLE_GPU.search(model)
 
 
 def short_gpu_model(product: str) -> str:

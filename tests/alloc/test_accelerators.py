@@ -22,7 +22,7 @@ from tests.alloc.test_whatif import pool
         ("Trainium2", False),
         ("Inferentia2", False),
         ("L4 (1/8 GPU)", False),
-        ("", False),
+        ("", True),  # a GPU node without a model label: its GPUs still count
     ],
 )
 def test_which_models_are_gpus(model: str, gpu: bool) -> None:
@@ -46,3 +46,12 @@ def test_a_request_for_any_gpu_never_lands_on_trainium_or_a_fraction_of_a_gpu() 
     more = FleetSnapshot(timestamp=0.0, nodes=(*nodes, node("h2", model="H100")))
     placed = place_gang(more, GangRequest(1, 1))
     assert isinstance(placed, Placement) and placed.nodes == ("h2",)
+
+
+def test_a_gpu_node_without_a_model_label_still_offers_its_gpus() -> None:
+    snapshot = FleetSnapshot(
+        timestamp=0.0, nodes=(node("trn", model="Trainium", alloc=16), node("u", model=""))
+    )
+    placed = place_gang(snapshot, GangRequest(1, 2))
+    assert isinstance(placed, Placement) and placed.nodes == ("u",)
+    assert snapshot.totals.gpus_free == 8 and free_capacity(snapshot)[1].free == 8
