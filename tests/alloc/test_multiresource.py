@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from aios_tui.alloc.fragmentation import NodeFree, TargetWorkload, Task, allocate, node_fragmentation
 from aios_tui.alloc.placement import Capacity, GangRequest, Placement, Refusal
 from aios_tui.domain import FleetSnapshot, Node
+from tests.alloc.test_placement import node as placement_node
 
 GIB = 2**30
 WORKLOAD = TargetWorkload(
@@ -36,23 +39,14 @@ def node(
     mem_used: int = 0,
     sharing: str = "mps",
 ) -> Node:
-    return Node(
-        name=name,
-        source="t",
-        pool="p",
-        zone=zone,
-        instance_type="x",
-        gpu_model=model,
-        gpus_total=gpus,
-        gpus_allocatable=gpus,
-        gpus_requested=used,
-        rack=rack,
+    """A node of ``test_placement.node`` with CPU, memory and shared GPUs."""
+    return dataclasses.replace(
+        placement_node(name, model=model, zone=zone, rack=rack, alloc=gpus, used=used),
         cpu_allocatable=cpu,
         cpu_requested=cpu_used,
         memory_allocatable=mem,
         memory_requested=mem_used,
         gpu_sharing=sharing,
-        gpu_replicas=0,
         gpu_milli_requested=shared_milli,
     )
 
