@@ -28,13 +28,16 @@ from pathlib import Path
 from typing import Any, Final
 
 __all__ = [
+    "CLOUDS",
     "CONFIG_ENV",
     "ENV_PREFIX",
     "PANES",
     "ROLES",
-    "AwsPriceSettings",
     "AwsSettings",
+    "AzureSettings",
+    "CloudPriceSettings",
     "ConfigError",
+    "GcpSettings",
     "GrafanaSettings",
     "KubernetesSettings",
     "NvmlSettings",
@@ -46,6 +49,7 @@ __all__ = [
     "SloSettings",
     "SshHostSettings",
     "SshSettings",
+    "check_cloud",
     "default_config_path",
     "default_log_path",
     "env_overrides",
@@ -137,14 +141,17 @@ class KubernetesSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AwsPriceSettings:
-    """``[[aws.prices]]``: an instance type's USD per hour, instead of the bundled table's list price (your
-    discount, a Savings Plan rate, a type the table lacks)."""
+class CloudPriceSettings:
+    """``[[aws.prices]]``, ``[[gcp.prices]]``, ``[[azure.prices]]``: a machine type's USD per hour, instead of
+    the bundled list price (your discount, a committed-use or Savings Plan rate, a type the table lacks)."""
 
     instance_type: str
-    """The EC2 instance type (required), ``p5.48xlarge`` say."""
+    """The machine type as the cloud names it (required): ``p5.48xlarge``, ``a3-highgpu-8g``,
+    ``Standard_ND96isr_H100_v5``."""
     price: float = field(metadata={"lo": 0, "hi": 100000})
-    """USD per instance-hour (required)."""
+    """USD per machine-hour (required)."""
+    region: str = ""
+    """Only in this region ("" for every region)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +178,67 @@ class AwsSettings:
     between them on throttling and server errors."""
     spot_prices: bool = True
     """Ask EC2 for the current spot price of the spot instances' types (else their price is unknown)."""
-    prices: tuple[AwsPriceSettings, ...] = ()
+    prices: tuple[CloudPriceSettings, ...] = ()
     """Prices that replace the bundled table's, one ``[[aws.prices]]`` table each."""
+
+
+@dataclass(frozen=True, slots=True)
+class GcpSettings:
+    """``[gcp]``: Compute Engine instances with GPUs, managed instance groups and GKE node pools as node
+    pools, with prices; Application Default Credentials (``gcloud auth application-default login``, a
+    service account key in ``GOOGLE_APPLICATION_CREDENTIALS``, the metadata server)."""
+
+    enabled: bool = False
+    """Poll Google Cloud."""
+    projects: tuple[str, ...] = ()
+    """Project IDs to list (all in one source, ``gcp``); empty means the credentials' own project
+    (``GOOGLE_CLOUD_PROJECT``, or the one ``gcloud config set project`` chose)."""
+    regions: tuple[str, ...] = ()
+    """Regions to show (``us-central1``); empty means every region."""
+    endpoint_url: str = ""
+    """Endpoint to send API calls to instead of Google's (Compute Engine and GKE alike; a test server)."""
+    read_only: bool = False
+    """Never resize pools, whatever the role."""
+    interval: float = _opt(60.0, lo=5, hi=3600)
+    """Seconds between two polls."""
+    timeout: float = _opt(10.0, lo=0.5, hi=600)
+    """Seconds before one API call is abandoned."""
+    max_attempts: int = _opt(3, lo=1, hi=10)
+    """Tries of one API call in all, the first included, with back-off on 429 and 503."""
+    prices: tuple[CloudPriceSettings, ...] = ()
+    """Prices that replace the bundled table's, one ``[[gcp.prices]]`` table each."""
+
+
+@dataclass(frozen=True, slots=True)
+class AzureSettings:
+    """``[azure]``: virtual machines with GPUs, VM scale sets and AKS agent pools as node pools, with prices;
+    ``DefaultAzureCredential`` (the environment, workload or managed identity, ``az login``)."""
+
+    enabled: bool = False
+    """Poll Azure."""
+    subscriptions: tuple[str, ...] = ()
+    """Subscription IDs to list (all in one source, ``azure``); empty means ``AZURE_SUBSCRIPTION_ID``, else
+    the default subscription of ``az login`` (``az account set``)."""
+    regions: tuple[str, ...] = ()
+    """Regions to show (``eastus``); empty means every region."""
+    endpoint_url: str = ""
+    """Azure Resource Manager endpoint instead of ``https://management.azure.com`` (a sovereign cloud, a test
+    server)."""
+    read_only: bool = False
+    """Never change capacities, whatever the role."""
+    interval: float = _opt(60.0, lo=5, hi=3600)
+    """Seconds between two polls."""
+    timeout: float = _opt(10.0, lo=0.5, hi=600)
+    """Seconds before one API call is abandoned."""
+    max_attempts: int = _opt(3, lo=1, hi=10)
+    """Tries of one API call in all, the first included, with back-off on 429 and 503 (Retry-After)."""
+    prices: tuple[CloudPriceSettings, ...] = ()
+    """Prices that replace the bundled table's, one ``[[azure.prices]]`` table each."""
+
+
+CLOUDS: Final = {"aws": "AWS", "gcp": "Google Cloud", "azure": "Azure"}
+"""The cloud sections of the settings and what they are called; each is a provider package of
+:mod:`aios_tui.sources.clouds` (a test checks that the two lists agree)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,28 +302,64 @@ def _masked_url(url: str) -> str:
     return f"{scheme}{sep}***{rest[at:]}" if at >= 0 else url
 
 
-_AWS_REGION: Final = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
-"""``us-east-1``, ``ap-southeast-2``, ``us-gov-west-1``, ``cn-northwest-1``: as AWS names its regions."""
+_REGION: Final = {
+    # us-east-1, ap-southeast-2, us-gov-west-1, cn-northwest-1: as AWS names its regions.
+    "aws": (re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}"), "us-east-1"),
+    # us-central1, europe-west4, me-central2: as Google Cloud names its regions (zones add -a).
+    "gcp": (re.compile(r"[a-z]+-[a-z]+[0-9]{1,2}"), "us-central1"),
+    # eastus, westeurope, eastus2, swedencentral: as Azure names its regions (az account list-locations).
+    "azure": (re.compile(r"[a-z]+[0-9]?"), "eastus"),
+}
+_SCOPE: Final = {
+    # A project ID (6-30 letters, digits, dashes), or a domain-scoped one (example.com:my-project).
+    "projects": (re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"), "a Google Cloud project ID"),
+    "subscriptions": (
+        re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+        "an Azure subscription ID (a GUID)",
+    ),
+}
 
 
-def check_aws(aws: AwsSettings, path: str | os.PathLike[str] | None) -> None:
-    """What the field types cannot say: region names AWS could have (a stray space or a zone name would
-    otherwise fail only at the first poll), and an endpoint URL botocore can use."""
-    if not aws.regions:
+def check_cloud(name: str, section: Any, path: str | os.PathLike[str] | None) -> None:
+    """What the field types cannot say of cloud section ``name`` (``aws``, ``gcp``, ``azure``): region
+    names that cloud could have (a stray space or a zone name would otherwise fail only at the first poll),
+    project or subscription IDs of the right shape, an endpoint URL its SDK can use, prices with a type."""
+    pattern, example = _REGION[name]
+    if name == "aws" and not section.regions:
         raise ConfigError(path, "[aws] regions", detail="name at least one region")
-    for region in aws.regions:
-        if not _AWS_REGION.fullmatch(region):
-            raise ConfigError(path, "[aws] regions", 'AWS region names such as "us-east-1"', region)
-    if len(set(aws.regions)) != len(aws.regions):
-        raise ConfigError(path, "[aws] regions", detail="a region is named twice")
-    if aws.endpoint_url:
+    for region in section.regions:
+        if not pattern.fullmatch(region):
+            raise ConfigError(
+                path, f"[{name}] regions", f'{CLOUDS[name]} region names such as "{example}"', region
+            )
+    if len(set(section.regions)) != len(section.regions):
+        raise ConfigError(path, f"[{name}] regions", detail="a region is named twice")
+    for key, (shape, what) in _SCOPE.items():
+        values = getattr(section, key, ())
+        for value in values:
+            if not shape.fullmatch(value):
+                raise ConfigError(path, f"[{name}] {key}", what, value)
+        if len(set(values)) != len(values):
+            raise ConfigError(path, f"[{name}] {key}", detail="one is named twice")
+    url = section.endpoint_url
+    if url:
         try:
-            parts = urllib.parse.urlsplit(aws.endpoint_url)
+            parts = urllib.parse.urlsplit(url)
             usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
         except ValueError:  # a port that is not a number
             usable = False
-        if not usable or aws.endpoint_url != aws.endpoint_url.strip():
-            raise ConfigError(path, "[aws] endpoint_url", "an http:// or https:// URL", aws.endpoint_url)
+        if not usable or url != url.strip():
+            raise ConfigError(path, f"[{name}] endpoint_url", "an http:// or https:// URL", _masked_url(url))
+    for i, p in enumerate(section.prices, start=1):
+        if not p.instance_type.strip():
+            raise ConfigError(path, f"[[{name}.prices]] #{i} instance_type", detail="empty")
+        if p.region and not pattern.fullmatch(p.region):
+            raise ConfigError(
+                path,
+                f"[[{name}.prices]] #{i} region",
+                f'{CLOUDS[name]} region names such as "{example}"',
+                p.region,
+            )
 
 
 def _check_prometheus(p: PrometheusSettings, path: str | os.PathLike[str] | None) -> None:
@@ -430,6 +532,10 @@ class Settings:
     """Kubernetes clusters."""
     aws: AwsSettings = field(default_factory=AwsSettings)
     """AWS accounts."""
+    gcp: GcpSettings = field(default_factory=GcpSettings)
+    """Google Cloud projects."""
+    azure: AzureSettings = field(default_factory=AzureSettings)
+    """Azure subscriptions."""
     prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
     """Prometheus metrics."""
     nvml: NvmlSettings = field(default_factory=NvmlSettings)
@@ -810,7 +916,8 @@ def load_settings(
             if not (slo.p99_ms or slo.error_rate):
                 raise ConfigError(file, f"[[slo]] #{i}", expected="p99_ms or error_rate above 0 (or both)")
         _check_prometheus(settings.prometheus, file)
-        check_aws(settings.aws, file)
+        for cloud in CLOUDS:
+            check_cloud(cloud, getattr(settings, cloud), file)
         if settings.grafana.url and not settings.grafana.url.startswith(("http://", "https://")):
             raise ConfigError(file, "grafana url", "an http:// or https:// URL", settings.grafana.url)
     elif named_by or file.exists():
@@ -833,7 +940,7 @@ def real_sources_enabled(settings: Settings) -> list[tuple[str, str]]:
         (f"[{name}] enabled = true", label)
         for name, label in (
             ("kubernetes", "Kubernetes"),
-            ("aws", "AWS"),
+            *CLOUDS.items(),
             ("prometheus", "Prometheus"),
             ("nvml", "NVML"),
         )
@@ -849,7 +956,7 @@ def sim_only(settings: Settings) -> Settings:
         settings,
         sim=dataclasses.replace(settings.sim, enabled=True),
         kubernetes=dataclasses.replace(settings.kubernetes, enabled=False),
-        aws=dataclasses.replace(settings.aws, enabled=False),
+        **{name: dataclasses.replace(getattr(settings, name), enabled=False) for name in CLOUDS},
         prometheus=dataclasses.replace(settings.prometheus, enabled=False),
         nvml=dataclasses.replace(settings.nvml, enabled=False),
         ssh_hosts=(),

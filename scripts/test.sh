@@ -25,8 +25,8 @@ export VIRTUAL_ENV="$PWD/$VENV"
 stamp="$VENV/.aios-tui-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    step "pip install -e '.[test]'"
-    python -m pip install --quiet -e '.[test]'
+    step "pip install -e '.[test,gcp,azure]'"
+    python -m pip install --quiet -e '.[test,gcp,azure]'
     echo "$want" >"$stamp"
 fi
 
@@ -59,6 +59,11 @@ rules = {  # package: (lowest allowed, first refused)
     "textual": ((8, 2), (8, 3)),
     "prometheus-client": ((0, 20), (1,)),
     "moto": ((5, 0), (6,)),
+    "google-cloud-compute": ((1, 20), (2,)),
+    "google-cloud-container": ((2, 50), (3,)),
+    "azure-identity": ((1, 17), (2,)),
+    "azure-mgmt-compute": ((33,), (36,)),
+    "azure-mgmt-containerservice": ((32,), (41,)),
 }
 bad = []
 for name, (low, high) in rules.items():

@@ -35,11 +35,13 @@ from aios_tui.alloc.prices import PriceRule, fill_prices
 from aios_tui.alloc.slo import SloRule, fill_slos
 from aios_tui.domain import Endpoint, FleetSnapshot, Node, SourceHealth, SourceState, errors
 from aios_tui.domain.clock import now as wall_now
+from aios_tui.domain.units import Metric
 from aios_tui.poll.events import EventLog, changes
 from aios_tui.poll.history import RingHistory, Series
 from aios_tui.poll.idle import IdleTracker
 from aios_tui.poll.slo import SloTracker
 from aios_tui.sources.base import HistoryProvider, Source, SourceData, backoff_delay
+from aios_tui.sources.clouds import list_price
 
 __all__ = ["Poller", "backoff_delay", "describe_error", "fill_defaults"]
 
@@ -509,7 +511,7 @@ class Poller:
         """Prices for the nodes no source priced: ``[[prices]]`` rules, then the bundled list prices."""
         if self._priced[0] is nodes:
             return self._priced[1]
-        priced = fill_prices(nodes, self._prices)
+        priced = fill_prices(nodes, self._prices, _list_price)
         self._priced = (nodes, priced)
         return priced
 
@@ -617,3 +619,8 @@ class Poller:
                 await src.close()
         except Exception as exc:
             log.warning("source %s: close failed: %s", src.name, describe_error(exc, max(src.timeout, 1.0)))
+
+
+def _list_price(node: Node) -> Metric:
+    """A cloud catalogue's list price for the node's machine type, in its region where a label says it."""
+    return list_price(node.instance_type, node.labels.get("topology.kubernetes.io/region", ""))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aios_tui.config import ConfigError, Settings, check_aws
+from aios_tui.config import CLOUDS, ConfigError, Settings
 from aios_tui.domain.clock import now as wall_now
 from aios_tui.sources.base import Source, SourceError
 
@@ -17,10 +17,12 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = wall_now) 
     ``[kubernetes] enabled`` gives one source per context (``k8s:<context>``); ``[nvml] enabled`` the local
     GPUs (``nvml``, which reports NVML being absent as a fetch error, not here); ``[[ssh_hosts]]`` one
     ``ssh`` source for every host (an unreachable host is a problem of that source, not here). The embedded
-    fleet runs when ``[sim] enabled`` or when no real source is. ``[aws] enabled`` gives one source per
-    profile (``aws:<profile>``, or ``aws`` on the default credential chain), every region in it, listed after
-    Kubernetes so that the cluster's own nodes win the merge. A kubeconfig that cannot be used, or an AWS
-    profile that does not exist, is a :class:`ConfigError` naming the setting (``--sim`` clears them all
+    fleet runs when ``[sim] enabled`` or when no real source is. Each cloud of the registry
+    (:data:`aios_tui.sources.clouds.PROVIDERS`) whose section is enabled gives its sources: ``[aws]`` one
+    per profile (``aws:<profile>``, or ``aws`` on the default credential chain), ``[gcp]`` one (``gcp``) over
+    its projects, ``[azure]`` one (``azure``) over its subscriptions; they are listed after Kubernetes so that
+    the cluster's own nodes win the merge. A kubeconfig that cannot be used, or an AWS profile that does not
+    exist, is a :class:`ConfigError` naming the setting (``--sim`` clears them all
     first: see :func:`aios_tui.config.sim_only`).
     """
     sources: list[Source] = []
@@ -32,8 +34,12 @@ def build_sources(settings: Settings, *, clock: Callable[[], float] = wall_now) 
         except SourceError as exc:
             raise ConfigError(settings.config_file, "[kubernetes]", detail=str(exc)) from None
     several_contexts = len(sources) > 1
-    if settings.aws.enabled:  # after Kubernetes: the cluster's own node wins the merge on provider_id
-        sources.extend(_aws(settings))
+    if any(getattr(settings, name).enabled for name in CLOUDS):
+        from aios_tui.sources.clouds import PROVIDERS
+
+        for spec in PROVIDERS:  # after Kubernetes: the cluster's own node wins the merge on provider_id
+            if getattr(settings, spec.name).enabled:
+                sources.extend(spec.sources(settings))
     if settings.prometheus.enabled:
         sources.append(_prometheus(settings, several_contexts=several_contexts, clock=clock))
     if settings.nvml.enabled:
@@ -89,46 +95,3 @@ def _prometheus(settings: Settings, *, several_contexts: bool, clock: Callable[[
         )
     except SourceError as exc:
         raise ConfigError(settings.config_file, "[prometheus] bearer_token_env", detail=str(exc)) from None
-
-
-def _aws(settings: Settings) -> list[Source]:
-    """One cloud source per AWS profile (no network: credentials are resolved at the first fetch)."""
-    from aios_tui.sources.aws import AwsProvider
-    from aios_tui.sources.cloud import CloudSource
-
-    aws = settings.aws
-    check_aws(aws, settings.config_file)
-    prices: dict[str, float] = {}
-    for i, p in enumerate(aws.prices, start=1):
-        if not p.instance_type:
-            raise ConfigError(settings.config_file, f"[[aws.prices]] #{i} instance_type", detail="empty")
-        prices[p.instance_type] = p.price
-    read_only = settings.read_only or aws.read_only
-    why = "read_only in the settings" if settings.read_only else "aws read_only in the settings"
-    out: list[Source] = []
-    for profile in aws.profiles or ("",):
-        try:
-            provider = AwsProvider(
-                profile=profile,
-                regions=aws.regions,
-                endpoint_url=aws.endpoint_url,
-                timeout=aws.timeout,
-                max_attempts=aws.max_attempts,
-            )
-        except SourceError as exc:
-            if profile:
-                raise ConfigError(settings.config_file, "[aws] profiles", detail=str(exc)) from None
-            raise ConfigError(None, "AWS_PROFILE", detail=str(exc)) from None
-        out.append(
-            CloudSource(
-                provider,
-                name=f"aws:{profile}" if profile else "aws",
-                interval=aws.interval,
-                timeout=aws.timeout,
-                read_only=read_only,
-                read_only_why=why,
-                prices=prices,
-                spot_prices=aws.spot_prices,
-            )
-        )
-    return out

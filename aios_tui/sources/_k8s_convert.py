@@ -28,7 +28,6 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
 
-from aios_tui.alloc.prices import INSTANCE_TYPES, price_per_hour
 from aios_tui.domain import (
     MILLI_GPU,
     NA,
@@ -49,6 +48,7 @@ from aios_tui.domain import (
 )
 from aios_tui.domain.model import short_gpu_model
 from aios_tui.domain.text import LIMIT, LONG_LIMIT, clean
+from aios_tui.sources.clouds import instance_type, list_price
 
 __all__ = [
     "DEFAULT_RACK_LABEL",
@@ -98,6 +98,7 @@ __all__ = [
 DEFAULT_RACK_LABEL = "topology.k8s.aws/network-node-layer-3"
 """EKS's label for the network spine above a node: the closest thing to a rack it publishes."""
 ZONE_LABEL = "topology.kubernetes.io/zone"
+REGION_LABEL = "topology.kubernetes.io/region"
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 GPU_COUNT_LABEL = "nvidia.com/gpu.count"
@@ -770,8 +771,9 @@ def convert_node(
         health = Health.OK
     itype = labels.get(INSTANCE_TYPE_LABEL, labels.get("beta.kubernetes.io/instance-type", ""))
     model = clean(short_gpu_model(labels.get(GPU_PRODUCT_LABEL, "")))
-    if not model and total and itype in INSTANCE_TYPES:
-        model = INSTANCE_TYPES[itype].gpu_model
+    known = instance_type(itype) if itype else None
+    if not model and total and known is not None:
+        model = known.gpu_model
     pool = next((labels[k] for k in POOL_LABELS if labels.get(k)), "")
     cordoned = _flag(spec.get("unschedulable"), "spec.unschedulable")
     node = Node(
@@ -791,7 +793,7 @@ def convert_node(
         labels=labels,
         rack=labels.get(rack_label or DEFAULT_RACK_LABEL, ""),
         provider_id=_text(spec.get("providerID"), "spec.providerID"),
-        price_per_hour=price_per_hour(itype) if itype else NA,
+        price_per_hour=list_price(itype, labels.get(REGION_LABEL, "")) if itype else NA,
         health=health,
         cluster=source,
         cpu_allocatable=_resource(allocatable, "cpu", _milli_cpu),

@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from aios_tui.alloc.prices import INSTANCE_TYPES
-from aios_tui.config import AwsPriceSettings, AwsSettings, ConfigError, KubernetesSettings, Settings
+from aios_tui.config import AwsSettings, CloudPriceSettings, ConfigError, KubernetesSettings, Settings
 from aios_tui.domain import NA, NodePool, SourceState
 from aios_tui.domain.text import is_clean
 from aios_tui.ops import Actor, Ops, Role
 from aios_tui.ops.audit import AuditEntry, AuditLog
 from aios_tui.poll import Poller
 from aios_tui.sources import build_sources
-from aios_tui.sources.aws import AwsProvider
 from aios_tui.sources.base import PermissionChecker, PoolScaler, SourceData, SourceError
-from aios_tui.sources.cloud import CloudSource
+from aios_tui.sources.clouds.aws.prices import CATALOGUE
+from aios_tui.sources.clouds.aws.provider import AwsProvider
+from aios_tui.sources.clouds.base import CloudSource
 from aios_tui.sources.kubernetes import sources_from_settings
 from tests.aws.conftest import FAKE_KEY_ID, FAKE_SECRET, SECRETS, FaultProxy, Scene
 from tests.k8s.apiserver import FakeApiServer, fixture_scene
@@ -86,7 +86,7 @@ async def test_gpu_instances_become_nodes(scene: Scene, source: CloudSource) -> 
         "ec2",
     )
     assert plain.provider_id == scene.provider_id("plain")
-    assert plain.price_per_hour == INSTANCE_TYPES["p4d.24xlarge"].price_per_hour
+    assert plain.price_per_hour == CATALOGUE.types["p4d.24xlarge"].price_per_hour
     assert abs(plain.launched_at - time.time()) < 600
     assert plain.conditions == ()
 
@@ -123,7 +123,7 @@ async def test_pools_are_asgs_and_eks_node_groups(scene: Scene, source: CloudSou
     )
     assert (g5.min_size, g5.desired, g5.max_size, g5.nodes) == (0, 2, 4, 2)
     assert (g5.gpu_model, g5.gpus_per_node, g5.lifecycle) == ("A10G", 4, "on-demand")
-    assert g5.price_per_hour == INSTANCE_TYPES["g5.12xlarge"].price_per_hour
+    assert g5.price_per_hour == CATALOGUE.types["g5.12xlarge"].price_per_hour
     assert set(g5.zones) == {"us-east-1a", "us-east-1b"}
     ng = pool(data, "prod/h100")
     assert (ng.kind, ng.region, ng.instance_types, ng.lifecycle) == (
@@ -133,16 +133,16 @@ async def test_pools_are_asgs_and_eks_node_groups(scene: Scene, source: CloudSou
         "on-demand",
     )
     assert (ng.min_size, ng.desired, ng.max_size, ng.gpu_model, ng.gpus_per_node) == (0, 1, 8, "H100", 8)
-    assert ng.price_per_hour == INSTANCE_TYPES["p5.48xlarge"].price_per_hour
+    assert ng.price_per_hour == CATALOGUE.types["p5.48xlarge"].price_per_hour
 
 
 async def test_config_prices_override_the_table(scene: Scene) -> None:
-    src = aws_source(scene.url, prices=(AwsPriceSettings(instance_type="p4d.24xlarge", price=21.5),))
+    src = aws_source(scene.url, prices=(CloudPriceSettings(instance_type="p4d.24xlarge", price=21.5),))
     data = await src.fetch()
     (plain,) = [n for n in data.nodes if n.name == scene.ids["plain"]]
     assert plain.price_per_hour == 21.5
     g5 = pool(data, "g5-pool")
-    assert g5.price_per_hour == INSTANCE_TYPES["g5.12xlarge"].price_per_hour
+    assert g5.price_per_hour == CATALOGUE.types["g5.12xlarge"].price_per_hour
 
 
 @pytest.fixture
@@ -395,7 +395,7 @@ async def test_scale_pool_action_end_to_end_through_ops(
     assert not plan.blockers, plan.blockers
     text = "\n".join(f"{k} {v}" for k, v in plan.lines)
     assert f"{g5.desired_capacity} → {g5.desired_capacity + 1}" in text
-    assert f"+${INSTANCE_TYPES['g5.12xlarge'].price_per_hour:,.2f}/h" in text
+    assert f"+${CATALOGUE.types['g5.12xlarge'].price_per_hour:,.2f}/h" in text
     result = await ops.execute(plan)
     assert result.ok, result.message
     (g,) = scene.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["g5-pool"])[
@@ -703,7 +703,7 @@ async def test_a_node_group_from_a_launch_template_shows_with_its_zones(
         0,
     )
     assert ng.zones == ("us-east-1b", "us-east-1c"), "no node up: the zones of its subnets"
-    assert ng.price_per_hour == INSTANCE_TYPES["p5.48xlarge"].price_per_hour
+    assert ng.price_per_hour == CATALOGUE.types["p5.48xlarge"].price_per_hour
     assert pool(data, "prod/h100").zones == ("us-east-1a",)
     assert data.problems == ()
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from aios_tui.config import (
-    AwsPriceSettings,
+    CloudPriceSettings,
     ConfigError,
     Override,
     Settings,
@@ -179,7 +179,7 @@ def test_full_file(tmp_path: Path) -> None:
     assert s.aws.regions == ("us-west-2", "eu-west-1")
     assert s.aws.endpoint_url == "http://127.0.0.1:5000"
     assert s.aws.profiles == ("ops", "dev")
-    assert s.aws.prices == (AwsPriceSettings(instance_type="p5.48xlarge", price=55.04),)
+    assert s.aws.prices == (CloudPriceSettings(instance_type="p5.48xlarge", price=55.04),)
     assert s.prometheus.verify_tls is False
     assert s.prometheus.bearer_token_env == "PROM_TOKEN"
     assert s.nvml.enabled
@@ -400,7 +400,7 @@ def test_every_setting_has_a_docstring() -> None:
 
     tree = ast.parse(inspect.getsource(config))
     classes = {"Settings", "SimSettings", "KubernetesSettings", "AwsSettings", "PrometheusSettings"}
-    classes |= {"NvmlSettings", "SshHostSettings", "SshSettings", "PromQuerySettings", "AwsPriceSettings"}
+    classes |= {"NvmlSettings", "SshHostSettings", "SshSettings", "PromQuerySettings", "CloudPriceSettings"}
     classes |= {"PriceSettings"}
     seen = set()
     for node in tree.body:

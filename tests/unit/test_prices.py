@@ -12,6 +12,7 @@ from aios_tui.config import ConfigError, load_settings
 from aios_tui.domain import NA, Node
 from aios_tui.poll import Poller
 from aios_tui.sources.base import SourceData
+from aios_tui.sources.clouds import list_price
 
 
 def node(
@@ -43,7 +44,7 @@ def test_the_first_matching_rule_prices_a_node_and_the_table_the_rest() -> None:
         node("odd", "homebuilt"),
         node("priced", "dgx-h100", price=7.0),
     )
-    prices = [n.price_per_hour for n in fill_prices(nodes, rules)]
+    prices = [n.price_per_hour for n in fill_prices(nodes, rules, lambda n: list_price(n.instance_type))]
     assert prices[:4] == [12.5, 30.0, 50.0, 98.32]  # p5.48xlarge from the bundled table
     assert prices[4] is NA and prices[5] == 7.0  # unknown stays unknown; a source's own price wins
 

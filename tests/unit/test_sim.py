@@ -10,7 +10,6 @@ import pytest
 
 from aios_tui.alloc.drain import plan_drain
 from aios_tui.alloc.placement import Capacity, GangRequest, Placement, place_gang
-from aios_tui.alloc.prices import INSTANCE_TYPES, price_per_hour
 from aios_tui.config import ConfigError, load_settings
 from aios_tui.domain import NA, FleetSnapshot, Health, JobState, PodPhase, Throttle, is_na
 from aios_tui.sources.base import (
@@ -25,6 +24,8 @@ from aios_tui.sources.base import (
     SourceData,
     SourceError,
 )
+from aios_tui.sources.clouds import list_price as price_per_hour
+from aios_tui.sources.clouds.aws.prices import CATALOGUE
 from aios_tui.sources.sim import PDB_VIOLATION, SimSource
 
 DAY0 = 1_699_920_000.0  # 2023-11-14 00:00 UTC
@@ -94,8 +95,8 @@ def test_price_table() -> None:
     assert price_per_hour("p5.48xlarge") == 98.32
     assert price_per_hour("g6.12xlarge") == 4.60
     assert price_per_hour("no-such.type") is NA
-    assert INSTANCE_TYPES["p4de.24xlarge"].gpus == 8
-    assert INSTANCE_TYPES["m7i.8xlarge"].gpu_model == ""
+    assert CATALOGUE.types["p4de.24xlarge"].gpus == 8
+    assert CATALOGUE.types["m7i.8xlarge"].gpu_model == ""
 
 
 # --- determinism ------------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import ParamSpec
 
-from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.sources.base import EvictionBlocked, LaunchSpec, SourceError
+from aios_tui.sources.clouds.aws.prices import CATALOGUE
 from aios_tui.sources.sim.core import SimCore
 from aios_tui.sources.sim.events import EventKind
 from aios_tui.sources.sim.signals import GPU_SPECS, mix, template_hash, unit
@@ -243,7 +243,7 @@ class SimActions(SimCore):
         members = [n for n in fleet.nodes if n.pool == name]
         if len(members) >= pool.desired_capacity:
             return
-        itype = INSTANCE_TYPES[pool.instance_type]
+        itype = CATALOGUE.types[pool.instance_type]
         per_zone = {z: 0 for z in pool.zones}
         for n in members:
             per_zone[n.zone] = per_zone.get(n.zone, 0) + 1

@@ -10,8 +10,8 @@ import math
 import random
 from collections.abc import Sequence
 
-from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.domain import JobState, NodePool, Pod, PodPhase
+from aios_tui.sources.clouds.aws.prices import CATALOGUE
 from aios_tui.sources.sim.construct import new_pod, replace_pod
 from aios_tui.sources.sim.signals import GPU_SPECS, mix, suffix, template_hash, unit
 from aios_tui.sources.sim.world import (
@@ -216,7 +216,7 @@ class _Layout:
         fleet, rng = self.fleet, self.rng
         pools: list[NodePool] = []
         for (prefix, itype_name, _), count in zip(_POOL_KINDS, pool_counts(self.n), strict=True):
-            itype = INSTANCE_TYPES[itype_name]
+            itype = CATALOGUE.types[itype_name]
             spec = GPU_SPECS.get(itype.gpu_model)
             for z, zone in enumerate(ZONES):
                 in_zone = count // 3 + (1 if z < count % 3 else 0)

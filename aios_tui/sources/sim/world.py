@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from aios_tui.alloc import scaling
-from aios_tui.alloc.prices import InstanceType
 from aios_tui.domain import JobState, Node, NodePool, Pod, PodPhase
+from aios_tui.sources.clouds.catalogue import InstanceType
 from aios_tui.sources.sim.construct import replace_pod
 from aios_tui.sources.sim.signals import GpuSpec, daily, mix, smooth, suffix
 

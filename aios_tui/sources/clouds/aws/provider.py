@@ -1,5 +1,5 @@
-"""AWS as a :class:`~aios_tui.sources.cloud.CloudProvider`: EC2 GPU instances, Auto Scaling groups and EKS
-managed node groups, spot prices, and setting a pool's desired capacity (boto3).
+"""AWS as a :class:`~aios_tui.sources.clouds.base.CloudProvider`: EC2 GPU instances, Auto Scaling groups and
+EKS managed node groups, spot prices, and setting a pool's desired capacity (boto3).
 
 One provider is one profile (or the standard credential chain: ``AWS_PROFILE``, the environment, the config
 files) in several regions. Every client has explicit connect/read timeouts and botocore's ``standard``
@@ -39,13 +39,13 @@ import botocore.exceptions as bex
 from botocore.config import Config
 from botocore.parsers import ResponseParserError
 
-from aios_tui.alloc.prices import INSTANCE_TYPES
 from aios_tui.domain import NA
 from aios_tui.domain.clock import now_utc
 from aios_tui.domain.errors import redact
 from aios_tui.domain.text import clean
 from aios_tui.sources.base import SourceError
-from aios_tui.sources.cloud import CloudInstance, CloudPool, Listing, SpotPrice
+from aios_tui.sources.clouds.aws.prices import CATALOGUE
+from aios_tui.sources.clouds.base import CloudInstance, CloudPool, Listing, SpotPrice
 
 __all__ = ["AwsProvider"]
 
@@ -132,6 +132,8 @@ class AwsProvider:
 
     kind = "aws"
     machine = "EC2 instance"
+    unpooled = "ec2"
+    catalogue = CATALOGUE
 
     def __init__(
         self,
@@ -148,6 +150,7 @@ class AwsProvider:
             if logger.level < logging.WARNING:
                 logger.setLevel(logging.WARNING)
         self.regions = tuple(regions)
+        self.scopes = self.regions
         self._endpoint = endpoint_url or None
         try:
             self._session = (session_factory or boto3.session.Session)(profile_name=profile or None)
@@ -171,7 +174,7 @@ class AwsProvider:
         self._lock = threading.Lock()
         self._resolved = False
         self._gpu_info: dict[str, tuple[str, int]] = {
-            t.name: (t.gpu_model, t.gpus) for t in INSTANCE_TYPES.values()
+            t.name: (t.gpu_model, t.gpus) for t in CATALOGUE.types.values()
         }
 
     # --- plumbing ----------------------------------------------------------------------------------------

@@ -7,15 +7,17 @@ a pool's desired capacity. Its calls block (cloud SDKs do), so the source runs t
 every region at once, with the provider's own per-call timeouts. What a provider could not read (access
 denied on one API, one region unreachable) comes back as a short sentence beside the rest
 (:attr:`Listing.problems`); an error that spoils everything (expired credentials, throttling after the
-retries) is a :class:`SourceError`, and the poller keeps the last data, marked stale, and backs off. AWS is
-:mod:`aios_tui.sources.aws`; GCP or Azure would add a provider beside it and touch nothing else.
+retries) is a :class:`SourceError`, and the poller keeps the last data, marked stale, and backs off. Each
+provider is a package beside this module (:mod:`aios_tui.sources.clouds.aws`, ``gcp``, ``azure``) and the
+registry (:mod:`aios_tui.sources.clouds`) lists them.
 
 What the source gives: a :class:`Node` per instance, named by the instance id, with ``provider_id`` set as
 Kubernetes' ``spec.providerID`` would be, so that the poller merges it into the cluster's own node (listed
 first) and one row shows both views; an instance tagged for a cluster that no Kubernetes node matches stays a
-row of its own, not ready, with a ``NotInCluster`` condition. Prices: the spot price for spot instances where
-the provider gives one, else the bundled on-demand table (:mod:`aios_tui.alloc.prices`) or the settings' own
-figures; NA when unknown (spot without a spot price, capacity blocks).
+row of its own, not ready, with a ``NotInCluster`` condition. Prices: the settings' own figures first; then
+for spot instances the spot price the provider quotes, else its catalogue's spot list price; for the others
+the provider's bundled catalogue (:class:`~aios_tui.sources.clouds.catalogue.Catalogue`) for the instance's
+region; NA when unknown (spot without a price, capacity blocks).
 
 Every string a provider gives is untrusted (tags, group names and types are what tenants write): the source
 cleans each record's strings (:func:`aios_tui.domain.text.clean`) before anything else reads them, except a
@@ -30,15 +32,18 @@ import dataclasses
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from aios_tui.alloc.prices import INSTANCE_TYPES, price_per_hour
 from aios_tui.domain import NA, Condition, Node, NodePool
 from aios_tui.domain.text import clean
 from aios_tui.domain.units import Metric, is_na
 from aios_tui.sources.base import SourceData, SourceError
+from aios_tui.sources.clouds.catalogue import Catalogue
+
+if TYPE_CHECKING:
+    from aios_tui.config import CloudPriceSettings
 
 __all__ = [
     "SCALE_POOL",
@@ -48,6 +53,7 @@ __all__ = [
     "CloudSource",
     "Listing",
     "SpotPrice",
+    "price_overrides",
 ]
 
 log = logging.getLogger("aios_tui.sources.cloud")
@@ -59,7 +65,6 @@ SCALE_POOL = "scale-pool"
 """The action name :meth:`CloudSource.permission` answers for."""
 
 _LIVE = frozenset({"pending", "running"})
-_UNPOOLED = "ec2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +73,8 @@ class CloudInstance:
 
     id: str
     provider_id: str
-    """As Kubernetes' ``spec.providerID`` names it (``aws:///us-east-1a/i-0abc…``)."""
+    """As Kubernetes' ``spec.providerID`` names it (``aws:///us-east-1a/i-0abc…``,
+    ``gce://project/zone/name``, ``azure:///subscriptions/…/virtualMachines/name``)."""
     instance_type: str
     region: str
     zone: str
@@ -91,9 +97,9 @@ class CloudPool:
     """A group of machines scaled together."""
 
     name: str
-    """Unique across the provider's regions (an ASG name, ``<cluster>/<nodegroup>``)."""
+    """Unique across the provider's scopes (an ASG name, ``<cluster>/<nodegroup>``)."""
     kind: str
-    """``asg``, ``eks-nodegroup`` …"""
+    """``asg``, ``eks-nodegroup``, ``mig``, ``gke-nodepool``, ``vmss``, ``aks-agentpool`` …"""
     region: str
     instance_types: tuple[str, ...]
     min_size: int
@@ -135,28 +141,37 @@ class Listing(Generic[T]):
 
 
 class CloudProvider(Protocol):
-    """One cloud account (a profile, a subscription, a project) in some regions. Every method blocks; raise
+    """One cloud identity (a profile, a credential chain) over some scopes: the parts it lists side by side
+    (AWS regions, Google Cloud projects, Azure subscriptions). Every method blocks; raise
     :class:`SourceError` for what spoils the whole fetch (credentials, throttling), with no secret in it."""
 
     kind: str
     """``aws``, ``gcp``, ``azure``."""
-    regions: tuple[str, ...]
+    scopes: tuple[str, ...]
+    """What :meth:`instances` and :meth:`pools` are called for, each on a thread of its own."""
     context: str
     """What it is connected to, for the header (profile and regions; never a key)."""
     machine: str
-    """What the cloud calls a machine, for messages (``EC2 instance``)."""
+    """What the cloud calls a machine, for messages (``EC2 instance``, ``Compute Engine instance``)."""
+    unpooled: str
+    """The pool name of a machine in no pool (``ec2``, ``gce``, ``azure-vm``)."""
+    catalogue: Catalogue
+    """Its machine types and list prices."""
 
-    def instances(self, region: str) -> Listing[CloudInstance]: ...
+    def instances(self, scope: str) -> Listing[CloudInstance]: ...
 
-    def pools(self, region: str) -> Listing[CloudPool]: ...
+    def pools(self, scope: str) -> Listing[CloudPool]: ...
 
-    def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]: ...
+    def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]:
+        """The current spot price of these types in ``region``, per zone; an empty listing where the cloud
+        quotes none through its API (the catalogue's spot list price is used then)."""
+        ...
 
     def scale_pool(self, pool: CloudPool, desired: int) -> None: ...
 
     def close(self) -> None: ...
 
-    # Optional: ``begin() -> None``, called once before each fetch's per-region calls, for what they share
+    # Optional: ``begin() -> None``, called once before each fetch's per-scope calls, for what they share
     # (credentials); it raises SourceError to fail the fetch at once.
 
 
@@ -173,14 +188,14 @@ class CloudSource:
         timeout: float = 10.0,
         read_only: bool = False,
         read_only_why: str = "read_only in the settings",
-        prices: Mapping[str, float] | None = None,
+        prices: Mapping[tuple[str, str], float] | None = None,
         spot_prices: bool = True,
     ) -> None:
         self.name = name
         self.kind = provider.kind
         self.interval = interval
-        # Per region the listing is a handful of calls in a row (pages, node groups), each allowed ``timeout``
-        # by the provider; regions run side by side.
+        # Per scope the listing is a handful of calls in a row (pages, node groups), each allowed ``timeout``
+        # by the provider; scopes run side by side.
         self.timeout = timeout * 8
         self.read_only = read_only
         self._read_only_why = read_only_why
@@ -188,7 +203,7 @@ class CloudSource:
         self._prices = dict(prices or {})
         self._want_spot = spot_prices
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            min(16, max(2, 2 * len(provider.regions))), thread_name_prefix=f"cloud:{name}"
+            min(16, max(2, 2 * len(provider.scopes))), thread_name_prefix=f"cloud:{name}"
         )
         self._pools: dict[str, CloudPool] = {}
         self._closed = False
@@ -199,13 +214,13 @@ class CloudSource:
         if self._closed:
             raise SourceError("source closed")
         p = self._provider
-        regions = p.regions
+        scopes = p.scopes
         begin = getattr(p, "begin", None)
-        if begin is not None:  # what every region shares, once (credentials)
+        if begin is not None:  # what every scope shares, once (credentials)
             await self._run(begin)
         inst_lists, pool_lists = await asyncio.gather(
-            asyncio.gather(*(self._run(p.instances, r) for r in regions)),
-            asyncio.gather(*(self._run(p.pools, r) for r in regions)),
+            asyncio.gather(*(self._run(p.instances, s) for s in scopes)),
+            asyncio.gather(*(self._run(p.pools, s) for s in scopes)),
         )
         instances = [_cleaned(i) for li in inst_lists for i in li.items]
         pools = [_cleaned(q) for li in pool_lists for q in li.items]
@@ -308,16 +323,26 @@ class CloudSource:
     # --- conversion --------------------------------------------------------------------------------------
 
     def _price(
-        self, instance_type: str, zone: str, lifecycle: str, spot: Mapping[tuple[str, str], float]
+        self,
+        instance_type: str,
+        region: str,
+        zone: str,
+        lifecycle: str,
+        spot: Mapping[tuple[str, str], float],
     ) -> Metric:
+        own = self._prices
+        for key in ((instance_type, region), (instance_type, "")):
+            if key in own:
+                return own[key]
+        catalogue = self._provider.catalogue
         if lifecycle == "spot":
-            return spot.get((instance_type, zone), NA)
+            return spot.get((instance_type, zone), catalogue.price(instance_type, region, spot=True))
         if lifecycle == "capacity-block":
-            return self._prices.get(instance_type, NA)
-        return price_per_hour(instance_type, self._prices)
+            return NA
+        return catalogue.price(instance_type, region)
 
     def _node(self, i: CloudInstance, spot: Mapping[tuple[str, str], float]) -> Node:
-        known = INSTANCE_TYPES.get(i.instance_type)
+        known = self._provider.catalogue.get(i.instance_type)
         model = i.gpu_model or (known.gpu_model if known else "")
         gpus = i.gpus or (known.gpus if known else 0)
         running = i.state == "running"
@@ -332,7 +357,7 @@ class CloudSource:
         return Node(
             name=i.id,
             source=self.name,
-            pool=i.pool or _UNPOOLED,
+            pool=i.pool or self._provider.unpooled,
             zone=i.zone,
             instance_type=i.instance_type,
             gpu_model=model,
@@ -342,7 +367,7 @@ class CloudSource:
             conditions=conditions,
             provider_id=i.provider_id,
             # A stopped machine is not billed (its disks are, and are not counted here).
-            price_per_hour=self._price(i.instance_type, i.zone, i.lifecycle, spot)
+            price_per_hour=self._price(i.instance_type, i.region, i.zone, i.lifecycle, spot)
             if i.state in _LIVE
             else 0.0,
             lifecycle=i.lifecycle,
@@ -355,7 +380,7 @@ class CloudSource:
     ) -> NodePool:
         members = [n for n in nodes if n.pool == q.name and n.instance_state in _LIVE]
         first = q.instance_types[0] if q.instance_types else ""
-        known = INSTANCE_TYPES.get(first)
+        known = self._provider.catalogue.get(first)
         lifecycles = {n.lifecycle for n in members}
         lifecycle = q.lifecycle or (lifecycles.pop() if len(lifecycles) == 1 else "")
         prices = [n.price_per_hour for n in members if not is_na(n.price_per_hour)]
@@ -364,9 +389,9 @@ class CloudSource:
             price = sum(prices) / len(prices)
         elif lifecycle == "spot":
             quotes = [v for (t, _), v in spot.items() if t == first]
-            price = min(quotes) if quotes else NA
+            price = min(quotes) if quotes else self._price(first, q.region, "", "spot", spot)
         else:
-            price = self._price(first, "", lifecycle or "on-demand", spot)
+            price = self._price(first, q.region, "", lifecycle or "on-demand", spot)
         zones = q.zones or tuple(sorted({n.zone for n in members if n.zone}))
         return NodePool(
             name=q.name,
@@ -401,3 +426,9 @@ def _cleaned(record: T) -> T:
         elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
             changes[f.name] = tuple(clean(v) for v in value)
     return dataclasses.replace(record, **changes)  # type: ignore[type-var]
+
+
+def price_overrides(rules: Iterable[CloudPriceSettings]) -> dict[tuple[str, str], float]:
+    """A cloud section's ``[[<cloud>.prices]]`` as :class:`CloudSource` takes them: ``(type, region)`` to USD
+    per hour, region "" for every region (the last rule for a key wins, as in the file)."""
+    return {(p.instance_type, p.region): p.price for p in rules}

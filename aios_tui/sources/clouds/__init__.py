@@ -1,0 +1,64 @@
+"""The clouds: one package per provider, listed here, and what the rest of the console asks of them.
+
+A provider package (``aws/``, ``gcp/``, ``azure/``) holds its SDK code (``provider.py``, imported only when
+the provider is enabled), its bundled catalogue of machine types and list prices (``prices.py``) and, in its
+``__init__``, a :class:`CloudSpec` that says how to build its sources from the settings. Its settings
+section is a dataclass of :mod:`aios_tui.config` (the layer below, which reads the file) named in
+``config.CLOUDS``. Everything else iterates :data:`PROVIDERS`: building the sources, the list prices of
+Kubernetes nodes and of nodes no source priced, and :class:`~aios_tui.sources.clouds.base.CloudSource`,
+which turns any provider into nodes, pools and prices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aios_tui.domain.units import NA, Metric
+from aios_tui.sources.clouds.catalogue import Catalogue, InstanceType
+
+if TYPE_CHECKING:
+    from aios_tui.config import Settings
+    from aios_tui.sources.base import Source
+
+__all__ = ["PROVIDERS", "CloudSpec", "instance_type", "list_price"]
+
+
+@dataclass(frozen=True)
+class CloudSpec:
+    """One provider as the registry knows it."""
+
+    name: str
+    """Its settings section and source name (``aws``)."""
+    catalogue: Catalogue
+    sources: Callable[[Settings], list[Source]]
+    """Its sources for these settings, not started (no network); raises ``ConfigError`` naming the key."""
+
+
+def _providers() -> tuple[CloudSpec, ...]:
+    from aios_tui.sources.clouds import aws, azure, gcp
+
+    return (aws.SPEC, gcp.SPEC, azure.SPEC)
+
+
+PROVIDERS: tuple[CloudSpec, ...] = _providers()
+"""Every provider, in the order their sources are built (after Kubernetes, whose nodes win the merge)."""
+
+_BY_TYPE: dict[str, InstanceType] = {}
+for _spec in PROVIDERS:
+    for _name, _t in _spec.catalogue.types.items():
+        _BY_TYPE.setdefault(_name, _t)
+_OWNER = {name: spec.catalogue for spec in PROVIDERS for name in spec.catalogue.types}
+
+
+def instance_type(name: str) -> InstanceType | None:
+    """The machine type ``name`` in whichever cloud's catalogue has it (their names do not overlap)."""
+    return _BY_TYPE.get(name)
+
+
+def list_price(name: str, region: str = "") -> Metric:
+    """The bundled on-demand list price of machine type ``name`` in ``region`` (its cloud's home region's
+    where the table has no figure for it); NA for a type no catalogue knows."""
+    catalogue = _OWNER.get(name)
+    return NA if catalogue is None else catalogue.price(name, region)
