@@ -167,18 +167,26 @@ def _merge_nodes(parts: Sequence[tuple[Node, ...]]) -> tuple[Node, ...]:
     at: dict[str, int] = {}
     for objs in parts:
         for n in objs:
+            key = _machine_key(n.provider_id)
             i = at.get(n.name)
-            if i is None and n.provider_id:
-                i = at.get(n.provider_id)
+            if i is None and key:
+                i = at.get(key)
             if i is None:
                 i = len(kept)
                 kept.append(n)
             else:
                 kept[i] = fill_defaults(kept[i], n)
             at.setdefault(n.name, i)
-            if n.provider_id:
-                at.setdefault(n.provider_id, i)
+            if key:
+                at.setdefault(key, i)
     return tuple(kept)
+
+
+def _machine_key(provider_id: str) -> str:
+    """What two sources' provider IDs of one machine share: Azure resource IDs are case-insensitive, and
+    AKS writes a node's resource group in lower case where the API answers it as created
+    (``MC_rg_cluster_eastus``)."""
+    return provider_id.lower() if provider_id.startswith("azure://") else provider_id
 
 
 class Poller:

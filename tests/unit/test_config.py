@@ -373,7 +373,8 @@ def test_example_file_is_all_defaults() -> None:
 def test_example_file_and_settings_cover_each_other() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     full = _uncomment(_uncomment_ssh_hosts(text), "# [[prometheus.queries]]")
-    full = _uncomment(full, "# [[aws.prices]]")
+    for cloud in ("aws", "gcp", "azure"):
+        full = _uncomment(full, f"# [[{cloud}.prices]]")
     full = _uncomment(full, "# [[prices]]")
     full = _uncomment(full, "# [[slo]]")
     full = _uncomment(full, "# ascii = ")  # commented out: set, it would turn off the terminal's detection

@@ -645,3 +645,31 @@ async def test_fetches_within_a_step_fold_into_the_newest_point() -> None:
     series = poller.history("gpu", "GPU-n1-0", "util")
     # Points started at 0 (10, 11, 12), 10 (20) and 25 (30, 40, 41): the last three kept.
     assert series == [12.0, 20.0, 41.0] and series.step == 10.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("k8s_pid", "cloud_pid", "joins"),
+    [
+        # AKS writes the node resource group in lower case; ARM answers it as created.
+        (
+            "azure:///subscriptions/0000/resourceGroups/mc_rg_aks_eastus/providers/Microsoft.Compute/"
+            "virtualMachineScaleSets/aks-gpu-1-vmss/virtualMachines/3",
+            "azure:///subscriptions/0000/resourceGroups/MC_rg_aks_eastus/providers/Microsoft.Compute/"
+            "virtualMachineScaleSets/aks-gpu-1-vmss/virtualMachines/3",
+            True,
+        ),
+        ("gce://proj/us-central1-a/gke-a3-pool-1", "gce://proj/us-central1-a/gke-a3-pool-1", True),
+        # Other clouds' IDs are compared as written: an instance id differs in case only when it is another.
+        ("aws:///us-east-1a/i-0ABC", "aws:///us-east-1a/i-0abc", False),
+    ],
+)
+async def test_provider_ids_join_as_each_cloud_compares_them(
+    k8s_pid: str, cloud_pid: str, joins: bool
+) -> None:
+    def node(name: str, source: str, pid: str) -> Node:
+        return Node(name=name, source=source, pool="gpu", zone="", instance_type="", provider_id=pid)
+
+    k8s = FakeSource("k8s", SourceData(nodes=(node("node-1", "k8s", k8s_pid),)))
+    cloud = FakeSource("cloud", SourceData(nodes=(node("vm-1", "cloud", cloud_pid),)))
+    snap = await Poller([k8s, cloud]).refresh()
+    assert [n.name for n in snap.nodes] == (["node-1"] if joins else ["node-1", "vm-1"])

@@ -11,9 +11,10 @@ which turns any provider into nodes, pools and prices.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aios_tui.domain.units import NA, Metric
 from aios_tui.sources.clouds.catalogue import Catalogue, InstanceType
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from aios_tui.config import Settings
     from aios_tui.sources.base import Source
 
-__all__ = ["PROVIDERS", "CloudSpec", "instance_type", "list_price"]
+__all__ = ["PROVIDERS", "CloudSpec", "instance_type", "list_price", "one_source"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,50 @@ class CloudSpec:
     catalogue: Catalogue
     sources: Callable[[Settings], list[Source]]
     """Its sources for these settings, not started (no network); raises ``ConfigError`` naming the key."""
+
+
+def one_source(settings: Settings, *, name: str, label: str, scopes: str, provider: str) -> list[Source]:
+    """The single source (``name``) of a cloud whose one credential chain reaches every scope of its section
+    (Google Cloud projects, Azure subscriptions): ``provider`` is the class, as ``module:Class``, built with
+    the section's scopes (the ``scopes`` key), regions, endpoint, timeout and tries. A missing SDK (the extra
+    not installed) or a constructor's refusal is a ``ConfigError`` naming the key; no network here."""
+    from aios_tui.config import ConfigError
+    from aios_tui.sources.base import SourceError
+    from aios_tui.sources.clouds.base import CloudSource, price_overrides
+
+    section: Any = getattr(settings, name)
+    module, _, cls = provider.partition(":")
+    try:
+        provider_cls = getattr(importlib.import_module(module), cls)
+    except ImportError as exc:  # the extra is not installed
+        raise ConfigError(
+            settings.config_file,
+            f"[{name}] enabled",
+            detail=f"the {label} libraries are not installed ({exc.name}): pip install 'aios-tui[{name}]'",
+        ) from None
+    try:
+        built = provider_cls(
+            **{scopes: getattr(section, scopes)},
+            regions=section.regions,
+            endpoint_url=section.endpoint_url,
+            timeout=section.timeout,
+            max_attempts=section.max_attempts,
+        )
+    except SourceError as exc:
+        raise ConfigError(settings.config_file, f"[{name}] {scopes}", detail=str(exc)) from None
+    read_only = settings.read_only or section.read_only
+    why = "read_only in the settings" if settings.read_only else f"{name} read_only in the settings"
+    return [
+        CloudSource(
+            built,
+            name=name,
+            interval=section.interval,
+            timeout=section.timeout,
+            read_only=read_only,
+            read_only_why=why,
+            prices=price_overrides(section.prices),
+        )
+    ]
 
 
 def _providers() -> tuple[CloudSpec, ...]:

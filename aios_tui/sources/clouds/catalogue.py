@@ -34,7 +34,7 @@ class InstanceType:
     price_per_hour: float
     spot_price_per_hour: float = math.nan
     """A dated spot list price where the provider publishes a fixed one (Google Cloud, Azure); NaN else."""
-    region_prices: Mapping[str, float] = field(default_factory=dict)
+    region_prices: Mapping[str, float] = field(default_factory=dict, hash=False)
     """On-demand list price in other regions, where it differs from the home region's."""
 
 

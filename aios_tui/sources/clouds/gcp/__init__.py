@@ -1,50 +1,23 @@
-"""Google Cloud: see provider.py for what is read and how."""
+"""Google Cloud: Compute Engine instances with GPUs, managed instance groups and GKE node pools (see
+``provider.py``), one source over every project of ``[gcp]`` on Application Default Credentials."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
 
-from aios_tui.config import ConfigError
-from aios_tui.sources.clouds import CloudSpec
+from aios_tui.sources.clouds import CloudSpec, one_source
 from aios_tui.sources.clouds.gcp.prices import CATALOGUE
-
-if TYPE_CHECKING:
-    from aios_tui.config import Settings
-    from aios_tui.sources.base import Source
 
 __all__ = ["SPEC"]
 
-
-def _sources(settings: Settings) -> list[Source]:
-    """One cloud source, ``gcp``, over every configured projects (no network until the first fetch)."""
-    from aios_tui.sources.base import SourceError
-    from aios_tui.sources.clouds.base import CloudSource, price_overrides
-    from aios_tui.sources.clouds.gcp.provider import GcpProvider
-
-    s = settings.gcp
-    read_only = settings.read_only or s.read_only
-    why = "read_only in the settings" if settings.read_only else "gcp read_only in the settings"
-    try:
-        provider = GcpProvider(
-            projects=s.projects,
-            regions=s.regions,
-            endpoint_url=s.endpoint_url,
-            timeout=s.timeout,
-            max_attempts=s.max_attempts,
-        )
-    except SourceError as exc:
-        raise ConfigError(settings.config_file, "[gcp] projects", detail=str(exc)) from None
-    return [
-        CloudSource(
-            provider,
-            name="gcp",
-            interval=s.interval,
-            timeout=s.timeout,
-            read_only=read_only,
-            read_only_why=why,
-            prices=price_overrides(s.prices),
-        )
-    ]
-
-
-SPEC = CloudSpec(name="gcp", catalogue=CATALOGUE, sources=_sources)
+SPEC = CloudSpec(
+    name="gcp",
+    catalogue=CATALOGUE,
+    sources=partial(
+        one_source,
+        name="gcp",
+        label="Google Cloud",
+        scopes="projects",
+        provider="aios_tui.sources.clouds.gcp.provider:GcpProvider",
+    ),
+)
