@@ -385,7 +385,7 @@ def pool_cost(pool: NodePool) -> float:
     return math.nan if is_na(pool.price_per_hour) else float(pool.price_per_hour) * pool.nodes
 
 
-_KIND_SHORT = {"eks-nodegroup": "eks"}
+_KIND_SHORT = {"eks-nodegroup": "eks", "gke-nodepool": "gke", "aks-agentpool": "aks"}
 """Pool kinds as the 5-column KIND cell shows them."""
 
 
@@ -436,7 +436,7 @@ def pools_summary(snapshot: FleetSnapshot, shown: Sequence[NodePool]) -> Text:
 POOLS = ResourceKind(
     name="pools",
     title="Node pools",
-    aliases=("pool", "nodepools", "asg", "asgs", "nodegroups"),
+    aliases=("pool", "nodepools", "asg", "asgs", "nodegroups", "migs", "vmss", "agentpools"),
     rows=lambda s: s.pools,
     key=lambda p: p.name,
     detail="pool",

@@ -77,7 +77,13 @@ class ScalePool(Action[PoolScale]):
     """In the pools view, and in a queued job's detail (the pool its what-if names, +N filled in)."""
     aliases = ("scalepool",)
     params = (
-        Param("pool", Kind.POOL, "the node pool (an Auto Scaling group, an EKS node group)", metavar="POOL"),
+        Param(
+            "pool",
+            Kind.POOL,
+            "the node pool (an Auto Scaling group or EKS node group, a managed instance group or GKE node "
+            "pool, a VM scale set or AKS agent pool, a pool of the embedded fleet)",
+            metavar="POOL",
+        ),
         Param(
             "desired",
             Kind.AMOUNT,
