@@ -396,6 +396,8 @@ def _pool_cost_cell(p: NodePool, _: RowCtx) -> Text:
 
 def _pool_size(p: NodePool, _: RowCtx) -> Text:
     want = p.desired_capacity
+    if p.capacity_weights:  # desired counts weighted units, not machines: "3/12u", no warning for 3 != 12
+        return Text(f"{p.nodes}/{want}u")
     text = f"{p.nodes}/{want}"
     return Text(text, WARN_STYLE) if want != p.nodes else Text(text)
 

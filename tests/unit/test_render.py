@@ -232,10 +232,24 @@ def test_pool_kind_fits_its_column() -> None:
     (kind,) = [c for c in POOLS.columns if c.key == "kind"]
     cells = [
         str(kind.cell(NodePool(name="n", source="s", instance_type="p5.48xlarge", kind=k), None))  # type: ignore[arg-type]
-        for k in ("eks-nodegroup", "asg", "")
+        for k in ("eks-nodegroup", "asg", "", "gke-nodepool", "aks-agentpool", "mig", "vmss")
     ]
-    assert cells == ["eks", "asg", "sim"]
+    assert cells == ["eks", "asg", "sim", "gke", "aks", "mig", "vmss"]
     assert all(len(c) <= kind.width for c in cells)
+
+
+def test_a_pool_counting_weighted_units_says_units_and_raises_no_size_warning() -> None:
+    from aios_tui.domain import NodePool
+    from aios_tui.render.views import POOLS
+
+    plain = NodePool(name="a", source="aws", instance_type="g5.xlarge", nodes=3, desired=12)
+    weighted = NodePool(name="b", source="aws", instance_type="g5.xlarge", nodes=3, desired=12,
+                        capacity_weights=("g5.xlarge=1", "g5.12xlarge=4"))  # fmt: skip
+    (size,) = [c for c in POOLS.columns if c.key == "nodes"]
+    snap = FleetSnapshot(timestamp=0.0, pools=(plain, weighted))
+    cells = [size.cell(p, RowCtx(snap, 0.0)) for p in (plain, weighted)]
+    assert [str(c) for c in cells] == ["3/12", "3/12u"]
+    assert cells[0].style and not cells[1].style  # 3 of 12 machines is worth a look; 3 of 12 units is not
 
 
 # --- lost, unknown, busy without a pod, one health ---------------------------------------------------------
