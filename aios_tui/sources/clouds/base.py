@@ -122,6 +122,9 @@ class CloudPool:
     capacity_weights: tuple[str, ...] = ()
     """``type=units`` per instance type when its desired count is in capacity units, not machines (an Auto
     Scaling group's ``WeightedCapacity``); () when it counts machines."""
+    autoscaler: str = ""
+    """What resizes it on its own between ``min_size`` and ``max_size`` (``the GKE cluster autoscaler``), ""
+    for none known: a count set by hand may be moved again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,8 +295,8 @@ class CloudSource:
 
     def scale_notes(self, name: str, current: int, desired: int) -> tuple[str, ...]:
         """Why setting pool ``name`` from ``current`` to ``desired`` would not take effect as asked, as the
-        last listing read it: a suspended ``Launch`` (growing) or ``Terminate`` (shrinking) process, a
-        terminate lifecycle hook (shrinking)."""
+        last listing read it: weighted units, an autoscaler that resizes it, a suspended ``Launch`` (growing)
+        or ``Terminate`` (shrinking) process, a terminate lifecycle hook (shrinking)."""
         pool = self._pools.get(name)
         if pool is None or desired == current:
             return ()
@@ -302,6 +305,11 @@ class CloudSource:
             out.append(
                 f"{name} counts its desired capacity in weighted units ({', '.join(pool.capacity_weights)}), "
                 f"not machines: {desired} units may be fewer machines, and the cost is per machine."
+            )
+        if pool.autoscaler:
+            out.append(
+                f"{name} is resized by {pool.autoscaler} between {pool.min_size} and {pool.max_size}: "
+                f"it may move the count set here ({desired}) again."
             )
         if desired > current and "Launch" in pool.suspended:
             out.append(
