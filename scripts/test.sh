@@ -61,9 +61,9 @@ rules = {  # package: (lowest allowed, first refused)
     "moto": ((5, 0), (6,)),
     "google-cloud-compute": ((1, 20), (2,)),
     "google-cloud-container": ((2, 50), (3,)),
-    "azure-identity": ((1, 17), (2,)),
-    "azure-mgmt-compute": ((33,), (36,)),
-    "azure-mgmt-containerservice": ((32,), (41,)),
+    "azure-identity": ((1, 23), (2,)),
+    "azure-mgmt-compute": ((35,), (36,)),
+    "azure-mgmt-containerservice": ((40,), (41,)),
 }
 bad = []
 for name, (low, high) in rules.items():

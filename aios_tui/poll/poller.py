@@ -161,16 +161,22 @@ def fill_defaults(first: Any, later: Any) -> Any:
 
 def _merge_nodes(parts: Sequence[tuple[Node, ...]]) -> tuple[Node, ...]:
     """Several sources' nodes as one list: a node is the same machine as an earlier one when it has the
-    same name or the same ``provider_id`` (Kubernetes' ``spec.providerID`` and the cloud's instance); the
-    earlier one stays, and a later one fills in what the cloud knows (:func:`fill_defaults`)."""
+    same ``provider_id`` (Kubernetes' ``spec.providerID`` and the cloud's instance), or the same name where
+    one of the two has no provider ID; the earlier one stays, and a later one fills in what the cloud knows
+    (:func:`fill_defaults`). Two machines of one name and different provider IDs (VMs of one name in two
+    resource groups or projects) are two rows: the later one's name says its source (``gpu-vm (azure)``)."""
     kept: list[Node] = []
     at: dict[str, int] = {}
     for objs in parts:
         for n in objs:
             key = _machine_key(n.provider_id)
-            i = at.get(n.name)
-            if i is None and key:
-                i = at.get(key)
+            i = at.get(key) if key else None
+            if i is None and (j := at.get(n.name)) is not None:
+                theirs = _machine_key(kept[j].provider_id)
+                if key and theirs and theirs != key:  # the same name, another machine
+                    n = dataclasses.replace(n, name=f"{n.name} ({n.source})")  # noqa: PLW2901
+                else:
+                    i = j
             if i is None:
                 i = len(kept)
                 kept.append(n)

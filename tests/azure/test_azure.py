@@ -677,3 +677,35 @@ def test_provider_holds_no_credential_and_quiets_the_sdk_loggers(azure_env: Path
         p.close()
     assert logging.getLogger("azure").getEffectiveLevel() >= logging.WARNING
     assert os.environ["AZURE_CLIENT_SECRET"] == FAKE_SECRET
+
+
+async def test_a_vm_stopped_from_inside_is_still_billed_and_vms_sharing_a_name_are_two_rows(
+    scene: Scene, source: CloudSource
+) -> None:
+    """Azure bills a VM stopped from its OS (PowerState/stopped) until it is deallocated; and a VM name is
+    unique only in its resource group: two VMs of one name (a mirrored environment) are two rows, each named
+    by its resource group, in one source and across two subscriptions alike."""
+    sub_a, sub_b = scene.arm.sub(SUB_A), scene.arm.sub(SUB_B)
+    sub_a.vms.append(vm(SUB_A, "ml-prod", "t4-halted", "Standard_NC4as_T4_v3", state="stopped"))
+    sub_a.vms.append(vm(SUB_A, "ml-staging", "h100-train-0", "Standard_ND96isr_H100_v5"))
+    sub_b.vms.append(vm(SUB_B, "research", "a100-spot-1", "Standard_NC24ads_A100_v4"))
+    sub_b.vms.append(vm(SUB_B, "ML-Prod", "h100-train-0", "Standard_ND96isr_H100_v5"))
+    data = await source.fetch()
+    by = {n.name: n for n in data.nodes}
+    assert by["t4-halted"].instance_state == "stopped"
+    assert by["t4-halted"].price_per_hour == CATALOGUE.price("Standard_NC4as_T4_v3", "eastus") > 0
+    assert by["t4-parked"].price_per_hour == 0.0, "deallocated: not billed"
+    # One name in two resource groups: each by its group; the same group name in two subscriptions too:
+    # each by its provider ID, which no two machines share.
+    assert {"research/a100-spot-1", "ML-Prod/a100-spot-1"} <= set(by)
+    h100s = sorted(n for n in by if n.endswith("h100-train-0"))
+    assert h100s == sorted(
+        [
+            "ml-staging/h100-train-0",
+            f"azure:///subscriptions/{SUB_A}/resourceGroups/ml-prod/providers/Microsoft.Compute/virtualMachines/"
+            "h100-train-0",
+            f"azure:///subscriptions/{SUB_B}/resourceGroups/ml-prod/providers/Microsoft.Compute/virtualMachines/"
+            "h100-train-0",
+        ]
+    )
+    assert len(data.nodes) == len(by), "no two rows share a name"

@@ -673,3 +673,17 @@ async def test_provider_ids_join_as_each_cloud_compares_them(
     cloud = FakeSource("cloud", SourceData(nodes=(node("vm-1", "cloud", cloud_pid),)))
     snap = await Poller([k8s, cloud]).refresh()
     assert [n.name for n in snap.nodes] == (["node-1"] if joins else ["node-1", "vm-1"])
+
+
+async def test_two_machines_of_one_name_in_two_sources_are_two_rows() -> None:
+    """A name joins two sources' nodes only where one of them has no provider ID: a VM named like another
+    source's node, with another provider ID, is another machine, shown under a name that says its source."""
+
+    def node(source: str, pid: str) -> Node:
+        return Node(name="gpu-vm", source=source, pool="p", zone="", instance_type="", provider_id=pid)
+
+    k8s = FakeSource("k8s", SourceData(nodes=(node("k8s", "gce://proj/us-central1-a/gpu-vm"),)))
+    azure = FakeSource("azure", SourceData(nodes=(node("azure", "azure:///subscriptions/s/x/gpu-vm"),)))
+    bare = FakeSource("ssh", SourceData(nodes=(node("ssh", ""),)))  # no provider ID: joins by name
+    snap = await Poller([k8s, azure, bare]).refresh()
+    assert [(n.name, n.source) for n in snap.nodes] == [("gpu-vm", "k8s"), ("gpu-vm (azure)", "azure")]

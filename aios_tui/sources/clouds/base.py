@@ -31,7 +31,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -90,6 +90,12 @@ class CloudInstance:
     """The :attr:`CloudPool.name` it belongs to, "" for none."""
     cluster: str = ""
     """The Kubernetes cluster it is tagged for, "" for none."""
+    billed: bool | None = None
+    """Whether the cloud bills it now; None: while pending or running (Azure bills a VM stopped from inside
+    the OS, ``PowerState/stopped``, until it is deallocated)."""
+    qualified: str = ""
+    """Its name qualified by what makes it unique in the cloud (``<resource group>/<name>``,
+    ``<project>/<zone>/<name>``), the name shown when two of the listing's machines share ``id``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +253,16 @@ class CloudSource:
                 problems.extend(clean(s) for s in li.problems)
                 for sp in li.items:
                     spot[(clean(sp.instance_type), clean(sp.zone))] = sp.price
-        nodes = tuple(self._node(i, spot) for i in instances)
+        # Two machines of one id (VMs of one name in two resource groups): each shown by its qualified name,
+        # and where even that is shared (two subscriptions alike), by its provider ID, unique by definition.
+        ids = Counter(i.id for i in instances)
+        names = [i.qualified if ids[i.id] > 1 and i.qualified else i.id for i in instances]
+        shared = Counter(names)
+        names = [
+            i.provider_id if shared[n] > 1 and i.provider_id else n
+            for i, n in zip(instances, names, strict=True)
+        ]
+        nodes = tuple(self._node(i, spot, name) for i, name in zip(instances, names, strict=True))
         self._pools = {q.name: q for q in pools}
         return SourceData(
             nodes=nodes,
@@ -349,7 +364,7 @@ class CloudSource:
             return NA
         return catalogue.price(instance_type, region)
 
-    def _node(self, i: CloudInstance, spot: Mapping[tuple[str, str], float]) -> Node:
+    def _node(self, i: CloudInstance, spot: Mapping[tuple[str, str], float], name: str) -> Node:
         known = self._provider.catalogue.get(i.instance_type)
         model = i.gpu_model or (known.gpu_model if known else "")
         gpus = i.gpus or (known.gpus if known else 0)
@@ -363,7 +378,7 @@ class CloudSource:
                 why = f"{self._provider.machine} running, not a node of cluster {i.cluster}"
                 conditions = (Condition("Ready", "False", "NotInCluster", why),)
         return Node(
-            name=i.id,
+            name=name,
             source=self.name,
             pool=i.pool or self._provider.unpooled,
             zone=i.zone,
@@ -374,9 +389,9 @@ class CloudSource:
             ready=ready,
             conditions=conditions,
             provider_id=i.provider_id,
-            # A stopped machine is not billed (its disks are, and are not counted here).
+            # A stopped machine is not billed (its disks are, not counted here), unless the cloud says so.
             price_per_hour=self._price(i.instance_type, i.region, i.zone, i.lifecycle, spot)
-            if i.state in _LIVE
+            if (i.state in _LIVE if i.billed is None else i.billed)
             else 0.0,
             lifecycle=i.lifecycle,
             launched_at=i.launched_at,

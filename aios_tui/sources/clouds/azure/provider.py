@@ -128,7 +128,7 @@ _POWER = {
     "deallocated": "stopped",
 }
 """``PowerState/<x>`` to the source's instance states. A ``stopped`` VM (not deallocated) is still billed by
-Azure for its cores; the source prices every stopped machine at 0."""
+Azure for its cores: it keeps its price (:func:`_billed`); a deallocated one costs 0."""
 
 _SPOT = frozenset({"spot", "low"})
 """VM priorities that Azure may evict (``Low`` is the old name of ``Spot``)."""
@@ -485,7 +485,9 @@ class AzureProvider:
             instance_type=size,
             region=location,
             zone=_zone(location, v.zones),
-            state=power or "unknown",
+            state=_POWER.get(power, "unknown"),
+            billed=_billed(power),
+            qualified=f"{_resource_group(rid)}/{v.name}",
             gpu_model=model,
             gpus=gpus,
             lifecycle="spot" if str(v.priority or "").lower() in _SPOT else "on-demand",
@@ -506,7 +508,9 @@ class AzureProvider:
             instance_type=size,
             region=location,
             zone=_zone(location, m.zones),
-            state=_power_state(m.instance_view) or "unknown",
+            state=_POWER.get(_power_state(m.instance_view), "unknown"),
+            billed=_billed(_power_state(m.instance_view)),
+            qualified=f"{_resource_group(rid)}/{computer or m.name}",
             gpu_model=model,
             gpus=gpus,
             lifecycle=_scale_set_lifecycle(s),
@@ -750,12 +754,18 @@ def _scale_set_lifecycle(s: Any) -> str:
 
 
 def _power_state(view: Any) -> str:
-    """The source's state for an instance view's ``PowerState/<x>`` status; "" when it has none."""
+    """An instance view's ``PowerState/<x>`` as ``x`` in lower case; "" when it has none."""
     for status in getattr(view, "statuses", None) or ():
         code = str(status.code or "")
         if code.startswith("PowerState/"):
-            return _POWER.get(code.removeprefix("PowerState/").lower(), "unknown")
+            return code.removeprefix("PowerState/").lower()
     return ""
+
+
+def _billed(power: str) -> bool | None:
+    """True for a VM stopped from inside (``stopped``, not ``deallocated``), which Azure still bills; None
+    (the state says) for the others."""
+    return True if power == "stopped" else None
 
 
 def _zone(location: str, zones: object) -> str:
