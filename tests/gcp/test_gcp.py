@@ -189,10 +189,41 @@ async def test_pools_are_migs_and_gke_node_pools(scene: GoogleCloud, source: Clo
     )
     assert (l4.min_size, l4.desired, l4.max_size, l4.nodes) == (0, 2, 8, 2), "0..4 per zone, 2 zones"
     assert (l4.gpu_model, l4.gpus_per_node, l4.price_per_hour) == ("L4", 2, 2.001)
+    # A plan says what autoscaler may move a count set by hand.
+    notes = {
+        n: " ".join(source.scale_notes(n, 2, 4))
+        for n in ("alpha/a2-pool", "alpha/t4-regional", "alpha/prod/gpu-l4")
+    }
+    assert notes["alpha/a2-pool"] == ""
+    assert (
+        "alpha/t4-regional is resized by its autoscaler t4-regional-as between 0 and 6"
+        in notes["alpha/t4-regional"]
+    )
+    assert (
+        "alpha/prod/gpu-l4 is resized by the GKE cluster autoscaler between 0 and 8"
+        in notes["alpha/prod/gpu-l4"]
+    )
     h100 = pool(data, "beta/train/h100")
     assert (h100.region, h100.lifecycle, h100.desired, h100.max_size, h100.price_per_hour) == (
         "us-east1", "spot", 1, 1000, 26.48,
     )  # fmt: skip
+
+
+async def test_machines_sharing_a_name_are_named_by_project_and_zone(
+    scene: GoogleCloud, source: CloudSource
+) -> None:
+    from tests.gcp.conftest import instance
+
+    beta = scene.projects["beta"]
+    beta.instances.append(
+        instance(beta, "us-east1-c", "h100-solo", "a3-highgpu-8g", gpus=("nvidia-h100-80gb", 8))
+    )
+    data = await source.fetch()
+    names = {n.name: n.provider_id for n in data.nodes}
+    assert "h100-solo" not in names
+    assert names["alpha/us-central1-a/h100-solo"] == "gce://alpha/us-central1-a/h100-solo"
+    assert names["beta/us-east1-c/h100-solo"] == "gce://beta/us-east1-c/h100-solo"
+    assert "h100-sg" in names, "a name of its own stays as it is"
 
 
 async def test_one_project_from_the_credentials_names_pools_without_it(scene: GoogleCloud) -> None:

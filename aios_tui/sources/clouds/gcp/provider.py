@@ -25,21 +25,23 @@ WARNING, since at DEBUG google-auth and api-core log requests.
 Instances (``instances.aggregatedList``): those with GPUs, from their ``guestAccelerators`` (an N1 machine's
 attached GPUs; the model from the accelerator type's name) or their machine type (the bundled table; an
 A- or G-series type it lacks is asked of ``machineTypes.get`` once). Named by their name, as gcloud and
-Kubernetes name them, with ``gce://<project>/<zone>/<name>`` as the provider ID a GKE node carries; the
-state as Compute Engine says it (``RUNNING`` running, ``PROVISIONING``/``STAGING`` pending,
-``STOPPING``/``SUSPENDING`` stopping, ``TERMINATED``/``SUSPENDED`` stopped); spot for ``SPOT`` or preemptible,
-``capacity-block`` for ``RESERVATION_BOUND`` (paid with its reservation), ``flex-start`` for ``FLEX_START``
-(priced at the on-demand list price, which overstates it); the pool from the GKE labels
-(``goog-k8s-cluster-name``, ``goog-k8s-node-pool-name``) or the ``created-by`` metadata (its MIG).
+Kubernetes name them (``<project>/<zone>/<name>`` where two share a name), with
+``gce://<project>/<zone>/<name>`` as the provider ID a GKE node carries; the state as Compute Engine says it
+(``RUNNING`` running, ``PROVISIONING``/``STAGING`` pending, ``STOPPING``/``SUSPENDING`` stopping,
+``TERMINATED``/``SUSPENDED`` stopped); spot for ``SPOT`` or preemptible, ``capacity-block`` for
+``RESERVATION_BOUND`` (paid with its reservation), ``flex-start`` for ``FLEX_START`` (priced at the
+on-demand list price, which overstates it); the pool from the GKE labels (``goog-k8s-cluster-name``,
+``goog-k8s-node-pool-name``) or the ``created-by`` metadata (its MIG).
 
 Pools: managed instance groups (zonal and regional) whose instance template has GPUs, kind ``mig``, sized
 by ``targetSize``, limited by their autoscaler (``minNumReplicas``..``maxNumReplicas``) or else by Compute
 Engine's own limits (0..1,000 VMs a zonal group, 0..2,000 a regional one); and GKE node pools with GPUs
 (``clusters.list`` over every location), kind ``gke-nodepool``, sized by the sum of their instance groups'
 ``targetSize``, limited by their autoscaling (``total*NodeCount``, else the per-zone counts times the zones)
-or else by GKE's 1,000 nodes per zone. The groups behind a node pool are not shown as pools of their own
-(known from the node pool's ``instanceGroupUrls``, or, when the GKE API could not be read, from their
-template's ``goog-k8s-cluster-name`` label). Names: the group's name and ``<cluster>/<nodepool>``, after
+or else by GKE's 1,000 nodes per zone. Each names the autoscaler that may move a count set by hand. The
+groups behind a node pool are not shown as pools of their own (known from the node pool's
+``instanceGroupUrls``, or, when the GKE API could not be read, from their template's
+``goog-k8s-cluster-name`` label). Names: the group's name and ``<cluster>/<nodepool>``, after
 ``<project>/`` when several projects are listed. Scaling: ``resize`` (zonal or regional, with a request ID
 so that a retry is not a second resize) or ``setSize``, whose node count is per zone: a node pool over 3
 zones takes multiples of 3. The call returns once Google accepted the operation.
@@ -450,6 +452,7 @@ class GcpProvider:
             launched_at=_unix(i.creation_timestamp),
             pool=self._pool_of(project, labels, metadata.get("created-by", "")),
             cluster=labels.get(_GKE_CLUSTER_LABEL, ""),
+            qualified=f"{project}/{zone}/{name}",
         )
 
     def _pool_of(self, project: str, labels: Mapping[str, str], created_by: str) -> str:
@@ -584,6 +587,7 @@ class GcpProvider:
             zones=zones,
             lifecycle="spot" if np.config.spot or np.config.preemptible else "on-demand",
             cluster=cluster.name,
+            autoscaler="the GKE cluster autoscaler" if auto.enabled else "",
             ref=f"projects/{project}/locations/{location}/clusters/{cluster.name}/nodePools/{np.name}",
         )
 
@@ -626,8 +630,9 @@ class GcpProvider:
         scaler = scalers.get(path)
         if scaler is not None:
             low, high = scaler.autoscaling_policy.min_num_replicas, scaler.autoscaling_policy.max_num_replicas
+            autoscaler = f"its autoscaler {scaler.name}"
         else:
-            low, high = 0, _MIG_LIMIT[where]
+            low, high, autoscaler = 0, _MIG_LIMIT[where], ""
         return CloudPool(
             name=self._named(project, _required(m.name, "name")),
             kind="mig",
@@ -641,6 +646,7 @@ class GcpProvider:
             zones=zones,
             lifecycle=_lifecycle(props.scheduling.provisioning_model, props.scheduling.preemptible),
             ref=path,
+            autoscaler=autoscaler,
         )
 
     def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]:
