@@ -124,7 +124,8 @@ async def test_gpu_instances_become_nodes_across_pages_and_projects(
 
     t4 = by["t4-spot"]  # N1 with attached GPUs: the count and model from guestAccelerators
     assert (t4.instance_type, t4.gpu_model, t4.gpus_total, t4.lifecycle) == ("n1-standard-8", "T4", 2, "spot")
-    assert t4.price_per_hour is NA, "an N1 machine's own price is not in the table"
+    # The machine's own price is not in the table, its GPUs' is: 2 x the T4's spot list price.
+    assert t4.price_per_hour == pytest.approx(2 * CATALOGUE.types["nvidia-tesla-t4"].spot_price_per_hour)
 
     stopped = by["l4-stopped"]  # no guestAccelerators: the GPU from the machine type
     assert (stopped.instance_state, stopped.ready, stopped.gpu_model, stopped.gpus_total) == (

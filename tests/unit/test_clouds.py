@@ -93,8 +93,11 @@ def test_list_prices_come_from_whichever_cloud_has_the_type() -> None:
     assert list_price("homebuilt-box") is NA
     for spec in PROVIDERS:
         for t in spec.catalogue.types.values():
-            assert list_price(t.name) == t.price_per_hour
-            assert t.price_per_hour > 0 and (math.isnan(t.spot_price_per_hour) or t.spot_price_per_hour > 0)
+            if math.isnan(t.price_per_hour):  # no list price bundled: unpriced, never 0 or NaN
+                assert list_price(t.name) is NA
+            else:
+                assert list_price(t.name) == t.price_per_hour > 0
+            assert math.isnan(t.spot_price_per_hour) or t.spot_price_per_hour > 0
             assert (t.gpus > 0) == bool(t.gpu_model), t.name
 
 

@@ -96,6 +96,10 @@ class CloudInstance:
     qualified: str = ""
     """Its name qualified by what makes it unique in the cloud (``<resource group>/<name>``,
     ``<project>/<zone>/<name>``), the name shown when two of the listing's machines share ``id``."""
+    accelerator: str = ""
+    """The accelerator type attached to a machine whose own type the catalogue does not price (an N1
+    machine's ``nvidia-tesla-t4``): it is priced as ``gpus`` times the catalogue's figure for that
+    accelerator, the machine's own cores and memory left out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,8 @@ class CloudPool:
     autoscaler: str = ""
     """What resizes it on its own between ``min_size`` and ``max_size`` (``the GKE cluster autoscaler``), ""
     for none known: a count set by hand may be moved again."""
+    accelerator: str = ""
+    """As :attr:`CloudInstance.accelerator`, for each machine it launches (``gpus_per_node`` of them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,10 +229,10 @@ class CloudSource:
         if self._closed:
             raise SourceError("source closed")
         p = self._provider
-        scopes = p.scopes
         begin = getattr(p, "begin", None)
-        if begin is not None:  # what every scope shares, once (credentials)
+        if begin is not None:  # what every scope shares, once (credentials; it may settle the scopes)
             await self._run(begin)
+        scopes = p.scopes
         inst_lists, pool_lists = await asyncio.gather(
             asyncio.gather(*(self._run(p.instances, s) for s in scopes)),
             asyncio.gather(*(self._run(p.pools, s) for s in scopes)),
@@ -352,12 +358,17 @@ class CloudSource:
         zone: str,
         lifecycle: str,
         spot: Mapping[tuple[str, str], float],
+        accelerator: str = "",
+        gpus: int = 0,
     ) -> Metric:
         own = self._prices
         for key in ((instance_type, region), (instance_type, "")):
             if key in own:
                 return own[key]
         catalogue = self._provider.catalogue
+        if accelerator and gpus > 0 and catalogue.get(instance_type) is None:
+            per_gpu = self._price(accelerator, region, zone, lifecycle, spot)
+            return NA if is_na(per_gpu) else float(per_gpu) * gpus
         if lifecycle == "spot":
             return spot.get((instance_type, zone), catalogue.price(instance_type, region, spot=True))
         if lifecycle == "capacity-block":
@@ -390,7 +401,9 @@ class CloudSource:
             conditions=conditions,
             provider_id=i.provider_id,
             # A stopped machine is not billed (its disks are, not counted here), unless the cloud says so.
-            price_per_hour=self._price(i.instance_type, i.region, i.zone, i.lifecycle, spot)
+            price_per_hour=self._price(
+                i.instance_type, i.region, i.zone, i.lifecycle, spot, i.accelerator, gpus
+            )
             if (i.state in _LIVE if i.billed is None else i.billed)
             else 0.0,
             lifecycle=i.lifecycle,
@@ -412,9 +425,12 @@ class CloudSource:
             price = sum(prices) / len(prices)
         elif lifecycle == "spot":
             quotes = [v for (t, _), v in spot.items() if t == first]
-            price = min(quotes) if quotes else self._price(first, q.region, "", "spot", spot)
+            per_node = q.accelerator, q.gpus_per_node
+            price = min(quotes) if quotes else self._price(first, q.region, "", "spot", spot, *per_node)
         else:
-            price = self._price(first, q.region, "", lifecycle or "on-demand", spot)
+            price = self._price(
+                first, q.region, "", lifecycle or "on-demand", spot, q.accelerator, q.gpus_per_node
+            )
         zones = q.zones or tuple(sorted({n.zone for n in members if n.zone}))
         return NodePool(
             name=q.name,

@@ -32,6 +32,7 @@ class InstanceType:
     vcpus: int
     mem_gib: int
     price_per_hour: float
+    """NaN where no list price is bundled (the type shows, unpriced)."""
     spot_price_per_hour: float = math.nan
     """A dated spot list price where the provider publishes a fixed one (Google Cloud, Azure); NaN else."""
     region_prices: Mapping[str, float] = field(default_factory=dict, hash=False)
@@ -75,6 +76,5 @@ class Catalogue:
         known = self.types.get(name)
         if known is None:
             return NA
-        if spot:
-            return NA if math.isnan(known.spot_price_per_hour) else known.spot_price_per_hour
-        return known.region_prices.get(region, known.price_per_hour)
+        price = known.spot_price_per_hour if spot else known.region_prices.get(region, known.price_per_hour)
+        return NA if math.isnan(price) else price

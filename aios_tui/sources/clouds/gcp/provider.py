@@ -453,6 +453,7 @@ class GcpProvider:
             pool=self._pool_of(project, labels, metadata.get("created-by", "")),
             cluster=labels.get(_GKE_CLUSTER_LABEL, ""),
             qualified=f"{project}/{zone}/{name}",
+            accelerator=_priced_by(attached),
         )
 
     def _pool_of(self, project: str, labels: Mapping[str, str], created_by: str) -> str:
@@ -588,6 +589,7 @@ class GcpProvider:
             lifecycle="spot" if np.config.spot or np.config.preemptible else "on-demand",
             cluster=cluster.name,
             autoscaler="the GKE cluster autoscaler" if auto.enabled else "",
+            accelerator=_priced_by(attached),
             ref=f"projects/{project}/locations/{location}/clusters/{cluster.name}/nodePools/{np.name}",
         )
 
@@ -647,6 +649,7 @@ class GcpProvider:
             lifecycle=_lifecycle(props.scheduling.provisioning_model, props.scheduling.preemptible),
             ref=path,
             autoscaler=autoscaler,
+            accelerator=_priced_by(attached),
         )
 
     def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]:
@@ -745,6 +748,13 @@ def _model(accelerator: str) -> str:
         return known[0]
     name = re.sub(r"-\d+gb$", "", accelerator.removeprefix("nvidia-").removeprefix("tesla-"))
     return name.replace("-", " ").upper()
+
+
+def _priced_by(attached: Sequence[tuple[str, int]]) -> str:
+    """The accelerator type a machine is priced by where the catalogue lacks its own type (an N1 with
+    GPUs attached): the one type attached, else "" (none, or two kinds)."""
+    kinds = {t for t, n in attached if t and int(n) > 0}
+    return kinds.pop() if len(kinds) == 1 else ""
 
 
 def _shape(accelerators: Sequence[tuple[str, int]]) -> tuple[str, int]:
