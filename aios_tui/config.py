@@ -311,8 +311,9 @@ _REGION: Final = {
     "azure": (re.compile(r"[a-z]+[0-9]?"), "eastus"),
 }
 _SCOPE: Final = {
-    # A project ID (6-30 letters, digits, dashes), or a domain-scoped one (example.com:my-project).
-    "projects": (re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"), "a Google Cloud project ID"),
+    # A project ID (lower-case letters, digits, dashes: 6-30 of them for new projects, some old ones are
+    # shorter), or a domain-scoped one (example.com:my-project). Not a number, a name, a space.
+    "projects": (re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{0,61}[a-z0-9]"), "a Google Cloud project ID"),
     "subscriptions": (
         re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
         "an Azure subscription ID (a GUID)",

@@ -83,9 +83,9 @@ JSON_EVENTS = 500
 
 
 def snapshot_to_json(snap: FleetSnapshot) -> dict[str, Any]:
-    """The snapshot as one JSON-ready object: each element its dataclass's fields, NA as None; which
-    endpoints breach their objectives since when, and the newest events; then the allocated-but-idle GPUs
-    and the nodes the GPU telemetry says to cordon."""
+    """The snapshot as one JSON-ready object: each element (node pools included) its dataclass's fields, NA
+    as None; which endpoints breach their objectives since when, and the newest events; then the
+    allocated-but-idle GPUs and the nodes the GPU telemetry says to cordon."""
     return {
         "timestamp": snap.timestamp,
         "context": snap.context,
@@ -93,6 +93,7 @@ def snapshot_to_json(snap: FleetSnapshot) -> dict[str, Any]:
         "totals": to_json(snap.totals),
         "pods": len(snap.pods),
         "nodes": to_json(snap.nodes),
+        "pools": to_json(snap.pools),
         "gpus": to_json(snap.gpus),
         "jobs": to_json(snap.jobs),
         "endpoints": to_json(snap.endpoints),

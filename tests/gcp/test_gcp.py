@@ -766,3 +766,83 @@ async def test_one_malformed_object_is_skipped_and_counted_and_the_rest_shows(sc
     assert {p.name for p in snap.pools} == {"alpha/a2-pool", "alpha/t4-regional", "alpha/prod/gpu-l4"}
     t4 = snap.pools_by_name["alpha/t4-regional"]
     assert t4.max_size == 2000, "its autoscaler unread: a regional group's own limit"
+
+
+# --- the console's and the CLI's path ----------------------------------------------------------------------
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    from aios_tui import cli
+
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cli_shows_google_cloud_and_scales_a_pool_through_plan_confirmation_and_audit(
+    scene: GoogleCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What an on-call engineer types: ``snapshot --json`` shows the instances, pools and prices;
+    ``plan`` and ``act scale-pool`` go through the same plan, role check and audit log as every action."""
+    audit = tmp_path / "audit.jsonl"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'user = "oncall"\naudit_path = "{audit}"\n'
+        f'[gcp]\nenabled = true\nprojects = ["alpha", "beta"]\nendpoint_url = "{scene.url}"\n'
+    )
+    code, out, err = _cli(capsys, "--config", str(config), "snapshot", "--json")
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    nodes = {n["name"]: n for n in doc["nodes"]}
+    assert nodes["h100-solo"]["provider_id"] == "gce://alpha/us-central1-a/h100-solo"
+    assert nodes["h100-solo"]["price_per_hour"] == CATALOGUE.types["a3-highgpu-8g"].price_per_hour
+    pools = {p["name"]: p for p in doc["pools"]}
+    assert (pools["alpha/a2-pool"]["kind"], pools["alpha/prod/gpu-l4"]["kind"]) == ("mig", "gke-nodepool")
+    assert [s["name"] for s in doc["sources"]] == ["gcp"]
+
+    before = mig_size(scene, "alpha", "a2-pool")
+    code, out, err = _cli(capsys, "--config", str(config), "plan", "scale-pool", "alpha/a2-pool", "+1")
+    assert code == 0, err
+    assert f"{before} → {before + 1}" in out and scene.seen[RESIZE] == 0, "a plan changes nothing"
+
+    act = ("--config", str(config), "act", "scale-pool", "alpha/a2-pool")
+    code, out, err = _cli(capsys, *act, "+1", "--yes")
+    assert code == 0, err
+    assert mig_size(scene, "alpha", "a2-pool") == before + 1 and scene.seen[RESIZE] == 1
+    lines = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
+    last = lines[-1]
+    assert (last["action"], last["target"], last["user"], last["outcome"]) == (
+        "scale-pool", "alpha/a2-pool", "oncall", "ok",
+    )  # fmt: skip
+
+    # Shrinking needs an admin: refused before anything reaches Google.
+    code, _, err = _cli(capsys, *act, "0", "--yes")
+    assert code == 3 and "may not scale-pool down" in err and scene.seen[RESIZE] == 1
+
+    # Read-only in the section: refused by the source itself.
+    config.write_text(config.read_text() + "read_only = true\n")
+    code, _, err = _cli(capsys, *act, "+1", "--yes")
+    assert code == 3 and "read-only" in err and scene.seen[RESIZE] == 1
+
+
+async def test_the_console_shows_the_google_cloud_pools(scene: GoogleCloud, tmp_path: Path) -> None:
+    from aios_tui.ops import Actor, Ops, Role
+    from aios_tui.ui.app import AiosApp
+    from tests.ui.conftest import screen_text
+
+    src = gcp_source(scene.url)
+    poller = Poller([src])
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    ops = Ops({src.name: src}, lambda: poller.snapshot, audit, actor=Actor("oncall", Role.OPERATOR))
+    await poller.refresh()
+    app = AiosApp(poller, ops, Settings(), live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("p")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = screen_text(app)
+    for text in ("alpha/a2-pool", "mig", "alpha/prod/gpu-l4", "gke", "beta/train/h100"):
+        assert text in screen, text
+    await poller.stop()

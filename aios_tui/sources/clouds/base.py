@@ -137,6 +137,9 @@ class CloudPool:
     for none known: a count set by hand may be moved again."""
     accelerator: str = ""
     """As :attr:`CloudInstance.accelerator`, for each machine it launches (``gpus_per_node`` of them)."""
+    by_hand: str = ""
+    """Why its size cannot be set by hand ("" when it can): an AKS agent pool under the cluster autoscaler.
+    A plan to scale it is refused with this, before any confirmation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +300,8 @@ class CloudSource:
             return f"{self.name} is read-only ({self._read_only_why})"
         if target is not None and self._pools and target not in self._pools:
             return f"{self.name} has no node pool {target}"
-        return None
+        pool = self._pools.get(target or "")
+        return (pool.by_hand or None) if pool is not None else None
 
     async def scale_pool(self, name: str, desired: int) -> None:
         """Set the pool's desired capacity (between its min and max); raises :class:`SourceError`."""

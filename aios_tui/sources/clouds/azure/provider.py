@@ -614,6 +614,9 @@ class AzureProvider:
             cluster=cluster,
             ref=f"{c.id}/agentPools/{p.name}",
             autoscaler="the AKS cluster autoscaler" if auto else "",
+            by_hand=_AUTOSCALED.format(name=f"{cluster}/{p.name}", low=p.min_count, high=p.max_count)
+            if auto
+            else "",
         )
 
     def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]:
@@ -640,12 +643,8 @@ class AzureProvider:
             def rescale() -> None:
                 current = aks.agent_pools.get(rg, cluster, agent_pool)
                 if current.enable_auto_scaling:
-                    raise SourceError(
-                        f"cannot scale {pool.name}: the cluster autoscaler is on for it "
-                        f"({current.min_count}..{current.max_count} nodes) and sets its count, as "
-                        "az aks nodepool scale says; change its bounds instead "
-                        "(az aks nodepool update --update-cluster-autoscaler --min-count … --max-count …)"
-                    )
+                    low, high = current.min_count, current.max_count
+                    raise SourceError(_AUTOSCALED.format(name=pool.name, low=low, high=high))
                 current.count = desired
                 aks.agent_pools.begin_create_or_update(rg, cluster, agent_pool, current, polling=False)
 
@@ -751,6 +750,13 @@ def _scale_set_lifecycle(s: Any) -> str:
     if mix is not None and priority in _SPOT and (getattr(mix, "base_regular_priority_count", 0) or 0) > 0:
         return "mixed"  # a base of regular VMs, spot above it
     return "spot" if priority in _SPOT else "on-demand"
+
+
+_AUTOSCALED = (
+    "cannot scale {name}: the cluster autoscaler is on for it ({low}..{high} nodes) and sets its count, as "
+    "az aks nodepool scale says; change its bounds instead "
+    "(az aks nodepool update --update-cluster-autoscaler --min-count … --max-count …)"
+)
 
 
 def _power_state(view: Any) -> str:
