@@ -636,5 +636,7 @@ class Poller:
 
 
 def _list_price(node: Node) -> Metric:
-    """A cloud catalogue's list price for the node's machine type, in its region where a label says it."""
-    return list_price(node.instance_type, node.labels.get("topology.kubernetes.io/region", ""))
+    """A cloud catalogue's list price for the node's machine type, in its region where a label says it, for
+    its lifecycle (a spot machine's spot list price, or none)."""
+    region = node.labels.get("topology.kubernetes.io/region", "")
+    return list_price(node.instance_type, region, node.lifecycle)

@@ -159,3 +159,14 @@ def test_a_cloud_whose_libraries_are_missing_is_a_config_error_saying_what_to_in
                    provider="aios_tui_no_such_sdk.provider:AzureProvider")  # fmt: skip
     assert err.value.key == "[azure] enabled"
     assert "pip install 'aios-tui[azure]'" in str(err.value)
+
+
+def test_a_spot_machine_no_source_priced_gets_a_spot_list_price_or_none() -> None:
+    """The poller fills in prices no source gave from the catalogues: for a spot machine never the on-demand
+    figure (about three times too high), for a capacity block nothing."""
+    assert list_price("p5.48xlarge", lifecycle="spot") is NA  # AWS bundles no spot figures
+    assert list_price("p5.48xlarge", lifecycle="capacity-block") is NA
+    assert list_price("p5.48xlarge", lifecycle="on-demand") == 98.32
+    gcp = next(s.catalogue for s in PROVIDERS if s.name == "gcp")
+    t4 = gcp.types["nvidia-tesla-t4"]
+    assert list_price("nvidia-tesla-t4", lifecycle="spot") == t4.spot_price_per_hour < t4.price_per_hour

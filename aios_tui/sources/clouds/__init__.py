@@ -102,8 +102,12 @@ def instance_type(name: str) -> InstanceType | None:
     return _BY_TYPE.get(name)
 
 
-def list_price(name: str, region: str = "") -> Metric:
-    """The bundled on-demand list price of machine type ``name`` in ``region`` (its cloud's home region's
-    where the table has no figure for it); NA for a type no catalogue knows."""
+def list_price(name: str, region: str = "", lifecycle: str = "") -> Metric:
+    """The bundled list price of machine type ``name`` in ``region`` (its cloud's home region's where the
+    table has no figure for it): on-demand, or the spot list price for ``lifecycle`` ``spot`` (NA where the
+    table has none: an on-demand figure would overstate a spot machine about threefold); NA for a capacity
+    block and for a type no catalogue knows."""
     catalogue = _OWNER.get(name)
-    return NA if catalogue is None else catalogue.price(name, region)
+    if catalogue is None or lifecycle == "capacity-block":
+        return NA
+    return catalogue.price(name, region, spot=lifecycle == "spot")
