@@ -198,9 +198,12 @@ class PoolScaler(Protocol):
 @runtime_checkable
 class PoolScaleNotes(Protocol):
     """Knows, from its last listing, why a new desired capacity would not take effect as asked (scaling
-    processes suspended, lifecycle hooks that hold terminating machines)."""
+    processes suspended, lifecycle hooks that hold terminating machines: warnings) or cannot be set at all
+    (a count the pool cannot take: blockers)."""
 
     def scale_notes(self, name: str, current: int, desired: int) -> tuple[str, ...]: ...
+
+    def scale_blockers(self, name: str, desired: int) -> tuple[str, ...]: ...
 
 
 @runtime_checkable

@@ -315,7 +315,7 @@ async def test_scale_pool_resizes_migs_and_sets_gke_node_counts_on_the_server(
 
     with pytest.raises(
         SourceError,
-        match=r"runs in 2 zones and GKE sets its node count per zone: .* multiple of 2 \(5 is not\)",
+        match=r"runs in 2 zones and its nodes are counted per zone: .* multiple of 2 \(4 or 6, not 5\)",
     ):
         await source.scale_pool("alpha/prod/gpu-l4", 5)
     with pytest.raises(SourceError, match=r"desired 7 is outside its size limits 0\.\.6"):
@@ -804,6 +804,9 @@ def test_the_cli_shows_google_cloud_and_scales_a_pool_through_plan_confirmation_
     code, out, err = _cli(capsys, "--config", str(config), "plan", "scale-pool", "alpha/a2-pool", "+1")
     assert code == 0, err
     assert f"{before} → {before + 1}" in out and scene.seen[RESIZE] == 0, "a plan changes nothing"
+    # A GKE node pool over 2 zones counts per zone: an odd count is refused by the plan, with what would do.
+    code, _, err = _cli(capsys, "--config", str(config), "plan", "scale-pool", "alpha/prod/gpu-l4", "5")
+    assert code == 3 and "must be a multiple of 2 (4 or 6, not 5)" in err
 
     act = ("--config", str(config), "act", "scale-pool", "alpha/a2-pool")
     code, out, err = _cli(capsys, *act, "+1", "--yes")

@@ -209,6 +209,7 @@ class ScalePool(Action[PoolScale]):
         source = ctx.sources.get(pool.source)
         if isinstance(source, PoolScaleNotes):
             warnings += source.scale_notes(pool.name, a.current, desired)
+            blockers += source.scale_blockers(pool.name, desired)
 
         return Plan(
             action=self.name,

@@ -140,6 +140,8 @@ class CloudPool:
     by_hand: str = ""
     """Why its size cannot be set by hand ("" when it can): an AKS agent pool under the cluster autoscaler.
     A plan to scale it is refused with this, before any confirmation."""
+    count_step: int = 1
+    """Its desired count is a multiple of this: a GKE node pool's count is set per zone, one per zone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,12 +313,28 @@ class CloudSource:
         pool = self._pools.get(name)
         if pool is None:
             raise SourceError(f"{self.name} has no node pool {name} (not listed yet)")
+        blocked = self.scale_blockers(name, desired)
+        if blocked:
+            raise SourceError(blocked[0])
         if not pool.min_size <= desired <= pool.max_size:
             raise SourceError(
                 f"{name}: desired {desired} is outside its size limits {pool.min_size}..{pool.max_size}"
             )
         log.info("%s: setting desired capacity of %s to %d", self.name, name, desired)
         await self._run(self._provider.scale_pool, pool, desired)
+
+    def scale_blockers(self, name: str, desired: int) -> tuple[str, ...]:
+        """Why pool ``name`` cannot take ``desired`` at all, as the last listing read it: a count that is not
+        a multiple of its step (a GKE node pool over 3 zones takes 3, 6, 9 …)."""
+        pool = self._pools.get(name)
+        step = pool.count_step if pool is not None else 1
+        if step <= 1 or desired % step == 0:
+            return ()
+        below, above = desired - desired % step, desired - desired % step + step
+        return (
+            f"{name} runs in {step} zones and its nodes are counted per zone: the desired count must be a "
+            f"multiple of {step} ({below} or {above}, not {desired})",
+        )
 
     def scale_notes(self, name: str, current: int, desired: int) -> tuple[str, ...]:
         """Why setting pool ``name`` from ``current`` to ``desired`` would not take effect as asked, as the

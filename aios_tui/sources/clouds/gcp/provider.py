@@ -590,6 +590,7 @@ class GcpProvider:
             cluster=cluster.name,
             autoscaler="the GKE cluster autoscaler" if auto.enabled else "",
             accelerator=_priced_by(attached),
+            count_step=n,
             ref=f"projects/{project}/locations/{location}/clusters/{cluster.name}/nodePools/{np.name}",
         )
 
