@@ -820,3 +820,11 @@ async def test_the_fleet_total_says_it_leaves_unpriced_nodes_out(scene: Scene, s
     assert snapshot_to_json(snap)["totals"]["nodes_unpriced"] == 1
     assert "1 node unpriced" in header_lines(snap, 0.0, 200)[1].plain
     assert "unpriced" not in pools_summary(snap, snap.pools).plain, "every pool here has a price"
+
+
+async def test_the_console_shows_the_aws_pools(scene: Scene, tmp_path: Path) -> None:
+    from tests.cloud_paths import pools_view
+
+    screen = await pools_view(aws_source(scene.url), tmp_path)
+    for text in ("g5-pool", "asg", "prod/h100", "eks", "4×A10G"):
+        assert text in screen, text

@@ -29,6 +29,7 @@ from aios_tui.sources.clouds.base import CloudSource
 from aios_tui.sources.kubernetes import sources_from_settings
 from tests.azure.armserver import ArmServer, denied, expired, throttled, vm
 from tests.azure.conftest import FAKE_SECRET, SECRETS, SUB_A, SUB_B, TENANT, Scene
+from tests.cloud_paths import pools_view, run_cli
 from tests.k8s.apiserver import FakeApiServer, fixture_scene
 
 SUB_GONE = "33333333-3333-4333-8333-333333333333"
@@ -714,14 +715,6 @@ async def test_a_vm_stopped_from_inside_is_still_billed_and_vms_sharing_a_name_a
 # --- the console's and the CLI's path ----------------------------------------------------------------------
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from aios_tui import cli
-
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_the_cli_shows_azure_and_scales_a_pool_through_plan_confirmation_and_audit(
     scene: Scene, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -734,7 +727,7 @@ def test_the_cli_shows_azure_and_scales_a_pool_through_plan_confirmation_and_aud
         f'user = "oncall"\naudit_path = "{audit}"\n'
         f'[azure]\nenabled = true\nsubscriptions = ["{SUB_A}", "{SUB_B}"]\nendpoint_url = "{scene.url}"\n'
     )
-    code, out, err = _cli(capsys, "--config", str(config), "snapshot", "--json")
+    code, out, err = run_cli(capsys, "--config", str(config), "snapshot", "--json")
     assert (code, err) == (0, "")
     doc = json.loads(out)
     nodes = {n["name"]: n for n in doc["nodes"]}
@@ -746,12 +739,12 @@ def test_the_cli_shows_azure_and_scales_a_pool_through_plan_confirmation_and_aud
     assert (pools["gpu-batch"]["kind"], pools["prod-aks/gpu"]["kind"]) == ("vmss", "aks-agentpool")
     assert [s["name"] for s in doc["sources"]] == ["azure"]
 
-    code, out, err = _cli(capsys, "--config", str(config), "plan", "scale-pool", "gpu-batch", "+1")
+    code, out, err = run_cli(capsys, "--config", str(config), "plan", "scale-pool", "gpu-batch", "+1")
     assert code == 0, err
     assert "2 → 3" in out and arm_calls(scene.arm, "VirtualMachineScaleSets_Update") == 0
 
     act = ("--config", str(config), "act", "scale-pool")
-    code, out, err = _cli(capsys, *act, "gpu-batch", "+1", "--yes")
+    code, out, err = run_cli(capsys, *act, "gpu-batch", "+1", "--yes")
     assert code == 0, err
     assert arm_calls(scene.arm, "VirtualMachineScaleSets_Update") == 1
     last = json.loads(audit.read_text(encoding="utf-8").splitlines()[-1])
@@ -759,32 +752,15 @@ def test_the_cli_shows_azure_and_scales_a_pool_through_plan_confirmation_and_aud
         "scale-pool", "gpu-batch", "oncall", "ok",
     )  # fmt: skip
 
-    code, _, err = _cli(capsys, *act, "prod-aks/spotgpu", "+1", "--yes")
+    code, _, err = run_cli(capsys, *act, "prod-aks/spotgpu", "+1", "--yes")
     assert code == 3 and "the cluster autoscaler is on for it (0..4 nodes)" in err
-    code, _, err = _cli(capsys, *act, "gpu-batch", "0", "--yes")  # shrinking needs an admin
+    code, _, err = run_cli(capsys, *act, "gpu-batch", "0", "--yes")  # shrinking needs an admin
     assert code == 3 and "may not scale-pool down" in err
     assert arm_calls(scene.arm, "VirtualMachineScaleSets_Update") == 1
     assert arm_calls(scene.arm, "AgentPools_CreateOrUpdate") == 0
 
 
 async def test_the_console_shows_the_azure_pools(scene: Scene, tmp_path: Path) -> None:
-    from aios_tui.ops import Actor, Ops, Role
-    from aios_tui.ui.app import AiosApp
-    from tests.ui.conftest import screen_text
-
-    src = azure_source(scene.url)
-    poller = Poller([src])
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    ops = Ops({src.name: src}, lambda: poller.snapshot, audit, actor=Actor("oncall", Role.OPERATOR))
-    await poller.refresh()
-    app = AiosApp(poller, ops, Settings(), live=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.press("p")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        screen = screen_text(app)
+    screen = await pools_view(azure_source(scene.url), tmp_path)
     for text in ("gpu-batch", "vmss", "prod-aks/gpu", "aks", "prod-aks/spotgpu"):
         assert text in screen, text
-    await poller.stop()

@@ -30,6 +30,7 @@ from aios_tui.sources.clouds.base import CloudSource  # noqa: E402
 from aios_tui.sources.clouds.gcp.prices import CATALOGUE  # noqa: E402
 from aios_tui.sources.clouds.gcp.provider import GcpProvider  # noqa: E402
 from aios_tui.sources.kubernetes import sources_from_settings  # noqa: E402
+from tests.cloud_paths import pools_view, run_cli  # noqa: E402
 from tests.gcp.server import Fault, GoogleCloud  # noqa: E402
 from tests.k8s.apiserver import FakeApiServer, fixture_scene  # noqa: E402
 
@@ -771,14 +772,6 @@ async def test_one_malformed_object_is_skipped_and_counted_and_the_rest_shows(sc
 # --- the console's and the CLI's path ----------------------------------------------------------------------
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from aios_tui import cli
-
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_the_cli_shows_google_cloud_and_scales_a_pool_through_plan_confirmation_and_audit(
     scene: GoogleCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -790,7 +783,7 @@ def test_the_cli_shows_google_cloud_and_scales_a_pool_through_plan_confirmation_
         f'user = "oncall"\naudit_path = "{audit}"\n'
         f'[gcp]\nenabled = true\nprojects = ["alpha", "beta"]\nendpoint_url = "{scene.url}"\n'
     )
-    code, out, err = _cli(capsys, "--config", str(config), "snapshot", "--json")
+    code, out, err = run_cli(capsys, "--config", str(config), "snapshot", "--json")
     assert (code, err) == (0, "")
     doc = json.loads(out)
     nodes = {n["name"]: n for n in doc["nodes"]}
@@ -801,15 +794,15 @@ def test_the_cli_shows_google_cloud_and_scales_a_pool_through_plan_confirmation_
     assert [s["name"] for s in doc["sources"]] == ["gcp"]
 
     before = mig_size(scene, "alpha", "a2-pool")
-    code, out, err = _cli(capsys, "--config", str(config), "plan", "scale-pool", "alpha/a2-pool", "+1")
+    code, out, err = run_cli(capsys, "--config", str(config), "plan", "scale-pool", "alpha/a2-pool", "+1")
     assert code == 0, err
     assert f"{before} → {before + 1}" in out and scene.seen[RESIZE] == 0, "a plan changes nothing"
     # A GKE node pool over 2 zones counts per zone: an odd count is refused by the plan, with what would do.
-    code, _, err = _cli(capsys, "--config", str(config), "plan", "scale-pool", "alpha/prod/gpu-l4", "5")
+    code, _, err = run_cli(capsys, "--config", str(config), "plan", "scale-pool", "alpha/prod/gpu-l4", "5")
     assert code == 3 and "must be a multiple of 2 (4 or 6, not 5)" in err
 
     act = ("--config", str(config), "act", "scale-pool", "alpha/a2-pool")
-    code, out, err = _cli(capsys, *act, "+1", "--yes")
+    code, out, err = run_cli(capsys, *act, "+1", "--yes")
     assert code == 0, err
     assert mig_size(scene, "alpha", "a2-pool") == before + 1 and scene.seen[RESIZE] == 1
     lines = [json.loads(line) for line in audit.read_text(encoding="utf-8").splitlines()]
@@ -819,33 +812,16 @@ def test_the_cli_shows_google_cloud_and_scales_a_pool_through_plan_confirmation_
     )  # fmt: skip
 
     # Shrinking needs an admin: refused before anything reaches Google.
-    code, _, err = _cli(capsys, *act, "0", "--yes")
+    code, _, err = run_cli(capsys, *act, "0", "--yes")
     assert code == 3 and "may not scale-pool down" in err and scene.seen[RESIZE] == 1
 
     # Read-only in the section: refused by the source itself.
     config.write_text(config.read_text() + "read_only = true\n")
-    code, _, err = _cli(capsys, *act, "+1", "--yes")
+    code, _, err = run_cli(capsys, *act, "+1", "--yes")
     assert code == 3 and "read-only" in err and scene.seen[RESIZE] == 1
 
 
 async def test_the_console_shows_the_google_cloud_pools(scene: GoogleCloud, tmp_path: Path) -> None:
-    from aios_tui.ops import Actor, Ops, Role
-    from aios_tui.ui.app import AiosApp
-    from tests.ui.conftest import screen_text
-
-    src = gcp_source(scene.url)
-    poller = Poller([src])
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    ops = Ops({src.name: src}, lambda: poller.snapshot, audit, actor=Actor("oncall", Role.OPERATOR))
-    await poller.refresh()
-    app = AiosApp(poller, ops, Settings(), live=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        await pilot.press("p")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        screen = screen_text(app)
+    screen = await pools_view(gcp_source(scene.url), tmp_path)
     for text in ("alpha/a2-pool", "mig", "alpha/prod/gpu-l4", "gke", "beta/train/h100"):
         assert text in screen, text
-    await poller.stop()

@@ -46,13 +46,16 @@ if TYPE_CHECKING:
     from aios_tui.config import CloudPriceSettings
 
 __all__ = [
+    "MALFORMED",
     "SCALE_POOL",
     "CloudInstance",
     "CloudPool",
     "CloudProvider",
     "CloudSource",
     "Listing",
+    "Problems",
     "SpotPrice",
+    "malformed",
     "price_overrides",
 ]
 
@@ -493,3 +496,46 @@ def price_overrides(rules: Iterable[CloudPriceSettings]) -> dict[tuple[str, str]
     """A cloud section's ``[[<cloud>.prices]]`` as :class:`CloudSource` takes them: ``(type, region)`` to USD
     per hour, region "" for every region (the last rule for a key wins, as in the file)."""
     return {(p.instance_type, p.region): p.price for p in rules}
+
+
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
+"""What reading an object of an unexpected shape raises: the object is skipped, not the listing."""
+
+
+class Problems:
+    """A provider's problem sentences for one listing (each logged at INFO once: built by the provider, with
+    no secret in them), and the objects it skipped, counted per kind with the first one's reason."""
+
+    def __init__(self, log: logging.Logger, who: str) -> None:
+        self._log = log
+        self._who = who
+        self._sentences: list[str] = []
+        self._skipped: dict[str, list[Any]] = {}
+
+    def add(self, sentence: str) -> None:
+        if sentence in self._sentences:
+            return
+        self._log.info("%s: %s", self._who, sentence)
+        self._sentences.append(sentence)
+
+    def skip(self, what: str, exc: Exception) -> None:
+        """One ``what`` (an instance, a node pool …) left out: the answer had it in a shape the provider
+        cannot read. Counted, with the first one's reason, so that one bad object hides nothing else."""
+        entry = self._skipped.setdefault(what, [0, malformed(exc)])
+        entry[0] += 1
+        if entry[0] == 1:
+            self._log.info("%s: %s skipped: %s", self._who, what, entry[1])
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        skipped = [
+            f"{n} {what}{'s' if n > 1 else ''} skipped: {why}" for what, (n, why) in self._skipped.items()
+        ]
+        return tuple(self._sentences + skipped)
+
+
+def malformed(exc: Exception) -> str:
+    """Why an object was skipped, in words: what its answer lacks, or that a value had the wrong shape."""
+    if isinstance(exc, KeyError):
+        return f"the answer lacks {clean(exc.args[0] if exc.args else '', 60)}"
+    return f"the answer has a value of the wrong type or form ({type(exc).__name__})"

@@ -45,7 +45,14 @@ from aios_tui.domain.errors import redact
 from aios_tui.domain.text import clean
 from aios_tui.sources.base import SourceError
 from aios_tui.sources.clouds.aws.prices import CATALOGUE
-from aios_tui.sources.clouds.base import CloudInstance, CloudPool, Listing, SpotPrice
+from aios_tui.sources.clouds.base import (
+    MALFORMED,
+    CloudInstance,
+    CloudPool,
+    Listing,
+    Problems,
+    SpotPrice,
+)
 
 __all__ = ["AwsProvider"]
 
@@ -88,43 +95,6 @@ _UNREACHABLE = (
 )
 _CLUSTER_TAGS = ("eks:cluster-name", "aws:eks:cluster-name")
 _LIFECYCLE = {"ON_DEMAND": "on-demand", "SPOT": "spot", "CAPACITY_BLOCK": "capacity-block"}
-
-
-class _Problems:
-    """Problem sentences of one listing (each logged at INFO: built here, with no secret in them)."""
-
-    def __init__(self) -> None:
-        self._sentences: list[str] = []
-        self._skipped: dict[str, list[Any]] = {}
-
-    def add(self, sentence: str) -> None:
-        log.info("aws: %s", sentence)
-        self._sentences.append(sentence)
-
-    def skip(self, what: str, exc: Exception) -> None:
-        """One ``what`` (an instance, an Auto Scaling group …) left out: the answer had it in a shape this
-        code cannot read. Counted, with the first one's reason, so that one bad object hides nothing else."""
-        entry = self._skipped.setdefault(what, [0, _malformed(exc)])
-        entry[0] += 1
-        if entry[0] == 1:
-            log.info("aws: %s skipped: %s", what, entry[1])
-
-    @property
-    def items(self) -> list[str]:
-        skipped = [
-            f"{n} {what}{'s' if n > 1 else ''} skipped: {why}" for what, (n, why) in self._skipped.items()
-        ]
-        return self._sentences + skipped
-
-
-_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
-"""What reading an object of an unexpected shape raises: the object is skipped, not the listing."""
-
-
-def _malformed(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"the answer lacks {clean(exc.args[0] if exc.args else '', 60)}"
-    return f"the answer has a value of the wrong type or form ({type(exc).__name__})"
 
 
 class AwsProvider:
@@ -237,7 +207,7 @@ class AwsProvider:
             return c
 
     def _call(
-        self, service: str, op: str, region: str, problems: _Problems | None, fn: Callable[[], T]
+        self, service: str, op: str, region: str, problems: Problems | None, fn: Callable[[], T]
     ) -> T | None:
         """``fn()``; a problem (None back) for what spoils only this call, SourceError for the rest."""
         where = f"{service} {op} in {region}"
@@ -285,7 +255,7 @@ class AwsProvider:
         )
 
     def _pages(
-        self, service: str, op: str, region: str, problems: _Problems, key: str, **kw: Any
+        self, service: str, op: str, region: str, problems: Problems, key: str, **kw: Any
     ) -> list[Any] | None:
         def run() -> list[Any]:
             paginator = self._client(service, region).get_paginator(_snake(op))
@@ -293,7 +263,7 @@ class AwsProvider:
 
         return self._call(service, op, region, problems, run)
 
-    def _gpus(self, region: str, types: Collection[str], problems: _Problems) -> None:
+    def _gpus(self, region: str, types: Collection[str], problems: Problems) -> None:
         """Fill the accelerator model and count of types the table lacks (``DescribeInstanceTypes``, 100 a
         call): :func:`_accelerators` reads NVIDIA GPUs, fractional GPUs and Neuron devices."""
         unknown = sorted(t for t in types if t not in self._gpu_info)
@@ -307,7 +277,7 @@ class AwsProvider:
             for t in found:
                 try:
                     self._gpu_info[str(t["InstanceType"])] = _accelerators(t)
-                except _MALFORMED as exc:
+                except MALFORMED as exc:
                     problems.skip("instance type", exc)
             for name in batch:
                 self._gpu_info.setdefault(name, ("", 0))
@@ -318,7 +288,7 @@ class AwsProvider:
     # --- CloudProvider -----------------------------------------------------------------------------------
 
     def instances(self, region: str) -> Listing[CloudInstance]:
-        problems = _Problems()
+        problems = Problems(log, "aws")
         reservations = self._pages(
             "ec2",
             "DescribeInstances",
@@ -336,14 +306,14 @@ class AwsProvider:
         for r in reservations or []:
             try:
                 raw.extend(i for i in r.get("Instances", []) if isinstance(i, dict))
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("reservation", exc)
         self._gpus(region, {str(i.get("InstanceType", "")) for i in raw}, problems)
         out = []
         for i in raw:
             try:
                 instance = self._instance(i, region)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("instance", exc)
                 continue
             if instance is not None:
@@ -377,7 +347,7 @@ class AwsProvider:
         )
 
     def pools(self, region: str) -> Listing[CloudPool]:
-        problems = _Problems()
+        problems = Problems(log, "aws")
         nodegroups = self._nodegroups(region, problems)
         backing = {asg for ng in nodegroups for asg in ng[1]}
         groups = self._pages(
@@ -395,7 +365,7 @@ class AwsProvider:
                 if g["AutoScalingGroupName"] in backing or "eks:nodegroup-name" in tags:
                     continue
                 asgs.append((g, self._asg_types(g, region, problems)))
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("Auto Scaling group", exc)
         self._gpus(region, {t for _, types in asgs for t in types}, problems)
         self._gpus(region, {t for ng in nodegroups for t in ng[0].instance_types}, problems)
@@ -404,7 +374,7 @@ class AwsProvider:
                 continue
             try:
                 pool = self._asg(g, types, region)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("Auto Scaling group", exc)
                 continue
             hooks = self._terminate_hooks(pool.ref, region, problems)
@@ -477,7 +447,7 @@ class AwsProvider:
         counts = [n for _, n in shapes]
         return model, min(counts), max(counts)
 
-    def _subnet_zones(self, region: str, subnets: Collection[str], problems: _Problems) -> dict[str, str]:
+    def _subnet_zones(self, region: str, subnets: Collection[str], problems: Problems) -> dict[str, str]:
         """Subnet id → its Availability Zone (``DescribeSubnets``)."""
         if not subnets:
             return {}
@@ -486,11 +456,11 @@ class AwsProvider:
         for n in found or []:
             try:
                 out[str(n["SubnetId"])] = str(n["AvailabilityZone"])
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("subnet", exc)
         return out
 
-    def _terminate_hooks(self, asg: str, region: str, problems: _Problems) -> tuple[str, ...]:
+    def _terminate_hooks(self, asg: str, region: str, problems: Problems) -> tuple[str, ...]:
         """The group's lifecycle hooks on termination, ``name (heartbeat N s)`` each."""
         hooks = self._call(
             "autoscaling",
@@ -509,12 +479,12 @@ class AwsProvider:
                 if h.get("LifecycleTransition") == "autoscaling:EC2_INSTANCE_TERMINATING":
                     beat = h.get("HeartbeatTimeout")
                     out.append(f"{h['LifecycleHookName']}" + (f" (heartbeat {int(beat)} s)" if beat else ""))
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("lifecycle hook", exc)
         return tuple(out)
 
     def spot_prices(self, region: str, instance_types: Collection[str]) -> Listing[SpotPrice]:
-        problems = _Problems()
+        problems = Problems(log, "aws")
         if not instance_types:
             return Listing()
         history = self._call(
@@ -539,7 +509,7 @@ class AwsProvider:
                 at, price = h.get("Timestamp"), float(h["SpotPrice"])
                 if k not in latest or (at is not None and at > latest[k][0]):
                     latest[k] = (at, price)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("spot price", exc)
         items = tuple(SpotPrice(t, z, p) for (t, z), (_, p) in sorted(latest.items()))
         return Listing(items, tuple(problems.items))
@@ -577,7 +547,7 @@ class AwsProvider:
     # --- helpers -----------------------------------------------------------------------------------------
 
     def _nodegroups(
-        self, region: str, problems: _Problems
+        self, region: str, problems: Problems
     ) -> list[tuple[CloudPool, tuple[str, ...], tuple[str, ...]]]:
         """EKS managed node groups of every cluster, each with the Auto Scaling groups behind it and its
         subnets. Its instance types are ``instanceTypes``, else its launch template's (``launchTemplate``:
@@ -625,13 +595,13 @@ class AwsProvider:
                         cluster=str(cluster),
                         ref=str(ng_name),
                     )
-                except _MALFORMED as exc:
+                except MALFORMED as exc:
                     problems.skip("EKS node group", exc)
                     continue
                 out.append((pool, asgs, subnets))
         return out
 
-    def _asg_types(self, g: Mapping[str, Any], region: str, problems: _Problems) -> tuple[str, ...]:
+    def _asg_types(self, g: Mapping[str, Any], region: str, problems: Problems) -> tuple[str, ...]:
         """The instance types an ASG launches: its mixed-instances overrides, else its instances' types, else
         its launch template's."""
         mixed = g.get("MixedInstancesPolicy") or {}
@@ -653,7 +623,7 @@ class AwsProvider:
         return tuple(dict.fromkeys(types))
 
     def _template_types(
-        self, template_id: object, name: object, version: object, region: str, problems: _Problems
+        self, template_id: object, name: object, version: object, region: str, problems: Problems
     ) -> list[str]:
         """The instance type a launch template's version sets (``DescribeLaunchTemplateVersions``), by id or
         name; its default version when none is named."""

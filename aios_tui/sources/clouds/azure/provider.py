@@ -87,7 +87,14 @@ from aios_tui.domain.text import clean
 from aios_tui.domain.units import Metric
 from aios_tui.sources.base import SourceError
 from aios_tui.sources.clouds.azure.prices import CATALOGUE
-from aios_tui.sources.clouds.base import CloudInstance, CloudPool, Listing, SpotPrice
+from aios_tui.sources.clouds.base import (
+    MALFORMED,
+    CloudInstance,
+    CloudPool,
+    Listing,
+    Problems,
+    SpotPrice,
+)
 
 __all__ = ["AzureProvider"]
 
@@ -164,39 +171,8 @@ _PLACEMENT_GROUP_MAX = 100
 _AKS_POOL_MAX = 1000
 """Nodes in one AKS agent pool (Azure's documented limit)."""
 
-_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
-"""What reading an object of an unexpected shape raises: the object is skipped, not the listing."""
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-class _Problems:
-    """Problem sentences of one listing (each logged at INFO: built here, with no secret in them)."""
-
-    def __init__(self) -> None:
-        self._sentences: list[str] = []
-        self._skipped: dict[str, list[Any]] = {}
-
-    def add(self, sentence: str) -> None:
-        if sentence in self._sentences:
-            return
-        log.info("azure: %s", sentence)
-        self._sentences.append(sentence)
-
-    def skip(self, what: str, exc: Exception) -> None:
-        """One ``what`` (a VM, a scale set …) left out: the answer had it in a shape this code cannot read.
-        Counted, with the first one's reason, so that one bad object hides nothing else."""
-        entry = self._skipped.setdefault(what, [0, _malformed(exc)])
-        entry[0] += 1
-        if entry[0] == 1:
-            log.info("azure: %s skipped: %s", what, entry[1])
-
-    @property
-    def items(self) -> tuple[str, ...]:
-        skipped = [
-            f"{n} {what}{'s' if n > 1 else ''} skipped: {why}" for what, (n, why) in self._skipped.items()
-        ]
-        return tuple(self._sentences + skipped)
 
 
 class _Retry(RetryPolicy[Any, Any]):
@@ -299,7 +275,7 @@ class AzureProvider:
             return c
 
     def _call(
-        self, where: str, problems: _Problems | None, fn: Callable[[], T], subscription: str = ""
+        self, where: str, problems: Problems | None, fn: Callable[[], T], subscription: str = ""
     ) -> T | None:
         """``fn()``; a problem (None back) for what spoils only this call, SourceError for the rest (and for
         everything when ``problems`` is None: an action)."""
@@ -335,7 +311,7 @@ class AzureProvider:
                 why += f" ({said})"
         except (ServiceRequestError, ServiceResponseError) as exc:
             why = f"{where}: unreachable ({type(exc).__name__})"
-        except (DeserializationError, *_MALFORMED) as exc:  # the SDK (or an action here) could not read it
+        except (DeserializationError, *MALFORMED) as exc:  # the SDK (or an action here) could not read it
             why = f"{where}: the answer could not be read ({type(exc).__name__})"
         except AzureError as exc:  # the class only: a message could quote a response
             why = f"{where}: {type(exc).__name__}"
@@ -355,7 +331,7 @@ class AzureProvider:
         return f"Azure is throttling {where} ({label}) after {self._attempts} tries: backing off"
 
     def _list(
-        self, api: str, op: str, subscription: str, problems: _Problems, fn: Callable[[Any], Any]
+        self, api: str, op: str, subscription: str, problems: Problems, fn: Callable[[Any], Any]
     ) -> list[Any] | None:
         """Every page of ``fn(client)`` (a pager), or None with a problem."""
         service = _COMPUTE if api == "compute" else _AKS
@@ -363,7 +339,7 @@ class AzureProvider:
         client = self._client(api, subscription)
         return self._call(where, problems, lambda: list(fn(client)), subscription)
 
-    def _scale_sets(self, subscription: str, problems: _Problems) -> list[Any]:
+    def _scale_sets(self, subscription: str, problems: Problems) -> list[Any]:
         return (
             self._list("compute", "virtualMachineScaleSets list", subscription, problems, _all_scale_sets)
             or []
@@ -374,9 +350,7 @@ class AzureProvider:
 
     # --- GPUs --------------------------------------------------------------------------------------------
 
-    def _learn_sizes(
-        self, subscription: str, sizes: Collection[tuple[str, str]], problems: _Problems
-    ) -> None:
+    def _learn_sizes(self, subscription: str, sizes: Collection[tuple[str, str]], problems: Problems) -> None:
         """The GPUs of sizes the bundled table lacks, from ``Microsoft.Compute/skus`` (one call per region,
         once: its answer is every size and disk of the region), its ``GPUs`` capability; a size with none is
         remembered as having none."""
@@ -384,7 +358,7 @@ class AzureProvider:
             self._learn_sizes_now(subscription, sizes, problems)
 
     def _learn_sizes_now(
-        self, subscription: str, sizes: Collection[tuple[str, str]], problems: _Problems
+        self, subscription: str, sizes: Collection[tuple[str, str]], problems: Problems
     ) -> None:
         unknown = {(size, _region(loc)) for size, loc in sizes if size not in self._gpu_info}
         for region in sorted({r for _, r in unknown} - self._skus_read):
@@ -404,7 +378,7 @@ class AzureProvider:
                     caps = {str(c.name): str(c.value) for c in sku.capabilities or ()}
                     gpus = int(float(caps.get("GPUs", "0")))
                     self._gpu_info.setdefault(str(sku.name), (_model_of(str(sku.name)), gpus))
-                except _MALFORMED as exc:
+                except MALFORMED as exc:
                     problems.skip("VM size", exc)
             self._skus_read.add(region)
         for size, _ in unknown:
@@ -416,14 +390,14 @@ class AzureProvider:
     # --- CloudProvider -----------------------------------------------------------------------------------
 
     def instances(self, subscription: str) -> Listing[CloudInstance]:
-        problems = _Problems()
+        problems = Problems(log, "azure")
         vms = self._list("compute", "virtualMachines list", subscription, problems, _all_vms) or []
         statuses = self._list("compute", "virtualMachines status list", subscription, problems, _vm_statuses)
         power: dict[str, str] = {}
         for v in statuses or ():
             try:
                 power[str(v.id).lower()] = _power_state(v.instance_view)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("VM status", exc)
         scale_sets = self._scale_sets(subscription, problems)
         clusters = _NodeGroups(
@@ -441,7 +415,7 @@ class AzureProvider:
         for v in vms:
             try:
                 instance = self._vm(v, power.get(str(v.id).lower(), ""), clusters)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("VM", exc)
                 continue
             if instance is not None:
@@ -452,7 +426,7 @@ class AzureProvider:
                 if not self._is_gpu(size) or str(s.orchestration_mode or "Uniform") == "Flexible":
                     continue  # a Flexible scale set's VMs are in the VM list, with their scale set named
                 rg = _resource_group(str(s.id))
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("scale set", exc)
                 continue
             members = self._list(
@@ -465,7 +439,7 @@ class AzureProvider:
             for m in members or ():
                 try:
                     out.append(self._scale_set_vm(m, s, size, clusters))
-                except _MALFORMED as exc:
+                except MALFORMED as exc:
                     problems.skip("scale set VM", exc)
         return Listing(tuple(out), problems.items)
 
@@ -520,7 +494,7 @@ class AzureProvider:
         )
 
     def pools(self, subscription: str) -> Listing[CloudPool]:
-        problems = _Problems()
+        problems = Problems(log, "azure")
         scale_sets = self._scale_sets(subscription, problems)
         cluster_list = self._list("aks", "managedClusters list", subscription, problems, _all_clusters) or []
         clusters = _NodeGroups(cluster_list)
@@ -531,7 +505,7 @@ class AzureProvider:
                 if not self._in_regions(c.location):
                     continue
                 rg, name = _resource_group(str(c.id)), str(_need(c.name, "name"))
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("AKS cluster", exc)
                 continue
             found = self._list(
@@ -552,7 +526,7 @@ class AzureProvider:
         for s in scale_sets:
             try:
                 pool = self._scale_set_pool(s, clusters)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("scale set", exc)
                 continue
             if pool is not None:
@@ -560,7 +534,7 @@ class AzureProvider:
         for c, p in agent_pools:
             try:
                 pool = self._agent_pool(c, p)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("AKS agent pool", exc)
                 continue
             if pool is not None:
@@ -843,12 +817,6 @@ def _said(message: object) -> str:
     if not isinstance(message, str):
         return ""
     return clean(redact(" ".join(message.split())), 240)
-
-
-def _malformed(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"the answer lacks {clean(exc.args[0] if exc.args else '', 60)}"
-    return f"the answer has a value of the wrong type or form ({type(exc).__name__})"
 
 
 # --- credentials and subscriptions --------------------------------------------------------------------------

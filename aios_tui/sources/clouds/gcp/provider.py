@@ -80,7 +80,14 @@ from aios_tui.domain.errors import redact
 from aios_tui.domain.text import clean
 from aios_tui.domain.units import Metric
 from aios_tui.sources.base import SourceError
-from aios_tui.sources.clouds.base import CloudInstance, CloudPool, Listing, SpotPrice
+from aios_tui.sources.clouds.base import (
+    MALFORMED,
+    CloudInstance,
+    CloudPool,
+    Listing,
+    Problems,
+    SpotPrice,
+)
 from aios_tui.sources.clouds.gcp.prices import ACCELERATORS, CATALOGUE
 
 __all__ = ["GcpProvider"]
@@ -117,35 +124,6 @@ _GKE_CLUSTER_LABEL = "goog-k8s-cluster-name"
 _GKE_POOL_LABEL = "goog-k8s-node-pool-name"
 _QUIET = ("google", "google.auth", "google.api_core", "google.cloud")
 """Loggers held at WARNING: at DEBUG google-auth and api-core log requests (and can be told to log bodies)."""
-_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
-"""What reading an object of an unexpected shape raises: the object is skipped, not the listing."""
-
-
-class _Problems:
-    """Problem sentences of one listing (each logged at INFO: built here, with no secret in them)."""
-
-    def __init__(self) -> None:
-        self._sentences: list[str] = []
-        self._skipped: dict[str, list[Any]] = {}
-
-    def add(self, sentence: str) -> None:
-        log.info("gcp: %s", sentence)
-        self._sentences.append(sentence)
-
-    def skip(self, what: str, exc: Exception) -> None:
-        """One ``what`` (an instance, a node pool …) left out: the answer had it in a shape this code cannot
-        read. Counted, with the first one's reason, so that one bad object hides nothing else."""
-        entry = self._skipped.setdefault(what, [0, _malformed(exc)])
-        entry[0] += 1
-        if entry[0] == 1:
-            log.info("gcp: %s skipped: %s", what, entry[1])
-
-    @property
-    def items(self) -> tuple[str, ...]:
-        skipped = [
-            f"{n} {what}{'s' if n > 1 else ''} skipped: {why}" for what, (n, why) in self._skipped.items()
-        ]
-        return tuple(self._sentences + skipped)
 
 
 class _GaveUp(Exception):
@@ -306,7 +284,7 @@ class GcpProvider:
         """A pool's name: ``<project>/`` before it when several projects are listed."""
         return f"{project}/{name}" if len(self.projects) > 1 else name
 
-    def _call(self, where: str, problems: _Problems | None, fn: Callable[[], T]) -> T | None:
+    def _call(self, where: str, problems: Problems | None, fn: Callable[[], T]) -> T | None:
         """``fn()``; a problem (None back) for what spoils only this call, SourceError for the rest."""
         try:
             return fn()
@@ -356,7 +334,7 @@ class GcpProvider:
         )
 
     def _aggregated(
-        self, cls: type[Any], method: str, field: str, project: str, problems: _Problems
+        self, cls: type[Any], method: str, field: str, project: str, problems: Problems
     ) -> list[tuple[str, Any]] | None:
         """Every item of a Compute Engine ``aggregatedList``, page after page, as (scope, item), scope being
         ``zones/<zone>``, ``regions/<region>`` or ``global``; the scopes that did not answer a problem."""
@@ -379,7 +357,7 @@ class GcpProvider:
 
         return self._call(where, problems, run)
 
-    def _machine_gpus(self, machine: str, project: str, zone: str, problems: _Problems) -> tuple[str, int]:
+    def _machine_gpus(self, machine: str, project: str, zone: str, problems: Problems) -> tuple[str, int]:
         """A machine type's own GPUs (model, count): the bundled table's, else, for an A- or G-series type
         (the only ones with GPUs built in), ``machineTypes.get`` once for the provider's life."""
         known = self._gpu_types.get(machine)
@@ -411,7 +389,7 @@ class GcpProvider:
 
     def instances(self, scope: str) -> Listing[CloudInstance]:
         project = self._project(scope)
-        problems = _Problems()
+        problems = Problems(log, "gcp")
         found = self._aggregated(
             compute_v1.InstancesClient, "instances.aggregatedList", "instances", project, problems
         )
@@ -419,14 +397,14 @@ class GcpProvider:
         for _, i in found or []:
             try:
                 instance = self._instance(i, project, problems)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("instance", exc)
                 continue
             if instance is not None:
                 out.append(instance)
         return Listing(tuple(out), problems.items)
 
-    def _instance(self, i: compute_v1.Instance, project: str, problems: _Problems) -> CloudInstance | None:
+    def _instance(self, i: compute_v1.Instance, project: str, problems: Problems) -> CloudInstance | None:
         """One Compute Engine instance; None when it has no GPU or is outside the regions."""
         name, zone = _required(i.name, "name"), _last(_required(i.zone, "zone"))
         region = _region(zone)
@@ -468,7 +446,7 @@ class GcpProvider:
 
     def pools(self, scope: str) -> Listing[CloudPool]:
         project = self._project(scope)
-        problems = _Problems()
+        problems = Problems(log, "gcp")
         clusters = self._clusters(project, problems)
         migs = self._aggregated(
             compute_v1.InstanceGroupManagersClient,
@@ -506,7 +484,7 @@ class GcpProvider:
                     pool = self._node_pool(
                         project, cluster, np, sizes if migs is not None else None, problems
                     )
-                except _MALFORMED as exc:
+                except MALFORMED as exc:
                     problems.skip("GKE node pool", exc)
                     continue
                 if pool is not None:
@@ -514,14 +492,14 @@ class GcpProvider:
         for _, m in migs or []:
             try:
                 pool = self._mig(project, m, templates, scalers, behind_node_pools, problems)
-            except _MALFORMED as exc:
+            except MALFORMED as exc:
                 problems.skip("managed instance group", exc)
                 continue
             if pool is not None:
                 out.append(pool)
         return Listing(tuple(out), problems.items)
 
-    def _clusters(self, project: str, problems: _Problems) -> list[container_v1.Cluster] | None:
+    def _clusters(self, project: str, problems: Problems) -> list[container_v1.Cluster] | None:
         where = f"GKE clusters.list in project {project}"
         found = self._call(
             where,
@@ -546,7 +524,7 @@ class GcpProvider:
         cluster: container_v1.Cluster,
         np: container_v1.NodePool,
         sizes: Mapping[str, int] | None,
-        problems: _Problems,
+        problems: Problems,
     ) -> CloudPool | None:
         """One GKE node pool with GPUs as a pool; None without GPUs or outside the regions."""
         location = _required(cluster.location, "location")
@@ -601,7 +579,7 @@ class GcpProvider:
         templates: Mapping[str, compute_v1.InstanceTemplate],
         scalers: Mapping[str, compute_v1.Autoscaler],
         behind_node_pools: Collection[str],
-        problems: _Problems,
+        problems: Problems,
     ) -> CloudPool | None:
         """One managed instance group whose template has GPUs as a pool; None for the others, those behind a
         GKE node pool, and those outside the regions."""
@@ -874,9 +852,3 @@ def _retry_after(exc: api_errors.GoogleAPICallError) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - now_utc()).total_seconds())
     except (TypeError, ValueError):
         return None
-
-
-def _malformed(exc: Exception) -> str:
-    if isinstance(exc, KeyError):
-        return f"the answer lacks {clean(exc.args[0] if exc.args else '', 60)}"
-    return f"the answer has a value of the wrong type or form ({type(exc).__name__})"
