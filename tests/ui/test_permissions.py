@@ -79,6 +79,9 @@ async def test_a_key_rbac_denies_is_dimmed_and_says_why(
         assert table.select_key(busy.name)
         assert f" {busy.gpus_requested}/? " in f" {table.row_text(table.cursor_row)} "  # capacity unknown
         await asyncio.to_thread(source.permission, "cordon", None, wait=5.0)  # the review answered
+        for e in app.fleet.endpoints:  # and those of the endpoint actions the palette would offer (a loaded
+            for action in ("redeploy", "scale"):  # machine answers them after the first refresh)
+                await asyncio.to_thread(source.permission, action, e.key, wait=5.0)
         await pilot.press("ctrl+r")
         await _settle(app, pilot)
         active = app.screen.active_bindings["c"]
