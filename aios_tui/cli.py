@@ -27,6 +27,7 @@ import tomllib
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from aios_tui import __version__
@@ -516,6 +517,105 @@ def run_console(settings: Settings) -> int:
     return app.return_code or 0
 
 
+# --- serve ------------------------------------------------------------------------------------------------
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", metavar="HOST", help="address to listen on (default: [serve] listen)")
+    parser.add_argument("--port", metavar="N", help="TCP port, 0 for any free one (default: [serve] port)")
+    parser.add_argument(
+        "--authorized-keys", metavar="PATH", help="who may log in (default: [serve] authorized_keys)"
+    )
+    parser.add_argument(
+        "--host-key", metavar="PATH", help="the server's host key (default: [serve] host_key)"
+    )
+
+
+def _serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """``[serve]`` with the subcommand's flags on top."""
+    from aios_tui.config import ConfigError as _ConfigError
+
+    serve = settings.serve
+    changes: dict[str, Any] = {}
+    if args.listen is not None:
+        if not args.listen.strip():
+            raise _ConfigError(None, "--listen", "an address", args.listen)
+        changes["listen"] = args.listen.strip()
+    if args.port is not None:
+        try:
+            port = int(args.port)
+        except ValueError:
+            port = -1
+        if not 0 <= port <= 65535:
+            raise _ConfigError(None, "--port", "an integer from 0 to 65535", args.port)
+        changes["port"] = port
+    for flag, key in (("authorized_keys", "authorized_keys"), ("host_key", "host_key")):
+        value = getattr(args, flag)
+        if value is not None:
+            changes[key] = Path(value).expanduser()
+    return dataclasses.replace(settings, serve=dataclasses.replace(serve, **changes)) if changes else settings
+
+
+async def _serve(settings: Settings, ascii_fixed: bool, out: TextIO) -> int:
+    from aios_tui.ui.serve import (
+        ConsoleServer,
+        default_authorized_keys_path,
+        default_host_key_path,
+        load_host_key,
+        read_authorized_keys,
+    )
+
+    keys_path = settings.serve.authorized_keys or default_authorized_keys_path()
+    members = read_authorized_keys(keys_path)
+    host_key = load_host_key(settings.serve.host_key or default_host_key_path())
+    poller = make_poller(settings)
+    # The server's own actor audits what a backend does on its own; each session acts as its key's member.
+    server_ops = build_ops(settings, poller)
+    server = ConsoleServer(
+        settings,
+        poller,
+        members,
+        host_key,
+        audit=server_ops.audit,
+        ascii_for=None if ascii_fixed else (lambda term: ascii_terminal({"TERM": term})),
+        authorized_keys_path=keys_path,
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        await poller.stop()
+        print(
+            f"aios-tui serve: cannot listen on {settings.serve.listen}:{settings.serve.port}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT
+    names = sorted({m.name for m in members.values()})
+    out.write(
+        f"aios-tui serve: listening on {settings.serve.listen} port {server.port}, host key "
+        f"{host_key.get_fingerprint('sha256')}; {len(members)} keys ({', '.join(names)}) from {keys_path}\n"
+    )
+    out.flush()
+    log.info("serve: listening on %s:%d for %s", settings.serve.listen, server.port, ", ".join(names))
+    try:
+        await asyncio.Event().wait()  # until cancelled: Ctrl-C, SIGTERM, SIGHUP
+    finally:
+        await server.close()
+    return 0  # pragma: no cover - only a cancellation ends the wait
+
+
+def _run_serve(args: argparse.Namespace, settings: Settings) -> int:
+    settings = _serve_settings(args, settings)
+    ascii_fixed = hasattr(args, "ascii") or _ascii_is_set(settings, os.environ)
+    handler = logging.StreamHandler(sys.stderr)  # kept: Textual swaps sys.stderr while a console runs
+    handler.setFormatter(_CleanFormatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    logging.getLogger("aios_tui.serve").addHandler(handler)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger("aios_tui.serve").setLevel(logging.INFO)
+    stdout = sys.stdout
+    return asyncio.run(_until_signalled(_serve(settings, ascii_fixed, stdout)))
+
+
 # --- main -------------------------------------------------------------------------------------------------
 
 COMMANDS: dict[str, Command] = {
@@ -533,6 +633,11 @@ COMMANDS: dict[str, Command] = {
         help="show an action's plan, confirm it, carry it out and audit it",
         add_arguments=_action_arguments(act=True),
         run=_run_act,
+    ),
+    "serve": Command(
+        help="serve the console over SSH: roles from the authorized keys, one poller for every session",
+        add_arguments=_serve_arguments,
+        run=_run_serve,
     ),
 }
 

@@ -44,6 +44,7 @@ __all__ = [
     "Override",
     "PromQuerySettings",
     "PrometheusSettings",
+    "ServeSettings",
     "Settings",
     "SimSettings",
     "SloSettings",
@@ -448,6 +449,30 @@ class SshSettings:
     ``~/.ssh/config`` when it exists, ``"/dev/null"`` reads none. Host keys are verified whatever it says."""
 
 
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """``[serve]``: ``aios-tui serve``, the console served over SSH to the on-call team: each key's role
+    comes from the authorized-keys file, every session shares one poller."""
+
+    listen: str = "127.0.0.1"
+    """Address to listen on ("0.0.0.0" or "::" for every interface)."""
+    port: int = _opt(2222, lo=0, hi=65535)
+    """TCP port to listen on; 0 takes a free one (the port is printed at start)."""
+    host_key: Path | None = None
+    """The server's private host key; unset means ``$XDG_STATE_HOME/aios-tui/ssh_host_ed25519_key``. Made
+    (ed25519, ``0600``) at the first start when it does not exist; one others can read is refused."""
+    authorized_keys: Path | None = None
+    """Who may log in: an OpenSSH ``authorized_keys`` file whose every key carries ``name="…"`` and
+    ``role="viewer|operator|admin"`` options; unset means ``$XDG_CONFIG_HOME/aios-tui/authorized_keys``."""
+    max_sessions: int = _opt(20, lo=1, hi=1000)
+    """Consoles open at once; one more is told so and closed."""
+    idle_timeout: float = _opt(1800.0, lo=0, hi=7 * 86400)
+    """Seconds without a key pressed before a session is closed (0: never)."""
+    actions_per_minute: int = _opt(10, lo=0, hi=10_000)
+    """Actions one key may run in any 60 seconds, over all its sessions (0: no limit); more are refused,
+    and audited as refused."""
+
+
 # --- the whole --------------------------------------------------------------------------------------------
 
 
@@ -551,6 +576,8 @@ class Settings:
     """Endpoint objectives where the workload gives none, one ``[[slo]]`` table each."""
     grafana: GrafanaSettings = field(default_factory=GrafanaSettings)
     """Links to Grafana dashboards."""
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    """``aios-tui serve``: the console over SSH."""
     config_file: Path | None = field(default=None, compare=False, metadata={"internal": True})
     """The file these settings were read from (None: none); set by the loader, not a setting."""
 

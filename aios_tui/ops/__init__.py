@@ -23,11 +23,12 @@ from aios_tui.ops.core import (
 from aios_tui.ops.engine import Ops
 from aios_tui.ops.grammar import Amount, ArgError, Kind, Param
 from aios_tui.ops.inspect import follow_log, pods_of, read_log, read_object
-from aios_tui.ops.permissions import Actor, PermissionDenied, Role, denial
+from aios_tui.ops.permissions import ActionRate, Actor, PermissionDenied, Role, denial
 from aios_tui.ops.suggest import Suggestion, suggest_cordons
 
 __all__ = [
     "Action",
+    "ActionRate",
     "ActionRefused",
     "ActionResult",
     "Actor",

@@ -41,6 +41,9 @@ _READ_BLOCK = 64 * 1024
 INTENT, STEP, END = "intent", "step", "end"
 """The phases of an action's lines."""
 
+_OMITTED_EMPTY = frozenset({"id", "phase", "pid", "pid_start", "digest", "steps", "step", "fingerprint"})
+"""Keys left out of a line when empty: the lines of a plain outcome stay as they always were."""
+
 
 class AuditError(Exception):
     """The audit log cannot be written: the action must not run."""
@@ -76,12 +79,14 @@ class AuditEntry:
     """The intent's planned steps, in order."""
     step: str = ""
     """A step line's step."""
+    fingerprint: str = ""
+    """The SSH key of the user (``SHA256:…``) when the action came through ``aios-tui serve``."""
 
     def to_json(self) -> str:
         doc: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("id", "phase", "pid", "pid_start", "digest", "steps", "step") and not value:
+            if f.name in _OMITTED_EMPTY and not value:
                 continue  # keep the lines of a plain outcome as they always were
             doc[f.name] = value
         doc["params"] = dict(self.params)
@@ -115,6 +120,7 @@ class AuditEntry:
             digest=str(doc.get("digest", "")),
             steps=tuple(str(s) for s in doc.get("steps") or ()),
             step=str(doc.get("step", "")),
+            fingerprint=str(doc.get("fingerprint", "")),
         )
 
 

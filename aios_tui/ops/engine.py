@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import socket
@@ -48,7 +49,7 @@ from aios_tui.ops.core import (
     quiet,
 )
 from aios_tui.ops.grammar import ArgError, Kind
-from aios_tui.ops.permissions import Actor, PermissionDenied, denial
+from aios_tui.ops.permissions import ActionRate, Actor, PermissionDenied, denial
 from aios_tui.sources.base import PermissionChecker, Source
 
 __all__ = ["Ops"]
@@ -67,6 +68,11 @@ class Ops:
     ``snapshot`` returns the latest fleet (the app passes ``lambda: poller.snapshot``); ``after_action`` is
     called with the source's name once an action ran (the app passes ``poller.poke``). ``pdb_retry_s`` is
     the wait between two tries of an eviction a PodDisruptionBudget refused.
+
+    ``rate``: at most so many actions a minute (``aios-tui serve`` shares one per key among that key's
+    sessions); one more is refused, and audited as refused. ``audit_hook``: audit the changes a backend
+    makes on its own as this actor (False where several Ops share the sources, as the sessions of
+    ``aios-tui serve`` do: the server's own Ops audits them).
     """
 
     def __init__(
@@ -79,6 +85,8 @@ class Ops:
         read_only: bool = False,
         after_action: Callable[[str], None] | None = None,
         pdb_retry_s: float = PDB_RETRY_S,
+        rate: ActionRate | None = None,
+        audit_hook: bool = True,
     ) -> None:
         if not pdb_retry_s > 0:
             raise ValueError(f"pdb_retry_s must be positive, got {pdb_retry_s!r}")
@@ -89,8 +97,9 @@ class Ops:
         self.read_only = read_only
         self._after_action = after_action
         self.pdb_retry_s = pdb_retry_s
+        self.rate = rate
         for src in sources.values():  # a backend that changes things on its own (a queued launch released)
-            if hasattr(src, "audit_hook"):
+            if audit_hook and hasattr(src, "audit_hook"):
                 src.audit_hook = self.audited
 
     @contextlib.contextmanager
@@ -310,6 +319,12 @@ class Ops:
         await self._settle(plan.action, plan.targets or ((plan.target,) if plan.target else ()))
         try:
             source = self._admit(action, plan, confirmation)
+            wait = self.rate.take() if self.rate is not None else None
+            if self.rate is not None and wait is not None:  # counted only once every other check passed
+                raise ActionRefused(
+                    f"{self.actor.user} ran {plural(self.rate.per_minute, 'action')} in the last minute, "
+                    f"the most allowed: try again in {math.ceil(wait)} s"
+                )
         except (PermissionDenied, ActionRefused) as exc:
             await asyncio.to_thread(self.refuse, plan, str(exc))
             raise
@@ -399,6 +414,7 @@ class Ops:
                 id=intent.id,
                 phase=END,
                 pid=os.getpid(),
+                fingerprint=self.actor.fingerprint,
             )
             try:
                 self.audit.append(end)
@@ -504,6 +520,7 @@ class Ops:
             phase=phase,
             pid=os.getpid() if intent else 0,
             pid_start=process_start(os.getpid()) if intent else "",
+            fingerprint=self.actor.fingerprint,
             **plan_fields,
         )
 

@@ -10,10 +10,14 @@ from __future__ import annotations
 import enum
 import getpass
 import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Actor", "PermissionDenied", "Role", "RoleRule", "denial"]
+__all__ = ["ActionRate", "Actor", "PermissionDenied", "Role", "RoleRule", "denial"]
 
 
 class Role(enum.StrEnum):
@@ -58,6 +62,8 @@ class Actor:
 
     user: str
     role: Role = Role.OPERATOR
+    fingerprint: str = ""
+    """The SSH key the person logged in with (``SHA256:…``, ``aios-tui serve``); "" for a local console."""
 
     @classmethod
     def current(cls, role: Role = Role.OPERATOR) -> Actor:
@@ -86,3 +92,29 @@ def denial(rule: RoleRule, role: Role, *, read_only: bool, targets: int, shrinks
     if shrinks and shrink is not None and not role.allows(shrink):
         return f"role {role} may not {action} down (only {shrink} may: it terminates nodes)"
     return None
+
+
+class ActionRate:
+    """At most ``per_minute`` actions in any 60 seconds, shared by every session of one person (``aios-tui
+    serve`` keeps one per key). :meth:`take` counts an action that may run, or says how long to wait."""
+
+    WINDOW_S = 60.0
+
+    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if per_minute < 1:
+            raise ValueError(f"per_minute must be at least 1, got {per_minute!r}")
+        self.per_minute = per_minute
+        self._clock = clock
+        self._taken: deque[float] = deque()
+        self._lock = threading.Lock()  # Ops.execute may be called from several event loops' threads
+
+    def take(self) -> float | None:
+        """None when one more action may run now (it is counted), else the seconds until one may."""
+        with self._lock:
+            now = self._clock()
+            while self._taken and now - self._taken[0] >= self.WINDOW_S:
+                self._taken.popleft()
+            if len(self._taken) >= self.per_minute:
+                return self.WINDOW_S - (now - self._taken[0])
+            self._taken.append(now)
+            return None

@@ -27,7 +27,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 
 from aios_tui.config import Settings
-from aios_tui.domain import Event, FleetSnapshot, JobState, Pod, clock
+from aios_tui.domain import Event, FleetSnapshot, JobState, Pod, SourceState, clock
 from aios_tui.ops import ArgError, CancelToken, Kind, Ops, Plan, all_actions, lookup
 from aios_tui.ops.actions.launch import values_like
 from aios_tui.ops.actions.scale_pool import pool_fix
@@ -134,9 +134,14 @@ class AiosApp(App[None]):
         *,
         live: bool = True,
         clock: Callable[[], float] = clock.now,
+        owns_poller: bool = True,
     ) -> None:
         super().__init__()
         self.poller = poller
+        self.owns_poller = owns_poller
+        """False: the poller is shared and its owner starts and stops it (``aios-tui serve``: one poller,
+        a console per SSH session); the app only follows its updates, and leaves the process's garbage
+        collector alone (other consoles live in the same process)."""
         self.ops = ops
         self.settings = settings or Settings()
         self.live = live
@@ -234,7 +239,10 @@ class AiosApp(App[None]):
         if not self.live:
             self.post_message(FleetUpdated(await self.poller.refresh()))
             return
-        self.poller.start()
+        if self.owns_poller:
+            self.poller.start()
+        elif any(s.state is not SourceState.STARTING for s in self.poller.snapshot.sources):
+            self.post_message(FleetUpdated(self.poller.snapshot))  # what the shared poller has already
         try:
             async for snapshot in self.poller.updates():
                 self.post_message(FleetUpdated(snapshot))
@@ -244,12 +252,13 @@ class AiosApp(App[None]):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._repaint_now.wait(), self.repaint_interval)
         finally:
-            await self.poller.stop()
+            if self.owns_poller:
+                await self.poller.stop()
 
     def on_fleet_updated(self, message: FleetUpdated) -> None:
         first = self.fleet is None
         self.fleet = message.snapshot
-        if first:
+        if first and self.owns_poller:
             # What exists now (the app, the sources' state, the first snapshot) lives for the whole run:
             # move it out of the cyclic collector's reach, so that full collections stop rescanning it
             # (at 5,000 nodes they paused ticks by ~100 ms; see docs/benchmarks.md). Refcounting still

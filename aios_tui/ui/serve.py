@@ -1,0 +1,552 @@
+"""``aios-tui serve``: the console over SSH to the on-call team, one shared poller for every session.
+
+Who logs in, and as what, is the authorized-keys file's to say and nobody else's: each key carries
+``name="…"`` and ``role="viewer|operator|admin"`` options (:func:`read_authorized_keys`). The client's
+environment, user name and flags are never read for it. Each session is its own console
+(:class:`~aios_tui.ui.app.AiosApp` over :class:`~aios_tui.ui.ssh_driver.SSHDriver`, in its own asyncio
+task) at its own terminal size, with its own :class:`~aios_tui.ops.Ops` acting as the key's name and role
+(audit lines carry the key's fingerprint); the poller is one, started here, so N sessions cost the sources
+what one does. Actions are limited per key (:class:`~aios_tui.ops.ActionRate`, enforced by ``Ops``).
+
+Only interactive terminals are served: a shell request after a PTY request. A command, a shell without a
+PTY, subsystems (SFTP), port forwarding, agent and X11 forwarding are refused; so are sessions past
+``[serve] max_sessions``, and a session idle past ``idle_timeout`` is closed, each with a sentence saying
+why. Unknown keys fail authentication, with a banner naming the key's fingerprint and a line in the log.
+
+A session is a consumer of the poller like any other (``Poller.updates``): a read-only follower of another
+session could be added as one more consumer sharing that session's :class:`Session` state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import stat
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from aios_tui.config import ConfigError, Settings
+from aios_tui.ops import ActionRate, Actor, AuditLog, Ops, Role
+from aios_tui.ops.audit import private_dir
+from aios_tui.poll import Poller
+from aios_tui.ui.app import AiosApp
+from aios_tui.ui.ssh_driver import SessionTerminal, driver_for
+
+__all__ = [
+    "ConsoleServer",
+    "Member",
+    "default_authorized_keys_path",
+    "default_host_key_path",
+    "load_host_key",
+    "read_authorized_keys",
+]
+
+log = logging.getLogger("aios_tui.serve")
+
+LOGIN_TIMEOUT_S = 30.0
+"""Seconds a connection has to authenticate."""
+KEEPALIVE_S = 30.0
+"""Seconds between two keepalives; three unanswered close the connection (a client gone without a word)."""
+MAX_UNSENT = 8 * 1024 * 1024
+"""Bytes of screen updates queued for a client that does not read them before its session is closed."""
+DEFAULT_SIZE = (80, 24)
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
+_HARMLESS = frozenset({"restrict", "no-port-forwarding", "no-agent-forwarding", "no-x11-forwarding"})
+"""OpenSSH options accepted as they are: this server refuses all of it anyway."""
+
+
+# --- who may log in ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One authorized key: who it is, what they may do, and the key's ``SHA256:`` fingerprint."""
+
+    name: str
+    role: Role
+    fingerprint: str
+
+
+def default_authorized_keys_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/aios-tui/authorized_keys``."""
+    environ = os.environ if env is None else env
+    base = environ.get("XDG_CONFIG_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return root / "aios-tui" / "authorized_keys"
+
+
+def default_host_key_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/aios-tui/ssh_host_ed25519_key``."""
+    environ = os.environ if env is None else env
+    base = environ.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "aios-tui" / "ssh_host_ed25519_key"
+
+
+def _split_options(line: str) -> tuple[list[str], str]:
+    """An authorized_keys line's options (``name="a b",role=viewer``) and the rest (the key, a comment).
+    Commas and spaces inside double quotes belong to the value; ``\\"`` is a quote."""
+    options: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            current.append(ch)
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif quoted:
+            current.append(ch)
+        elif ch == ",":
+            options.append("".join(current))
+            current = []
+        elif ch in " \t":
+            options.append("".join(current))
+            return options, line[i:].strip()
+        else:
+            current.append(ch)
+    if quoted:
+        raise ValueError("a quote is not closed")
+    options.append("".join(current))
+    return options, ""
+
+
+def read_authorized_keys(path: Path) -> dict[bytes, Member]:
+    """The members of an OpenSSH authorized_keys file, by public key (its wire form).
+
+    Each line is ``name="alice",role="operator" ssh-ed25519 AAAA… comment``; ``#`` starts a comment line.
+    A line without a name or a role, with a role that is not one, with an option this server does not
+    honour (``from=``, ``command=``, ``cert-authority``: refused rather than ignored), a key that cannot be
+    read or one listed twice raises :class:`ConfigError` naming the file and the line.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(path, "", detail=f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(path, "", detail=f"cannot read the authorized keys: {e.strerror or e}") from None
+    members: dict[bytes, Member] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"line {number}"
+        try:
+            options, rest = _split_options(line)
+        except ValueError as e:
+            raise ConfigError(path, where, detail=f"options: {e}") from None
+        values: dict[str, str] = {}
+        for option in options:
+            key, eq, value = option.partition("=")
+            key = key.strip().lower()
+            if key in ("name", "role") and eq:
+                if key in values:
+                    raise ConfigError(path, where, detail=f"{key} is given twice")
+                values[key] = value
+            elif not eq and key in _HARMLESS:
+                continue
+            else:
+                raise ConfigError(
+                    path,
+                    where,
+                    detail=f"option {option!r} is not supported here: each key takes "
+                    'name="…" and role="viewer|operator|admin" (and no other option)',
+                )
+        name, role = values.get("name"), values.get("role")
+        if name is None or role is None:
+            raise ConfigError(
+                path, where, detail='each key needs name="…" and role="viewer|operator|admin" in front of it'
+            )
+        if not _NAME.fullmatch(name):
+            raise ConfigError(path, f"{where} name", "letters, digits and ._@+- (at most 64)", name)
+        if role not in {r.value for r in Role}:
+            raise ConfigError(path, f"{where} role", '"viewer", "operator" or "admin"', role)
+        try:
+            public = asyncssh.import_public_key(rest)
+        except (asyncssh.KeyImportError, ValueError) as e:
+            raise ConfigError(path, where, detail=f"not a public key: {e}") from None
+        wire = public.public_data
+        if wire in members:
+            raise ConfigError(path, where, detail=f"this key is already {members[wire].name}'s")
+        members[wire] = Member(name, Role(role), public.get_fingerprint("sha256"))
+    if not members:
+        raise ConfigError(path, "", detail="no key in it: nobody could log in")
+    return members
+
+
+def load_host_key(path: Path) -> asyncssh.SSHKey:
+    """The server's private host key, made (ed25519, ``0600`` in a ``0700`` folder) when missing. One that
+    others may read, or that is not a private key, raises :class:`ConfigError`."""
+    if not path.exists():
+        private_dir(path.parent)
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.export_private_key())
+        log.info("made a new host key %s (%s)", path, key.get_fingerprint("sha256"))
+        return key
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise ConfigError(path, "", detail=f"others may read this private key ({mode:04o}): chmod 600 it")
+        return asyncssh.read_private_key(path)
+    except (OSError, asyncssh.KeyImportError, ValueError) as e:
+        raise ConfigError(path, "", detail=f"cannot read the host key: {e}") from None
+
+
+# --- the server -------------------------------------------------------------------------------------------
+
+
+class ConsoleServer:
+    """Serves one console per SSH session over one shared ``poller``.
+
+    :meth:`start` starts the poller and listens; :meth:`close` ends every session, stops listening and
+    stops the poller. ``ascii_for`` says, from a session's terminal type, whether it draws in ASCII only.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        poller: Poller,
+        members: Mapping[bytes, Member],
+        host_key: asyncssh.SSHKey,
+        *,
+        audit: AuditLog,
+        ascii_for: Callable[[str], bool] | None = None,
+        authorized_keys_path: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.serve = settings.serve
+        self.poller = poller
+        self.members = dict(members)
+        self.host_key = host_key
+        self.audit = audit
+        self.ascii_for = ascii_for
+        self.authorized_keys_path = authorized_keys_path
+        self.sessions: list[Session] = []
+        """The consoles open now, oldest first."""
+        self._rates: dict[str, ActionRate] = {}
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._streams = (sys.stdout, sys.stderr)
+        self.port = 0
+
+    async def start(self) -> None:
+        self.poller.start()
+        self._acceptor = await asyncssh.create_server(
+            lambda: _Connection(self),
+            self.serve.listen,
+            self.serve.port,
+            server_host_keys=[self.host_key],
+            line_editor=False,  # the console reads keys, not lines: asyncssh must not echo or edit
+            encoding=None,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            allow_scp=False,
+            gss_host=None,
+            password_auth=False,
+            kbdint_auth=False,
+            host_based_auth=False,
+            rdns_lookup=False,
+            login_timeout=LOGIN_TIMEOUT_S,
+            keepalive_interval=KEEPALIVE_S,
+            keepalive_count_max=3,
+        )
+        self.port = self._acceptor.get_port()
+
+    async def close(self) -> None:
+        """Close every session (each is told), stop listening, then stop the poller."""
+        if self._acceptor is not None:
+            self._acceptor.close()
+        for session in list(self.sessions):
+            session.end("the server is shutting down", status=1)
+        tasks = [s.task for s in self.sessions if s.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        if self._acceptor is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._acceptor.wait_closed(), 5)
+        await self.poller.stop()
+        self._restore_streams()
+
+    def rate_for(self, member: Member) -> ActionRate | None:
+        """The action budget of ``member``'s key, shared by all its sessions (None: no limit)."""
+        if not self.serve.actions_per_minute:
+            return None
+        return self._rates.setdefault(member.fingerprint, ActionRate(self.serve.actions_per_minute))
+
+    def ops_for(self, member: Member) -> Ops:
+        """A session's actions: as the key's name and role (the settings' role and user are the local
+        console's, not this), under the global read-only switch, the key's action rate."""
+        return Ops(
+            self.poller.sources,
+            lambda: self.poller.snapshot,
+            self.audit,
+            actor=Actor(member.name, member.role, member.fingerprint),
+            read_only=self.settings.read_only,
+            after_action=self.poller.poke,
+            rate=self.rate_for(member),
+            audit_hook=False,  # the server's own Ops audits what a backend does on its own
+        )
+
+    def settings_for(self, term_type: str) -> Settings:
+        if self.ascii_for is None:
+            return self.settings
+        return dataclasses.replace(self.settings, ascii=self.ascii_for(term_type))
+
+    def _restore_streams(self) -> None:
+        """Textual redirects sys.stdout and sys.stderr while an app runs and puts back what it found: with
+        apps ending in another order than they started, the last one out may leave a finished app's."""
+        if not self.sessions:
+            sys.stdout, sys.stderr = self._streams
+
+    def _ended(self, session: Session) -> None:
+        with contextlib.suppress(ValueError):
+            self.sessions.remove(session)
+        self._restore_streams()
+
+
+class _Connection(asyncssh.SSHServer):
+    """One client connection: public-key authentication against the members, and nothing but sessions."""
+
+    def __init__(self, server: ConsoleServer) -> None:
+        self.server = server
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.peer = "?"
+        self._validated: Member | None = None
+        self.member: Member | None = None
+        self._bannered = False
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        peer = conn.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.member is not None:
+            log.info("%s (%s) from %s disconnected", self.member.name, self.member.fingerprint, self.peer)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # asyncssh calls this for the key of each request, the signed one last; auth_completed follows
+        # the signed request at once (asyncssh keeps its own key options the same way).
+        member = self.server.members.get(key.public_data)
+        self._validated = member
+        if member is not None:
+            return True
+        fingerprint = key.get_fingerprint("sha256")
+        where = self.server.authorized_keys_path or "the authorized keys"
+        log.warning(
+            "refused key %s (%s) from %s: not in %s", fingerprint, key.get_algorithm(), self.peer, where
+        )
+        if not self._bannered and self.conn is not None:
+            self._bannered = True
+            with contextlib.suppress(OSError):
+                self.conn.send_auth_banner(
+                    f"aios-tui serve: key {fingerprint} is not authorized here; "
+                    "ask an admin to add it to the server's authorized keys.\r\n"
+                )
+        return False
+
+    def auth_completed(self) -> None:
+        self.member = self._validated
+        if self.member is not None:
+            log.info(
+                "%s (%s, %s) logged in from %s",
+                self.member.name,
+                self.member.role,
+                self.member.fingerprint,
+                self.peer,
+            )
+
+    def session_requested(self) -> asyncssh.SSHServerSession[bytes] | bool:
+        if self.member is None:  # pragma: no cover - asyncssh opens no channel before authentication
+            return False
+        return Session(self.server, self.member, self.peer)
+
+    # Nothing else: no port forwarding either way, no Unix sockets.
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+        log.warning("%s: refused a port forwarding to %s:%s", self.peer, dest_host, dest_port)
+        return False
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        log.warning("%s: refused a remote port forwarding from %s:%s", self.peer, listen_host, listen_port)
+        return False
+
+    def unix_connection_requested(self, dest_path: str) -> bool:
+        return False
+
+    def unix_server_requested(self, listen_path: str) -> bool:
+        return False
+
+
+class Session(asyncssh.SSHServerSession[bytes]):
+    """One SSH session: a console of its own, over the shared poller, as its key's member."""
+
+    def __init__(self, server: ConsoleServer, member: Member, peer: str) -> None:
+        self.server = server
+        self.member = member
+        self.peer = peer
+        self.chan: asyncssh.SSHServerChannel[bytes] | None = None
+        self.term_type = ""
+        self.terminal: SessionTerminal | None = None
+        self.app: AiosApp | None = None
+        """The session's console once it runs."""
+        self.task: asyncio.Task[None] | None = None
+        self._refusal = ""
+        self._goodbye = ""
+        self._status = 0
+        self._idle: asyncio.TimerHandle | None = None
+        self._last_input = 0.0
+
+    # --- what the client asks for ---------------------------------------------------------------------
+
+    def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:  # type: ignore[override]
+        self.chan = chan
+
+    def pty_requested(self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Any) -> bool:
+        width, height = term_size[0], term_size[1]
+        self.term_type = term_type
+        self.terminal = SessionTerminal(
+            self._send, (width, height) if width > 0 and height > 0 else DEFAULT_SIZE
+        )
+        return True
+
+    def shell_requested(self) -> bool:
+        if self.terminal is None:
+            self._refusal = "this server opens the console in a terminal only: log in with ssh -t"
+        return True
+
+    def exec_requested(self, command: str) -> bool:
+        log.warning("%s from %s: refused a command", self.member.name, self.peer)
+        self._refusal = "this server runs no command: log in with ssh -t and no command for the console"
+        return True
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        log.warning("%s from %s: refused the subsystem %r", self.member.name, self.peer, subsystem[:40])
+        return False
+
+    def session_started(self) -> None:
+        assert self.chan is not None
+        if self._refusal:
+            self._say(self._refusal)
+            self.chan.exit(1)
+            return
+        limit = self.server.serve.max_sessions
+        if len(self.server.sessions) >= limit:
+            log.warning("%s from %s: refused, %d sessions open already", self.member.name, self.peer, limit)
+            self._say(f"{limit} sessions are open already, the most this server allows: try again later")
+            self.chan.exit(1)
+            return
+        self.server.sessions.append(self)
+        loop = asyncio.get_running_loop()
+        self._last_input = loop.time()
+        idle = self.server.serve.idle_timeout
+        if idle:
+            self._idle = loop.call_later(idle, self._check_idle)
+        self.task = asyncio.create_task(self._run(), name=f"console:{self.member.name}")
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._last_input = asyncio.get_running_loop().time()
+        if self.terminal is not None:
+            self.terminal.feed(data)
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        if self.terminal is not None and width > 0 and height > 0:
+            self.terminal.resize(width, height)
+
+    def eof_received(self) -> bool:
+        self.end("")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.chan = None
+        self.end("")
+
+    # --- the console ----------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self.terminal is not None
+        log.info("%s (%s) opened a console from %s", self.member.name, self.member.role, self.peer)
+        try:
+            app = AiosApp(
+                self.server.poller,
+                self.server.ops_for(self.member),
+                self.server.settings_for(self.term_type),
+                owns_poller=False,
+            )
+            app.driver_class = driver_for(self.terminal)
+            self.app = app
+            await app.run_async(size=self.terminal.size)
+        except Exception:
+            log.exception("%s: the console failed", self.member.name)
+            self._goodbye, self._status = self._goodbye or "the console failed (see the server's log)", 1
+        finally:
+            if self._idle is not None:
+                self._idle.cancel()
+            self.server._ended(self)
+            chan = self.chan
+            if chan is not None:
+                if self._goodbye:
+                    self._say(self._goodbye)
+                with contextlib.suppress(OSError):
+                    chan.exit(self._status)
+
+    def end(self, why: str, status: int = 0) -> None:
+        """Close the console; ``why`` is said on the terminal once it is restored."""
+        if why and not self._goodbye:
+            self._goodbye, self._status = why, status
+        if self.terminal is not None:
+            self.terminal.end_input()
+        if self.app is not None:
+            self.app.exit()
+        elif self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def _check_idle(self) -> None:
+        idle = self.server.serve.idle_timeout
+        loop = asyncio.get_running_loop()
+        left = self._last_input + idle - loop.time()
+        if left > 0:
+            self._idle = loop.call_later(left, self._check_idle)
+            return
+        log.info("%s from %s: idle for %g s, closing", self.member.name, self.peer, idle)
+        self.end(f"no key pressed for {idle:g} s: the session is closed", status=1)
+
+    def _send(self, data: bytes) -> None:
+        chan = self.chan
+        if chan is None or chan.is_closing():
+            return
+        if chan.get_write_buffer_size() > MAX_UNSENT:
+            log.warning("%s from %s: the client reads too slowly, closing", self.member.name, self.peer)
+            self.chan = None
+            chan.close()
+            self.end("")
+            return
+        chan.write(data)
+
+    def _say(self, sentence: str) -> None:
+        """One line for the client: on its terminal (a PTY has no separate stderr), else on stderr."""
+        chan = self.chan
+        if chan is not None and not chan.is_closing():
+            line = f"aios-tui serve: {sentence}\r\n".encode()
+            if self.terminal is not None:
+                chan.write(line)
+            else:
+                chan.write_stderr(line)
