@@ -31,6 +31,11 @@ _ESCAPES = re.compile(
 _CUP = re.compile(rb"\x1b\[(\d+);(\d+)H")
 
 
+def plain(out: bytes | bytearray) -> str:
+    """What a terminal was sent, without its escape sequences."""
+    return _ESCAPES.sub(b"", bytes(out)).decode("utf-8", errors="replace")
+
+
 @dataclass
 class Keys:
     viewer: asyncssh.SSHKey
@@ -108,7 +113,7 @@ class Terminal:
 
     @property
     def text(self) -> str:
-        return _ESCAPES.sub(b"", bytes(self.out)).decode("utf-8", errors="replace")
+        return plain(self.out)
 
     @property
     def rows_drawn(self) -> int:

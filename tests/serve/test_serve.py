@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import re
 import stat
 from pathlib import Path
 
@@ -346,3 +348,68 @@ def test_the_console_server_is_built_from_the_settings(tmp_path: Path, keys: Key
     member = next(m for m in members.values() if m.role is Role.VIEWER)
     ops = server.ops_for(member)
     assert (ops.actor.user, ops.actor.role, ops.read_only) == ("viewer-key", Role.VIEWER, True)
+
+
+async def test_the_serve_command_listens_serves_and_stops_on_sigterm(tmp_path: Path, keys: Keys) -> None:
+    """``aios-tui serve`` as the README starts it: the port and host key printed, a console served, and
+    SIGTERM closing the session with a sentence."""
+    import signal
+    import sys
+
+    authorized = write_authorized_keys(tmp_path / "authorized_keys", keys)
+    env = {
+        **os.environ,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "AIOS_TUI_AUDIT_PATH": str(tmp_path / "audit.jsonl"),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aios_tui.cli",
+        "serve",
+        "--sim",
+        "--sim-nodes",
+        "20",
+        "--port",
+        "0",
+        "--authorized-keys",
+        str(authorized),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        found = re.search(
+            r"port (\d+), host key (SHA256:\S+); 3 keys \(admin-key, operator-key, viewer-key\)", line
+        )
+        assert found, line
+        port = int(found[1])
+        host_key = load_host_key(tmp_path / "state" / "aios-tui" / "ssh_host_ed25519_key")
+        assert host_key.get_fingerprint("sha256") == found[2]
+        known = tmp_path / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{port} {host_key.export_public_key().decode()}")
+        conn = await asyncssh.connect(
+            "127.0.0.1",
+            port,
+            username="x",
+            client_keys=[keys.viewer],
+            known_hosts=str(known),
+            agent_path=None,
+            config=None,
+        )
+        client = await conn.create_process(term_type="xterm", term_size=(100, 30), encoding=None)
+        term = Terminal(conn, client)
+        await term.wait_for("Nodes", within=20)
+        proc.send_signal(signal.SIGTERM)
+        await term.wait_for("aios-tui serve: the server is shutting down")
+        assert await asyncio.wait_for(proc.wait(), 15) == 128 + signal.SIGTERM
+        log = (await proc.stderr.read()).decode()
+        assert "viewer-key (viewer, SHA256:" in log and "logged in from 127.0.0.1" in log
+        await term.close()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
