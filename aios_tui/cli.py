@@ -533,13 +533,11 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     """``[serve]`` with the subcommand's flags on top."""
-    from aios_tui.config import ConfigError as _ConfigError
-
     serve = settings.serve
     changes: dict[str, Any] = {}
     if args.listen is not None:
         if not args.listen.strip():
-            raise _ConfigError(None, "--listen", "an address", args.listen)
+            raise ConfigError(None, "--listen", "an address", args.listen)
         changes["listen"] = args.listen.strip()
     if args.port is not None:
         try:
@@ -547,7 +545,7 @@ def _serve_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         except ValueError:
             port = -1
         if not 0 <= port <= 65535:
-            raise _ConfigError(None, "--port", "an integer from 0 to 65535", args.port)
+            raise ConfigError(None, "--port", "an integer from 0 to 65535", args.port)
         changes["port"] = port
     for flag, key in (("authorized_keys", "authorized_keys"), ("host_key", "host_key")):
         value = getattr(args, flag)
