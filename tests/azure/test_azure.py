@@ -764,3 +764,20 @@ async def test_the_console_shows_the_azure_pools(scene: Scene, tmp_path: Path) -
     screen = await pools_view(azure_source(scene.url), tmp_path)
     for text in ("gpu-batch", "vmss", "prod-aks/gpu", "aks", "prod-aks/spotgpu"):
         assert text in screen, text
+
+
+async def test_a_fetch_lists_scale_sets_and_clusters_once_per_subscription(
+    scene: Scene, source: CloudSource
+) -> None:
+    """instances() and pools() both need a subscription's scale sets and AKS clusters: one fetch lists
+    each once, whichever asks first (they asked twice), and the next fetch lists them again."""
+    for n in (1, 2):
+        data = await source.fetch()
+        assert data.problems == ()
+        for op in ("VirtualMachineScaleSets_ListAll", "ManagedClusters_List"):
+            firsts = [  # a listing's first page: the next ones carry the $skiptoken of their nextLink
+                r for r in scene.arm.requests
+                if r.operation == op and SUB_A in r.path and "$skiptoken" not in r.query
+            ]  # fmt: skip
+            assert len(firsts) == n, op
+    assert pool(data, "gpu-batch").nodes == 2, "what both listings read is still whole"

@@ -56,6 +56,7 @@ priced by the settings' ``[[azure.prices]]`` or not at all.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -234,6 +235,10 @@ class AzureProvider:
         }
         self._skus_read: set[str] = set()
         self._sizes_lock = threading.Lock()
+        # One fetch's listings that instances() and pools() both read (scale sets, clusters), listed once.
+        self._shared: dict[tuple[str, str], concurrent.futures.Future[list[Any] | None]] = {}
+        # The VMs of a subscription's scale sets, one call each, side by side rather than one after another.
+        self._fanout = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="azure-vmss")
 
     # --- plumbing ----------------------------------------------------------------------------------------
 
@@ -246,6 +251,8 @@ class AzureProvider:
                 "no Azure subscription to list: set [azure] subscriptions in the settings, or "
                 "AZURE_SUBSCRIPTION_ID, or choose one with az account set"
             )
+        with self._lock:
+            self._shared = {}
         try:
             self._credential.get_token(self._token_scope)
         except CredentialUnavailableError:
@@ -339,11 +346,28 @@ class AzureProvider:
         client = self._client(api, subscription)
         return self._call(where, problems, lambda: list(fn(client)), subscription)
 
+    def _once(
+        self, api: str, op: str, subscription: str, problems: Problems, fn: Callable[[Any], Any]
+    ) -> list[Any]:
+        """:meth:`_list`, asked once per fetch whichever of instances() and pools() asks first; the other
+        waits for that answer (a problem is said by the first; an error fails both)."""
+        with self._lock:
+            future = self._shared.get((op, subscription))
+            first = future is None
+            if future is None:
+                future = self._shared[(op, subscription)] = concurrent.futures.Future()
+        if first:
+            try:
+                future.set_result(self._list(api, op, subscription, problems, fn))
+            except BaseException as exc:
+                future.set_exception(exc)
+        return list(future.result() or ())
+
     def _scale_sets(self, subscription: str, problems: Problems) -> list[Any]:
-        return (
-            self._list("compute", "virtualMachineScaleSets list", subscription, problems, _all_scale_sets)
-            or []
-        )
+        return self._once("compute", "virtualMachineScaleSets list", subscription, problems, _all_scale_sets)
+
+    def _clusters(self, subscription: str, problems: Problems) -> list[Any]:
+        return self._once("aks", "managedClusters list", subscription, problems, _all_clusters)
 
     def _in_regions(self, location: object) -> bool:
         return not self.regions or _region(location) in self.regions
@@ -400,9 +424,7 @@ class AzureProvider:
             except MALFORMED as exc:
                 problems.skip("VM status", exc)
         scale_sets = self._scale_sets(subscription, problems)
-        clusters = _NodeGroups(
-            self._list("aks", "managedClusters list", subscription, problems, _all_clusters) or ()
-        )
+        clusters = _NodeGroups(self._clusters(subscription, problems))
         vms = [v for v in vms if self._in_regions(getattr(v, "location", ""))]
         scale_sets = [s for s in scale_sets if self._in_regions(getattr(s, "location", ""))]
         self._learn_sizes(
@@ -420,22 +442,28 @@ class AzureProvider:
                 continue
             if instance is not None:
                 out.append(instance)
+        uniform: list[
+            tuple[Any, str, str]
+        ] = []  # GPU scale sets of Uniform orchestration: (set, size, group)
         for s in scale_sets:
             try:
                 size = _scale_set_size(s)
                 if not self._is_gpu(size) or str(s.orchestration_mode or "Uniform") == "Flexible":
                     continue  # a Flexible scale set's VMs are in the VM list, with their scale set named
-                rg = _resource_group(str(s.id))
+                uniform.append((s, size, _resource_group(str(s.id))))
             except MALFORMED as exc:
                 problems.skip("scale set", exc)
-                continue
-            members = self._list(
+        listings = self._fanout.map(
+            lambda one: self._list(
                 "compute",
                 "virtualMachineScaleSets virtualMachines list",
                 subscription,
                 problems,
-                partial(_scale_set_vms, rg, str(s.name)),
-            )
+                partial(_scale_set_vms, one[2], str(one[0].name)),
+            ),
+            uniform,
+        )
+        for (s, size, _), members in zip(uniform, listings, strict=True):
             for m in members or ():
                 try:
                     out.append(self._scale_set_vm(m, s, size, clusters))
@@ -496,7 +524,7 @@ class AzureProvider:
     def pools(self, subscription: str) -> Listing[CloudPool]:
         problems = Problems(log, "azure")
         scale_sets = self._scale_sets(subscription, problems)
-        cluster_list = self._list("aks", "managedClusters list", subscription, problems, _all_clusters) or []
+        cluster_list = self._clusters(subscription, problems)
         clusters = _NodeGroups(cluster_list)
         scale_sets = [s for s in scale_sets if self._in_regions(getattr(s, "location", ""))]
         agent_pools: list[tuple[Any, Any]] = []
@@ -627,6 +655,7 @@ class AzureProvider:
             raise SourceError(f"cannot scale {pool.name}: unknown pool kind {pool.kind!r}")
 
     def close(self) -> None:
+        self._fanout.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
         for c in clients:
