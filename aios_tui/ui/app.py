@@ -135,6 +135,7 @@ class AiosApp(App[None]):
         live: bool = True,
         clock: Callable[[], float] = clock.now,
         owns_poller: bool = True,
+        who: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         super().__init__()
         self.poller = poller
@@ -142,6 +143,10 @@ class AiosApp(App[None]):
         """False: the poller is shared and its owner starts and stops it (``aios-tui serve``: one poller,
         a console per SSH session); the app only follows its updates, and leaves the process's garbage
         collector alone (other consoles live in the same process)."""
+        self.who = who
+        """``aios-tui serve``: the sessions on the same server, a line each, read when ``:who`` opens (who is
+        connected, with what role, whom they follow, what they are running). The server keeps the sessions;
+        the app only reads this. None: a console of its own."""
         self.ops = ops
         self.settings = settings or Settings()
         self.live = live
@@ -504,6 +509,13 @@ class AiosApp(App[None]):
         ]
         self.notify("\n".join(lines), title="Contexts", timeout=8)
 
+    def _who(self) -> None:
+        """``:who``: who is connected to the same ``aios-tui serve``, and who is acting."""
+        if self.who is None:
+            self.notify(":who lists the sessions of a console served over SSH (aios-tui serve)", timeout=4)
+            return
+        self.push_screen(TextScreen("Who is connected", "\n".join(self.who())))
+
     # --- command mode -----------------------------------------------------------------------------------
 
     def run_command(self, line: str) -> None:
@@ -548,6 +560,8 @@ class AiosApp(App[None]):
             self._theme_command(args)
         elif cmd in ("ctx", "context", "contexts"):
             self._contexts()
+        elif cmd == "who":
+            self._who()
         elif (action := lookup(cmd)) is not None:
             self._action_command(action.name, args)
         else:

@@ -8,13 +8,28 @@ task) at its own terminal size, with its own :class:`~aios_tui.ops.Ops` acting a
 (audit lines carry the key's fingerprint); the poller is one, started here, so N sessions cost the sources
 what one does. Actions are limited per key (:class:`~aios_tui.ops.ActionRate`, enforced by ``Ops``).
 
-Only interactive terminals are served: a shell request after a PTY request. A command, a shell without a
-PTY, subsystems (SFTP), port forwarding, agent and X11 forwarding are refused; so are sessions past
-``[serve] max_sessions``, and a session idle past ``idle_timeout`` is closed, each with a sentence saying
-why. Unknown keys fail authentication, with a banner naming the key's fingerprint and a line in the log.
+Only interactive terminals are served: a shell request after a PTY request, or the one command
+``follow NAME`` after a PTY request (below). Any other command, a shell without a PTY, subsystems (SFTP),
+port forwarding, agent and X11 forwarding are refused; so are sessions past ``[serve] max_sessions``, and a
+session idle past ``idle_timeout`` is closed, each with a sentence saying why. Unknown keys fail
+authentication, with a banner naming the key's fingerprint and a line in the log.
 
-A session is a consumer of the poller like any other (``Poller.updates``): a read-only follower of another
-session could be added as one more consumer sharing that session's :class:`Session` state.
+**Followers** (the incident bridge): ``ssh -t -p 2222 host follow alice`` shows alice's console, read-only,
+as tmate's and upterm's read-only links do. The login chooses it, not a key inside a console: a follower
+never has a console of its own (no app, no ``Ops``), so there is nothing its keys could reach and its role
+does not matter; ``q``, ``ctrl+c`` or ``ctrl+d`` stop following, every other key is dropped. What alice's
+console sends her terminal is sent to each follower too (:attr:`SessionTerminal.mirrors
+<aios_tui.ui.ssh_driver.SessionTerminal.mirrors>`, less clipboard writes), and her console repaints its whole
+screen when one joins. The follower sees alice's size: a terminal at least that large shows it at the top
+left; a smaller one shows a line saying how large it must be until it is (or hers shrinks). A name with
+several consoles open is followed in its newest; a name with none is told so (exit 1). When alice's console
+closes, each follower is told so and exits 0. A follower counts against ``max_sessions``, and idles only
+when the console it follows does. Following is not an action: it is not audited, it is logged (who
+follows whom, from where), and the leader's console says who joined and left.
+
+Everyone sees who is connected: ``:who`` in any console lists every session (name and role from the key,
+where from, its console or whom it follows) and, for a console running an action, the action; the app reads
+it through a callback (:meth:`ConsoleServer.who`) and keeps no registry of its own.
 """
 
 from __future__ import annotations
@@ -59,6 +74,15 @@ KEEPALIVE_S = 30.0
 MAX_UNSENT = 8 * 1024 * 1024
 """Bytes of screen updates queued for a client that does not read them before its session is closed."""
 DEFAULT_SIZE = (80, 24)
+STOP_FOLLOWING = (b"q", b"Q", b"\x03", b"\x04")
+"""Keys that end a follow: q, ctrl+c, ctrl+d (the follower's terminal is in no special input mode)."""
+_FOLLOW_START = b"\x1b[?1049h\x1b[?25l\x1b[?7l"
+"""A follower's terminal: the alternate screen, no cursor, no line wrap (no mouse, paste or kitty modes: its
+keys stay plain)."""
+_FOLLOW_END = b"\x1b[0m\x1b[?7h\x1b[?25h\x1b[?1049l"
+_CLEAR = b"\x1b[0m\x1b[2J\x1b[H"
+_CLIPBOARD = re.compile(rb"\x1b\]52;[^\x07\x1b]*(?:\x07|\x1b\\)")
+"""OSC 52: the leader's ``Y`` sets the leader's clipboard, not the followers'."""
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
 _HARMLESS = frozenset({"restrict", "no-port-forwarding", "no-agent-forwarding", "no-x11-forwarding"})
@@ -300,6 +324,31 @@ class ConsoleServer:
             audit_hook=False,  # the server's own Ops audits what a backend does on its own
         )
 
+    def who(self, asking: Session | None = None) -> list[str]:
+        """Who is connected, a line each, oldest first: name and role (from the key), where from, the
+        console's size or whom they follow, and the actions their console is running (``:who``)."""
+        lines = [f"{len(self.sessions)} connected to this aios-tui serve:"]
+        for s in self.sessions:
+            leader = s.following
+            if leader is not None:
+                what = f"follows {leader.member.name} (read-only)"
+            else:
+                width, height = s.terminal.size if s.terminal is not None else DEFAULT_SIZE
+                what = f"console {width}x{height}"
+                if s.followers:
+                    what += f", followed by {', '.join(f.member.name for f in s.followers)}"
+            line = f"  {s.member.name:<16} {s.member.role.value:<8} {what}, from {s.peer}"
+            running = [r.plan.title for r in s.app.running] if s.app is not None else []
+            if running:
+                line += f"; ACTING: {'; '.join(running)}"
+            lines.append(line + ("  (you)" if s is asking else ""))
+        return lines
+
+    def console_of(self, name: str) -> Session | None:
+        """The newest console open under ``name`` (a follower has none), or None."""
+        consoles = [s for s in self.sessions if s.member.name == name and s.app is not None]
+        return consoles[-1] if consoles else None
+
     def settings_for(self, term_type: str) -> Settings:
         if self.ascii_for is None:
             return self.settings
@@ -414,6 +463,14 @@ class Session(asyncssh.SSHServerSession[bytes]):
         self._status = 0
         self._idle: asyncio.TimerHandle | None = None
         self._last_input = 0.0
+        self.following: Session | None = None
+        """The console this session follows, read-only (``follow NAME``); None for a console."""
+        self.followers: list[Session] = []
+        """The sessions following this console."""
+        self._follow = ""
+        """The name asked for by ``follow NAME``."""
+        self._fits = False
+        """This follower's terminal is at least as large as the console it follows."""
 
     # --- what the client asks for ---------------------------------------------------------------------
 
@@ -434,8 +491,15 @@ class Session(asyncssh.SSHServerSession[bytes]):
         return True
 
     def exec_requested(self, command: str) -> bool:
+        words = command.split()
+        if len(words) == 2 and words[0] == "follow":
+            self._follow = words[1]
+            return True
         log.warning("%s from %s: refused a command", self.member.name, self.peer)
-        self._refusal = "this server runs no command: log in with ssh -t and no command for the console"
+        self._refusal = (
+            "this server runs no command: log in with ssh -t and no command for the console "
+            "(or ssh -t … follow NAME to follow someone's, read-only)"
+        )
         return True
 
     def subsystem_requested(self, subsystem: str) -> bool:
@@ -444,6 +508,8 @@ class Session(asyncssh.SSHServerSession[bytes]):
 
     def session_started(self) -> None:
         assert self.chan is not None
+        if self._follow and self.terminal is None:
+            self._refusal = f"following needs a terminal: ssh -t … follow {self._follow}"
         if self._refusal:
             self._say(self._refusal)
             self.chan.exit(1)
@@ -454,22 +520,42 @@ class Session(asyncssh.SSHServerSession[bytes]):
             self._say(f"{limit} sessions are open already, the most this server allows: try again later")
             self.chan.exit(1)
             return
+        leader = self.server.console_of(self._follow) if self._follow else None
+        if self._follow and leader is None:
+            log.info("%s from %s: nobody named %r to follow", self.member.name, self.peer, self._follow[:64])
+            open_now = sorted({s.member.name for s in self.server.sessions if s.app is not None})
+            listed = f"consoles open now: {', '.join(open_now)}" if open_now else "no console is open now"
+            self._say(f"nobody named {self._follow!r} has a console open here ({listed})")
+            self.chan.exit(1)
+            return
         self.server.sessions.append(self)
         loop = asyncio.get_running_loop()
         self._last_input = loop.time()
         idle = self.server.serve.idle_timeout
         if idle:
             self._idle = loop.call_later(idle, self._check_idle)
-        self.task = asyncio.create_task(self._run(), name=f"console:{self.member.name}")
+        if leader is not None:
+            self._start_following(leader)
+        else:
+            self.task = asyncio.create_task(self._run(), name=f"console:{self.member.name}")
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self._last_input = asyncio.get_running_loop().time()
+        if self._follow:  # a follower's keys reach no console: only the ones that stop following count
+            leader = self.following
+            if leader is not None and any(key in data for key in STOP_FOLLOWING):
+                self._stop_following(f"you stopped following {leader.member.name}")
+            return
         if self.terminal is not None:
             self.terminal.feed(data)
 
     def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
         if self.terminal is not None and width > 0 and height > 0:
             self.terminal.resize(width, height)
+            if self.following is not None:
+                self._fit()
+            for follower in list(self.followers):
+                follower._fit()
 
     def eof_received(self) -> bool:
         self.end("")
@@ -490,6 +576,7 @@ class Session(asyncssh.SSHServerSession[bytes]):
                 self.server.ops_for(self.member),
                 self.server.settings_for(self.term_type),
                 owns_poller=False,
+                who=lambda: self.server.who(self),
             )
             app.driver_class = driver_for(self.terminal)
             self.app = app
@@ -500,6 +587,8 @@ class Session(asyncssh.SSHServerSession[bytes]):
         finally:
             if self._idle is not None:
                 self._idle.cancel()
+            for follower in list(self.followers):
+                follower._stop_following(f"{self.member.name}'s console closed: following ended")
             self.server._ended(self)
             chan = self.chan
             if chan is not None:
@@ -509,7 +598,10 @@ class Session(asyncssh.SSHServerSession[bytes]):
                     chan.exit(self._status)
 
     def end(self, why: str, status: int = 0) -> None:
-        """Close the console; ``why`` is said on the terminal once it is restored."""
+        """Close the console (or the follow); ``why`` is said on the terminal once it is restored."""
+        if self._follow:
+            self._stop_following(why, status)
+            return
         if why and not self._goodbye:
             self._goodbye, self._status = why, status
         if self.terminal is not None:
@@ -522,12 +614,89 @@ class Session(asyncssh.SSHServerSession[bytes]):
     def _check_idle(self) -> None:
         idle = self.server.serve.idle_timeout
         loop = asyncio.get_running_loop()
-        left = self._last_input + idle - loop.time()
+        last = self._last_input
+        if self.following is not None:  # a follower watches: it idles when the console it follows does
+            last = max(last, self.following._last_input)
+        left = last + idle - loop.time()
         if left > 0:
             self._idle = loop.call_later(left, self._check_idle)
             return
         log.info("%s from %s: idle for %g s, closing", self.member.name, self.peer, idle)
         self.end(f"no key pressed for {idle:g} s: the session is closed", status=1)
+
+    # --- following ------------------------------------------------------------------------------------
+
+    def _start_following(self, leader: Session) -> None:
+        assert leader.terminal is not None
+        self.following = leader
+        leader.followers.append(self)
+        leader.terminal.mirrors.append(self._mirror)
+        log.info(
+            "%s (%s, %s) from %s follows %s's console (read-only)",
+            self.member.name,
+            self.member.role,
+            self.member.fingerprint,
+            self.peer,
+            leader.member.name,
+        )
+        self._send(_FOLLOW_START)
+        self._fit()
+        leader._notify(f"{self.member.name} ({self.member.role}) is following", "Read-only follower")
+
+    def _fit(self) -> None:
+        """Show the leader's screen if this terminal is large enough for it, else a line saying how large
+        it must be (called on joining and on either one's resize)."""
+        leader = self.following
+        if leader is None or leader.terminal is None or self.terminal is None:
+            return
+        (width, height), (mine_w, mine_h) = leader.terminal.size, self.terminal.size
+        self._fits = mine_w >= width and mine_h >= height
+        self._send(_CLEAR)
+        if self._fits:
+            leader.terminal.repaint()
+        else:
+            line = (
+                f"aios-tui serve: {leader.member.name}'s console is {width}x{height}, this terminal "
+                f"{mine_w}x{mine_h}: make it at least {width}x{height} to follow it (q stops following)"
+            )
+            self._send(line.encode())
+
+    def _mirror(self, data: bytes) -> None:
+        """What the followed console sends its own terminal."""
+        if self._fits:
+            self._send(_CLIPBOARD.sub(b"", data) if b"\x1b]52;" in data else data)
+
+    def _stop_following(self, why: str, status: int = 0) -> None:
+        """End the follow (the follower left, pressed q, or the console it follows closed); ``why`` is
+        said once its terminal is restored."""
+        leader = self.following
+        if self._idle is not None:
+            self._idle.cancel()
+        if leader is None:  # not following (yet, or any more)
+            self.server._ended(self)
+            return
+        self.following = None
+        with contextlib.suppress(ValueError):
+            leader.followers.remove(self)
+        if leader.terminal is not None:
+            with contextlib.suppress(ValueError):
+                leader.terminal.mirrors.remove(self._mirror)
+        self.server._ended(self)
+        log.info("%s from %s stopped following %s", self.member.name, self.peer, leader.member.name)
+        leader._notify(f"{self.member.name} stopped following", "Read-only follower")
+        chan = self.chan
+        if chan is not None and not chan.is_closing():
+            self._send(_FOLLOW_END)
+            if why:
+                self._say(why)
+            with contextlib.suppress(OSError):
+                chan.exit(status)
+
+    def _notify(self, sentence: str, title: str) -> None:
+        """A note on this console's screen (and so on its followers')."""
+        app = self.app
+        if app is not None and app.is_running:
+            app.call_later(app.notify, sentence, title=title, timeout=6)
 
     def _send(self, data: bytes) -> None:
         chan = self.chan

@@ -8,7 +8,10 @@ is the far end of the channel (its line discipline is the client's: the server h
 - what the app writes is gathered and sent when it flushes (once a frame), or at the loop's next turn;
 - what the client types comes in through :meth:`SessionTerminal.feed` and is parsed by Textual's own
   :class:`~textual._xterm_parser.XTermParser` in a task of the app's (so it carries the app's context);
-- the size comes from the PTY request and each window-change request (:meth:`SessionTerminal.resize`).
+- the size comes from the PTY request and each window-change request (:meth:`SessionTerminal.resize`);
+- while the app is in application mode, what it sends is also handed to the terminal's
+  :attr:`~SessionTerminal.mirrors` (read-only followers of the session); the sequences that open and close
+  application mode are not (a follower's terminal is set up by whoever follows, and its input stays its own).
 
 The escape sequences that open and close application mode are LinuxDriver's (alternate screen, mouse,
 bracketed paste, focus events, the kitty keyboard protocol and the synchronized-output query).
@@ -51,6 +54,10 @@ class SessionTerminal:
         self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
         self.input: asyncio.Queue[str | None] = asyncio.Queue()
         self.driver: SSHDriver | None = None
+        self.mirrors: list[Callable[[bytes], None]] = []
+        """Also shown what the app draws, while :attr:`mirroring` (followers' terminals: read-only)."""
+        self.mirroring = False
+        """The app is in application mode: its frames are mirrored (set by the driver)."""
 
     def feed(self, data: bytes) -> None:
         """Bytes the client typed (UTF-8; a sequence split across two packets is joined)."""
@@ -69,6 +76,16 @@ class SessionTerminal:
 
     def send(self, data: bytes) -> None:
         self._send(data)
+        if self.mirroring:
+            for mirror in list(self.mirrors):
+                mirror(data)
+
+    def repaint(self) -> None:
+        """Have the app draw its whole screen again (a follower joined: it has seen nothing yet)."""
+        driver = self.driver
+        if driver is not None:
+            app = driver._app
+            app.call_later(app.refresh, repaint=True, layout=True)
 
 
 class SSHDriver(Driver):
@@ -120,6 +137,7 @@ class SSHDriver(Driver):
         write("\x1b[?2004h")  # bracketed paste
         write("\x1b[?7l")  # no line wrap
         self.flush()
+        self.terminal.mirroring = True
         # Created here, the task runs in the app's context (Textual's active_app is a context variable).
         self._reader = asyncio.create_task(self._read_input(), name="ssh-input")
 
@@ -130,6 +148,8 @@ class SSHDriver(Driver):
 
     def stop_application_mode(self) -> None:
         self.disable_input()
+        self.flush()  # the last frame is still mirrored; leaving application mode is this terminal's alone
+        self.terminal.mirroring = False
         write = self.write
         write("\x1b[?2004l")
         write("\x1b[?7h")
@@ -143,6 +163,7 @@ class SSHDriver(Driver):
 
     def close(self) -> None:
         self.flush()
+        self.terminal.mirroring = False
         self.terminal.driver = None
 
     def _mouse_reporting(self, *, on: bool) -> None:

@@ -84,7 +84,8 @@ async def test_an_operator_scales_an_endpoint_audited_under_its_keys_name(served
     # that moment, as a person reading the plan would.
     await until(lambda: getattr(session.app.screen, "shown_at", math.inf) < math.inf)  # type: ignore[union-attr]
     term.press("\r")  # confirm
-    await until(lambda: any(e.outcome == "ok" for e in served.audit.read()), 10, "the audited scale")
+    # The end line, not the first "ok": a step's line is "ok" too, and is written before it.
+    await until(lambda: any(e.phase == "end" for e in served.audit.read()), 10, "the audited scale")
     lines = [e for e in served.audit.read() if e.action == "scale"]
     assert (lines[0].phase, lines[-1].phase, lines[-1].outcome) == ("intent", "end", "ok")
     for entry in lines:
