@@ -588,9 +588,10 @@ async def _serve(settings: Settings, ascii_fixed: bool, out: TextIO) -> int:
         )
         return EXIT_CANNOT
     names = sorted({m.name for m in members.values()})
+    keys = f"{len(members)} key{'s' if len(members) != 1 else ''}"
     out.write(
         f"aios-tui serve: listening on {settings.serve.listen} port {server.port}, host key "
-        f"{host_key.get_fingerprint('sha256')}; {len(members)} keys ({', '.join(names)}) from {keys_path}\n"
+        f"{host_key.get_fingerprint('sha256')}; {keys} ({', '.join(names)}) from {keys_path}\n"
     )
     out.flush()
     log.info("serve: listening on %s:%d for %s", settings.serve.listen, server.port, ", ".join(names))

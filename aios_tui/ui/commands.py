@@ -28,6 +28,7 @@ APP_COMMANDS: Mapping[str, str] = {
     "sort": "sort the pane by a column: :sort COLUMN",
     "theme": "switch the colour theme: :theme NAME",
     "ctx": "the contexts and sources, and which context is watched",
+    "who": "who is connected to this aios-tui serve, as what, following whom, acting on what",
 }
 
 

@@ -28,7 +28,7 @@ GENERAL = [
     (
         ":",
         "command mode: :nodes :gpus :jobs :endpoints :pods (:po) :events [15m] :idle :health :pools :free "
-        ":ctx :sort COL :theme NAME :audit :q, "
+        ":ctx :sort COL :theme NAME :audit :who (under aios-tui serve) :q, "
         "and every action below with the CLI's arguments (tab completes)",
     ),
     ("i", "allocated-but-idle GPUs: under 5% for the idle window, owner, idle for, $/h (:idle)"),
