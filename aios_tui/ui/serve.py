@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import re
@@ -53,7 +54,7 @@ from aios_tui.config import ConfigError, Settings
 from aios_tui.ops import ActionRate, Actor, AuditLog, Ops, Role
 from aios_tui.ops.audit import private_dir
 from aios_tui.poll import Poller
-from aios_tui.ui.app import AiosApp
+from aios_tui.ui.app import YOUNG_COLLECTION, AiosApp
 from aios_tui.ui.ssh_driver import SessionTerminal, driver_for
 
 __all__ = [
@@ -264,9 +265,15 @@ class ConsoleServer:
         self._rates: dict[str, ActionRate] = {}
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._streams = (sys.stdout, sys.stderr)
+        self._gc_threshold = gc.get_threshold()
         self.port = 0
 
     async def start(self) -> None:
+        # The server owns the process: its youngest generation is collected every YOUNG_COLLECTION
+        # allocations, as a console's is (each session's app leaves the collector alone). At Python's 700, 20
+        # sessions spent 41 % of a core collecting (bench/bench_serve.py, docs/benchmarks.md).
+        self._gc_threshold = gc.get_threshold()
+        gc.set_threshold(YOUNG_COLLECTION, *self._gc_threshold[1:])
         self.poller.start()
         self._acceptor = await asyncssh.create_server(
             lambda: _Connection(self),
@@ -290,7 +297,9 @@ class ConsoleServer:
         self.port = self._acceptor.get_port()
 
     async def close(self) -> None:
-        """Close every session (each is told), stop listening, then stop the poller."""
+        """Close every session (each is told), stop listening, then stop the poller (and give the process
+        its collector's threshold back)."""
+        gc.set_threshold(*self._gc_threshold)
         if self._acceptor is not None:
             self._acceptor.close()
         for session in list(self.sessions):
