@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from aios_tui.domain import NA, Condition, Node, NodePool
+from aios_tui.domain.errors import redact
 from aios_tui.domain.text import clean
 from aios_tui.domain.units import Metric, is_na
 from aios_tui.sources.base import SourceData, SourceError
@@ -57,6 +58,8 @@ __all__ = [
     "SpotPrice",
     "malformed",
     "price_overrides",
+    "quiet",
+    "remote_message",
 ]
 
 log = logging.getLogger("aios_tui.sources.cloud")
@@ -539,3 +542,20 @@ def malformed(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"the answer lacks {clean(exc.args[0] if exc.args else '', 60)}"
     return f"the answer has a value of the wrong type or form ({type(exc).__name__})"
+
+
+def remote_message(message: object) -> str:
+    """A cloud's own error message, fit to show: one line, anything like a credential masked
+    (:func:`~aios_tui.domain.errors.redact`), escapes gone, cut at 240 characters; "" for none."""
+    if not isinstance(message, str):
+        return ""
+    return clean(redact(" ".join(message.split())), 240).strip()
+
+
+def quiet(*loggers: str) -> None:
+    """Hold an SDK's loggers at WARNING (at INFO or DEBUG they log request headers, signed or bearing tokens),
+    unless they were set higher already."""
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:
+            logger.setLevel(logging.WARNING)

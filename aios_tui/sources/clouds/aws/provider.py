@@ -41,7 +41,6 @@ from botocore.parsers import ResponseParserError
 
 from aios_tui.domain import NA
 from aios_tui.domain.clock import now_utc
-from aios_tui.domain.errors import redact
 from aios_tui.domain.text import clean
 from aios_tui.sources.base import SourceError
 from aios_tui.sources.clouds.aws.prices import CATALOGUE
@@ -52,6 +51,8 @@ from aios_tui.sources.clouds.base import (
     Listing,
     Problems,
     SpotPrice,
+    quiet,
+    remote_message,
 )
 
 __all__ = ["AwsProvider"]
@@ -115,10 +116,7 @@ class AwsProvider:
         max_attempts: int = 3,
         session_factory: Callable[..., Any] | None = None,
     ) -> None:
-        for name in ("botocore", "boto3"):  # at DEBUG they log signed request headers
-            logger = logging.getLogger(name)
-            if logger.level < logging.WARNING:
-                logger.setLevel(logging.WARNING)
+        quiet("botocore", "boto3")  # at DEBUG they log signed request headers
         self.regions = tuple(regions)
         self.scopes = self.regions
         self._endpoint = endpoint_url or None
@@ -221,7 +219,7 @@ class AwsProvider:
             if code in _THROTTLED:
                 raise SourceError(f"AWS is throttling {where} ({code}) after retries: backing off") from None
             why = "access denied" if code in _DENIED else code
-            said = _said(error.get("Message"))
+            said = remote_message(error.get("Message"))
             if said:
                 why += f" ({said})"
             if problems is None:
@@ -698,15 +696,6 @@ def _zones(g: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _suspended(g: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(p["ProcessName"]) for p in g.get("SuspendedProcesses") or () if p.get("ProcessName"))
-
-
-def _said(message: object) -> str:
-    """AWS's own error message, fit to show: one line, anything like a credential masked, escapes gone, cut.
-    (It may name the caller's ARN, which is no secret; keys and tokens never appear in it, and are masked if
-    they did.)"""
-    if not isinstance(message, str):
-        return ""
-    return clean(redact(" ".join(message.split())), 240)
 
 
 def _accelerators(t: Mapping[str, Any]) -> tuple[str, int]:

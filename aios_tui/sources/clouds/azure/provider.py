@@ -83,7 +83,6 @@ from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.containerservice import ContainerServiceClient
 
 from aios_tui.domain import NA
-from aios_tui.domain.errors import redact
 from aios_tui.domain.text import clean
 from aios_tui.domain.units import Metric
 from aios_tui.sources.base import SourceError
@@ -95,6 +94,8 @@ from aios_tui.sources.clouds.base import (
     Listing,
     Problems,
     SpotPrice,
+    quiet,
+    remote_message,
 )
 
 __all__ = ["AzureProvider"]
@@ -210,10 +211,7 @@ class AzureProvider:
         timeout: float = 10.0,
         max_attempts: int = 3,
     ) -> None:
-        for name in ("azure", "msal", "urllib3"):  # azure-core logs request headers at INFO and DEBUG
-            logger = logging.getLogger(name)
-            if logger.level < logging.WARNING:
-                logger.setLevel(logging.WARNING)
+        quiet("azure", "msal", "urllib3")  # azure-core logs request headers at INFO and DEBUG
         profile = _az_profile()
         self.scopes = tuple(subscriptions) or _default_subscription(profile)
         self.regions = frozenset(_region(r) for r in regions)
@@ -313,7 +311,7 @@ class AzureProvider:
                 why = f"subscription {subscription}: {label}"  # one sentence for all its calls
             else:
                 why = f"{where}: {label}"
-            said = _said(exc.error.message if exc.error is not None else "")
+            said = remote_message(exc.error.message if exc.error is not None else "")
             if said:
                 why += f" ({said})"
         except (ServiceRequestError, ServiceResponseError) as exc:
@@ -503,6 +501,7 @@ class AzureProvider:
         rid, location = str(_need(m.id, "id")), str(m.location or s.location)
         pool, cluster = clusters.place(rid, _tags(s.tags), str(s.name))
         computer = m.os_profile.computer_name if m.os_profile is not None else None
+        power = _power_state(m.instance_view)
         model, gpus = self._gpu_info[size]
         return CloudInstance(
             id=str(computer or _need(m.name, "name")),
@@ -510,8 +509,8 @@ class AzureProvider:
             instance_type=size,
             region=location,
             zone=_zone(location, m.zones),
-            state=_POWER.get(_power_state(m.instance_view), "unknown"),
-            billed=_billed(_power_state(m.instance_view)),
+            state=_POWER.get(power, "unknown"),
+            billed=_billed(power),
             qualified=f"{_resource_group(rid)}/{computer or m.name}",
             gpu_model=model,
             gpus=gpus,
@@ -837,15 +836,6 @@ def _retry_after(exc: HttpResponseError) -> float | None:
 
 def _code(exc: HttpResponseError) -> str:
     return clean(str(exc.error.code or ""), 80) if exc.error is not None else ""
-
-
-def _said(message: object) -> str:
-    """ARM's own error message, fit to show: one line, anything like a credential masked, escapes gone, cut.
-    (It may name the caller's object ID or a scope, which are no secrets; tokens never appear in it, and are
-    masked if they did.)"""
-    if not isinstance(message, str):
-        return ""
-    return clean(redact(" ".join(message.split())), 240)
 
 
 # --- credentials and subscriptions --------------------------------------------------------------------------

@@ -87,6 +87,8 @@ from aios_tui.sources.clouds.base import (
     Listing,
     Problems,
     SpotPrice,
+    quiet,
+    remote_message,
 )
 from aios_tui.sources.clouds.gcp.prices import ACCELERATORS, CATALOGUE
 
@@ -195,10 +197,7 @@ class GcpProvider:
         max_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        for name in _QUIET:
-            logger = logging.getLogger(name)
-            if logger.level < logging.WARNING:
-                logger.setLevel(logging.WARNING)
+        quiet(*_QUIET)
         self.projects = tuple(projects)
         self.regions = tuple(regions)
         # "" is the credentials' own project, known after begin(): the source reads ``scopes`` once, before.
@@ -835,7 +834,7 @@ def _said(exc: api_errors.GoogleAPICallError) -> str:
     message = _error_body(exc).get("message")
     if not isinstance(message, str):  # no JSON answer: api-core's text, less its "GET http://…: " prefix
         message = re.sub(r"^[A-Z]+ \S+: ", "", str(exc.message))
-    return clean(redact(" ".join(message.split())), 240).strip()
+    return remote_message(message)
 
 
 def _retry_after(exc: api_errors.GoogleAPICallError) -> float | None:
